@@ -1,0 +1,27 @@
+"""API plumbing shared by the apps: pagination and error mapping."""
+
+from django.core.exceptions import PermissionDenied
+from rest_framework import status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from p2p.exceptions import DomainError
+
+
+class NewestFirstCursorPagination(CursorPagination):
+    """Cursor pagination: lists grow without bound and page numbers would COUNT(*) them all."""
+
+    ordering = "-id"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def exception_handler(exc, context):
+    """Domain errors become 400/403/409 with the clerk-readable message as `detail`."""
+    if isinstance(exc, DomainError):
+        return Response({"detail": exc.message}, status=exc.status_code)
+    if isinstance(exc, PermissionDenied):
+        return Response({"detail": str(exc) or "Not allowed."}, status=status.HTTP_403_FORBIDDEN)
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,41 @@
+"""Money helpers: one rounding rule (half-up to the currency's minor unit) for the whole product."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+# ISO 4217 minor units for the currencies where it is not 2.
+_MINOR_UNITS = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+FOUR_PLACES = Decimal("0.0001")
+
+
+def minor_units(currency: str) -> int:
+    """Number of decimals the currency is paid in."""
+    return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def round_money(amount: Decimal, currency: str = "EUR") -> Decimal:
+    """Round an amount half-up to the currency's minor unit; store-ready for (18, 2) columns."""
+    if not isinstance(amount, Decimal):
+        raise TypeError("money must be Decimal, never float")
+    exponent = Decimal(1).scaleb(-minor_units(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP).quantize(CENT)
+
+
+def round_quantity(value: Decimal) -> Decimal:
+    """Quantities and unit prices keep four decimals, rounded half-up."""
+    return value.quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+
+
+def line_amount(quantity: Decimal, unit_price: Decimal, currency: str) -> Decimal:
+    """The extended amount of a document line, rounded once at the end."""
+    return round_money(quantity * unit_price, currency)
+
+
+def format_money(amount: Decimal | None, currency: str) -> str:
+    """'1,234.50 EUR' with the currency's own number of decimals."""
+    if amount is None:
+        return "—"
+    places = minor_units(currency)
+    return f"{amount:,.{places}f} {currency}"

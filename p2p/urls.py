@@ -1,0 +1,24 @@
+"""URL map: one prefix per app, the API under /api/, docs served without a CDN."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from p2p import views
+from p2p.api_router import router
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("vendors/", include("vendors.urls")),
+    path("procurement/", include("procurement.urls")),
+    path("payables/", include("payables.urls")),
+    path("metrics/", include("metrics.urls")),
+    path("api/", include(router.urls)),
+    path("api/auth/token/", views.ObtainToken.as_view(), name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,39 @@
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def people(db):
+    """One user per role, named like the demo."""
+    return {
+        "requester": factories.make_user("rita", "requester"),
+        "approver": factories.make_user("alex", "approver"),
+        "buyer": factories.make_user("bob", "buyer"),
+        "ap_clerk": factories.make_user("carla", "ap_clerk"),
+        "ap_manager": factories.make_user("martin", "ap_manager"),
+        "finance_leader": factories.make_user("fiona", "finance_leader"),
+    }
+
+
+@pytest.fixture
+def setup_org(db):
+    factories.make_rules()
+    factories.make_policy()
+    cost_center, gl_account = factories.make_coding()
+    return {"cost_center": cost_center, "gl_account": gl_account}
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """Tasks run in-process unless a test asks for the real worker."""
+    from p2p.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
