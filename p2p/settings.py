@@ -142,6 +142,8 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.console.EmailBackend",
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "p2p@localhost")
+# Absolute links in notification emails.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -171,6 +173,8 @@ SPECTACULAR_SETTINGS = {
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
+# A separate queue name lets tests run their own worker beside a development one.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "p2p")
 CELERY_TASK_IGNORE_RESULT = True
 # At-least-once: a task is acknowledged only after it ran, and a worker that dies
 # mid-task hands it back to the broker. Tasks are idempotent so a rerun is harmless.

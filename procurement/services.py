@@ -158,7 +158,7 @@ def _notify_approvers(step: ApprovalStep) -> None:
         message=(
             f"{request.requester.get_full_name() or request.requester.username} asks for "
             f"{request.total_amount} {request.currency}.\n"
-            f"Review it: {reverse('procurement:approval_inbox')}"
+            f"Review it: {settings.SITE_URL}{reverse('procurement:approval_inbox')}"
         ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=recipients,

@@ -1,0 +1,36 @@
+"""One FilterSet per list, shared by the HTML pages and the API."""
+
+import django_filters
+
+from procurement.models import PurchaseOrder, PurchaseRequest, Receipt
+
+
+class PurchaseRequestFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.ChoiceFilter(choices=PurchaseRequest.Status.choices)
+    submitted_after = django_filters.DateFilter(field_name="submitted_at", lookup_expr="date__gte")
+
+    class Meta:
+        model = PurchaseRequest
+        fields = ["status", "cost_center", "category", "requester"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(title__icontains=value) | queryset.filter(number__iexact=value)
+
+
+class PurchaseOrderFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search")
+    status = django_filters.ChoiceFilter(choices=PurchaseOrder.Status.choices)
+
+    class Meta:
+        model = PurchaseOrder
+        fields = ["status", "vendor", "buyer", "currency"]
+
+    def search(self, queryset, name, value):
+        return queryset.filter(number__iexact=value) | queryset.filter(vendor__name__icontains=value)
+
+
+class ReceiptFilter(django_filters.FilterSet):
+    class Meta:
+        model = Receipt
+        fields = ["purchase_order", "status", "received_by"]
