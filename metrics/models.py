@@ -16,8 +16,12 @@ class DailyKpiFact(models.Model):
 
     day = models.DateField()
     vendor = models.ForeignKey(Vendor, null=True, on_delete=models.CASCADE, related_name="+")
-    cost_center = models.ForeignKey(CostCenter, null=True, on_delete=models.CASCADE, related_name="+")
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")
+    cost_center = models.ForeignKey(
+        CostCenter, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
     currency = models.CharField(max_length=3)
 
     invoices_captured = models.IntegerField(default=0)

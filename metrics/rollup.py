@@ -90,7 +90,11 @@ def rebuild_facts(start: dt.date, end: dt.date) -> int:
 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROLLUP_LOCK])
-        cursor.execute(_REBUILD, {"start": start, "end": end, "tz": settings.TIME_ZONE,
-                                  "today": timezone.localdate()})
-        cursor.execute("SELECT COUNT(*) FROM metrics_dailykpifact WHERE day BETWEEN %s AND %s", [start, end])
+        cursor.execute(
+            _REBUILD,
+            {"start": start, "end": end, "tz": settings.TIME_ZONE, "today": timezone.localdate()},
+        )
+        cursor.execute(
+            "SELECT COUNT(*) FROM metrics_dailykpifact WHERE day BETWEEN %s AND %s", [start, end]
+        )
         return cursor.fetchone()[0]

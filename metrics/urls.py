@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+"""Metrics pages: the shared KPI dashboard."""
+
+from django.urls import path
+
+from metrics import views
 
 app_name = "metrics"
-urlpatterns: list = []
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+]

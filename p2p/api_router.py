@@ -1,5 +1,17 @@
-"""One router for the whole API; each app registers its ViewSets in its api.py."""
+"""One router for the whole API; every app's ViewSets are registered here, in one place."""
 
 from rest_framework.routers import DefaultRouter
 
+from payables import api as payables_api
+from procurement import api as procurement_api
+from vendors import api as vendors_api
+
 router = DefaultRouter()
+router.register("vendors", vendors_api.VendorViewSet, basename="vendor")
+router.register("payment-terms", vendors_api.PaymentTermsViewSet, basename="payment-terms")
+router.register("requests", procurement_api.PurchaseRequestViewSet, basename="request")
+router.register("purchase-orders", procurement_api.PurchaseOrderViewSet, basename="purchase-order")
+router.register("receipts", procurement_api.ReceiptViewSet, basename="receipt")
+router.register("invoices", payables_api.InvoiceViewSet, basename="invoice")
+router.register("exceptions", payables_api.InvoiceExceptionViewSet, basename="exception")
+router.register("payment-runs", payables_api.PaymentRunViewSet, basename="payment-run")

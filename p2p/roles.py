@@ -87,7 +87,7 @@ def api_roles(*roles: str) -> type[BasePermission]:
 NAVIGATION = (
     ("Dashboard", "metrics:dashboard", DASHBOARD_READERS),
     ("My requests", "procurement:request_list", (REQUESTER,)),
-    ("Approvals", "procurement:approval_inbox", (APPROVER,)),
+    ("Approvals", "procurement:approval_inbox", (APPROVER, FINANCE_LEADER)),
     ("Purchase orders", "procurement:po_list", PO_READERS),
     ("Vendors", "vendors:vendor_list", (BUYER, AP_CLERK, AP_MANAGER, FINANCE_LEADER)),
     ("Invoices", "payables:invoice_list", INVOICE_READERS),
@@ -107,5 +107,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     for label, url_name, roles in NAVIGATION:
         if has_role(user, *roles):
             url = reverse(url_name)
-            items.append({"label": label, "url": url, "active": path.startswith(url) and url != "/"})
+            items.append(
+                {"label": label, "url": url, "active": path.startswith(url) and url != "/"}
+            )
     return {"nav_items": items, "user_roles": sorted(roles_of(user))}

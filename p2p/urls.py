@@ -1,5 +1,6 @@
 """URL map: one prefix per app, the API under /api/, docs served without a CDN."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -7,10 +8,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from p2p import views
 from p2p.api_router import router
+from p2p.management.commands.seed_demo import demo_login_context
+
+# Development only: the login page lists the demo users that `make run` loads.
+login_view = auth_views.LoginView.as_view(
+    extra_context=None if settings.PRODUCTION else demo_login_context(),
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("vendors/", include("vendors.urls")),

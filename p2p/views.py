@@ -10,6 +10,8 @@ from p2p import roles
 def home(request: HttpRequest) -> HttpResponse:
     """Send each user to the page their role starts from."""
     user = request.user
+    if roles.has_role(user, roles.FINANCE_LEADER) and not user.is_superuser:
+        return redirect("metrics:dashboard")
     if roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER) and not user.is_superuser:
         return redirect("payables:exception_list")
     if roles.has_role(user, roles.APPROVER) and not user.is_superuser:

@@ -16,7 +16,9 @@ class InvoiceFilter(django_filters.FilterSet):
         fields = ["status", "vendor", "purchase_order", "currency", "document_type", "source"]
 
     def search(self, queryset, name, value):
-        return queryset.filter(number__icontains=value) | queryset.filter(vendor__name__icontains=value)
+        return queryset.filter(number__icontains=value) | queryset.filter(
+            vendor__name__icontains=value
+        )
 
 
 class InvoiceExceptionFilter(django_filters.FilterSet):

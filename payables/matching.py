@@ -23,6 +23,17 @@ from django.db import connection, transaction
 MATCHABLE = ("pending_match", "exception")
 DUPLICATE_WINDOW_DAYS = 3
 
+_BATCH = """
+DROP TABLE IF EXISTS pg_temp.match_batch;
+CREATE TEMP TABLE match_batch (invoice_id bigint PRIMARY KEY) ON COMMIT DROP;
+INSERT INTO match_batch
+SELECT id FROM payables_invoice
+WHERE id = ANY(%(ids)s::bigint[]) AND status = ANY(%(statuses)s)
+ORDER BY id
+FOR UPDATE;
+ANALYZE match_batch;
+"""
+
 _LINES = """
 DROP TABLE IF EXISTS pg_temp.match_lines;
 CREATE TEMP TABLE match_lines ON COMMIT DROP AS
@@ -30,9 +41,9 @@ WITH batch_lines AS (
     SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, il.quantity, il.unit_price,
            il.amount, i.vendor_id,
            CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
-    FROM payables_invoiceline il
-    JOIN payables_invoice i ON i.id = il.invoice_id
-    WHERE il.invoice_id = ANY(%(ids)s)
+    FROM match_batch b
+    JOIN payables_invoice i ON i.id = b.invoice_id
+    JOIN payables_invoiceline il ON il.invoice_id = b.invoice_id
 ),
 prior_billed AS (
     SELECT il.po_line_id,
@@ -41,7 +52,7 @@ prior_billed AS (
     JOIN payables_invoice i ON i.id = il.invoice_id
     WHERE il.po_line_id IN (SELECT DISTINCT po_line_id FROM batch_lines WHERE po_line_id IS NOT NULL)
       AND i.status IN ('approved', 'scheduled', 'paid')
-      AND NOT (il.invoice_id = ANY(%(ids)s))
+      AND NOT EXISTS (SELECT 1 FROM match_batch b WHERE b.invoice_id = il.invoice_id)
     GROUP BY il.po_line_id
 ),
 org_policy AS (
@@ -71,6 +82,7 @@ ALTER TABLE match_lines
     ADD COLUMN price_tolerance numeric(18, 4),
     ADD COLUMN billable_qty numeric(18, 4),
     ADD COLUMN result varchar(20);
+ANALYZE match_lines;
 
 UPDATE match_lines SET
     price_variance = unit_price - po_unit_price,
@@ -155,17 +167,20 @@ WITH line_problems AS (
     FROM match_lines ml
     WHERE ml.result <> 'matched'
 ),
+line_totals AS (
+    SELECT invoice_id, SUM(amount) AS line_total FROM match_lines GROUP BY invoice_id
+),
 invoices AS (
     SELECT i.*, po.vendor_id AS po_vendor_id, po.currency AS po_currency, po.status AS po_status,
-           (SELECT COALESCE(SUM(il.amount), 0) FROM payables_invoiceline il WHERE il.invoice_id = i.id)
-               AS line_total,
+           COALESCE(lt.line_total, 0) AS line_total,
            COALESCE(vp.total_tolerance_abs, op.total_tolerance_abs, 0) AS total_tol
-    FROM payables_invoice i
+    FROM match_batch b
+    JOIN payables_invoice i ON i.id = b.invoice_id
+    LEFT JOIN line_totals lt ON lt.invoice_id = i.id
     LEFT JOIN procurement_purchaseorder po ON po.id = i.purchase_order_id
     LEFT JOIN payables_matchpolicy vp ON vp.vendor_id = i.vendor_id AND vp.active
     LEFT JOIN (SELECT * FROM payables_matchpolicy WHERE vendor_id IS NULL AND active
                ORDER BY id LIMIT 1) op ON TRUE
-    WHERE i.id = ANY(%(ids)s)
 ),
 header_problems AS (
     SELECT id AS invoice_id, NULL::bigint AS invoice_line_id, 'no_po' AS type, 'ap' AS owner,
@@ -196,13 +211,18 @@ header_problems AS (
            'Resembles invoice ' || dup.number || ' (id ' || dup.id || ')', inv.total_amount
     FROM invoices inv
     JOIN LATERAL (
-        SELECT o.id, o.number FROM payables_invoice o
-        WHERE o.vendor_id = inv.vendor_id AND o.id < inv.id AND o.status <> 'rejected'
-          AND o.document_type = inv.document_type
-          AND (o.normalized_number = inv.normalized_number
-               OR (o.total_amount = inv.total_amount
-                   AND ABS(o.invoice_date - inv.invoice_date) <= %(dup_days)s))
-        ORDER BY o.id LIMIT 1
+        SELECT d.id, d.number FROM (
+            (SELECT o.id, o.number FROM payables_invoice o
+             WHERE o.vendor_id = inv.vendor_id AND o.normalized_number = inv.normalized_number
+               AND o.id < inv.id AND o.status <> 'rejected' AND o.document_type = inv.document_type
+             ORDER BY o.id LIMIT 1)
+            UNION ALL
+            (SELECT o.id, o.number FROM payables_invoice o
+             WHERE o.vendor_id = inv.vendor_id AND o.total_amount = inv.total_amount
+               AND o.invoice_date BETWEEN inv.invoice_date - %(dup_days)s AND inv.invoice_date + %(dup_days)s
+               AND o.id < inv.id AND o.status <> 'rejected' AND o.document_type = inv.document_type
+             ORDER BY o.id LIMIT 1)
+        ) d ORDER BY d.id LIMIT 1
     ) dup ON TRUE
 )
 SELECT p.* FROM (SELECT * FROM line_problems UNION ALL SELECT * FROM header_problems) p
@@ -213,6 +233,8 @@ WHERE NOT EXISTS (
       AND x.invoice_line_id IS NOT DISTINCT FROM p.invoice_line_id
       AND x.type = p.type AND x.status = 'resolved' AND x.resolution = 'accept_variance'
 );
+CREATE INDEX ON match_problems (invoice_id);
+ANALYZE match_problems;
 """
 
 _CLOSE_CLEARED = """
@@ -220,7 +242,8 @@ WITH cleared AS (
     UPDATE payables_invoiceexception x SET status = 'resolved', resolution = 'resolved_by_match',
            resolved_at = %(now)s,
            root_cause = COALESCE(NULLIF(x.root_cause, ''), x.suggested_root_cause)
-    WHERE x.invoice_id = ANY(%(ids)s) AND x.status = 'open'
+    FROM match_batch b
+    WHERE x.invoice_id = b.invoice_id AND x.status = 'open'
       AND NOT EXISTS (
           SELECT 1 FROM match_problems p
           WHERE p.invoice_id = x.invoice_id AND p.type = x.type
@@ -258,12 +281,20 @@ FROM opened;
 """
 
 _INVOICES = """
-WITH verdict AS (
-    SELECT i.id, i.status AS old_status,
-           (SELECT COUNT(*) FROM match_problems p WHERE p.invoice_id = i.id) AS problems,
-           EXISTS (SELECT 1 FROM payables_invoiceexception x WHERE x.invoice_id = i.id) AS ever_excepted
-    FROM payables_invoice i
-    WHERE i.id = ANY(%(ids)s)
+WITH problem_counts AS (
+    SELECT invoice_id, COUNT(*) AS problems FROM match_problems GROUP BY invoice_id
+),
+excepted AS (
+    SELECT DISTINCT x.invoice_id FROM payables_invoiceexception x
+    JOIN match_batch b ON b.invoice_id = x.invoice_id
+),
+verdict AS (
+    SELECT i.id, i.status AS old_status, COALESCE(pc.problems, 0) AS problems,
+           e.invoice_id IS NOT NULL AS ever_excepted
+    FROM match_batch b
+    JOIN payables_invoice i ON i.id = b.invoice_id
+    LEFT JOIN problem_counts pc ON pc.invoice_id = b.invoice_id
+    LEFT JOIN excepted e ON e.invoice_id = b.invoice_id
 ),
 changed AS (
     UPDATE payables_invoice i SET
@@ -298,15 +329,12 @@ def match_invoices(invoice_ids: Sequence[int]) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock in id order so two workers on overlapping batches cannot deadlock; a
         # concurrent run waits and then sees the first one's results.
-        cursor.execute(
-            "SELECT id FROM payables_invoice WHERE id = ANY(%s) AND status = ANY(%s) "
-            "ORDER BY id FOR UPDATE",
-            [list(invoice_ids), list(MATCHABLE)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        if not ids:
+        cursor.execute(_BATCH, {"ids": list(invoice_ids), "statuses": list(MATCHABLE)})
+        cursor.execute("SELECT COUNT(*) FROM match_batch")
+        batch_size = cursor.fetchone()[0]
+        if not batch_size:
             return 0
-        params = {"ids": ids, "now": timezone.now(), "dup_days": DUPLICATE_WINDOW_DAYS}
+        params = {"now": timezone.now(), "dup_days": DUPLICATE_WINDOW_DAYS}
         for sql in (_LINES, _RESULTS, _PROBLEMS, _CLOSE_CLEARED, _OPEN_NEW, _INVOICES):
             cursor.execute(sql, params)
-    return len(ids)
+    return batch_size

@@ -20,20 +20,26 @@ class MatchPolicy(models.Model):
 
     name = models.CharField(max_length=100)
     scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.ORGANISATION)
-    vendor = models.ForeignKey(Vendor, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    vendor = models.ForeignKey(
+        Vendor, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     # A variance passes when it is within BOTH the percent and the absolute amount
     # ("whichever is tighter"): 2% of a 50,000 line is 1,000, too much to wave through.
     price_tolerance_pct = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("2"))
     price_tolerance_abs = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("5"))
     qty_tolerance_pct = models.DecimalField(max_digits=6, decimal_places=3, default=Decimal("0"))
-    total_tolerance_abs = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.05"))
+    total_tolerance_abs = models.DecimalField(
+        max_digits=18, decimal_places=2, default=Decimal("0.05")
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
         verbose_name_plural = "match policies"
         constraints = [
             models.UniqueConstraint(
-                fields=["vendor"], condition=models.Q(active=True), name="one_active_policy_per_vendor",
+                fields=["vendor"],
+                condition=models.Q(active=True),
+                name="one_active_policy_per_vendor",
                 nulls_distinct=False,
             ),
         ]
@@ -51,7 +57,14 @@ class InvoiceQuerySet(models.QuerySet):
 
 
 class Invoice(models.Model):
-    """A vendor's bill (or credit note), captured by AP and matched against PO and receipts."""
+    """A vendor's bill (or credit note), captured by AP and matched against PO and receipts.
+
+    Amounts are stored as the document states them for its type, so they are positive on a
+    credit note too: `document_type` carries the sign, and every consumer (matching, payment
+    runs, KPIs) subtracts credit notes. A "negative invoice" (type 380 with a negative total)
+    is stored as a credit note with the signs flipped. `total_amount` is net + tax (what the
+    match checks); `payable_amount` is what is still owed after prepayments and rounding.
+    """
 
     class Status(models.TextChoices):
         PENDING_MATCH = "pending_match", "Pending match"
@@ -78,6 +91,7 @@ class Invoice(models.Model):
         CSV = "csv", "CSV"
         UBL = "ubl", "UBL / Peppol"
         CII = "cii", "CII"
+        FACTURX = "facturx", "Factur-X / ZUGFeRD PDF"
         API = "api", "API"
 
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="invoices")
@@ -100,6 +114,16 @@ class Invoice(models.Model):
     net_amount = models.DecimalField(max_digits=18, decimal_places=2)
     tax_amount = models.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
     total_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    # Already paid (e.g. a deposit) per the document; payable = total − prepaid ± rounding.
+    prepaid_amount = models.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
+    payable_amount = models.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
+    # The seller as the document names it, kept even after the vendor record changes.
+    seller_name = models.CharField(max_length=200, blank=True)
+    seller_tax_id = models.CharField(max_length=40, blank=True)
+    payment_terms_text = models.CharField(max_length=500, blank=True)
+    # Some invoices also state the VAT in the currency of the tax authority.
+    tax_currency = models.CharField(max_length=3, blank=True)
+    source_file = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_MATCH)
     captured_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -125,7 +149,17 @@ class Invoice(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["pending_match","exception","approved","scheduled","paid","rejected"]), name="invoice_status_valid"
+                condition=models.Q(
+                    status__in=[
+                        "pending_match",
+                        "exception",
+                        "approved",
+                        "scheduled",
+                        "paid",
+                        "rejected",
+                    ]
+                ),
+                name="invoice_status_valid",
             ),
         ]
 
@@ -139,13 +173,20 @@ class InvoiceLine(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
     line_no = models.PositiveSmallIntegerField()
     po_line = models.ForeignKey(
-        PurchaseOrderLine, null=True, blank=True, on_delete=models.PROTECT, related_name="invoice_lines"
+        PurchaseOrderLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
     )
     description = models.CharField(max_length=200)
     quantity = models.DecimalField(max_digits=18, decimal_places=4)
     unit_price = models.DecimalField(max_digits=18, decimal_places=4)
     amount = models.DecimalField(max_digits=18, decimal_places=2)
     tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
+    unit_code = models.CharField(max_length=10, blank=True)
+    # The buyer's order line the vendor quoted (a PO line number), even when it matched none.
+    order_line_reference = models.CharField(max_length=30, blank=True)
 
     class Meta:
         ordering = ["invoice_id", "line_no"]
@@ -168,7 +209,9 @@ class MatchResult(models.Model):
         NO_PO_LINE = "no_po_line", "No PO line"
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="match_results")
-    invoice_line = models.OneToOneField(InvoiceLine, on_delete=models.CASCADE, related_name="match_result")
+    invoice_line = models.OneToOneField(
+        InvoiceLine, on_delete=models.CASCADE, related_name="match_result"
+    )
     po_line = models.ForeignKey(
         PurchaseOrderLine, null=True, on_delete=models.PROTECT, related_name="match_results"
     )
@@ -290,7 +333,9 @@ class PaymentRun(models.Model):
     horizon_date = models.DateField()
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROPOSED)
-    prepared_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -342,7 +387,9 @@ class Payment(models.Model):
         constraints = [
             # The database itself guarantees an invoice is never paid twice.
             models.UniqueConstraint(
-                fields=["invoice"], condition=~models.Q(status="void"), name="one_live_payment_per_invoice"
+                fields=["invoice"],
+                condition=~models.Q(status="void"),
+                name="one_live_payment_per_invoice",
             ),
         ]
 

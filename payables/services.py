@@ -28,8 +28,9 @@ COST_OF_CAPITAL_PCT = Decimal("8")
 
 def normalize_invoice_number(number: str) -> str:
     """'INV-000123', 'inv 123' and 'INV123' are the same invoice number."""
-    compact = re.sub(r"[\s\-_/.]", "", number).upper()
-    return re.sub(r"(?<![0-9])0+(?=[0-9])", "", compact)
+    parts = re.split(r"[\s\-_/.]+", number.strip().upper())
+    # Leading zeros are dropped per part: "RE-26-09999" and "re 26 9999" are one number.
+    return "".join(re.sub(r"(?<![0-9])0+(?=[0-9])", "", part) for part in parts if part)
 
 
 def _decimal(value: object, label: str) -> Decimal:
@@ -51,6 +52,31 @@ class InvoiceLineInput:
     unit_price: Decimal
     po_line_id: int | None = None
     tax_rate: Decimal = ZERO
+    # The document's own line net amount (after line allowances and charges); qty × price if None.
+    amount: Decimal | None = None
+    unit_code: str = ""
+    order_line_reference: str = ""
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """What an e-invoice or upload states beyond its lines, kept as the vendor wrote it.
+
+    With these facts the capture trusts the document: its due date and discount win over the
+    vendor's terms, its payable amount is stored, and lines may be negative (EN 16931 allows
+    a returned item on an invoice), which a keyed form never needs.
+    """
+
+    seller_name: str = ""
+    seller_tax_id: str = ""
+    payment_terms_text: str = ""
+    source_file: str = ""
+    tax_currency: str = ""
+    due_date: dt.date | None = None
+    discount_percent: Decimal = ZERO
+    discount_days: int | None = None
+    prepaid_amount: Decimal = ZERO
+    payable_amount: Decimal | None = None
 
 
 def invoice_capture(
@@ -68,8 +94,14 @@ def invoice_capture(
     document_type: str = Invoice.DocumentType.INVOICE,
     source: str = Invoice.Source.FORM,
     captured_at: dt.datetime | None = None,
+    document: DocumentFacts | None = None,
+    enqueue_match: bool = True,
 ) -> Invoice:
-    """Record a vendor invoice and hand it to the matching engine once committed."""
+    """Record a vendor invoice and hand it to the matching engine once committed.
+
+    Credit notes are captured with positive amounts and document_type credit_note.
+    `enqueue_match=False` lets a bulk import hand the whole batch to the engine at once.
+    """
     if by is not None:
         roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     number = number.strip()
@@ -87,19 +119,36 @@ def invoice_capture(
     for n, line in enumerate(lines, start=1):
         quantity = round_quantity(_decimal(line.quantity, f"Line {n} quantity"))
         unit_price = round_quantity(_decimal(line.unit_price, f"Line {n} unit price"))
-        if quantity <= 0:
+        if quantity <= 0 and document is None:
             raise DomainError(f"Line {n}: quantity must be greater than zero.")
         if unit_price < 0:
             raise DomainError(f"Line {n}: unit price cannot be negative.")
-        cleaned.append((line, quantity, unit_price, line_amount(quantity, unit_price, currency)))
+        if line.amount is None:
+            amount = line_amount(quantity, unit_price, currency)
+        else:
+            amount = round_money(_decimal(line.amount, f"Line {n} amount"), currency)
+        cleaned.append((line, quantity, unit_price, amount))
     net = sum((amount for *_, amount in cleaned), ZERO)
-    total = round_money(_decimal(total_amount, "Total"), currency) if total_amount is not None else net + tax_amount
+    total = (
+        round_money(_decimal(total_amount, "Total"), currency)
+        if total_amount is not None
+        else net + tax_amount
+    )
+    facts = document or DocumentFacts()
+    prepaid = round_money(_decimal(facts.prepaid_amount, "Prepaid amount"), currency)
+    payable = (
+        round_money(_decimal(facts.payable_amount, "Payable amount"), currency)
+        if facts.payable_amount is not None
+        else total - prepaid
+    )
     with transaction.atomic():
         # Serialise captures per vendor so a double submit cannot slip past the duplicate check.
         vendor = Vendor.objects.select_for_update().get(pk=vendor.pk)
         normalized = normalize_invoice_number(number)
         existing = (
-            Invoice.objects.filter(vendor=vendor, normalized_number=normalized, document_type=document_type)
+            Invoice.objects.filter(
+                vendor=vendor, normalized_number=normalized, document_type=document_type
+            )
             .exclude(status=Invoice.Status.REJECTED)
             .first()
         )
@@ -112,9 +161,19 @@ def invoice_capture(
             po_line_ids = set(purchase_order.lines.values_list("id", flat=True))
             for n, (line, *_rest) in enumerate(cleaned, start=1):
                 if line.po_line_id is not None and line.po_line_id not in po_line_ids:
-                    raise DomainError(f"Line {n} refers to a line that is not on {purchase_order.number}.")
+                    raise DomainError(
+                        f"Line {n} refers to a line that is not on {purchase_order.number}."
+                    )
         terms = purchase_order.payment_terms if purchase_order is not None else vendor.payment_terms
-        discount_date = terms.discount_date(invoice_date)
+        due_date = facts.due_date or terms.due_date(invoice_date)
+        if facts.discount_days is not None and facts.discount_percent > 0:
+            discount_date = invoice_date + dt.timedelta(days=facts.discount_days)
+            discount_amount = round_money(
+                payable * facts.discount_percent / Decimal("100"), currency
+            )
+        else:
+            discount_date = terms.discount_date(invoice_date)
+            discount_amount = terms.discount_amount(payable, currency) if discount_date else ZERO
         invoice = Invoice.objects.create(
             vendor=vendor,
             number=number,
@@ -124,13 +183,20 @@ def invoice_capture(
             purchase_order=purchase_order,
             po_reference=po_reference or (purchase_order.number if purchase_order else ""),
             invoice_date=invoice_date,
-            due_date=terms.due_date(invoice_date),
+            due_date=due_date,
             discount_date=discount_date,
-            discount_amount=terms.discount_amount(total, currency) if discount_date else ZERO,
+            discount_amount=discount_amount,
             currency=currency,
             net_amount=net,
             tax_amount=tax_amount,
             total_amount=total,
+            prepaid_amount=prepaid,
+            payable_amount=payable,
+            seller_name=facts.seller_name[:200],
+            seller_tax_id=facts.seller_tax_id[:40],
+            payment_terms_text=facts.payment_terms_text[:500],
+            tax_currency=facts.tax_currency[:3],
+            source_file=facts.source_file[:255],
             captured_by=by,
             captured_at=captured_at or timezone.now(),
         )
@@ -144,15 +210,27 @@ def invoice_capture(
                 unit_price=unit_price,
                 amount=amount,
                 tax_rate=line.tax_rate,
+                unit_code=line.unit_code[:10],
+                order_line_reference=line.order_line_reference[:30],
             )
             for n, (line, quantity, unit_price, amount) in enumerate(cleaned, start=1)
         )
-        audit_record(obj=invoice, action="created", by=by, to_status=invoice.status, changes={
-            "total": invoice.total_amount, "currency": currency, "source": source,
-            "purchase_order": purchase_order.number if purchase_order else "",
-        })
+        audit_record(
+            obj=invoice,
+            action="created",
+            by=by,
+            to_status=invoice.status,
+            changes={
+                "total": invoice.total_amount,
+                "currency": currency,
+                "source": source,
+                "purchase_order": purchase_order.number if purchase_order else "",
+                **({"file": facts.source_file} if facts.source_file else {}),
+            },
+        )
         invoice_id = invoice.pk
-        transaction.on_commit(lambda: _enqueue_match([invoice_id]))
+        if enqueue_match:
+            transaction.on_commit(lambda: _enqueue_match([invoice_id]))
     return invoice
 
 
@@ -213,16 +291,38 @@ def exception_resolve(
         exception.resolved_by = by
         exception.resolved_at = timezone.now()
         transition(
-            exception, InvoiceException.Status.RESOLVED, by=by, note=note,
-            extra_fields=["resolution", "root_cause", "resolution_note", "resolved_by", "resolved_at"],
+            exception,
+            InvoiceException.Status.RESOLVED,
+            by=by,
+            note=note,
+            extra_fields=[
+                "resolution",
+                "root_cause",
+                "resolution_note",
+                "resolved_by",
+                "resolved_at",
+            ],
             changes={"resolution": resolution, "root_cause": root_cause},
         )
-        if resolution in (InvoiceException.Resolution.REJECT_INVOICE, InvoiceException.Resolution.MARK_DUPLICATE):
-            invoice.exceptions.filter(status=InvoiceException.Status.OPEN).exclude(pk=exception.pk).update(
-                status=InvoiceException.Status.RESOLVED, resolution=resolution, root_cause=root_cause,
-                resolved_by=by, resolved_at=exception.resolved_at,
+        if resolution in (
+            InvoiceException.Resolution.REJECT_INVOICE,
+            InvoiceException.Resolution.MARK_DUPLICATE,
+        ):
+            invoice.exceptions.filter(status=InvoiceException.Status.OPEN).exclude(
+                pk=exception.pk
+            ).update(
+                status=InvoiceException.Status.RESOLVED,
+                resolution=resolution,
+                root_cause=root_cause,
+                resolved_by=by,
+                resolved_at=exception.resolved_at,
             )
-            transition(invoice, Invoice.Status.REJECTED, by=by, note=note or exception.get_resolution_display())
+            transition(
+                invoice,
+                Invoice.Status.REJECTED,
+                by=by,
+                note=note or exception.get_resolution_display(),
+            )
         else:
             invoice_id = invoice.pk
             transaction.on_commit(lambda: _enqueue_match([invoice_id]))
@@ -230,6 +330,7 @@ def exception_resolve(
 
 
 # --- payment runs -------------------------------------------------------------------------
+
 
 def discount_worth_taking(*, discount_percent: Decimal, discount_days: int, net_days: int) -> bool:
     """2/10 net 30 pays 2% for paying 20 days early: ≈ 37% a year, above any cost of capital."""
@@ -290,23 +391,40 @@ def payment_run_propose(
         raise DomainError("The horizon must be on or after the pay date.")
     with transaction.atomic():
         run = PaymentRun.objects.create(
-            number=next_number("RUN"), pay_date=pay_date, horizon_date=horizon_date,
-            currency=currency.upper(), prepared_by=by,
+            number=next_number("RUN"),
+            pay_date=pay_date,
+            horizon_date=horizon_date,
+            currency=currency.upper(),
+            prepared_by=by,
         )
         # Rows another run is proposing right now are skipped, not waited for: each invoice
         # lands in at most one run, and the unique index on live payments backs this up.
         with connection.cursor() as cursor:
-            cursor.execute(_PROPOSE, {
-                "pay_date": pay_date, "horizon": horizon_date, "currency": currency.upper(),
-                "cost_of_capital": COST_OF_CAPITAL_PCT, "run_id": run.pk,
-            })
+            cursor.execute(
+                _PROPOSE,
+                {
+                    "pay_date": pay_date,
+                    "horizon": horizon_date,
+                    "currency": currency.upper(),
+                    "cost_of_capital": COST_OF_CAPITAL_PCT,
+                    "run_id": run.pk,
+                },
+            )
             scheduled = cursor.fetchall()
         if not scheduled:
             raise DomainError("No approved invoices are due by the horizon or worth paying early.")
         _refresh_run_totals(run)
-        audit_record(obj=run, action="created", by=by, to_status=run.status, changes={
-            "invoices": len(scheduled), "gross": run.gross_amount, "discount": run.discount_amount,
-        })
+        audit_record(
+            obj=run,
+            action="created",
+            by=by,
+            to_status=run.status,
+            changes={
+                "invoices": len(scheduled),
+                "gross": run.gross_amount,
+                "discount": run.discount_amount,
+            },
+        )
         _audit_invoices(scheduled, by, "approved", "scheduled", f"Proposed in {run.number}")
     return run
 
@@ -316,21 +434,35 @@ def _refresh_run_totals(run: PaymentRun) -> None:
     from django.db.models.functions import Coalesce
 
     totals = run.payments.exclude(status=Payment.Status.VOID).aggregate(
-        gross=Coalesce(Sum("gross_amount"), ZERO), discount=Coalesce(Sum("discount_taken"), ZERO),
+        gross=Coalesce(Sum("gross_amount"), ZERO),
+        discount=Coalesce(Sum("discount_taken"), ZERO),
         net=Coalesce(Sum("net_amount"), ZERO),
     )
-    run.gross_amount, run.discount_amount, run.net_amount = totals["gross"], totals["discount"], totals["net"]
+    run.gross_amount, run.discount_amount, run.net_amount = (
+        totals["gross"],
+        totals["discount"],
+        totals["net"],
+    )
     run.save(update_fields=["gross_amount", "discount_amount", "net_amount"])
 
 
-def _audit_invoices(rows: list[tuple[int, str]], by: AbstractBaseUser, old: str, new: str, note: str) -> None:
+def _audit_invoices(
+    rows: list[tuple[int, str]], by: AbstractBaseUser, old: str, new: str, note: str
+) -> None:
     from p2p.audit import audit_bulk
     from p2p.models import AuditEvent
 
     audit_bulk(
         AuditEvent(
-            actor=by, actor_name=by.get_username(), object_type="payables.invoice", object_id=invoice_id,
-            object_repr=number, action="status", from_status=old, to_status=new, note=note,
+            actor=by,
+            actor_name=by.get_username(),
+            object_type="payables.invoice",
+            object_id=invoice_id,
+            object_repr=number,
+            action="status",
+            from_status=old,
+            to_status=new,
+            note=note,
         )
         for invoice_id, number in rows
     )
@@ -342,18 +474,26 @@ def payment_run_approve(*, run: PaymentRun, by: AbstractBaseUser) -> PaymentRun:
     with transaction.atomic():
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
         if run.prepared_by_id == by.pk:
-            raise SegregationOfDutiesError("You prepared this payment run; someone else must approve it.")
-        if run.net_amount > RUN_FINANCE_APPROVAL_THRESHOLD and not roles.has_role(by, roles.FINANCE_LEADER):
+            raise SegregationOfDutiesError(
+                "You prepared this payment run; someone else must approve it."
+            )
+        if run.net_amount > RUN_FINANCE_APPROVAL_THRESHOLD and not roles.has_role(
+            by, roles.FINANCE_LEADER
+        ):
             raise NotAllowed(
                 f"Runs above {RUN_FINANCE_APPROVAL_THRESHOLD:,} {run.currency} need a finance leader."
             )
         run.approved_by = by
         run.approved_at = timezone.now()
-        transition(run, PaymentRun.Status.APPROVED, by=by, extra_fields=["approved_by", "approved_at"])
+        transition(
+            run, PaymentRun.Status.APPROVED, by=by, extra_fields=["approved_by", "approved_at"]
+        )
     return run
 
 
-def payment_run_mark_paid(*, run: PaymentRun, by: AbstractBaseUser, paid_on: dt.date | None = None) -> PaymentRun:
+def payment_run_mark_paid(
+    *, run: PaymentRun, by: AbstractBaseUser, paid_on: dt.date | None = None
+) -> PaymentRun:
     """The bank executed the run: payments and invoices become paid."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
     with transaction.atomic():
@@ -363,7 +503,9 @@ def payment_run_mark_paid(*, run: PaymentRun, by: AbstractBaseUser, paid_on: dt.
         run.paid_at = now
         transition(run, PaymentRun.Status.PAID, by=by, extra_fields=["paid_at"])
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number"))
+        invoice_rows = list(
+            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        )
         live.update(status=Payment.Status.PAID, paid_on=paid_on)
         Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
             status=Invoice.Status.PAID,
@@ -380,16 +522,23 @@ def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "")
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
         transition(run, PaymentRun.Status.CANCELLED, by=by, note=note)
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number"))
+        invoice_rows = list(
+            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        )
         live.update(status=Payment.Status.VOID)
-        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(status=Invoice.Status.APPROVED)
+        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
+            status=Invoice.Status.APPROVED
+        )
         _audit_invoices(invoice_rows, by, "scheduled", "approved", f"{run.number} cancelled")
     return run
 
 
 def vendors_on_payment_hold() -> "list[int]":
     """Vendors whose invoices stay out of runs: an unverified bank change or no verified account."""
-    pending = BankAccount.objects.filter(status=BankAccount.Status.PENDING).values_list("vendor_id", flat=True)
-    unverified = Vendor.objects.exclude(bank_accounts__status=BankAccount.Status.VERIFIED).values_list("id", flat=True)
+    pending = BankAccount.objects.filter(status=BankAccount.Status.PENDING).values_list(
+        "vendor_id", flat=True
+    )
+    unverified = Vendor.objects.exclude(
+        bank_accounts__status=BankAccount.Status.VERIFIED
+    ).values_list("id", flat=True)
     return list(set(pending) | set(unverified))
-

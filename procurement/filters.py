@@ -27,7 +27,9 @@ class PurchaseOrderFilter(django_filters.FilterSet):
         fields = ["status", "vendor", "buyer", "currency"]
 
     def search(self, queryset, name, value):
-        return queryset.filter(number__iexact=value) | queryset.filter(vendor__name__icontains=value)
+        return queryset.filter(number__iexact=value) | queryset.filter(
+            vendor__name__icontains=value
+        )
 
 
 class ReceiptFilter(django_filters.FilterSet):

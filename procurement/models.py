@@ -63,7 +63,12 @@ class PurchaseRequest(models.Model):
     TRANSITIONS = {
         Status.DRAFT: (Status.PENDING_APPROVAL, Status.WITHDRAWN),
         Status.RETURNED: (Status.PENDING_APPROVAL, Status.WITHDRAWN),
-        Status.PENDING_APPROVAL: (Status.APPROVED, Status.REJECTED, Status.RETURNED, Status.WITHDRAWN),
+        Status.PENDING_APPROVAL: (
+            Status.APPROVED,
+            Status.REJECTED,
+            Status.RETURNED,
+            Status.WITHDRAWN,
+        ),
         Status.APPROVED: (Status.ORDERED,),
     }
 
@@ -91,7 +96,18 @@ class PurchaseRequest(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["draft","pending_approval","approved","rejected","returned","withdrawn","ordered"]), name="pr_status_valid"
+                condition=models.Q(
+                    status__in=[
+                        "draft",
+                        "pending_approval",
+                        "approved",
+                        "rejected",
+                        "returned",
+                        "withdrawn",
+                        "ordered",
+                    ]
+                ),
+                name="pr_status_valid",
             ),
         ]
 
@@ -115,7 +131,9 @@ class PurchaseRequestLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["request", "line_no"], name="pr_line_no_unique"),
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="pr_line_qty_positive"),
-            models.CheckConstraint(condition=models.Q(unit_price__gte=0), name="pr_line_price_nonneg"),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="pr_line_price_nonneg"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -142,7 +160,8 @@ class ApprovalRule(models.Model):
         ordering = ["step", "min_amount"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(approver_group__isnull=False) | models.Q(approver_user__isnull=False),
+                condition=models.Q(approver_group__isnull=False)
+                | models.Q(approver_user__isnull=False),
                 name="approval_rule_has_approver",
             ),
         ]
@@ -214,7 +233,12 @@ class PurchaseOrder(models.Model):
 
     TRANSITIONS = {
         Status.DRAFT: (Status.ISSUED, Status.CANCELLED),
-        Status.ISSUED: (Status.PARTIALLY_RECEIVED, Status.RECEIVED, Status.CLOSED, Status.CANCELLED),
+        Status.ISSUED: (
+            Status.PARTIALLY_RECEIVED,
+            Status.RECEIVED,
+            Status.CLOSED,
+            Status.CANCELLED,
+        ),
         Status.PARTIALLY_RECEIVED: (Status.RECEIVED, Status.CLOSED, Status.PARTIALLY_RECEIVED),
         Status.RECEIVED: (Status.CLOSED, Status.PARTIALLY_RECEIVED),
     }
@@ -227,7 +251,11 @@ class PurchaseOrder(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchase_orders"
     )
     request = models.ForeignKey(
-        PurchaseRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="purchase_orders"
+        PurchaseRequest,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="purchase_orders",
     )
     currency = models.CharField(max_length=3, default="EUR")
     payment_terms = models.ForeignKey(PaymentTerms, on_delete=models.PROTECT, related_name="+")
@@ -244,7 +272,17 @@ class PurchaseOrder(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["draft","issued","partially_received","received","closed","cancelled"]), name="po_status_valid"
+                condition=models.Q(
+                    status__in=[
+                        "draft",
+                        "issued",
+                        "partially_received",
+                        "received",
+                        "closed",
+                        "cancelled",
+                    ]
+                ),
+                name="po_status_valid",
             ),
         ]
 
@@ -259,7 +297,9 @@ class PurchaseOrderLine(models.Model):
         THREE_WAY = "three_way", "3-way (goods)"
         TWO_WAY = "two_way", "2-way (services)"
 
-    purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.CASCADE, related_name="lines")
+    purchase_order = models.ForeignKey(
+        PurchaseOrder, on_delete=models.CASCADE, related_name="lines"
+    )
     line_no = models.PositiveSmallIntegerField()
     request_line = models.ForeignKey(
         PurchaseRequestLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -272,7 +312,9 @@ class PurchaseOrderLine(models.Model):
     amount = models.DecimalField(max_digits=18, decimal_places=2)
     gl_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+")
     cost_center = models.ForeignKey(CostCenter, on_delete=models.PROTECT, related_name="+")
-    match_type = models.CharField(max_length=10, choices=MatchType.choices, default=MatchType.THREE_WAY)
+    match_type = models.CharField(
+        max_length=10, choices=MatchType.choices, default=MatchType.THREE_WAY
+    )
     # Net of returns; maintained by the receipt service in the same transaction as the receipt.
     received_qty = models.DecimalField(max_digits=18, decimal_places=4, default=ZERO)
 
@@ -281,8 +323,12 @@ class PurchaseOrderLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["purchase_order", "line_no"], name="po_line_no_unique"),
             models.CheckConstraint(condition=models.Q(quantity__gt=0), name="po_line_qty_positive"),
-            models.CheckConstraint(condition=models.Q(unit_price__gte=0), name="po_line_price_nonneg"),
-            models.CheckConstraint(condition=models.Q(received_qty__gte=0), name="po_line_received_nonneg"),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="po_line_price_nonneg"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(received_qty__gte=0), name="po_line_received_nonneg"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -303,8 +349,12 @@ class Receipt(models.Model):
     TRANSITIONS = {Status.POSTED: (Status.CANCELLED,)}
 
     number = models.CharField(max_length=20, unique=True)
-    purchase_order = models.ForeignKey(PurchaseOrder, on_delete=models.PROTECT, related_name="receipts")
-    received_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    purchase_order = models.ForeignKey(
+        PurchaseOrder, on_delete=models.PROTECT, related_name="receipts"
+    )
+    received_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     received_on = models.DateField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.POSTED)
     note = models.TextField(blank=True)
@@ -324,7 +374,8 @@ class ReceiptLineQuerySet(models.QuerySet):
             self.filter(receipt__status=Receipt.Status.POSTED)
             .values("po_line_id")
             .annotate(
-                net=Coalesce(models.Sum("received_qty"), ZERO) - Coalesce(models.Sum("returned_qty"), ZERO)
+                net=Coalesce(models.Sum("received_qty"), ZERO)
+                - Coalesce(models.Sum("returned_qty"), ZERO)
             )
         )
 
@@ -333,7 +384,9 @@ class ReceiptLine(models.Model):
     """Quantity received (or returned) for one PO line."""
 
     receipt = models.ForeignKey(Receipt, on_delete=models.CASCADE, related_name="lines")
-    po_line = models.ForeignKey(PurchaseOrderLine, on_delete=models.PROTECT, related_name="receipt_lines")
+    po_line = models.ForeignKey(
+        PurchaseOrderLine, on_delete=models.PROTECT, related_name="receipt_lines"
+    )
     received_qty = models.DecimalField(max_digits=18, decimal_places=4, default=ZERO)
     returned_qty = models.DecimalField(max_digits=18, decimal_places=4, default=ZERO)
 
@@ -342,7 +395,8 @@ class ReceiptLine(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(received_qty__gte=0, returned_qty__gte=0), name="receipt_qty_nonneg"
+                condition=models.Q(received_qty__gte=0, returned_qty__gte=0),
+                name="receipt_qty_nonneg",
             ),
         ]
 

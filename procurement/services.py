@@ -124,8 +124,15 @@ def request_create(
             for n, (line, amount) in enumerate(cleaned, start=1)
         )
         audit_record(
-            obj=request, action="created", by=by, to_status=request.status,
-            changes={"total": request.total_amount, "currency": request.currency, "lines": len(cleaned)},
+            obj=request,
+            action="created",
+            by=by,
+            to_status=request.status,
+            changes={
+                "total": request.total_amount,
+                "currency": request.currency,
+                "lines": len(cleaned),
+            },
         )
     return request
 
@@ -149,7 +156,9 @@ def _notify_approvers(step: ApprovalStep) -> None:
     if step.approver_user_id:
         recipients = [step.approver_user.email]
     else:
-        recipients = list(step.approver_group.user_set.filter(is_active=True).values_list("email", flat=True))
+        recipients = list(
+            step.approver_group.user_set.filter(is_active=True).values_list("email", flat=True)
+        )
     recipients = [r for r in recipients if r]
     if not recipients:
         return
@@ -176,10 +185,12 @@ def request_submit(*, request: PurchaseRequest, by: AbstractBaseUser) -> Purchas
             raise DomainError("Add at least one line before submitting.")
         rules = _route(request)
         if not rules:
-            raise DomainError("No approval rule covers this request; ask an administrator to add one.")
-        request.approvals.filter(status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]).update(
-            status=ApprovalStep.Status.CANCELLED
-        )
+            raise DomainError(
+                "No approval rule covers this request; ask an administrator to add one."
+            )
+        request.approvals.filter(
+            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]
+        ).update(status=ApprovalStep.Status.CANCELLED)
         steps = ApprovalStep.objects.bulk_create(
             ApprovalStep(
                 request=request,
@@ -193,7 +204,10 @@ def request_submit(*, request: PurchaseRequest, by: AbstractBaseUser) -> Purchas
         )
         request.submitted_at = timezone.now()
         transition(
-            request, PurchaseRequest.Status.PENDING_APPROVAL, by=by, extra_fields=["submitted_at"],
+            request,
+            PurchaseRequest.Status.PENDING_APPROVAL,
+            by=by,
+            extra_fields=["submitted_at"],
             note=f"Routed to {len(steps)} approval step(s)",
         )
         first = steps[0]
@@ -207,9 +221,9 @@ def request_withdraw(*, request: PurchaseRequest, by: AbstractBaseUser) -> Purch
         request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
         if request.requester_id != by.pk:
             raise NotAllowed("Only the requester can withdraw this request.")
-        request.approvals.filter(status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]).update(
-            status=ApprovalStep.Status.CANCELLED
-        )
+        request.approvals.filter(
+            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]
+        ).update(status=ApprovalStep.Status.CANCELLED)
         transition(request, PurchaseRequest.Status.WITHDRAWN, by=by)
     return request
 
@@ -237,13 +251,19 @@ def approval_decide(
     with transaction.atomic():
         # Lock the request first, then the step: the same order as request_submit/withdraw.
         request = PurchaseRequest.objects.select_for_update().get(pk=step.request_id)
-        step = ApprovalStep.objects.select_for_update(of=("self",)).select_related("approver_group").get(pk=step.pk)
+        step = (
+            ApprovalStep.objects.select_for_update(of=("self",))
+            .select_related("approver_group")
+            .get(pk=step.pk)
+        )
         if request.requester_id == by.pk:
             raise SegregationOfDutiesError("You cannot approve a request you raised.")
         if not can_decide(step, by):
             raise NotAllowed("This approval is not assigned to you.")
         if request.status != PurchaseRequest.Status.PENDING_APPROVAL:
-            raise DomainError(f"{request.number} is {request.get_status_display().lower()}, not awaiting approval.")
+            raise DomainError(
+                f"{request.number} is {request.get_status_display().lower()}, not awaiting approval."
+            )
         if decision in (Decision.REJECT, Decision.RETURN) and not comment.strip():
             raise DomainError("Say why in a comment, so the requester knows what to change.")
         step.decided_by = by
@@ -251,8 +271,13 @@ def approval_decide(
         step.comment = comment
         now = step.decided_at
         if decision == Decision.APPROVE:
-            transition(step, ApprovalStep.Status.APPROVED, by=by, note=comment,
-                       extra_fields=["decided_by", "decided_at", "comment"])
+            transition(
+                step,
+                ApprovalStep.Status.APPROVED,
+                by=by,
+                note=comment,
+                extra_fields=["decided_by", "decided_at", "comment"],
+            )
             following = (
                 ApprovalStep.objects.select_for_update()
                 .filter(request=request, status=ApprovalStep.Status.WAITING)
@@ -264,15 +289,22 @@ def approval_decide(
                 transaction.on_commit(lambda: _notify_approvers(following))
             else:
                 request.decided_at = now
-                transition(request, PurchaseRequest.Status.APPROVED, by=by, extra_fields=["decided_at"])
+                transition(
+                    request, PurchaseRequest.Status.APPROVED, by=by, extra_fields=["decided_at"]
+                )
         else:
             step_status, request_status = (
                 (ApprovalStep.Status.REJECTED, PurchaseRequest.Status.REJECTED)
                 if decision == Decision.REJECT
                 else (ApprovalStep.Status.RETURNED, PurchaseRequest.Status.RETURNED)
             )
-            transition(step, step_status, by=by, note=comment,
-                       extra_fields=["decided_by", "decided_at", "comment"])
+            transition(
+                step,
+                step_status,
+                by=by,
+                note=comment,
+                extra_fields=["decided_by", "decided_at", "comment"],
+            )
             request.approvals.filter(status=ApprovalStep.Status.WAITING).update(
                 status=ApprovalStep.Status.CANCELLED
             )
@@ -330,8 +362,13 @@ def po_create_from_request(
             )
             for line in request.lines.all()
         )
-        audit_record(obj=po, action="created", by=by, to_status=po.status,
-                     changes={"request": request.number, "vendor": vendor.name, "total": po.total_amount})
+        audit_record(
+            obj=po,
+            action="created",
+            by=by,
+            to_status=po.status,
+            changes={"request": request.number, "vendor": vendor.name, "total": po.total_amount},
+        )
         transition(request, PurchaseRequest.Status.ORDERED, by=by, note=f"Ordered on {po.number}")
     return po
 
@@ -342,13 +379,17 @@ def po_issue(*, po: PurchaseOrder, by: AbstractBaseUser) -> PurchaseOrder:
     with transaction.atomic():
         po = PurchaseOrder.objects.select_for_update().select_related("vendor").get(pk=po.pk)
         if not po.vendor.is_payable:
-            raise DomainError(f"{po.vendor.name} is {po.vendor.get_status_display().lower()}; "
-                              "only active vendors can receive purchase orders.")
+            raise DomainError(
+                f"{po.vendor.name} is {po.vendor.get_status_display().lower()}; "
+                "only active vendors can receive purchase orders."
+            )
         lines = list(po.lines.all())
         if not lines:
             raise DomainError("A purchase order needs at least one line.")
         if any(line.gl_account_id is None or line.cost_center_id is None for line in lines):
-            raise DomainError("Every line needs a GL account and cost center before the PO is issued.")
+            raise DomainError(
+                "Every line needs a GL account and cost center before the PO is issued."
+            )
         if po.request_id and po.total_amount > po.request.total_amount:
             raise DomainError("The PO exceeds the approved request amount; it needs re-approval.")
         po.issued_at = timezone.now()
@@ -378,9 +419,15 @@ def receipt_post(
     with transaction.atomic():
         po = PurchaseOrder.objects.select_for_update().get(pk=po.pk)
         if po.status not in PurchaseOrder.RECEIVABLE_STATUSES:
-            raise DomainError(f"{po.number} is {po.get_status_display().lower()}; nothing can be received on it.")
-        if roles.has_role(by, roles.REQUESTER) and not roles.has_role(by, roles.BUYER) and po.request_id \
-                and po.request.requester_id != by.pk:
+            raise DomainError(
+                f"{po.number} is {po.get_status_display().lower()}; nothing can be received on it."
+            )
+        if (
+            roles.has_role(by, roles.REQUESTER)
+            and not roles.has_role(by, roles.BUYER)
+            and po.request_id
+            and po.request.requester_id != by.pk
+        ):
             raise NotAllowed("Only the requester of this PO or a buyer can record receipts on it.")
         po_lines = {line.pk: line for line in po.lines.select_for_update().order_by("pk")}
         wanted = []
@@ -388,7 +435,9 @@ def receipt_post(
             received = round_quantity(_as_decimal(entry.received_qty or 0, "Received quantity"))
             returned = round_quantity(_as_decimal(entry.returned_qty or 0, "Returned quantity"))
             if received < 0 or returned < 0:
-                raise DomainError("Quantities cannot be negative; record goods sent back as a return.")
+                raise DomainError(
+                    "Quantities cannot be negative; record goods sent back as a return."
+                )
             if received == 0 and returned == 0:
                 continue
             po_line = po_lines.get(entry.po_line_id)
@@ -407,20 +456,31 @@ def receipt_post(
         if not wanted:
             raise DomainError("Enter a received or returned quantity on at least one line.")
         receipt = Receipt.objects.create(
-            number=next_number("GR"), purchase_order=po, received_by=by,
-            received_on=received_on or timezone.localdate(), note=note,
+            number=next_number("GR"),
+            purchase_order=po,
+            received_by=by,
+            received_on=received_on or timezone.localdate(),
+            note=note,
         )
         ReceiptLine.objects.bulk_create(
-            ReceiptLine(receipt=receipt, po_line=po_line, received_qty=received, returned_qty=returned)
+            ReceiptLine(
+                receipt=receipt, po_line=po_line, received_qty=received, returned_qty=returned
+            )
             for po_line, received, returned, _ in wanted
         )
         for po_line, _, _, net in wanted:
             po_line.received_qty = net
         PurchaseOrderLine.objects.bulk_update([w[0] for w in wanted], ["received_qty"])
-        audit_record(obj=receipt, action="created", by=by, to_status=receipt.status, changes={
-            f"line {po_line.line_no}": f"+{received.normalize():f} / -{returned.normalize():f}"
-            for po_line, received, returned, _ in wanted
-        })
+        audit_record(
+            obj=receipt,
+            action="created",
+            by=by,
+            to_status=receipt.status,
+            changes={
+                f"line {po_line.line_no}": f"+{received.normalize():f} / -{returned.normalize():f}"
+                for po_line, received, returned, _ in wanted
+            },
+        )
         totals = po.lines.aggregate(ordered=Coalesce(Sum("quantity"), ZERO))
         fully = not po.lines.filter(received_qty__lt=F("quantity")).exists()
         target = PurchaseOrder.Status.RECEIVED if fully else PurchaseOrder.Status.PARTIALLY_RECEIVED

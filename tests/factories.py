@@ -14,63 +14,101 @@ PASSWORD = "test-pass-2026"
 
 def make_user(username: str, *roles: str, email: str | None = None) -> User:
     user = User.objects.create_user(
-        username=username, password=PASSWORD, email=email or f"{username}@example.com",
+        username=username,
+        password=PASSWORD,
+        email=email or f"{username}@example.com",
         first_name=username.capitalize(),
     )
     for role in roles:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
 def net30() -> PaymentTerms:
-    return PaymentTerms.objects.get_or_create(code="NET30", defaults={"name": "Net 30", "net_days": 30})[0]
+    return PaymentTerms.objects.get_or_create(
+        code="NET30", defaults={"name": "Net 30", "net_days": 30}
+    )[0]
 
 
 def two_ten_net30() -> PaymentTerms:
     return PaymentTerms.objects.get_or_create(
         code="2/10N30",
-        defaults={"name": "2/10 Net 30", "net_days": 30, "discount_percent": Decimal("2"), "discount_days": 10},
+        defaults={
+            "name": "2/10 Net 30",
+            "net_days": 30,
+            "discount_percent": Decimal("2"),
+            "discount_days": 10,
+        },
     )[0]
 
 
-def make_vendor(name: str = "Office Depot B.V.", *, terms: PaymentTerms | None = None,
-                status: str = Vendor.Status.ACTIVE, verified_bank: bool = True,
-                maker: User | None = None, checker: User | None = None) -> Vendor:
+def make_vendor(
+    name: str = "Office Depot B.V.",
+    *,
+    terms: PaymentTerms | None = None,
+    status: str = Vendor.Status.ACTIVE,
+    verified_bank: bool = True,
+    maker: User | None = None,
+    checker: User | None = None,
+) -> Vendor:
     vendor = Vendor.objects.create(
-        name=name, tax_id=f"NL{abs(hash(name)) % 10**9:09d}B01", payment_terms=terms or net30(), status=status,
+        name=name,
+        tax_id=f"NL{abs(hash(name)) % 10**9:09d}B01",
+        payment_terms=terms or net30(),
+        status=status,
         email="billing@example.com",
     )
     if verified_bank:
         maker = maker or User.objects.get_or_create(username="bank-maker")[0]
         checker = checker or User.objects.get_or_create(username="bank-checker")[0]
         BankAccount.objects.create(
-            vendor=vendor, account_holder=name, iban="NL91ABNA0417164300", bic="ABNANL2A",
-            status=BankAccount.Status.VERIFIED, requested_by=maker, verified_by=checker,
+            vendor=vendor,
+            account_holder=name,
+            iban="NL91ABNA0417164300",
+            bic="ABNANL2A",
+            status=BankAccount.Status.VERIFIED,
+            requested_by=maker,
+            verified_by=checker,
             verified_at=dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC),
         )
     return vendor
 
 
 def make_coding() -> tuple[CostCenter, GLAccount]:
-    cost_center = CostCenter.objects.get_or_create(code="CC-100", defaults={"name": "Operations", "department": "Operations"})[0]
-    gl_account = GLAccount.objects.get_or_create(code="6100", defaults={"name": "Office supplies"})[0]
+    cost_center = CostCenter.objects.get_or_create(
+        code="CC-100", defaults={"name": "Operations", "department": "Operations"}
+    )[0]
+    gl_account = GLAccount.objects.get_or_create(code="6100", defaults={"name": "Office supplies"})[
+        0
+    ]
     return cost_center, gl_account
 
 
 def make_rules() -> None:
     """One approver for everything; finance leader above 10,000."""
     ApprovalRule.objects.get_or_create(
-        name="Department approval", step=1, defaults={"approver_group": Group.objects.get(name="approver")}
+        name="Department approval",
+        step=1,
+        defaults={"approver_group": Group.objects.get_or_create(name="approver")[0]},
     )
     ApprovalRule.objects.get_or_create(
-        name="Finance above 10,000", step=2,
-        defaults={"min_amount": Decimal("10000"), "approver_group": Group.objects.get(name="finance_leader")},
+        name="Finance above 10,000",
+        step=2,
+        defaults={
+            "min_amount": Decimal("10000"),
+            "approver_group": Group.objects.get_or_create(name="finance_leader")[0],
+        },
     )
 
 
 def make_policy() -> MatchPolicy:
     return MatchPolicy.objects.get_or_create(
-        name="Organisation default", vendor=None,
-        defaults={"price_tolerance_pct": Decimal("2"), "price_tolerance_abs": Decimal("5"),
-                  "qty_tolerance_pct": Decimal("0"), "total_tolerance_abs": Decimal("0.05")},
+        name="Organisation default",
+        vendor=None,
+        defaults={
+            "price_tolerance_pct": Decimal("2"),
+            "price_tolerance_abs": Decimal("5"),
+            "qty_tolerance_pct": Decimal("0"),
+            "total_tolerance_abs": Decimal("0.05"),
+        },
     )[0]

@@ -8,13 +8,22 @@ from procurement import services as procurement
 from tests import factories
 
 
-def issued_po(people, setup_org, *, lines=(("A4 copy paper, box of 5 reams", "40", "23.50"),),
-              category="goods", vendor=None):
+def issued_po(
+    people,
+    setup_org,
+    *,
+    lines=(("A4 copy paper, box of 5 reams", "40", "23.50"),),
+    category="goods",
+    vendor=None,
+):
     """A request approved and ordered on an issued PO."""
     vendor = vendor or factories.make_vendor()
     request = procurement.request_create(
-        by=people["requester"], title="Office supplies Q4", category=category,
-        cost_center=setup_org["cost_center"], gl_account=setup_org["gl_account"],
+        by=people["requester"],
+        title="Office supplies Q4",
+        category=category,
+        cost_center=setup_org["cost_center"],
+        gl_account=setup_org["gl_account"],
         lines=[procurement.LineInput(d, Decimal(q), Decimal(p)) for d, q, p in lines],
     )
     procurement.request_submit(request=request, by=people["requester"])
@@ -29,21 +38,40 @@ def receive(po, people, quantities):
     """Post a receipt of the given quantities per PO line number."""
     by_no = {line.line_no: line for line in po.lines.all()}
     return procurement.receipt_post(
-        po=po, by=people["requester"],
-        lines=[procurement.ReceiptLineInput(by_no[no].pk, Decimal(q)) for no, q in quantities.items()],
+        po=po,
+        by=people["requester"],
+        lines=[
+            procurement.ReceiptLineInput(by_no[no].pk, Decimal(q)) for no, q in quantities.items()
+        ],
     )
 
 
-def invoice(po, people, number, quantities_prices, *, tax_rate=Decimal("21"), invoice_date=dt.date(2026, 11, 2)):
+def invoice(
+    po,
+    people,
+    number,
+    quantities_prices,
+    *,
+    tax_rate=Decimal("21"),
+    invoice_date=dt.date(2026, 11, 2),
+):
     """Capture an invoice against the PO: {line_no: (qty, unit_price)}."""
     by_no = {line.line_no: line for line in po.lines.all()}
     lines = [
-        payables.InvoiceLineInput(by_no[no].description, Decimal(q), Decimal(p), po_line_id=by_no[no].pk)
+        payables.InvoiceLineInput(
+            by_no[no].description, Decimal(q), Decimal(p), po_line_id=by_no[no].pk
+        )
         for no, (q, p) in quantities_prices.items()
     ]
     net = sum((Decimal(q) * Decimal(p) for q, p in quantities_prices.values()), Decimal("0"))
     tax = (net * tax_rate / 100).quantize(Decimal("0.01"))
     return payables.invoice_capture(
-        by=people["ap_clerk"], vendor=po.vendor, number=number, invoice_date=invoice_date,
-        currency=po.currency, lines=lines, tax_amount=tax, purchase_order=po,
+        by=people["ap_clerk"],
+        vendor=po.vendor,
+        number=number,
+        invoice_date=invoice_date,
+        currency=po.currency,
+        lines=lines,
+        tax_amount=tax,
+        purchase_order=po,
     )

@@ -74,7 +74,9 @@ class Vendor(models.Model):
     country = models.CharField(max_length=2, default="NL")
     currency = models.CharField(max_length=3, default="EUR")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ONBOARDING)
-    payment_terms = models.ForeignKey(PaymentTerms, on_delete=models.PROTECT, related_name="vendors")
+    payment_terms = models.ForeignKey(
+        PaymentTerms, on_delete=models.PROTECT, related_name="vendors"
+    )
     email = models.EmailField(blank=True)
     remit_to = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -127,7 +129,8 @@ class BankAccount(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=~models.Q(status="verified") | ~models.Q(verified_by=models.F("requested_by")),
+                condition=~models.Q(status="verified")
+                | ~models.Q(verified_by=models.F("requested_by")),
                 name="bank_account_maker_is_not_checker",
             ),
         ]

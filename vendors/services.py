@@ -42,7 +42,9 @@ def vendor_create(
     return vendor
 
 
-def vendor_set_status(*, vendor: Vendor, status: str, by: AbstractBaseUser, note: str = "") -> Vendor:
+def vendor_set_status(
+    *, vendor: Vendor, status: str, by: AbstractBaseUser, note: str = ""
+) -> Vendor:
     """Activate or block a vendor."""
     roles.require_role(by, roles.BUYER, roles.AP_MANAGER, roles.ADMIN)
     with transaction.atomic():
@@ -84,5 +86,7 @@ def bank_account_verify(*, account: BankAccount, by: AbstractBaseUser) -> BankAc
             transition(old, BankAccount.Status.SUPERSEDED, by=by)
         account.verified_by = by
         account.verified_at = timezone.now()
-        transition(account, BankAccount.Status.VERIFIED, by=by, extra_fields=["verified_by", "verified_at"])
+        transition(
+            account, BankAccount.Status.VERIFIED, by=by, extra_fields=["verified_by", "verified_at"]
+        )
     return account

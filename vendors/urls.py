@@ -1,4 +1,11 @@
-from django.urls import path  # noqa: F401
+"""Vendor pages."""
+
+from django.urls import path
+
+from vendors import views
 
 app_name = "vendors"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.vendor_list, name="vendor_list"),
+    path("<int:pk>/", views.vendor_detail, name="vendor_detail"),
+]

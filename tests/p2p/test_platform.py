@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.django_db
 def test_audit_store_rejects_update_and_delete(people, setup_org):
     po = issued_po(people, setup_org)
-    event = AuditEvent.objects.filter(object_type="procurement.purchaseorder", object_id=po.pk).first()
+    event = AuditEvent.objects.filter(
+        object_type="procurement.purchaseorder", object_id=po.pk
+    ).first()
     assert event is not None and event.actor == people["buyer"]
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(note="tampered")
@@ -30,8 +32,9 @@ def test_audit_store_rejects_update_and_delete(people, setup_org):
 @pytest.mark.django_db
 def test_every_transition_of_the_flow_is_audited(people, setup_org):
     po = issued_po(people, setup_org)
-    trail = AuditEvent.objects.for_objects([("procurement.purchaseorder", po.pk),
-                                            ("procurement.purchaserequest", po.request_id)])
+    trail = AuditEvent.objects.for_objects(
+        [("procurement.purchaseorder", po.pk), ("procurement.purchaserequest", po.request_id)]
+    )
     assert [(e.object_type, e.action, e.to_status) for e in trail] == [
         ("procurement.purchaserequest", "created", "draft"),
         ("procurement.purchaserequest", "status", "pending_approval"),
@@ -52,16 +55,30 @@ def test_production_settings_pass_deploy_checks():
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_production_refuses_to_start_without_a_secret_key():
-    env = {**os.environ, "DJANGO_ENV": "production", "SECRET_KEY": "", "ALLOWED_HOSTS": "p2p.example.com"}
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "production",
+        "SECRET_KEY": "",
+        "ALLOWED_HOSTS": "p2p.example.com",
+    }
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 def test_invoice_within_tolerance_is_approved_touchless(people, setup_org):
     po = issued_po(people, setup_org)
     receive(po, people, {1: "40"})
-    inv = invoice(po, people, "INV-2026-0117", {1: ("40", "23.60")})  # +0.10 on 23.50: within 2% and 5.00
+    inv = invoice(
+        po, people, "INV-2026-0117", {1: ("40", "23.60")}
+    )  # +0.10 on 23.50: within 2% and 5.00
     match_invoices([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED
@@ -50,7 +52,9 @@ def test_billing_more_than_received_is_a_missing_receipt_for_the_requester(peopl
     assert exc.owner_user == people["requester"]
 
 
-def test_partial_receipts_across_two_invoices(people, setup_org, django_capture_on_commit_callbacks):
+def test_partial_receipts_across_two_invoices(
+    people, setup_org, django_capture_on_commit_callbacks
+):
     po = issued_po(people, setup_org)
     receive(po, people, {1: "25"})
     first = invoice(po, people, "INV-2026-0120", {1: ("25", "23.50")})
@@ -78,7 +82,9 @@ def test_billing_more_than_ordered_is_over_billing(people, setup_org):
 
 
 def test_two_way_service_line_matches_against_ordered_quantity(people, setup_org):
-    po = issued_po(people, setup_org, category="services", lines=(("Window cleaning, monthly", "1", "850.00"),))
+    po = issued_po(
+        people, setup_org, category="services", lines=(("Window cleaning, monthly", "1", "850.00"),)
+    )
     inv = invoice(po, people, "WC-2026-11", {1: ("1", "850.00")})
     match_invoices([inv.pk])
     inv.refresh_from_db()

@@ -1,0 +1,939 @@
+"""Load the demo: people, reference data, vendors and 90 days of documents through the services.
+
+Documents are created by the real services (so the audit trail, matching and payment runs
+are real) while a small scheduler replays them in date order; the services stamp
+`timezone.now()`, so each step's timestamps are moved back to the simulated moment right
+after it. Statuses are never written directly. Running the command again changes nothing:
+users and reference data use get_or_create, and the document part is skipped once the first
+demo vendor exists.
+"""
+
+import contextlib
+import datetime as dt
+import heapq
+import logging
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.db import models, transaction
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from metrics.rollup import rebuild_facts
+from p2p import roles
+from p2p.exceptions import DomainError
+from p2p.money import ZERO, round_money
+from payables import services as payables
+from payables.matching import MATCHABLE, match_invoices
+from payables.models import Invoice, InvoiceException, MatchPolicy, MatchResult, PaymentRun
+from procurement import services as procurement
+from procurement.models import (
+    ApprovalRule,
+    ApprovalStep,
+    Category,
+    CostCenter,
+    GLAccount,
+    PurchaseOrder,
+    PurchaseRequest,
+    Receipt,
+)
+from vendors import services as vendor_services
+from vendors.models import BankAccount, PaymentTerms, Vendor
+
+DEMO_PASSWORD = "demo-p2p-2026"
+ROLLUP_DAYS = 120
+
+# username, first name, last name, groups, what the login page says about them
+DEMO_USERS = (
+    ("rita", "Rita", "Jansen", (roles.REQUESTER,), "requester"),
+    ("alex", "Alex", "de Boer", (roles.APPROVER,), "approver"),
+    ("bob", "Bob", "Visser", (roles.BUYER,), "buyer"),
+    ("carla", "Carla", "Meijer", (roles.AP_CLERK,), "AP clerk"),
+    ("martin", "Martin", "Bakker", (roles.AP_MANAGER,), "AP manager"),
+    ("fiona", "Fiona", "Smit", (roles.FINANCE_LEADER, roles.APPROVER), "finance leader"),
+    ("admin", "Ada", "Admin", (roles.ADMIN,), "administrator"),
+)
+
+
+def demo_login_context() -> dict[str, Any]:
+    """What the login page lists in development: the demo users and their password."""
+    return {
+        "demo_logins": [{"username": u, "role": label} for u, _, _, _, label in DEMO_USERS],
+        "demo_password": DEMO_PASSWORD,
+    }
+
+
+TERMS = (
+    # code, name, net days, discount %, discount days, end of month
+    ("NET30", "Net 30", 30, "0", 0, False),
+    ("NET45", "Net 45", 45, "0", 0, False),
+    ("2/10N30", "2/10 Net 30", 30, "2", 10, False),
+    ("1/15N45", "1/15 Net 45", 45, "1", 15, False),
+    ("NET30EOM", "Net 30 EOM", 30, "0", 0, True),
+)
+COST_CENTERS = (
+    ("CC-100", "Operations"),
+    ("CC-200", "IT"),
+    ("CC-300", "Marketing"),
+    ("CC-400", "Facilities"),
+)
+GL_ACCOUNTS = (
+    ("6100", "Office supplies"),
+    ("6200", "IT equipment"),
+    ("6300", "Software subscriptions"),
+    ("6400", "Marketing services"),
+    ("6500", "Facilities maintenance"),
+)
+
+
+@dataclass(frozen=True)
+class DemoVendor:
+    """A demo supplier, what it sells and how it bills."""
+
+    key: str
+    name: str
+    tax_id: str
+    country: str
+    terms: str
+    iban: str
+    bic: str
+    email: str
+    city: str
+    invoice_prefix: str
+    category: str
+    cost_center: str
+    gl_account: str
+    # (description, unit price, unit, smallest and largest usual quantity)
+    catalog: tuple[tuple[str, str, str, int, int], ...] = ()
+
+    @property
+    def tax_rate(self) -> Decimal:
+        # Dutch suppliers charge 21% VAT; German and Belgian ones reverse-charge it.
+        return Decimal("21") if self.country == "NL" else ZERO
+
+
+# fmt: off
+VENDORS = (
+    DemoVendor(
+        "office", "Kantoorhuis Van Dijk B.V.", "NL853296741B01", "NL", "NET30",
+        "NL91ABNA0417164300", "ABNANL2A", "facturen@kantoorhuisvandijk.nl", "Utrecht",
+        "KVD-2026-", Category.GOODS, "CC-100", "6100",
+        (
+            ("A4 copy paper 80 g, box of 5 reams", "23.50", "BOX", 10, 60),
+            ("HP 305A toner cartridge, black", "89.90", "EA", 4, 20),
+            ("Ballpoint pens, box of 50", "12.40", "BOX", 2, 10),
+            ("Lever arch files, pack of 10", "18.75", "PK", 3, 15),
+            ("Sticky notes 76×76 mm, pack of 12", "14.20", "PK", 4, 20),
+        ),
+    ),
+    DemoVendor(
+        "it", "Bürotechnik Schneider GmbH", "DE284615937", "DE", "2/10N30",
+        "DE89370400440532013000", "COBADEFFXXX", "rechnung@buerotechnik-schneider.de", "Köln",
+        "RE-26-", Category.IT, "CC-200", "6200",
+        (
+            ("Dell Latitude 5450 laptop, 16 GB", "1149.00", "EA", 2, 6),
+            ('Dell P2724H 27" monitor', "239.00", "EA", 3, 12),
+            ("Logitech MX Keys keyboard", "109.00", "EA", 3, 12),
+            ("USB-C docking station", "189.00", "EA", 2, 8),
+            ("Jabra Evolve2 55 headset", "149.00", "EA", 4, 12),
+        ),
+    ),
+    DemoVendor(
+        "software", "CloudWerk Software GmbH", "DE312845769", "DE", "NET30EOM",
+        "DE44500105175407324931", "INGDDEFFXXX", "billing@cloudwerk.de", "München",
+        "CW-INV-", Category.SERVICES, "CC-200", "6300",
+        (
+            ("Jira Cloud Standard, 50 users, monthly", "390.00", "MO", 1, 1),
+            ("Adobe Creative Cloud licence, annual", "719.88", "EA", 1, 4),
+            ("Password manager business licence, annual", "48.00", "EA", 20, 60),
+        ),
+    ),
+    DemoVendor(
+        "cleaning", "Schoonmaakbedrijf De Vries B.V.", "NL820147365B01", "NL", "NET45",
+        "NL39RABO0300065264", "RABONL2U", "administratie@devries-schoonmaak.nl", "Amersfoort",
+        "DV", Category.SERVICES, "CC-400", "6500",
+        (
+            ("Window cleaning, all floors", "680.00", "EA", 1, 1),
+            ("Carpet deep clean", "4.80", "M2", 200, 600),
+        ),
+    ),
+    DemoVendor(
+        "agency", "Studio Lumière BV", "BE0478215936", "BE", "1/15N45",
+        "BE68539007547034", "GKCCBEBB", "finance@studiolumiere.be", "Gent",
+        "LUM/2026/", Category.SERVICES, "CC-300", "6400",
+        (
+            ("Campaign design, agency hours", "95.00", "HR", 16, 60),
+            ("Copywriting, hours", "85.00", "HR", 8, 30),
+            ("Social media management, monthly", "1800.00", "MO", 1, 1),
+        ),
+    ),
+    DemoVendor(
+        "print", "Drukkerij Hollandia B.V.", "NL861204537B01", "NL", "2/10N30",
+        "NL20INGB0001234567", "INGBNL2A", "facturatie@drukkerijhollandia.nl", "Haarlem",
+        "DH-26-", Category.MARKETING, "CC-300", "6400",
+        (
+            ("Trade-fair brochure A4, 16 pages", "1.85", "EA", 500, 2000),
+            ("Roll-up banner 85×200 cm", "129.00", "EA", 1, 4),
+            ("Business cards, box of 250", "24.50", "BOX", 2, 10),
+        ),
+    ),
+    DemoVendor(
+        "facilities", "Rheinland Facility Services GmbH", "DE276194850", "DE", "NET30",
+        "DE92100100100987654321", "PBNKDEFFXXX", "buchhaltung@rheinland-fs.de", "Düsseldorf",
+        "RFS-2026-", Category.FACILITIES, "CC-400", "6500",
+        (
+            ("LED panel 60×60, 36 W", "38.50", "EA", 10, 40),
+            ("HVAC filter set, F7", "64.00", "SET", 4, 12),
+        ),
+    ),
+    DemoVendor(
+        "furniture", "Brabant Kantoormeubelen B.V.", "NL859371264B01", "NL", "NET30EOM",
+        "NL02ABNA0123456789", "ABNANL2A", "verkoop@brabantmeubel.nl", "Eindhoven",
+        "BKM-", Category.GOODS, "CC-400", "6500",
+    ),
+)
+# fmt: on
+
+VENDOR_BY_KEY = {v.key: v for v in VENDORS}
+# The first vendor doubles as the marker: if it exists, the documents were loaded before.
+MARKER_TAX_ID = VENDORS[0].tax_id
+
+# Whom routine requests go to, in turn.
+ROUTINE_ROTATION = ("office", "it", "print", "office", "agency", "it", "facilities", "office",
+                    "software", "print", "it", "agency")  # fmt: skip
+# Weekly payment runs (days ago); the one 56 days ago was skipped for the summer
+# closing, so invoices due that week were paid late.
+RUN_DAYS = (84, 77, 70, 63, 49, 42, 35, 28, 21, 14, 7)
+
+
+class Command(BaseCommand):
+    help = "Load demo users, reference data, vendors and 90 days of documents (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+        today = timezone.localdate()
+        # Approval e-mails to example addresses would only clutter the console, and matching
+        # is run in-process here, so on-commit hooks must not queue work for a worker.
+        with (
+            override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"),
+            _celery_in_process(),
+            transaction.atomic(),
+        ):
+            people = ensure_people()
+            reference = ensure_reference_data()
+            loaded = Vendor.objects.filter(tax_id=MARKER_TAX_ID).exists()
+            if not loaded:
+                Simulation(people, reference, today=today).run()
+        facts = rebuild_facts(today - dt.timedelta(days=ROLLUP_DAYS), today)
+        self.stdout.write(summary(loaded=loaded, facts=facts, seconds=time.monotonic() - started))
+
+
+@contextlib.contextmanager
+def _celery_in_process() -> Iterator[None]:
+    from p2p.celery import app
+
+    previous = app.conf.task_always_eager
+    trace_log = logging.getLogger("celery.app.trace")
+    previous_level = trace_log.level
+    app.conf.task_always_eager = True
+    trace_log.setLevel(logging.WARNING)  # one "task succeeded" line per invoice is noise here
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = previous
+        trace_log.setLevel(previous_level)
+
+
+def ensure_people() -> dict[str, User]:
+    """The demo users, one per role, with the shared demo password."""
+    people = {}
+    for username, first, last, groups, _label in DEMO_USERS:
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first.lower()}.{last.lower().replace(' ', '')}@example.com",
+            },
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.is_staff = user.is_superuser = username == "admin"
+            user.save()
+        user.groups.add(*Group.objects.filter(name__in=groups))
+        people[username] = user
+    return people
+
+
+@dataclass
+class Reference:
+    terms: dict[str, PaymentTerms]
+    cost_centers: dict[str, CostCenter]
+    gl_accounts: dict[str, GLAccount]
+
+
+def ensure_reference_data() -> Reference:
+    """Payment terms, coding, approval rules and the organisation's match policy."""
+    terms = {
+        code: PaymentTerms.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "net_days": net,
+                "discount_percent": Decimal(pct),
+                "discount_days": days,
+                "end_of_month": eom,
+            },
+        )[0]
+        for code, name, net, pct, days, eom in TERMS
+    }
+    cost_centers = {
+        code: CostCenter.objects.get_or_create(
+            code=code, defaults={"name": name, "department": name}
+        )[0]
+        for code, name in COST_CENTERS
+    }
+    gl_accounts = {
+        code: GLAccount.objects.get_or_create(code=code, defaults={"name": name})[0]
+        for code, name in GL_ACCOUNTS
+    }
+    ApprovalRule.objects.get_or_create(
+        name="Department approval",
+        step=1,
+        defaults={"approver_group": Group.objects.get_or_create(name=roles.APPROVER)[0]},
+    )
+    ApprovalRule.objects.get_or_create(
+        name="Finance above 10,000",
+        step=2,
+        defaults={
+            "min_amount": Decimal("10000"),
+            "approver_group": Group.objects.get_or_create(name=roles.FINANCE_LEADER)[0],
+        },
+    )
+    MatchPolicy.objects.get_or_create(
+        name="Organisation default",
+        vendor=None,
+        defaults={
+            "price_tolerance_pct": Decimal("2"),
+            "price_tolerance_abs": Decimal("5.00"),
+            "qty_tolerance_pct": Decimal("0"),
+            "total_tolerance_abs": Decimal("0.05"),
+        },
+    )
+    return Reference(terms, cost_centers, gl_accounts)
+
+
+def summary(*, loaded: bool, facts: int, seconds: float) -> str:
+    """A few lines saying what the demo database holds now."""
+
+    def by_status(model: type[models.Model]) -> str:
+        counts = (
+            model.objects.values_list("status").annotate(n=models.Count("id")).order_by("status")
+        )
+        return ", ".join(f"{status} {n}" for status, n in counts) or "none"
+
+    lines = [
+        "Demo data was already loaded; documents left as they were."
+        if loaded
+        else "Demo documents created through the services.",
+        f"  vendors:          {by_status(Vendor)}",
+        f"  requests:         {by_status(PurchaseRequest)}",
+        f"  purchase orders:  {by_status(PurchaseOrder)}",
+        f"  invoices:         {by_status(Invoice)}",
+        f"  exceptions:       {by_status(InvoiceException)}",
+        f"  payment runs:     {by_status(PaymentRun)}",
+        f"  KPI fact rows:    {facts} (last {ROLLUP_DAYS} days)",
+        f"Log in as rita, alex, bob, carla, martin, fiona or admin with password {DEMO_PASSWORD}"
+        f" ({seconds:.1f} s).",
+    ]
+    return "\n".join(lines)
+
+
+# --- the simulation -----------------------------------------------------------------------
+
+Process = Iterator[dt.datetime]
+
+
+@dataclass
+class InvoicePlan:
+    """One vendor invoice on a purchase: when it arrives, what it bills, what happens next."""
+
+    # Days after the PO was issued (services) or the last receipt (goods); negative: before
+    # the first receipt.
+    after_days: int
+    # Line no → (qty, unit price); None bills every line as ordered.
+    billed: dict[int, tuple[str, str]] | None = None
+    # Days between the invoice date and its arrival in AP.
+    invoice_date_lag: int = 1
+    # A resent copy with a new number and the same amount: a fuzzy duplicate.
+    same_total_as_previous: bool = False
+    # (days later, username, resolution, root cause, note) for its first open exception.
+    resolve: tuple[int, str, str, str, str] | None = None
+
+
+@dataclass
+class Purchase:
+    """A request that goes as far as the story needs: draft … ordered, received, invoiced."""
+
+    vendor: str
+    title: str
+    days_ago: int
+    # (description, qty, unit price, unit)
+    lines: list[tuple[str, str, str, str]]
+    # draft, pending, pending_step2, approved, rejected, returned, withdrawn, issued or invoiced
+    stop_at: str = "invoiced"
+    # (days after the PO was issued, line no → qty received)
+    receipts: list[tuple[int, dict[int, str]]] | None = None
+    invoices: list[InvoicePlan] = field(default_factory=list)
+    comment: str = ""
+    justification: str = ""
+
+
+class Simulation:
+    """Replays the demo's 90 days in date order through the services."""
+
+    def __init__(self, people: dict[str, User], reference: Reference, *, today: dt.date):
+        self.people = people
+        self.ref = reference
+        self.today = today
+        self.rng = random.Random(2026)
+        self.vendors: dict[str, Vendor] = {}
+        self.invoice_numbers: dict[str, int] = {}
+        # Anything stamped at or after this instant was stamped by a service during the seed.
+        self.real_start = timezone.now()
+        self.now = self.real_start
+
+    # time ---------------------------------------------------------------------------------
+
+    def moment(self, days_ago: int, hour: int, minute: int = 0) -> dt.datetime:
+        day = self.today - dt.timedelta(days=days_ago)
+        return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+    def run(self) -> None:
+        """Create the vendors, then interleave every purchase, run and vendor event by time."""
+        self.create_vendors()
+        processes: list[Process] = [self.payment_runs(), self.vendor_events()]
+        processes += [self.purchase(p) for p in self.purchases()]
+        queue: list[tuple[dt.datetime, int, Process]] = []
+        for seq, process in enumerate(processes):
+            when = next(process, None)
+            if when is not None:
+                heapq.heappush(queue, (when, seq, process))
+        seq = len(processes)
+        while queue:
+            when, _, process = heapq.heappop(queue)
+            self.now = when
+            following = next(process, None)  # runs the step scheduled for `when`
+            if following is not None:
+                seq += 1
+                heapq.heappush(queue, (max(following, when), seq, process))
+        self.propose_todays_run()
+
+    def backdate(
+        self,
+        model: type[models.Model],
+        ids: list[int] | int,
+        *fields: str,
+        at: dt.datetime | None = None,
+        lookup: str = "pk__in",
+    ) -> None:
+        """Move timestamps a service just set to the simulated moment (seed data only)."""
+        ids = [ids] if isinstance(ids, int) else ids
+        at = at or self.now
+        for name in fields:
+            model.objects.filter(**{lookup: ids, f"{name}__gte": self.real_start}).update(
+                **{name: at}
+            )
+
+    # vendors ------------------------------------------------------------------------------
+
+    def create_vendors(self) -> None:
+        bob, martin = self.people["bob"], self.people["martin"]
+        for demo in VENDORS:
+            # The furniture maker was registered this week and is still onboarding.
+            onboarded = self.moment(3, 9, 40) if demo.key == "furniture" else self.moment(150, 10)
+            vendor = vendor_services.vendor_create(
+                by=bob,
+                name=demo.name,
+                payment_terms=self.ref.terms[demo.terms],
+                tax_id=demo.tax_id,
+                country=demo.country,
+                currency="EUR",
+                email=demo.email,
+                remit_to=f"{demo.name}\nAccounts receivable\n{demo.city}",
+            )
+            account = vendor_services.bank_account_request(
+                vendor=vendor,
+                by=bob,
+                account_holder=demo.name,
+                iban=demo.iban,
+                bic=demo.bic,
+            )
+            vendor_services.bank_account_verify(account=account, by=martin)
+            if demo.key != "furniture":  # still onboarding: no POs or payments yet
+                vendor_services.vendor_set_status(
+                    vendor=vendor, status=Vendor.Status.ACTIVE, by=bob
+                )
+            self.backdate(Vendor, vendor.pk, "created_at", at=onboarded)
+            self.backdate(BankAccount, account.pk, "requested_at", at=onboarded)
+            self.backdate(
+                BankAccount, account.pk, "verified_at", at=onboarded + dt.timedelta(hours=3)
+            )
+            self.vendors[demo.key] = vendor
+
+    def vendor_events(self) -> Process:
+        """The vendor that gets blocked and the bank change nobody has verified yet."""
+        yield self.moment(20, 15, 30)
+        vendor_services.vendor_set_status(
+            vendor=self.vendors["facilities"],
+            status=Vendor.Status.BLOCKED,
+            by=self.people["martin"],
+            note="Repeated over-billing; blocked until procurement has reviewed the contract.",
+        )
+        yield self.moment(9, 11, 15)
+        # The vendor's letter announces new bank details; nobody has verified them yet, so
+        # its approved invoices stay out of payment runs.
+        account = vendor_services.bank_account_request(
+            vendor=self.vendors["cleaning"],
+            by=self.people["carla"],
+            account_holder=VENDOR_BY_KEY["cleaning"].name,
+            iban="NL69INGB0123456789",
+            bic="INGBNL2A",
+        )
+        self.backdate(BankAccount, account.pk, "requested_at")
+
+    # purchases ----------------------------------------------------------------------------
+
+    def purchases(self) -> list[Purchase]:
+        return self.routine_purchases() + self.story_purchases()
+
+    def routine_purchases(self) -> list[Purchase]:
+        """Everyday buying every two to three days, mostly matching without a touch."""
+        rotation = ROUTINE_ROTATION
+        plans = []
+        days_ago, turn = 100, 0
+        while days_ago >= 16:
+            key = rotation[turn % len(rotation)]
+            turn += 1
+            if key == "facilities" and days_ago < 35:
+                key = "office"  # the facilities vendor gets blocked; nothing new goes there
+            demo = VENDOR_BY_KEY[key]
+            picks = self.rng.sample(
+                demo.catalog, k=min(len(demo.catalog), self.rng.choice((1, 1, 2, 3)))
+            )
+            lines = [
+                (d, str(self.rng.randint(lo, hi)), price, uom) for d, price, uom, lo, hi in picks
+            ]
+            goods = demo.category != Category.SERVICES
+            lag = (
+                self.rng.choice((0, 1, 1, 2, 3, 9))
+                if demo.terms in ("2/10N30", "1/15N45")
+                else self.rng.choice((0, 1, 2, 4))
+            )
+            plan = InvoicePlan(
+                after_days=self.rng.randint(1, 4) if goods else self.rng.randint(5, 12),
+                invoice_date_lag=lag,
+            )
+            if self.rng.random() < 0.18:
+                # The vendor billed a newer list price than the PO: the buyer accepts it.
+                plan.billed = {n: (q, price) for n, (_d, q, price, _u) in enumerate(lines, start=1)}
+                qty, price = plan.billed[1]
+                plan.billed[1] = (qty, str(round_money(Decimal(price) * Decimal("1.06"))))
+                plan.resolve = (
+                    self.rng.randint(1, 3),
+                    "bob",
+                    "accept_variance",
+                    "stale_po_price",
+                    "Vendor price list changed after the PO; new price confirmed.",
+                )
+            receipts = None
+            if goods:
+                first_day = self.rng.randint(2, 6)
+                ordered = {n: int(q) for n, (_d, q, _p, _u) in enumerate(lines, start=1)}
+                if self.rng.random() < 0.25 and min(ordered.values()) >= 2:
+                    # Delivered in two parts a few days apart.
+                    part = {n: q // 2 for n, q in ordered.items()}
+                    receipts = [
+                        (first_day, {n: str(q) for n, q in part.items()}),
+                        (first_day + 3, {n: str(ordered[n] - q) for n, q in part.items()}),
+                    ]
+                else:
+                    receipts = [(first_day, {n: str(q) for n, q in ordered.items()})]
+            plans.append(
+                Purchase(
+                    key,
+                    self.title_for(demo, lines),
+                    days_ago,
+                    lines,
+                    receipts=receipts,
+                    invoices=[plan],
+                )
+            )
+            days_ago -= self.rng.choice((2, 2, 3, 3, 4))
+        return plans
+
+    @staticmethod
+    def title_for(demo: DemoVendor, lines: list[tuple[str, str, str, str]]) -> str:
+        first = lines[0][0].split(",")[0]
+        return first if len(lines) == 1 else f"{first} and {len(lines) - 1} more"
+
+    def story_purchases(self) -> list[Purchase]:
+        """The cases the demo is about: each exception type, resolved and open, every state."""
+        accept_stale_price = (
+            4,
+            "martin",
+            "accept_variance",
+            "stale_po_price",
+            "Schneider's new price list applies; the PO used last quarter's quote.",
+        )
+        reject_over_billing = (
+            2,
+            "bob",
+            "reject_invoice",
+            "over_billing",
+            "We ordered and received 40 panels; asked Rheinland for a corrected invoice.",
+        )
+        mark_duplicate = (
+            1,
+            "carla",
+            "mark_duplicate",
+            "duplicate_submission",
+            "Same brochures, same amount: the vendor re-sent the invoice with a new number.",
+        )
+        monthly = {1: ("1", "390.00")}
+        cleaning_month = {1: ("1", "2450.00")}
+        # fmt: off
+        return [
+            # Monthly contracts billed against one PO (two-way match on the ordered months).
+            Purchase("software", "Jira Cloud Standard, this quarter", 98,
+                     [("Jira Cloud Standard, 50 users, monthly", "3", "390.00", "MO")],
+                     invoices=[InvoicePlan(8, monthly), InvoicePlan(38, monthly), InvoicePlan(68, monthly)]),
+            Purchase("cleaning", "Office cleaning contract, this quarter", 96,
+                     [("Office cleaning, monthly contract", "3", "2450.00", "MO")],
+                     invoices=[InvoicePlan(5, cleaning_month, 2), InvoicePlan(35, cleaning_month, 2),
+                               InvoicePlan(65, cleaning_month, 2)]),
+            # A stale PO price on a large order: above 500 EUR, so the AP manager accepts it.
+            Purchase("it", "Laptops for the new sales team", 74,
+                     [("Dell Latitude 5450 laptop, 16 GB", "12", "1149.00", "EA")], receipts=[(3, {1: "12"})],
+                     invoices=[InvoicePlan(1, {1: ("12", "1199.00")}, resolve=accept_stale_price)]),
+            # Billed before the goods were booked in: the requester's receipt clears it.
+            Purchase("office", "Paper and toner for the print room", 52,
+                     [("A4 copy paper 80 g, box of 5 reams", "40", "23.50", "BOX"),
+                      ("HP 305A toner cartridge, black", "10", "89.90", "EA")],
+                     receipts=[(6, {1: "40", 2: "10"})], invoices=[InvoicePlan(-3)]),
+            # Over-billing: rejected, then the corrected invoice matches.
+            Purchase("facilities", "LED panels for the 2nd floor", 47,
+                     [("LED panel 60×60, 36 W", "40", "38.50", "EA")], receipts=[(4, {1: "40"})],
+                     invoices=[InvoicePlan(1, {1: ("48", "38.50")}, resolve=reject_over_billing),
+                               InvoicePlan(6, {1: ("40", "38.50")})]),
+            # A resent copy with a new number: the fuzzy duplicate is caught and rejected.
+            Purchase("print", "Brochures for the Utrecht trade fair", 40,
+                     [("Trade-fair brochure A4, 16 pages", "1500", "1.85", "EA")], receipts=[(5, {1: "1500"})],
+                     invoices=[InvoicePlan(1),
+                               InvoicePlan(3, invoice_date_lag=2, same_total_as_previous=True,
+                                           resolve=mark_duplicate)]),
+            # Open at the end of the demo: an exception in each owner's queue.
+            Purchase("it", "Monitors for the finance team", 14,
+                     [('Dell P2724H 27" monitor', "10", "239.00", "EA")], receipts=[(4, {1: "10"})],
+                     invoices=[InvoicePlan(6, {1: ("10", "251.00")})]),
+            Purchase("print", "Brochures for the Rotterdam expo", 15,
+                     [("Trade-fair brochure A4, 16 pages", "2000", "1.85", "EA")], receipts=[(5, {1: "1500"})],
+                     invoices=[InvoicePlan(5, {1: ("2000", "1.85")})]),
+            Purchase("agency", "Autumn campaign design", 24,
+                     [("Campaign design, agency hours", "40", "95.00", "HR")],
+                     invoices=[InvoicePlan(18, {1: ("46", "95.00")})]),
+            # Everyday flow still under way.
+            Purchase("office", "Pens and files for reception", 8,
+                     [("Ballpoint pens, box of 50", "6", "12.40", "BOX"),
+                      ("Lever arch files, pack of 10", "8", "18.75", "PK")],
+                     receipts=[(3, {1: "6", 2: "8"})], invoices=[InvoicePlan(2)]),
+            Purchase("it", "Docking stations for hot desks", 9,
+                     [("USB-C docking station", "8", "189.00", "EA")], receipts=[(4, {1: "4"})]),
+            Purchase("cleaning", "Window cleaning, this month", 18,
+                     [("Window cleaning, all floors", "1", "680.00", "EA")], invoices=[InvoicePlan(7)]),
+            Purchase("agency", "Social media management, this month", 12,
+                     [("Social media management, monthly", "1", "1800.00", "MO")], stop_at="issued"),
+            # Requests in every state before ordering.
+            Purchase("furniture", "Standing desks for the 2nd floor", 1,
+                     [("Electric standing desk 160×80", "8", "689.00", "EA")], stop_at="draft"),
+            Purchase("it", "Headsets for the support team", 1,
+                     [("Jabra Evolve2 55 headset", "12", "149.00", "EA")], stop_at="pending",
+                     justification="Four new support agents start next month."),
+            Purchase("it", "Laptop refresh for finance", 2,
+                     [("Dell Latitude 5450 laptop, 16 GB", "10", "1149.00", "EA")], stop_at="pending_step2",
+                     justification="Finance laptops are five years old and out of warranty."),
+            Purchase("office", "Toner and paper restock", 4,
+                     [("HP 305A toner cartridge, black", "12", "89.90", "EA"),
+                      ("A4 copy paper 80 g, box of 5 reams", "30", "23.50", "BOX")], stop_at="approved"),
+            Purchase("furniture", "Espresso machine for the 3rd floor pantry", 6,
+                     [("Bean-to-cup espresso machine", "1", "2850.00", "EA")], stop_at="rejected",
+                     comment="Facilities already ordered one machine for the whole building."),
+            Purchase("print", "Stand materials for the Rotterdam expo", 5,
+                     [("Roll-up banner 85×200 cm", "6", "129.00", "EA")], stop_at="returned",
+                     comment="Please attach the printer's quote and add the brochures as a separate line."),
+            Purchase("agency", "Copywriting for the annual report", 11,
+                     [("Copywriting, hours", "10", "85.00", "HR")], stop_at="withdrawn"),
+        ]
+        # fmt: on
+
+    def purchase(self, plan: Purchase) -> Process:
+        """One purchase, step by step; each `yield` waits until the simulated moment."""
+        p = self.people
+        demo = VENDOR_BY_KEY[plan.vendor]
+        yield self.moment(plan.days_ago, 9, 10 + self.rng.randint(0, 40))
+        request = procurement.request_create(
+            by=p["rita"],
+            title=plan.title,
+            cost_center=self.ref.cost_centers[demo.cost_center],
+            gl_account=self.ref.gl_accounts[demo.gl_account],
+            category=demo.category,
+            preferred_vendor=self.vendors[plan.vendor],
+            justification=plan.justification,
+            needed_by=(self.now + dt.timedelta(days=21)).date(),
+            lines=[
+                procurement.LineInput(d, Decimal(q), Decimal(price), uom)
+                for d, q, price, uom in plan.lines
+            ],
+        )
+        self.backdate(PurchaseRequest, request.pk, "created_at")
+        if plan.stop_at == "draft":
+            return
+        yield self.now + dt.timedelta(minutes=20)
+        procurement.request_submit(request=request, by=p["rita"])
+        self.backdate(PurchaseRequest, request.pk, "submitted_at")
+        self.backdate(ApprovalStep, [request.pk], "created_at", lookup="request_id__in")
+        if plan.stop_at == "withdrawn":
+            yield self.now + dt.timedelta(hours=3)
+            procurement.request_withdraw(request=request, by=p["rita"])
+            return
+        if plan.stop_at == "pending":
+            return
+        yield self.now + dt.timedelta(hours=5)
+        decision = {"rejected": "reject", "returned": "return"}.get(plan.stop_at, "approve")
+        self.decide(request, p["alex"], decision, plan.comment)
+        if decision != "approve" or plan.stop_at == "pending_step2":
+            return
+        if request.approvals.filter(status=ApprovalStep.Status.PENDING).exists():
+            yield self.now + dt.timedelta(hours=20)
+            self.decide(request, p["fiona"], "approve", "Within the IT budget for this quarter.")
+        if plan.stop_at == "approved":
+            return
+        yield self.now + dt.timedelta(hours=22)
+        request.refresh_from_db()
+        po = procurement.po_create_from_request(
+            request=request, vendor=self.vendors[plan.vendor], by=p["bob"]
+        )
+        po = procurement.po_issue(po=po, by=p["bob"])
+        self.backdate(PurchaseOrder, po.pk, "created_at", "issued_at")
+        issued = self.now
+        if plan.stop_at == "issued":
+            return
+        lines = {line.line_no: line for line in po.lines.all()}
+        last_receipt = issued
+        receipts = sorted(plan.receipts or [], key=lambda r: r[0])
+        invoices = list(plan.invoices)
+        # Goods invoices normally follow the last receipt; a negative delay arrives before it.
+        early = [inv for inv in invoices if inv.after_days < 0]
+        for days, quantities in receipts:
+            for inv in early:
+                yield issued + dt.timedelta(days=days + inv.after_days, hours=2)
+                self.capture(po, demo, inv)
+            early = []
+            yield issued + dt.timedelta(days=days, hours=2)
+            receipt = procurement.receipt_post(
+                po=po,
+                by=p["rita"],
+                received_on=self.now.date(),
+                note="Delivered to reception.",
+                lines=[
+                    procurement.ReceiptLineInput(lines[no].pk, Decimal(q))
+                    for no, q in quantities.items()
+                ],
+            )
+            self.backdate(Receipt, receipt.pk, "created_at")
+            # What the receipt's on-commit hook would queue for a worker, run here and now.
+            waiting = po.invoices.filter(status__in=MATCHABLE).values_list("pk", flat=True)
+            self.match(list(waiting))
+            last_receipt = self.now
+        previous: Invoice | None = None
+        for inv in invoices:
+            if inv.after_days < 0:
+                continue
+            base = last_receipt if receipts else issued
+            yield base + dt.timedelta(days=inv.after_days, hours=1)
+            previous = self.capture(po, demo, inv, previous=previous)
+            if inv.resolve:
+                yield self.now + dt.timedelta(days=inv.resolve[0], hours=2)
+                self.resolve(previous, *inv.resolve[1:])
+
+    def decide(self, request: PurchaseRequest, user: User, decision: str, comment: str) -> None:
+        step = request.approvals.get(status=ApprovalStep.Status.PENDING)
+        procurement.approval_decide(step=step, by=user, decision=decision, comment=comment)
+        self.backdate(ApprovalStep, step.pk, "decided_at")
+        self.backdate(PurchaseRequest, request.pk, "decided_at")
+
+    def next_invoice_number(self, demo: DemoVendor) -> str:
+        n = self.invoice_numbers.get(demo.key, 0) + 1
+        self.invoice_numbers[demo.key] = n
+        return f"{demo.invoice_prefix}{410 + n * 7:05d}"
+
+    def capture(
+        self,
+        po: PurchaseOrder,
+        demo: DemoVendor,
+        plan: InvoicePlan,
+        previous: Invoice | None = None,
+    ) -> Invoice:
+        """AP keys the vendor's invoice against the PO, then the engine matches it."""
+        lines = {line.line_no: line for line in po.lines.all()}
+        billed = plan.billed or {
+            no: (str(line.quantity), str(line.unit_price)) for no, line in lines.items()
+        }
+        invoice_lines = [
+            payables.InvoiceLineInput(
+                lines[no].description,
+                Decimal(q),
+                Decimal(price),
+                po_line_id=lines[no].pk,
+                tax_rate=demo.tax_rate,
+            )
+            for no, (q, price) in billed.items()
+        ]
+        net = sum((round_money(Decimal(q) * Decimal(price)) for q, price in billed.values()), ZERO)
+        invoice_date = (self.now - dt.timedelta(days=plan.invoice_date_lag)).date()
+        if plan.same_total_as_previous and previous is not None:
+            invoice_date = previous.invoice_date + dt.timedelta(days=1)
+        invoice = payables.invoice_capture(
+            by=self.people["carla"],
+            vendor=po.vendor,
+            number=self.next_invoice_number(demo),
+            invoice_date=invoice_date,
+            currency=po.currency,
+            lines=invoice_lines,
+            tax_amount=round_money(net * demo.tax_rate / 100),
+            purchase_order=po,
+            source=Invoice.Source.UBL if demo.country == "NL" else Invoice.Source.FORM,
+            captured_at=self.now,
+        )
+        self.match([invoice.pk])
+        invoice.refresh_from_db()
+        return invoice
+
+    def capture_without_po(self, demo: DemoVendor, description: str, amount: str) -> Invoice:
+        net = Decimal(amount)
+        invoice = payables.invoice_capture(
+            by=self.people["carla"],
+            vendor=self.vendors[demo.key],
+            number=self.next_invoice_number(demo),
+            invoice_date=(self.now - dt.timedelta(days=2)).date(),
+            currency="EUR",
+            lines=[
+                payables.InvoiceLineInput(description, Decimal("1"), net, tax_rate=demo.tax_rate)
+            ],
+            tax_amount=round_money(net * demo.tax_rate / 100),
+            captured_at=self.now,
+        )
+        self.match([invoice.pk])
+        invoice.refresh_from_db()
+        return invoice
+
+    def match(self, invoice_ids: list[int]) -> None:
+        """Run the engine directly (not via Celery) and date its work at the simulated moment."""
+        if not invoice_ids:
+            return
+        match_invoices(invoice_ids)
+        self.backdate(Invoice, invoice_ids, "first_matched_at", "approved_at")
+        self.backdate(MatchResult, invoice_ids, "matched_at", lookup="invoice_id__in")
+        self.backdate(
+            InvoiceException, invoice_ids, "opened_at", "resolved_at", lookup="invoice_id__in"
+        )
+
+    def resolve(
+        self, invoice: Invoice, username: str, resolution: str, root_cause: str, note: str
+    ) -> None:
+        exceptions = list(
+            invoice.exceptions.filter(status=InvoiceException.Status.OPEN).order_by("pk")
+        )
+        if not exceptions:
+            return
+        payables.exception_resolve(
+            exception=exceptions[0],
+            by=self.people[username],
+            resolution=resolution,
+            root_cause=root_cause,
+            note=note,
+        )
+        for other in exceptions[1:]:
+            if InvoiceException.objects.filter(
+                pk=other.pk, status=InvoiceException.Status.OPEN
+            ).exists():
+                payables.exception_resolve(
+                    exception=other,
+                    by=self.people[username],
+                    resolution=resolution,
+                    root_cause=root_cause,
+                    note=note,
+                )
+        self.match([invoice.pk])
+
+    # non-PO invoices and payments ---------------------------------------------------------
+
+    def payment_runs(self) -> Process:
+        """Weekly runs prepared by Carla and approved by Fiona; no-PO invoices on the way."""
+        no_po_days = {
+            66: (
+                "cleaning",
+                "Emergency cleaning after water leak, ground floor",
+                "640.00",
+                (
+                    "martin",
+                    "accept_variance",
+                    "no_po",
+                    "Emergency call-out approved by the facilities manager.",
+                ),
+            ),
+            6: ("software", "Additional Adobe Creative Cloud licences (3)", "2159.64", None),
+        }
+        for days_ago in sorted({*RUN_DAYS, *no_po_days}, reverse=True):
+            if days_ago in no_po_days:
+                key, description, amount, resolution = no_po_days[days_ago]
+                yield self.moment(days_ago, 8, 45)
+                invoice = self.capture_without_po(VENDOR_BY_KEY[key], description, amount)
+                if resolution:
+                    yield self.now + dt.timedelta(days=1)
+                    self.resolve(invoice, *resolution)
+            if days_ago not in RUN_DAYS:
+                continue
+            yield self.moment(days_ago, 9, 30)
+            pay_date = self.now.date()
+            try:
+                run = payables.payment_run_propose(
+                    by=self.people["carla"],
+                    pay_date=pay_date,
+                    horizon_date=pay_date + dt.timedelta(days=7),
+                )
+            except DomainError:
+                continue  # nothing due this week
+            self.backdate(PaymentRun, run.pk, "created_at")
+            yield self.now + dt.timedelta(hours=2)
+            payables.payment_run_approve(run=run, by=self.people["fiona"])
+            self.backdate(PaymentRun, run.pk, "approved_at")
+            yield self.now + dt.timedelta(hours=4)
+            payables.payment_run_mark_paid(run=run, by=self.people["carla"], paid_on=pay_date)
+            self.backdate(PaymentRun, run.pk, "paid_at")
+
+    def propose_todays_run(self) -> None:
+        """This week's run, proposed and waiting for Fiona's approval."""
+        pay_date = self.today + dt.timedelta(days=1)
+        with contextlib.suppress(DomainError):
+            payables.payment_run_propose(
+                by=self.people["carla"],
+                pay_date=pay_date,
+                horizon_date=pay_date + dt.timedelta(days=10),
+            )

@@ -1,0 +1,544 @@
+"""Invoices from files: e-invoices (UBL, CII, Factur-X) and CSV uploads, through invoice_capture.
+
+One parser (`payables.einvoice.parse_document`) and these functions serve the command line,
+the browser upload and the API. Every file is its own transaction: an e-invoice is captured
+whole or not at all; a CSV is all-or-nothing unless the clerk asks to import only its valid
+invoices, and then gets every rejected one back with the line numbers and reasons.
+
+Storage convention (see Invoice): a credit note keeps positive amounts and document_type
+credit_note; a negative invoice is stored as a credit note with its signs flipped.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import PurePath
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Replace, Upper
+
+from p2p import roles
+from p2p.exceptions import DomainError
+from payables.einvoice import (
+    CREDIT_NOTE,
+    INVOICE,
+    EInvoiceError,
+    ParsedInvoice,
+    ParsedLine,
+    parse_document,
+)
+from payables.einvoice.common import normalize_party_id
+from payables.einvoice.csv_import import CsvInvoice, RowError, read_csv
+from payables.models import Invoice
+from payables.services import (
+    DocumentFacts,
+    InvoiceLineInput,
+    invoice_capture,
+    normalize_invoice_number,
+)
+from procurement.models import PurchaseOrder
+from vendors.models import Vendor
+
+ZERO = Decimal("0")
+ProgressCallback = Callable[[int, int], None]
+# One match task per this many imported invoices: the engine is set-based, batches are cheap.
+MATCH_BATCH = 1000
+SUMMARY_KEYS = (
+    "document_type",
+    "number",
+    "issue_date",
+    "due_date",
+    "currency",
+    "seller_name",
+    "seller_tax_id",
+    "order_reference",
+    "line_count",
+    "line_net_total",
+    "tax_total",
+    "payable_amount",
+)
+_SOURCES = {
+    "ubl": Invoice.Source.UBL,
+    "cii": Invoice.Source.CII,
+    "facturx": Invoice.Source.FACTURX,
+    "csv": Invoice.Source.CSV,
+}
+_NOT_IMPORTED = (
+    "Not imported: other lines of this file have errors. Fix them, or import only the valid "
+    "invoices (--valid-only)."
+)
+
+
+@dataclass
+class ImportResult:
+    """What happened to one invoice of a file (or to a file that yielded no invoice)."""
+
+    file: str
+    ok: bool
+    error: str | None = None
+    parsed: ParsedInvoice | None = None
+    invoice: Invoice | None = None
+    # The invoice number when the document could not be parsed into a ParsedInvoice (CSV rows).
+    number: str | None = None
+    # CSV only: the file lines this invoice came from, and what is wrong with them.
+    line_numbers: list[int] = field(default_factory=list)
+    row_errors: list[RowError] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        """The command line's JSON object: file, ok, error and the document's key facts."""
+        summary = self.parsed.as_summary() if self.parsed else dict.fromkeys(SUMMARY_KEYS)
+        if self.parsed is None and self.number:
+            summary["number"] = self.number
+        return {"file": self.file, "ok": self.ok, "error": self.error, **summary}
+
+
+@dataclass
+class ImportReport:
+    """The outcome of an import: one result per invoice, in file order."""
+
+    results: list[ImportResult] = field(default_factory=list)
+
+    @property
+    def imported(self) -> list[Invoice]:
+        return [r.invoice for r in self.results if r.ok and r.invoice is not None]
+
+    @property
+    def rejected(self) -> list[ImportResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected
+
+
+# --- resolving the vendor and the purchase order ---------------------------------------------
+
+
+def _normalized_tax_id() -> Upper:
+    """Vendor.tax_id without spaces, dots and dashes, upper-cased: compared like the document's."""
+    stripped = F("tax_id")
+    for character in (" ", ".", "-"):
+        stripped = Replace(stripped, Value(character), Value(""))
+    return Upper(stripped)
+
+
+def _unknown_vendor(name: str, tax_id: str) -> DomainError:
+    who = f"{name} (VAT {tax_id})" if name and tax_id else (name or f"VAT {tax_id}")
+    return DomainError(f"Unknown vendor: {who} — add the vendor first.")
+
+
+def resolve_vendor(
+    *, tax_ids: Sequence[str], endpoint_id: str = "", names: Sequence[str] = ()
+) -> Vendor:
+    """The vendor a document names: by tax id, then endpoint id, then exact name."""
+    wanted = [normalize_party_id(value) for value in [*tax_ids, endpoint_id] if value]
+    if wanted:
+        candidates = list(
+            Vendor.objects.annotate(normalized_tax_id=_normalized_tax_id())
+            .filter(normalized_tax_id__in=wanted)
+            .order_by("pk")
+        )
+        for value in wanted:
+            found = [vendor for vendor in candidates if vendor.normalized_tax_id == value]
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise DomainError(
+                    f"Several vendors have tax id {value} ({', '.join(v.name for v in found)}); "
+                    "merge them before importing."
+                )
+    for name in names:
+        if name:
+            found = list(Vendor.objects.filter(name__iexact=name.strip()).order_by("pk")[:2])
+            if len(found) == 1:
+                return found[0]
+            if found:
+                raise DomainError(
+                    f"Several vendors are named {name}; add the tax id to the vendor."
+                )
+    raise _unknown_vendor(next((n for n in names if n), ""), next((t for t in tax_ids if t), ""))
+
+
+def resolve_purchase_order(reference: str) -> PurchaseOrder | None:
+    """The PO an order reference names; None for no reference, a placeholder or an unknown number."""
+    if not reference:
+        return None
+    return PurchaseOrder.objects.filter(number__iexact=reference.strip()).order_by("pk").first()
+
+
+def map_po_lines(
+    lines: Sequence[ParsedLine], purchase_order: PurchaseOrder | None
+) -> list[int | None]:
+    """Which PO line each invoice line bills: by the quoted order line, else by position."""
+    if purchase_order is None:
+        return [None] * len(lines)
+    by_line_no = dict(purchase_order.lines.values_list("line_no", "pk"))
+    if any(line.order_line_reference for line in lines):
+        return [
+            by_line_no.get(int(ref))
+            if (ref := line.order_line_reference.strip()).isdigit()
+            else None
+            for line in lines
+        ]
+    if len(by_line_no) == len(lines):
+        return [by_line_no[no] for no in sorted(by_line_no)]
+    return [None] * len(lines)
+
+
+# --- one document ----------------------------------------------------------------------------
+
+
+def import_parsed(
+    *,
+    parsed: ParsedInvoice,
+    by: AbstractBaseUser | None,
+    source_file: str = "",
+    vendor: Vendor | None = None,
+    purchase_order: PurchaseOrder | None = None,
+    enqueue_match: bool = True,
+) -> Invoice:
+    """Capture a parsed document as an Invoice, resolving its vendor and PO when not given."""
+    if len(parsed.number) > Invoice._meta.get_field("number").max_length:
+        raise DomainError(f"The invoice number '{parsed.number[:80]}…' is too long to be real.")
+    if vendor is None:
+        vendor = resolve_vendor(
+            tax_ids=[parsed.seller_tax_id, *parsed.seller_ids],
+            endpoint_id=parsed.seller_endpoint_id,
+            names=[parsed.seller_name, parsed.seller_trading_name],
+        )
+    if purchase_order is None:
+        purchase_order = resolve_purchase_order(parsed.order_reference)
+    # A negative invoice is a credit in substance; amounts are stored positive with the type.
+    sign = (
+        -1
+        if parsed.tax_inclusive_amount < 0
+        or (parsed.tax_inclusive_amount == 0 and parsed.payable_amount < 0)
+        else 1
+    )
+    document_type = parsed.document_type
+    if sign < 0:
+        document_type = CREDIT_NOTE if parsed.document_type == INVOICE else INVOICE
+    lines = []
+    for line, po_line_id in zip(
+        parsed.lines, map_po_lines(parsed.lines, purchase_order), strict=True
+    ):
+        quantity, unit_price = line.quantity * sign, line.unit_price
+        if unit_price < 0:  # EN 16931 forbids it, but the line total means the same either way
+            quantity, unit_price = -quantity, -unit_price
+        lines.append(
+            InvoiceLineInput(
+                description=line.description,
+                quantity=quantity,
+                unit_price=unit_price,
+                amount=line.net_amount * sign,
+                po_line_id=po_line_id,
+                tax_rate=line.tax_rate or ZERO,
+                unit_code=line.unit_code,
+                order_line_reference=line.order_line_reference,
+            )
+        )
+    # Document-level allowances and charges become lines, so net = Σ lines as the match expects.
+    for extra in parsed.allowances_charges:
+        signed = (extra.amount if extra.is_charge else -extra.amount) * sign
+        label = "Charge" if extra.is_charge else "Allowance"
+        lines.append(
+            InvoiceLineInput(
+                description=f"{label}: {extra.reason}" if extra.reason else label,
+                quantity=Decimal(1 if signed >= 0 else -1),
+                unit_price=abs(signed),
+                amount=signed,
+                tax_rate=extra.tax_rate or ZERO,
+            )
+        )
+    discount = parsed.discount
+    return invoice_capture(
+        by=by,
+        vendor=vendor,
+        number=parsed.number,
+        invoice_date=parsed.issue_date,
+        currency=parsed.currency,
+        lines=lines,
+        tax_amount=parsed.tax_total * sign,
+        total_amount=parsed.tax_inclusive_amount * sign,
+        purchase_order=purchase_order,
+        po_reference=parsed.order_reference_text[:60],
+        document_type=document_type,
+        source=_SOURCES.get(parsed.syntax, Invoice.Source.UBL),
+        document=DocumentFacts(
+            seller_name=parsed.seller_name,
+            seller_tax_id=parsed.seller_tax_id,
+            payment_terms_text=parsed.payment_terms_text,
+            source_file=PurePath(source_file).name,
+            tax_currency=parsed.tax_currency if parsed.tax_currency != parsed.currency else "",
+            due_date=parsed.due_date,
+            discount_percent=discount.percent if discount else ZERO,
+            discount_days=discount.days if discount else None,
+            prepaid_amount=parsed.prepaid_amount * sign,
+            payable_amount=parsed.payable_amount * sign,
+        ),
+        enqueue_match=enqueue_match,
+    )
+
+
+def import_document(
+    *, data: bytes, filename: str, by: AbstractBaseUser | None, enqueue_match: bool = True
+) -> Invoice:
+    """Parse one e-invoice file and capture it in one transaction; DomainError says why not."""
+    if by is not None:
+        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    parsed = parse_document(data, filename)
+    with transaction.atomic():
+        return import_parsed(
+            parsed=parsed, by=by, source_file=filename, enqueue_match=enqueue_match
+        )
+
+
+# --- many files ------------------------------------------------------------------------------
+
+
+def import_files(
+    files: Iterable[tuple[str, bytes]],
+    *,
+    by: AbstractBaseUser | None,
+    dry_run: bool = False,
+    valid_only: bool = False,
+    progress: ProgressCallback | None = None,
+) -> ImportReport:
+    """Import e-invoice and CSV files, each file in its own transaction, and report on each.
+
+    With dry_run nothing is written: e-invoices are parsed and checked, CSV rows are validated
+    against vendors and POs. `progress(done, total)` is called after every file.
+    """
+    if by is not None:
+        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    files = list(files)
+    report = ImportReport()
+    seen_content: dict[str, str] = {}
+    imported_ids: list[int] = []
+    for done, (filename, data) in enumerate(files, start=1):
+        if filename.lower().endswith(".csv"):
+            csv_report = import_csv(
+                data=data,
+                filename=filename,
+                by=by,
+                dry_run=dry_run,
+                valid_only=valid_only,
+                enqueue_match=False,
+            )
+            report.results.extend(csv_report.results)
+            imported_ids += [invoice.pk for invoice in csv_report.imported]
+        else:
+            result = _import_one(
+                filename,
+                data,
+                by=by,
+                dry_run=dry_run,
+                seen_content=seen_content,
+            )
+            report.results.append(result)
+            if result.invoice is not None:
+                imported_ids.append(result.invoice.pk)
+        if progress is not None:
+            progress(done, len(files))
+    _enqueue_match(imported_ids)
+    return report
+
+
+def _import_one(
+    filename: str,
+    data: bytes,
+    *,
+    by: AbstractBaseUser | None,
+    dry_run: bool,
+    seen_content: dict[str, str],
+) -> ImportResult:
+    """One e-invoice file. A byte-identical copy of an earlier file in the batch is refused
+    even in a dry run; the same number sent again in another file is refused on import by
+    invoice_capture's duplicate rule (same vendor, same normalised number)."""
+    try:
+        parsed = parse_document(data, filename)
+    except DomainError as exc:
+        return ImportResult(file=filename, ok=False, error=exc.message)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest in seen_content:
+        return ImportResult(
+            file=filename,
+            ok=False,
+            parsed=parsed,
+            error=(
+                f"Duplicate: the same file as {seen_content[digest]} (identical content, "
+                f"invoice {parsed.number}); refused."
+            ),
+        )
+    result = ImportResult(file=filename, ok=True, parsed=parsed)
+    if not dry_run:
+        try:
+            with transaction.atomic():
+                result.invoice = import_parsed(
+                    parsed=parsed, by=by, source_file=filename, enqueue_match=False
+                )
+        except DomainError as exc:
+            return ImportResult(file=filename, ok=False, error=exc.message, parsed=parsed)
+    seen_content[digest] = filename
+    return result
+
+
+def _enqueue_match(invoice_ids: list[int]) -> None:
+    from payables.tasks import match_invoices
+
+    for start in range(0, len(invoice_ids), MATCH_BATCH):
+        batch = invoice_ids[start : start + MATCH_BATCH]
+        transaction.on_commit(lambda batch=batch: match_invoices.delay(batch))
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def import_csv(
+    *,
+    data: bytes,
+    filename: str,
+    by: AbstractBaseUser | None,
+    dry_run: bool = False,
+    valid_only: bool = False,
+    progress: ProgressCallback | None = None,
+    enqueue_match: bool = True,
+) -> ImportReport:
+    """Import a CSV of invoice lines: all invoices or none, or (valid_only) the valid ones.
+
+    Every bad row is reported with its line number and reason before anything is written.
+    """
+    if by is not None:
+        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    try:
+        invoices = read_csv(data)
+    except EInvoiceError as exc:
+        return ImportReport(results=[ImportResult(file=filename, ok=False, error=exc.message)])
+    _check_against_database(invoices)
+    results = [
+        ImportResult(
+            file=filename,
+            ok=not invoice.errors,
+            parsed=invoice.parsed,
+            number=invoice.number or None,
+            line_numbers=invoice.line_numbers,
+            row_errors=invoice.errors,
+            error="; ".join(str(error) for error in invoice.errors) or None,
+        )
+        for invoice in invoices
+    ]
+    report = ImportReport(results=results)
+    has_errors = any(invoice.errors for invoice in invoices)
+    if has_errors and not valid_only:
+        for result in results:
+            if result.ok:
+                result.ok, result.error = False, _NOT_IMPORTED
+        return report
+    if dry_run:
+        return report
+    valid = [
+        (invoice, result) for invoice, result in zip(invoices, results, strict=True) if result.ok
+    ]
+    # Lock vendors in one order whatever the file's order, so two uploads cannot deadlock.
+    valid.sort(key=lambda pair: (pair[0].vendor.pk, pair[0].first_line))
+    try:
+        with transaction.atomic():
+            for done, (invoice, result) in enumerate(valid, start=1):
+                try:
+                    with transaction.atomic():
+                        result.invoice = import_parsed(
+                            parsed=invoice.parsed,
+                            by=by,
+                            source_file=filename,
+                            vendor=invoice.vendor,
+                            purchase_order=invoice.purchase_order,
+                            enqueue_match=False,
+                        )
+                except DomainError as exc:
+                    result.ok, result.error = False, f"line {invoice.first_line}: {exc.message}"
+                    result.row_errors = [RowError(invoice.first_line, exc.message)]
+                    if not valid_only:
+                        raise _AbortImport from exc
+                if progress is not None:
+                    progress(done, len(valid))
+    except _AbortImport:
+        for result in results:
+            result.invoice = None
+            if result.ok:
+                result.ok, result.error = False, _NOT_IMPORTED
+        return report
+    if enqueue_match:
+        _enqueue_match([invoice.pk for invoice in report.imported])
+    return report
+
+
+class _AbortImport(Exception):
+    """Rolls back an all-or-nothing CSV import after the first capture that failed."""
+
+
+def _check_against_database(invoices: list[CsvInvoice]) -> None:
+    """Add the errors only the database can find: unknown vendors and POs, earlier captures."""
+    vendors: dict[tuple[str, str], Vendor | DomainError] = {}
+    orders: dict[str, PurchaseOrder | None] = {}
+    for invoice in invoices:
+        if invoice.parsed is None:
+            continue
+        key = (invoice.vendor_tax_id, invoice.vendor_name)
+        if key not in vendors:
+            try:
+                vendors[key] = resolve_vendor(
+                    tax_ids=[invoice.vendor_tax_id], names=[invoice.vendor_name]
+                )
+            except DomainError as exc:
+                vendors[key] = exc
+        vendor = vendors[key]
+        if isinstance(vendor, DomainError):
+            invoice.errors.append(RowError(invoice.first_line, vendor.message))
+        else:
+            invoice.vendor = vendor
+        reference = invoice.parsed.order_reference
+        if reference:
+            if reference.upper() not in orders:
+                orders[reference.upper()] = resolve_purchase_order(reference)
+            invoice.purchase_order = orders[reference.upper()]
+            if invoice.purchase_order is None:
+                invoice.errors.append(
+                    RowError(
+                        invoice.first_line,
+                        f"Unknown purchase order {reference}: check the po_number.",
+                    )
+                )
+        else:
+            invoice.purchase_order = None
+    _check_earlier_captures([i for i in invoices if i.parsed is not None and not i.errors])
+
+
+def _check_earlier_captures(invoices: list[CsvInvoice]) -> None:
+    """One query for the whole file: invoices already captured under the same vendor and number."""
+    if not invoices:
+        return
+    wanted = {
+        (i.vendor.pk, normalize_invoice_number(i.number), i.parsed.document_type): i
+        for i in invoices
+    }
+    existing = (
+        Invoice.objects.filter(
+            vendor_id__in={key[0] for key in wanted},
+            normalized_number__in={key[1] for key in wanted},
+        )
+        .exclude(status=Invoice.Status.REJECTED)
+        .values_list("vendor_id", "normalized_number", "document_type", "number", "captured_at")
+    )
+    for vendor_id, normalized, document_type, number, captured_at in existing:
+        invoice = wanted.get((vendor_id, normalized, document_type))
+        if invoice is not None:
+            invoice.errors.append(
+                RowError(
+                    invoice.first_line,
+                    f"{invoice.vendor.name} invoice {invoice.number} was already captured as {number} "
+                    f"on {captured_at:%d %b %Y}.",
+                )
+            )

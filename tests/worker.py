@@ -1,0 +1,103 @@
+"""A real Celery worker process on Redis, pointed at the test database."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.db import connection
+
+from p2p.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _reset_producer_pool() -> None:
+    """Drop pooled broker connections so the next send uses the current broker_url."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+class Worker:
+    """Starts `celery worker` on a private queue so no other worker steals the tasks."""
+
+    def __init__(self, concurrency: int = 1):
+        self.queue = f"p2p-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.concurrency = concurrency
+        self.process: subprocess.Popen | None = None
+        self._saved: dict = {}
+
+    def start(self) -> "Worker":
+        db = connection.settings_dict
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": TEST_REDIS_URL,
+            "CELERY_QUEUE": self.queue,
+            "DB_CONN_MAX_AGE": "0",
+        }
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "p2p",
+                "worker",
+                "--pool=prefork",
+                f"--concurrency={self.concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+                "-n",
+                f"{self.queue}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._saved = {
+            "task_always_eager": app.conf.task_always_eager,
+            "broker_url": app.conf.broker_url,
+            "task_default_queue": app.conf.task_default_queue,
+        }
+        app.conf.task_always_eager = False
+        app.conf.broker_url = TEST_REDIS_URL
+        app.conf.task_default_queue = self.queue
+        _reset_producer_pool()
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait()
+        for key, value in self._saved.items():
+            app.conf[key] = value
+        _reset_producer_pool()
+
+    def kill_hard(self) -> None:
+        """SIGKILL the whole worker (parent and children), as a crashed machine would."""
+        os.killpg(self.process.pid, 9)
+        self.process.wait()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
