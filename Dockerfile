@@ -15,8 +15,8 @@ WORKDIR /app
 
 # Dependencies first, so code changes do not reinstall them. The project itself has no
 # installable packages: `pip install .` installs what pyproject.toml depends on.
-COPY pyproject.toml ./
-RUN pip install . && rm -rf build *.egg-info
+COPY pyproject.toml requirements.lock ./
+RUN pip install -c requirements.lock . && rm -rf build *.egg-info
 
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --omit=dev

@@ -50,10 +50,10 @@ $(PY):
 
 # Re-runs only when pyproject.toml changes (or the venv is new). The project has no
 # installable packages (the code runs from this checkout); this installs its dependencies.
-$(PY_STAMP): pyproject.toml | $(PY)
+$(PY_STAMP): pyproject.toml requirements.lock | $(PY)
 	@echo "Installing Python dependencies into $(VENV) ..."
 	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
-	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
 	@rm -rf p2p.egg-info
 	@touch $@
 
@@ -103,7 +103,7 @@ beat: install check-services
 
 # Tests create and reuse their own database (TEST_DATABASE_NAME, default test_p2p).
 test: install check-services
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest --create-db $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -39,7 +39,7 @@ DROP TABLE IF EXISTS pg_temp.match_lines;
 CREATE TEMP TABLE match_lines ON COMMIT DROP AS
 WITH batch_lines AS (
     SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, il.quantity, il.unit_price,
-           il.amount, i.vendor_id,
+           il.amount, i.vendor_id, i.purchase_order_id AS invoice_po_id,
            CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
     FROM match_batch b
     JOIN payables_invoice i ON i.id = b.invoice_id
@@ -60,6 +60,7 @@ org_policy AS (
     WHERE vendor_id IS NULL AND active ORDER BY id LIMIT 1
 )
 SELECT bl.invoice_line_id, bl.invoice_id, bl.po_line_id, bl.quantity, bl.unit_price, bl.amount,
+       bl.invoice_po_id,
        pol.unit_price AS po_unit_price, pol.quantity AS ordered_qty, pol.received_qty,
        pol.match_type, po.buyer_id, pr.requester_id,
        COALESCE(vp.id, op.id) AS policy_id,
@@ -165,7 +166,8 @@ WITH line_problems AS (
                    (ml.billed_cum - ml.billable_qty) * ml.unit_price)
                ELSE ABS(ml.amount) END, 2) AS amount_at_stake
     FROM match_lines ml
-    WHERE ml.result <> 'matched'
+    -- An invoice without any PO gets one header-level no_po, not one per line as well.
+    WHERE ml.result <> 'matched' AND NOT (ml.result = 'no_po_line' AND ml.invoice_po_id IS NULL)
 ),
 line_totals AS (
     SELECT invoice_id, SUM(amount) AS line_total FROM match_lines GROUP BY invoice_id

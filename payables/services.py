@@ -343,7 +343,7 @@ def discount_worth_taking(*, discount_percent: Decimal, discount_days: int, net_
 
 _PROPOSE = """
 WITH candidates AS (
-    SELECT i.id, i.vendor_id, i.total_amount, i.currency, i.due_date,
+    SELECT i.id, i.vendor_id, i.payable_amount AS total_amount, i.currency, i.due_date,
            CASE WHEN i.discount_date IS NOT NULL AND i.discount_date >= %(pay_date)s
                      AND t.discount_percent > 0 AND t.net_days > t.discount_days
                      AND (t.discount_percent / (100 - t.discount_percent)) * 365

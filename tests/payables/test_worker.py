@@ -6,7 +6,10 @@ from payables.models import Invoice
 from tests.flow import invoice, issued_po, receive
 from tests.worker import Worker, wait_for
 
-pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.celery_worker,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 @pytest.fixture

@@ -266,7 +266,7 @@ def ensure_people() -> dict[str, User]:
             user.set_password(DEMO_PASSWORD)
             user.is_staff = user.is_superuser = username == "admin"
             user.save()
-        user.groups.add(*Group.objects.filter(name__in=groups))
+        user.groups.add(*(Group.objects.get_or_create(name=name)[0] for name in groups))
         people[username] = user
     return people
 
