@@ -22,7 +22,7 @@ from payables.einvoice.common import (
 )
 
 EINVOICE_DATA = Path(
-    os.environ.get("EINVOICE_DATA", settings.BASE_DIR.parent / "shared" / "data" / "einvoice")
+    os.environ.get("EINVOICE_DATA", settings.BASE_DIR / "tests" / "fixtures" / "einvoice")
 )
 HOSTILE = Path(__file__).resolve().parent.parent / "fixtures" / "hostile"
 EXAMPLES = sorted(
