@@ -27,7 +27,7 @@ N ?= 100000
 ARGS ?=
 
 .PHONY: help venv install check-services db migrate collectstatic seed run test lint fmt \
-	worker beat bench bench-match clean distclean
+	worker beat bench bench-match bench-dashboard clean distclean
 
 help:
 	@echo "make run             set everything up and run the platform with demo data at http://127.0.0.1:8000/"
@@ -40,6 +40,7 @@ help:
 	@echo "make worker / beat   run a Celery worker / the beat scheduler in the foreground"
 	@echo "make lint / fmt      check / fix formatting and lint with ruff"
 	@echo "make bench           matching benchmark (N=$(N) invoices)"
+	@echo "make bench-dashboard KPI rollup and dashboard benchmark at 10k and 1M invoices (own database)"
 	@echo "make clean           remove collected static files, run/ and caches (distclean: also $(VENV) and node_modules)"
 
 # --- install -------------------------------------------------------------------------------
@@ -117,6 +118,10 @@ bench: bench-match
 
 bench-match: install check-services
 	$(PY) bench/match.py --n $(N)
+
+# Writes into its own database (DATABASE_URL's name + _kpibench); ends with the p95 line.
+bench-dashboard: install check-services
+	$(PY) bench/dashboard.py
 
 # --- housekeeping --------------------------------------------------------------------------
 

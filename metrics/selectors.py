@@ -1,31 +1,54 @@
-"""Dashboard reads: a few aggregate queries over the daily KPI facts, never over invoices.
+"""Dashboard reads: a handful of aggregate queries over the daily facts, never over invoices.
 
-Each query's cost depends on the number of fact rows in the period (days × vendors × cost
-centers × buyers), not on how many invoices those days held.
+A `Scope` (vendor, cost centers, buyer) picks the one grain of the facts that answers it, so
+an unfiltered dashboard sums one row per day and currency however many invoices there are.
+Each function returns plain dataclasses; the views only arrange them.
 """
 
 import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Case, CharField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncWeek
 
-from metrics.models import DailyKpiFact
+from metrics.models import (
+    AgeBucket,
+    DailyExceptionFact,
+    DailyKpiFact,
+    DurationFact,
+    Grain,
+    KpiTarget,
+    Measure,
+    OpenExceptionFact,
+)
 
 ZERO = Decimal("0")
 COUNT_FIELDS = (
     "invoices_captured",
+    "invoices_matched",
+    "invoices_without_exception",
     "first_match_attempts",
     "first_pass_matches",
     "invoices_approved",
     "touchless_approvals",
+    "approve_days_sum",
     "exceptions_opened",
     "exceptions_resolved",
     "invoices_paid",
     "paid_on_time",
+    "pay_days_sum",
 )
 MONEY_FIELDS = ("discount_available", "discount_taken", "spend_total", "spend_on_po")
+RESOLVE_MEASURES = {
+    "buyer": Measure.RESOLVE_HOURS_BUYER,
+    "requester": Measure.RESOLVE_HOURS_REQUESTER,
+    "ap": Measure.RESOLVE_HOURS_AP,
+}
 
 
 def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
@@ -33,6 +56,72 @@ def ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | Non
     if not denominator:
         return None
     return Decimal(numerator) / Decimal(denominator)
+
+
+def monday(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+# --- scope --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The dashboard's filters. None means "all"; cost centers come from a department or one."""
+
+    vendor_id: int | None = None
+    cost_center_ids: tuple[int, ...] | None = None
+    buyer_id: int | None = None
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(v is not None for v in (self.vendor_id, self.cost_center_ids, self.buyer_id))
+
+    def grain(self, *, by: str | None = None) -> str:
+        """The coarsest grain holding every filtered dimension and `by` (a breakdown)."""
+        dims = {
+            name
+            for name, value in (
+                ("vendor", self.vendor_id),
+                ("cost_center", self.cost_center_ids),
+                ("buyer", self.buyer_id),
+            )
+            if value is not None
+        }
+        if by:
+            dims.add(by)
+        if not dims:
+            return Grain.COMPANY
+        if dims == {"cost_center"}:
+            return Grain.COST_CENTER
+        if dims == {"buyer"}:
+            return Grain.BUYER
+        return Grain.DETAIL
+
+    def facts(self, model: type, *, by: str | None = None) -> QuerySet:
+        """Rows of one fact table at the grain for these filters (and breakdown)."""
+        rows = model.objects.filter(grain=self.grain(by=by))
+        if self.vendor_id is not None:
+            rows = rows.filter(vendor_id=self.vendor_id)
+        if self.cost_center_ids is not None:
+            rows = rows.filter(cost_center_id__in=self.cost_center_ids)
+        if self.buyer_id is not None:
+            rows = rows.filter(buyer_id=self.buyer_id)
+        return rows
+
+    def invoice_filter(self, prefix: str = "") -> Q:
+        """The same filters on InvoiceKpi rows (drill-downs), optionally through a relation."""
+        condition = Q()
+        if self.vendor_id is not None:
+            condition &= Q(**{f"{prefix}vendor_id": self.vendor_id})
+        if self.cost_center_ids is not None:
+            condition &= Q(**{f"{prefix}cost_center_id__in": self.cost_center_ids})
+        if self.buyer_id is not None:
+            condition &= Q(**{f"{prefix}buyer_id": self.buyer_id})
+        return condition
+
+
+# --- KPI totals -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -54,6 +143,10 @@ class CurrencyAmounts:
         return ratio(self.discount_taken, self.discount_available)
 
     @property
+    def spend_off_po(self) -> Decimal:
+        return self.spend_total - self.spend_on_po
+
+    @property
     def po_compliance(self) -> Decimal | None:
         return ratio(self.spend_on_po, self.spend_total)
 
@@ -63,19 +156,31 @@ class KpiTotals:
     """The facts of one period summed: counts over all currencies, money per currency."""
 
     invoices_captured: int = 0
+    invoices_matched: int = 0
+    invoices_without_exception: int = 0
     first_match_attempts: int = 0
     first_pass_matches: int = 0
     invoices_approved: int = 0
     touchless_approvals: int = 0
+    approve_days_sum: int = 0
     exceptions_opened: int = 0
     exceptions_resolved: int = 0
     invoices_paid: int = 0
     paid_on_time: int = 0
+    pay_days_sum: int = 0
     money: tuple[CurrencyAmounts, ...] = field(default_factory=tuple)
 
     @property
     def first_pass_rate(self) -> Decimal | None:
         return ratio(self.first_pass_matches, self.first_match_attempts)
+
+    @property
+    def match_rate(self) -> Decimal | None:
+        return ratio(self.invoices_matched, self.invoices_captured)
+
+    @property
+    def vendor_accuracy(self) -> Decimal | None:
+        return ratio(self.invoices_without_exception, self.invoices_captured)
 
     @property
     def touchless_rate(self) -> Decimal | None:
@@ -84,6 +189,10 @@ class KpiTotals:
     @property
     def on_time_rate(self) -> Decimal | None:
         return ratio(self.paid_on_time, self.invoices_paid)
+
+    @property
+    def paid_late(self) -> int:
+        return self.invoices_paid - self.paid_on_time
 
     @property
     def discount_currencies(self) -> tuple[CurrencyAmounts, ...]:
@@ -105,156 +214,341 @@ class KpiTotals:
         return rows[0].po_compliance if len(rows) == 1 else None
 
 
-@dataclass(frozen=True)
-class PeriodComparison:
-    """This period's totals beside the same number of days just before it."""
-
-    start: dt.date
-    end: dt.date
-    current: KpiTotals
-    previous: KpiTotals
-
-    @property
-    def days(self) -> int:
-        return (self.end - self.start).days + 1
-
-
-def facts(*, vendor_id: int | None = None, cost_center_id: int | None = None) -> QuerySet:
-    """Fact rows narrowed by the dashboard's vendor and cost-center filters."""
-    rows = DailyKpiFact.objects.all()
-    if vendor_id:
-        rows = rows.filter(vendor_id=vendor_id)
-    if cost_center_id:
-        rows = rows.filter(cost_center_id=cost_center_id)
-    return rows
-
-
-def period_comparison(
-    *, start: dt.date, end: dt.date, vendor_id: int | None = None, cost_center_id: int | None = None
-) -> PeriodComparison:
-    """KPI totals for [start, end] and the equally long period before it, in one query."""
-    previous_start = start - (end - start) - dt.timedelta(days=1)
-    periods = {"cur": Q(day__gte=start), "prev": Q(day__lt=start)}
-    aggregates = {}
-    for prefix, condition in periods.items():
+def _sum_rows(rows: Iterable[dict]) -> KpiTotals:
+    counts: Counter = Counter()
+    money: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
         for name in COUNT_FIELDS:
-            aggregates[f"{prefix}_{name}"] = Sum(name, filter=condition, default=0)
+            counts[name] += row[name]
         for name in MONEY_FIELDS:
-            aggregates[f"{prefix}_{name}"] = Sum(name, filter=condition, default=ZERO)
-    rows = list(
-        facts(vendor_id=vendor_id, cost_center_id=cost_center_id)
-        .filter(day__range=(previous_start, end))
-        .values("currency")
-        .annotate(**aggregates)
-        .order_by("currency")
+            money[row["currency"]][name] += row[name]
+    return KpiTotals(
+        **{name: counts[name] for name in COUNT_FIELDS},
+        money=tuple(
+            CurrencyAmounts(currency, **{name: sums[name] or ZERO for name in MONEY_FIELDS})
+            for currency, sums in sorted(money.items())
+        ),
     )
-    return PeriodComparison(
-        start=start,
-        end=end,
-        current=_totals(rows, "cur"),
-        previous=_totals(rows, "prev"),
-    )
-
-
-def _totals(rows: list[dict], prefix: str) -> KpiTotals:
-    counts = {name: sum(row[f"{prefix}_{name}"] for row in rows) for name in COUNT_FIELDS}
-    money = tuple(
-        CurrencyAmounts(row["currency"], **{name: row[f"{prefix}_{name}"] for name in MONEY_FIELDS})
-        for row in rows
-    )
-    return KpiTotals(**counts, money=money)
 
 
 @dataclass(frozen=True)
-class WeekPoint:
-    """One week of the trend chart."""
+class DailyKpis:
+    """Per-day, per-currency sums for a span of days; any sub-period is summed in Python."""
 
-    week: dt.date  # the Monday
-    first_match_attempts: int
-    first_pass_matches: int
-    invoices_approved: int
-    touchless_approvals: int
+    rows: tuple[dict, ...]
 
-    @property
-    def first_pass_rate(self) -> Decimal | None:
-        return ratio(self.first_pass_matches, self.first_match_attempts)
-
-    @property
-    def touchless_rate(self) -> Decimal | None:
-        return ratio(self.touchless_approvals, self.invoices_approved)
+    def between(self, start: dt.date, end: dt.date) -> KpiTotals:
+        return _sum_rows(row for row in self.rows if start <= row["day"] <= end)
 
 
-def weekly_trend(
-    *,
-    end: dt.date,
-    weeks: int = 13,
-    vendor_id: int | None = None,
-    cost_center_id: int | None = None,
-) -> list[WeekPoint]:
-    """First-pass and touchless counts per ISO week for the `weeks` weeks ending with `end`."""
-    last_monday = end - dt.timedelta(days=end.weekday())
-    first_monday = last_monday - dt.timedelta(weeks=weeks - 1)
+def daily_kpis(scope: Scope, start: dt.date, end: dt.date) -> DailyKpis:
+    """One query: the KPI facts of [start, end] summed per day and currency."""
+    sums = {name: Sum(name, default=0) for name in COUNT_FIELDS}
+    sums.update({name: Sum(name, default=ZERO) for name in MONEY_FIELDS})
     rows = (
-        facts(vendor_id=vendor_id, cost_center_id=cost_center_id)
-        .filter(day__range=(first_monday, end))
-        .annotate(week=TruncWeek("day"))
-        .values("week")
-        .annotate(
-            attempts=Sum("first_match_attempts"),
-            first_pass=Sum("first_pass_matches"),
-            approved=Sum("invoices_approved"),
-            touchless=Sum("touchless_approvals"),
-        )
-        .order_by("week")
+        scope.facts(DailyKpiFact)
+        .filter(day__range=(start, end))
+        .values("day", "currency")
+        .annotate(**sums)
+        .order_by("day", "currency")
     )
-    by_week = {_as_date(row["week"]): row for row in rows}
-    points = []
-    for n in range(weeks):
-        monday = first_monday + dt.timedelta(weeks=n)
-        row = by_week.get(monday, {})
-        points.append(
-            WeekPoint(
-                week=monday,
-                first_match_attempts=row.get("attempts") or 0,
-                first_pass_matches=row.get("first_pass") or 0,
-                invoices_approved=row.get("approved") or 0,
-                touchless_approvals=row.get("touchless") or 0,
-            )
+    return DailyKpis(rows=tuple(rows))
+
+
+# --- durations (medians) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Durations:
+    """How many invoices or exceptions, and the median and mean of their days or hours."""
+
+    total: int = 0
+    median: Decimal | None = None
+    mean: Decimal | None = None
+
+
+# The histograms are summed and their medians found in the database, so only one row per
+# group reaches Python however many distinct durations the facts hold. The median is the
+# middle value; with an even count, the mean of the two middle ones (ranks counted from 0).
+_MEDIANS = """
+SELECT {keys}, total, weighted,
+       MIN(value) FILTER (WHERE running > (total - 1) / 2) AS lower_middle,
+       MIN(value) FILTER (WHERE running > total / 2) AS upper_middle
+FROM (
+    SELECT h.*, SUM(n) OVER (PARTITION BY {keys} ORDER BY value) AS running,
+           SUM(n) OVER (PARTITION BY {keys}) AS total,
+           SUM(n * value) OVER (PARTITION BY {keys}) AS weighted
+    FROM ({histogram}) h
+) ranked
+GROUP BY {keys}, total, weighted
+"""
+
+
+def _medians(histogram: QuerySet, keys: tuple[str, ...]) -> dict[tuple, Durations]:
+    """Durations per key from a queryset yielding (*keys, value, n) rows."""
+    inner, params = histogram.query.sql_with_params()
+    sql = _MEDIANS.format(keys=", ".join(keys), histogram=inner)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    result = {}
+    for *key, total, weighted, lower, upper in rows:
+        result[tuple(_as_date(k) for k in key)] = Durations(
+            total=int(total),
+            median=(Decimal(lower) + Decimal(upper)) / 2,
+            mean=Decimal(weighted) / Decimal(total),
         )
-    return points
+    return result
+
+
+def duration_stats(
+    scope: Scope, periods: dict[str, tuple[dt.date, dt.date]], measures: Iterable[str]
+) -> dict[tuple[str, str], Durations]:
+    """One query: count, median and mean per (period label, measure), periods not overlapping."""
+    measures = list(measures)
+    whens = [When(day__range=span, then=Value(label)) for label, span in periods.items()]
+    first = min(span[0] for span in periods.values())
+    last = max(span[1] for span in periods.values())
+    histogram = (
+        scope.facts(DurationFact)
+        .filter(day__range=(first, last), measure__in=measures)
+        .annotate(period=Case(*whens, default=Value(""), output_field=CharField()))
+        .values("period", "measure", "value")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+    found = _medians(histogram, ("period", "measure"))
+    return {
+        (label, measure): found.get((label, measure), Durations())
+        for label in periods
+        for measure in measures
+    }
+
+
+def weekly_duration_stats(
+    scope: Scope, first_monday: dt.date, end: dt.date, measures: Iterable[str]
+) -> dict[tuple[dt.date, str], Durations]:
+    """One query: count, median and mean per (week's Monday, measure) from first_monday to end."""
+    histogram = (
+        scope.facts(DurationFact)
+        .filter(day__range=(first_monday, end), measure__in=list(measures))
+        .annotate(week=TruncWeek("day"))
+        .values("week", "measure", "value")
+        .annotate(n=Sum("count"))
+        .order_by()
+    )
+    return _medians(histogram, ("week", "measure"))
 
 
 def _as_date(value: dt.date | dt.datetime) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
-def vendors_by_exceptions(
-    *,
-    start: dt.date,
-    end: dt.date,
-    vendor_id: int | None = None,
-    cost_center_id: int | None = None,
-    limit: int = 10,
-) -> list[dict]:
-    """The vendors whose invoices raised the most exceptions in the period."""
+# --- exceptions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExceptionSlice:
+    """Exceptions of one root cause, type and owner in a period."""
+
+    root_cause: str
+    type: str
+    owner: str
+    opened: int
+    resolved: int
+    resolve_hours_sum: int
+    amounts: tuple[tuple[str, Decimal], ...]  # (currency, amount at stake when opened)
+
+
+def exception_slices(scope: Scope, start: dt.date, end: dt.date) -> list[ExceptionSlice]:
+    """One query: exceptions opened and resolved in the period by root cause, type and owner."""
     rows = (
-        facts(vendor_id=vendor_id, cost_center_id=cost_center_id)
-        .filter(day__range=(start, end), vendor__isnull=False)
-        .values("vendor_id", "vendor__name")
+        scope.facts(DailyExceptionFact)
+        .filter(day__range=(start, end))
+        .values("root_cause", "type", "owner", "currency")
         .annotate(
-            exceptions_opened=Sum("exceptions_opened"),
-            exceptions_resolved=Sum("exceptions_resolved"),
-            invoices_captured=Sum("invoices_captured"),
-            first_match_attempts=Sum("first_match_attempts"),
-            first_pass_matches=Sum("first_pass_matches"),
+            opened_n=Sum("opened"),
+            resolved_n=Sum("resolved"),
+            hours=Sum("resolve_hours_sum"),
+            amount=Sum("amount_opened"),
         )
-        .filter(exceptions_opened__gt=0)
-        .order_by("-exceptions_opened", "vendor__name")[:limit]
+        .order_by("root_cause", "type", "owner", "currency")
     )
+    merged: dict[tuple[str, str, str], dict] = {}
+    for row in rows:
+        key = (row["root_cause"], row["type"], row["owner"])
+        slot = merged.setdefault(key, {"opened": 0, "resolved": 0, "hours": 0, "amounts": []})
+        slot["opened"] += row["opened_n"]
+        slot["resolved"] += row["resolved_n"]
+        slot["hours"] += row["hours"]
+        if row["amount"]:
+            slot["amounts"].append((row["currency"], row["amount"]))
     return [
-        {
-            **row,
-            "first_pass_rate": ratio(row["first_pass_matches"], row["first_match_attempts"]),
-        }
-        for row in rows
+        ExceptionSlice(
+            root_cause=key[0],
+            type=key[1],
+            owner=key[2],
+            opened=slot["opened"],
+            resolved=slot["resolved"],
+            resolve_hours_sum=slot["hours"],
+            amounts=tuple(slot["amounts"]),
+        )
+        for key, slot in merged.items()
     ]
+
+
+@dataclass(frozen=True)
+class OpenSnapshot:
+    """Unresolved exceptions at the end of one day, by owner, type and age bucket."""
+
+    day: dt.date
+    counts: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    amounts: dict[str, Decimal] = field(default_factory=dict)  # per currency
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def by(self, position: int) -> dict[str, int]:
+        """Totals per owner (0), type (1) or age bucket (2)."""
+        totals: Counter = Counter()
+        for key, count in self.counts.items():
+            totals[key[position]] += count
+        return dict(totals)
+
+    def count(self, *, owner: str | None = None, bucket: str | None = None) -> int:
+        return sum(
+            n
+            for (o, _t, b), n in self.counts.items()
+            if (owner is None or o == owner) and (bucket is None or b == bucket)
+        )
+
+
+def open_snapshots(scope: Scope, days: Iterable[dt.date]) -> dict[dt.date, OpenSnapshot]:
+    """One query: the open-exception snapshot for each of the given days."""
+    days = sorted(set(days))
+    rows = (
+        scope.facts(OpenExceptionFact)
+        .filter(day__in=days)
+        .values("day", "owner", "type", "age_bucket", "currency")
+        .annotate(n=Sum("open_count"), amount=Sum("open_amount"))
+        .order_by()
+    )
+    counts: dict[dt.date, Counter] = defaultdict(Counter)
+    amounts: dict[dt.date, Counter] = defaultdict(Counter)
+    for row in rows:
+        counts[row["day"]][(row["owner"], row["type"], row["age_bucket"])] += row["n"]
+        amounts[row["day"]][row["currency"]] += row["amount"] or ZERO
+    return {
+        day: OpenSnapshot(day=day, counts=dict(counts[day]), amounts=dict(amounts[day]))
+        for day in days
+    }
+
+
+def vendors_by_exceptions(
+    scope: Scope, start: dt.date, end: dt.date, *, limit: int = 10
+) -> list[dict]:
+    """Two queries: the vendors whose invoices raised most exceptions, with their quality."""
+    top = list(
+        scope.facts(DailyExceptionFact, by="vendor")
+        .filter(day__range=(start, end), opened__gt=0)
+        .values("vendor_id", "vendor__name")
+        .annotate(opened_n=Sum("opened"))
+        .order_by("-opened_n", "vendor_id")[:limit]
+    )
+    if not top:
+        return []
+    ids = [row["vendor_id"] for row in top]
+    quality = {
+        row["vendor_id"]: row
+        for row in scope.facts(DailyKpiFact, by="vendor")
+        .filter(day__range=(start, end), vendor_id__in=ids)
+        .values("vendor_id")
+        .annotate(
+            captured=Sum("invoices_captured"),
+            clean=Sum("invoices_without_exception"),
+            attempts=Sum("first_match_attempts"),
+            first_pass=Sum("first_pass_matches"),
+            resolved=Sum("exceptions_resolved"),
+        )
+        .order_by()
+    }
+    result = []
+    for row in top:
+        facts = quality.get(row["vendor_id"], {})
+        result.append(
+            {
+                "vendor_id": row["vendor_id"],
+                "name": row["vendor__name"],
+                "opened": row["opened_n"],
+                "resolved": facts.get("resolved") or 0,
+                "captured": facts.get("captured") or 0,
+                "vendor_accuracy": ratio(facts.get("clean") or 0, facts.get("captured") or 0),
+                "first_pass_rate": ratio(facts.get("first_pass") or 0, facts.get("attempts") or 0),
+            }
+        )
+    return result
+
+
+# --- buyers ---------------------------------------------------------------------------------
+
+
+def buyer_quality(scope: Scope, start: dt.date, end: dt.date) -> list[dict]:
+    """Buyer PO quality per buyer: first-pass matches of invoices against each buyer's POs."""
+    kpi_rows = (
+        scope.facts(DailyKpiFact, by="buyer")
+        .filter(day__range=(start, end), buyer_id__isnull=False)
+        .values("buyer_id")
+        .annotate(
+            attempts=Sum("first_match_attempts"),
+            first_pass=Sum("first_pass_matches"),
+            captured=Sum("invoices_captured"),
+        )
+        .order_by()
+    )
+    exception_rows = (
+        scope.facts(DailyExceptionFact, by="buyer")
+        .filter(day__range=(start, end), buyer_id__isnull=False)
+        .values("buyer_id", "owner")
+        .annotate(opened_n=Sum("opened"), resolved_n=Sum("resolved"))
+        .order_by()
+    )
+    buyers: dict[int, dict] = defaultdict(
+        lambda: {"attempts": 0, "first_pass": 0, "captured": 0, "disputes": 0, "other": 0}
+    )
+    for row in kpi_rows:
+        buyers[row["buyer_id"]].update(
+            attempts=row["attempts"], first_pass=row["first_pass"], captured=row["captured"]
+        )
+    for row in exception_rows:
+        key = "disputes" if row["owner"] == "buyer" else "other"
+        buyers[row["buyer_id"]][key] += row["opened_n"]
+    users = {
+        user.pk: user
+        for user in get_user_model()
+        .objects.filter(pk__in=list(buyers))
+        .only("id", "username", "first_name", "last_name")
+    }
+    rows = [
+        {
+            "buyer_id": buyer_id,
+            "name": (users[buyer_id].get_full_name() or users[buyer_id].username)
+            if buyer_id in users
+            else "—",
+            **values,
+            "quality": ratio(values["first_pass"], values["attempts"]),
+        }
+        for buyer_id, values in buyers.items()
+    ]
+    rows.sort(key=lambda r: (r["quality"] is None, r["quality"] or 0, r["name"]))
+    return rows
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+def targets() -> dict[str, KpiTarget]:
+    return {target.kpi: target for target in KpiTarget.objects.select_related("set_by")}
+
+
+AGE_BUCKETS = tuple(AgeBucket)

@@ -86,9 +86,11 @@ def api_roles(*roles: str) -> type[BasePermission]:
 # (label, url name, roles) — the navigation shows each user only what they may use.
 NAVIGATION = (
     ("Dashboard", "metrics:dashboard", DASHBOARD_READERS),
+    ("Weekly sync", "metrics:weekly_report", (BUYER, AP_CLERK, AP_MANAGER, FINANCE_LEADER)),
     ("My requests", "procurement:request_list", (REQUESTER,)),
     ("Approvals", "procurement:approval_inbox", (APPROVER, FINANCE_LEADER)),
     ("Purchase orders", "procurement:po_list", PO_READERS),
+    ("Budgets", "procurement:budget_list", (APPROVER, BUYER, FINANCE_LEADER)),
     ("Vendors", "vendors:vendor_list", (BUYER, AP_CLERK, AP_MANAGER, FINANCE_LEADER)),
     ("Invoices", "payables:invoice_list", INVOICE_READERS),
     ("Exceptions", "payables:exception_list", (AP_CLERK, AP_MANAGER, BUYER, REQUESTER)),

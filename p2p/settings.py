@@ -176,6 +176,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # One name for a choice set that several components share (vendor, payment hold, patch).
+    "ENUM_NAME_OVERRIDES": {"VendorStatusEnum": "vendors.models.Vendor.Status"},
 }
 
 CELERY_BROKER_URL = REDIS_URL
@@ -188,15 +190,21 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A message a dead worker took is handed out again after this many seconds.
+CELERY_VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # Below the visibility timeout so Redis never redelivers a task that is still running.
-CELERY_TASK_TIME_LIMIT = 1800
-CELERY_TASK_SOFT_TIME_LIMIT = 1700
+CELERY_TASK_TIME_LIMIT = max(CELERY_VISIBILITY_TIMEOUT // 2, 1)
+CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 10, CELERY_TASK_TIME_LIMIT * 9 // 10)
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "match-sweep": {"task": "payables.tasks.match_sweep", "schedule": 300.0},
     "kpi-rollup-recent": {"task": "metrics.tasks.rollup_recent_days", "schedule": 600.0},
+    # Today's KPIs move within a minute of a match or payment; skipped while a rollup runs.
+    "kpi-rollup-today": {"task": "metrics.tasks.rollup_today", "schedule": 30.0},
+    # Hourly is plenty: contract prices are looked up by date, the status only follows.
+    "contracts-expire": {"task": "vendors.tasks.expire_contracts", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -4,31 +4,50 @@ Writes parse input with a plain serializer, call the service and answer with the
 re-read through the ViewSet's queryset, so a response looks like a GET.
 """
 
+from decimal import Decimal
+
 from django.db.models import Count, Prefetch, Q, QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
-from payables import selectors, services
+from payables import capture, payments, queue, resolutions, services
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
-from payables.models import Invoice, InvoiceException, InvoiceLine, Payment, PaymentRun
-from procurement.models import PurchaseOrder
+from payables.idempotency import idempotent
+from payables.models import (
+    BulkJob,
+    BulkJobItem,
+    ExceptionComment,
+    Invoice,
+    InvoiceException,
+    InvoiceLine,
+    Payment,
+    PaymentExport,
+    PaymentRun,
+    PaymentRunExclusion,
+)
+from payables.resolutions import Action
+from payables.uploads import import_limit, install_upload_limiter, refused_request, refused_uploads
+from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
 from vendors.models import Vendor
 
 AP = (roles.AP_CLERK, roles.AP_MANAGER)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="A unique key per intended operation: a retry with the same key returns the "
+    "first response instead of acting twice.",
+)
 EXCEPTION_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
-# Resolutions a person chooses; the others are recorded by the engine itself.
-MANUAL_RESOLUTIONS = [
-    (choice.value, choice.label)
-    for choice in (
-        InvoiceException.Resolution.ACCEPT_VARIANCE,
-        InvoiceException.Resolution.REJECT_INVOICE,
-        InvoiceException.Resolution.MARK_DUPLICATE,
-    )
-]
 
 
 # --- output serializers -------------------------------------------------------------------
@@ -152,12 +171,70 @@ class InvoiceExceptionSerializer(serializers.ModelSerializer):
             "opened_at",
             "resolved_at",
             "resolved_by",
+            "sla_due_at",
+            "claimed_by",
+            "claimed_until",
+            "credit_requested_at",
+            "credit_request_amount",
+            "credit_note",
         ]
         read_only_fields = fields
 
 
+class ExceptionCommentSerializer(serializers.ModelSerializer):
+    """A comment on an exception and who it mentioned."""
+
+    author_username = serializers.CharField(source="author.username", read_only=True)
+    mentioned = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+
+    class Meta:
+        model = ExceptionComment
+        fields = ["id", "author", "author_username", "body", "created_at", "mentioned"]
+        read_only_fields = fields
+
+
+class BulkJobItemSerializer(serializers.ModelSerializer):
+    """One exception in a bulk job and what happened to it."""
+
+    class Meta:
+        model = BulkJobItem
+        fields = ["exception", "status", "message"]
+        read_only_fields = fields
+
+
+class BulkJobSerializer(serializers.ModelSerializer):
+    """A bulk resolution and its progress; items are listed once it is done."""
+
+    items = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BulkJob
+        fields = [
+            "id",
+            "resolution",
+            "root_cause",
+            "note",
+            "max_amount",
+            "status",
+            "created_by",
+            "created_at",
+            "finished_at",
+            "total",
+            "succeeded",
+            "failed",
+            "items",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(BulkJobItemSerializer(many=True))
+    def get_items(self, job: BulkJob) -> list[dict]:
+        if job.status != BulkJob.Status.DONE:
+            return []
+        return BulkJobItemSerializer(job.items.order_by("pk"), many=True).data
+
+
 class PaymentSerializer(serializers.ModelSerializer):
-    """One invoice's payment inside a run."""
+    """One invoice's (or credit note's, negative) line inside a run."""
 
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     invoice_number = serializers.CharField(source="invoice.number", read_only=True)
@@ -174,23 +251,82 @@ class PaymentSerializer(serializers.ModelSerializer):
             "currency",
             "gross_amount",
             "discount_taken",
+            "discount_available",
             "net_amount",
+            "basis",
+            "note",
             "status",
             "status_display",
             "paid_on",
+            "end_to_end_id",
+            "void_reason",
+            "voided_at",
         ]
         read_only_fields = fields
 
 
+class PaymentExportSerializer(serializers.ModelSerializer):
+    """A bank file written for the run; its content is at `download`."""
+
+    download = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PaymentExport
+        fields = [
+            "id",
+            "format",
+            "currency",
+            "filename",
+            "message_id",
+            "sha256",
+            "transfer_count",
+            "control_sum",
+            "created_at",
+            "download",
+        ]
+        read_only_fields = fields
+
+    def get_download(self, export: PaymentExport) -> str:
+        return f"/api/payment-runs/{export.run_id}/files/{export.pk}/"
+
+
+class PaymentRunExclusionSerializer(serializers.ModelSerializer):
+    """An invoice the proposal left out, and why."""
+
+    invoice_number = serializers.CharField(source="invoice.number", read_only=True)
+
+    class Meta:
+        model = PaymentRunExclusion
+        fields = ["invoice", "invoice_number", "reason", "note"]
+        read_only_fields = fields
+
+
+class CurrencyTotalSerializer(serializers.Serializer):
+    """A run's live payments in one currency."""
+
+    currency = serializers.CharField()
+    gross = serializers.DecimalField(max_digits=18, decimal_places=2)
+    discount = serializers.DecimalField(max_digits=18, decimal_places=2)
+    discount_missed = serializers.DecimalField(max_digits=18, decimal_places=2)
+    net = serializers.DecimalField(max_digits=18, decimal_places=2)
+
+
 class PaymentRunSerializer(serializers.ModelSerializer):
-    """A payment run with its totals and payments."""
+    """A payment run: totals per currency, its payments, what it left out and its bank files.
+
+    `gross_amount`, `discount_amount`, `net_amount` and `currency` are filled for a run in one
+    currency and empty for a run over several; `totals` always has one row per currency.
+    """
 
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     prepared_by_username = serializers.CharField(source="prepared_by.username", read_only=True)
     approved_by_username = serializers.CharField(
         source="approved_by.username", read_only=True, default=None
     )
+    totals = serializers.SerializerMethodField()
     payments = PaymentSerializer(many=True, read_only=True)
+    exclusions = PaymentRunExclusionSerializer(many=True, read_only=True)
+    exports = PaymentExportSerializer(many=True, read_only=True)
 
     class Meta:
         model = PaymentRun
@@ -205,16 +341,43 @@ class PaymentRunSerializer(serializers.ModelSerializer):
             "gross_amount",
             "discount_amount",
             "net_amount",
+            "totals",
             "prepared_by",
             "prepared_by_username",
             "approved_by",
             "approved_by_username",
             "created_at",
             "approved_at",
+            "sent_at",
             "paid_at",
             "payments",
+            "exclusions",
+            "exports",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(CurrencyTotalSerializer(many=True))
+    def get_totals(self, run: PaymentRun) -> list[dict]:
+        # From the prefetched payments: no query per run in a list.
+        totals: dict[str, dict] = {}
+        for payment in run.payments.all():
+            if payment.status == Payment.Status.VOID:
+                continue
+            row = totals.setdefault(
+                payment.currency,
+                {
+                    "currency": payment.currency,
+                    "gross": Decimal("0"),
+                    "discount": Decimal("0"),
+                    "discount_missed": Decimal("0"),
+                    "net": Decimal("0"),
+                },
+            )
+            row["gross"] += payment.gross_amount
+            row["discount"] += payment.discount_taken
+            row["discount_missed"] += payment.discount_available - payment.discount_taken
+            row["net"] += payment.net_amount
+        return CurrencyTotalSerializer([totals[c] for c in sorted(totals)], many=True).data
 
 
 # --- input serializers --------------------------------------------------------------------
@@ -253,20 +416,104 @@ class InvoiceCreateSerializer(serializers.Serializer):
     lines = InvoiceLineInputSerializer(many=True, allow_empty=False)
 
 
-class ExceptionResolveSerializer(serializers.Serializer):
-    """How an exception was resolved and why it happened."""
+class InvoiceImportRequestSerializer(serializers.Serializer):
+    """E-invoice (UBL, CII, Factur-X PDF) and CSV files, each under the field name `file`."""
 
-    resolution = serializers.ChoiceField(choices=MANUAL_RESOLUTIONS)
+    file = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+
+
+class InvoiceImportResultSerializer(serializers.Serializer):
+    """One invoice of an uploaded file, with the keys of `import_invoices --dry-run --json`."""
+
+    file = serializers.CharField()
+    ok = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True, help_text="Why it was rejected, when not ok.")
+    document_type = serializers.CharField(allow_null=True, help_text="invoice or credit_note")
+    number = serializers.CharField(allow_null=True)
+    issue_date = serializers.DateField(allow_null=True)
+    due_date = serializers.DateField(allow_null=True)
+    currency = serializers.CharField(allow_null=True)
+    seller_name = serializers.CharField(allow_null=True)
+    seller_tax_id = serializers.CharField(allow_null=True)
+    order_reference = serializers.CharField(allow_null=True)
+    line_count = serializers.IntegerField(allow_null=True)
+    line_net_total = serializers.CharField(allow_null=True, help_text="In the document currency")
+    tax_total = serializers.CharField(allow_null=True)
+    payable_amount = serializers.CharField(allow_null=True)
+    invoice_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="The invoice created (not in a dry run)."
+    )
+
+
+class InvoiceImportResponseSerializer(serializers.Serializer):
+    """What an upload did: the invoices created and one result per invoice found."""
+
+    dry_run = serializers.BooleanField()
+    invoice_ids = serializers.ListField(child=serializers.IntegerField())
+    results = InvoiceImportResultSerializer(many=True)
+
+
+class ExceptionResolveSerializer(serializers.Serializer):
+    """How to resolve an exception, and why it happened; the other fields depend on it.
+
+    request_credit_note: amount (default: the amount at stake), note = message to the vendor;
+    settle_credit_note: credit_note; correct_po: unit_price and/or quantity, note = reason;
+    post_receipt: quantity, received_on; recode: po_line, gl_account, cost_center;
+    reject_invoice: note = reason sent to the vendor.
+    """
+
+    resolution = serializers.ChoiceField(choices=Action.choices)
+    root_cause = serializers.ChoiceField(
+        choices=InvoiceException.RootCause.choices,
+        required=False,
+        help_text="Defaults to what the resolution implies, then to the suggested root cause.",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    amount = serializers.DecimalField(max_digits=18, decimal_places=2, required=False)
+    credit_note = serializers.PrimaryKeyRelatedField(
+        queryset=Invoice.objects.filter(document_type=Invoice.DocumentType.CREDIT_NOTE),
+        required=False,
+    )
+    unit_price = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
+    quantity = serializers.DecimalField(max_digits=18, decimal_places=4, required=False)
+    received_on = serializers.DateField(required=False)
+    po_line = serializers.PrimaryKeyRelatedField(
+        queryset=PurchaseOrderLine.objects.all(), required=False
+    )
+    gl_account = serializers.PrimaryKeyRelatedField(
+        queryset=GLAccount.objects.all(), required=False
+    )
+    cost_center = serializers.PrimaryKeyRelatedField(
+        queryset=CostCenter.objects.all(), required=False
+    )
+
+
+class ExceptionCommentCreateSerializer(serializers.Serializer):
+    """A comment; @username notifies that colleague."""
+
+    body = serializers.CharField(max_length=4000)
+
+
+class BulkResolveSerializer(serializers.Serializer):
+    """One resolution for many exceptions, run in the background."""
+
+    exceptions = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    resolution = serializers.ChoiceField(
+        choices=[(action.value, action.label) for action in resolutions.BULK_ACTIONS]
+    )
     root_cause = serializers.ChoiceField(choices=InvoiceException.RootCause.choices)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    max_amount = serializers.DecimalField(
+        max_digits=18, decimal_places=2, required=False, allow_null=True, default=None
+    )
 
 
 class PaymentRunCreateSerializer(serializers.Serializer):
-    """What to propose: pay date, horizon and currency."""
+    """What to propose: pay date, horizon and currency (blank: every currency)."""
 
     pay_date = serializers.DateField()
     horizon_date = serializers.DateField()
-    currency = serializers.CharField(min_length=3, max_length=3, default="EUR")
+    currency = serializers.CharField(max_length=3, required=False, allow_blank=True, default="")
 
 
 class PaymentRunPaidSerializer(serializers.Serializer):
@@ -279,6 +526,21 @@ class PaymentRunCancelSerializer(serializers.Serializer):
     """Why the run is dropped."""
 
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PaymentRunInvoiceSerializer(serializers.Serializer):
+    """An invoice to add to or take out of a proposed run, and why."""
+
+    invoice = serializers.PrimaryKeyRelatedField(queryset=Invoice.objects.select_related("vendor"))
+    reason = serializers.CharField(max_length=300)
+
+
+class PaymentVoidSerializer(serializers.Serializer):
+    """The transfer (vendor and currency) the bank failed or returned, and the bank's reason."""
+
+    vendor = serializers.PrimaryKeyRelatedField(queryset=Vendor.objects.all())
+    currency = serializers.CharField(min_length=3, max_length=3)
+    reason = serializers.CharField(max_length=300)
 
 
 # --- ViewSets -----------------------------------------------------------------------------
@@ -309,6 +571,78 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action == "create":
             return [roles.api_roles(*AP)()]
         return super().get_permissions()
+
+    def initialize_request(self, request, *args, **kwargs):
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        if self.action == "import_files":
+            # Before authentication reads the body (the CSRF check does), so that a file is
+            # dropped the moment it passes its size limit instead of being read whole.
+            install_upload_limiter(request, import_limit)
+        return drf_request
+
+    @extend_schema(
+        request={"multipart/form-data": InvoiceImportRequestSerializer},
+        parameters=[
+            OpenApiParameter(
+                "dry_run", bool, description="1: read and check everything, write nothing."
+            ),
+            OpenApiParameter(
+                "valid_only",
+                bool,
+                description="1: import a CSV's valid invoices and report the rejected ones.",
+            ),
+        ],
+        responses={
+            200: InvoiceImportResponseSerializer,
+            201: InvoiceImportResponseSerializer,
+            400: InvoiceImportResponseSerializer,
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser],
+        permission_classes=[roles.api_roles(*AP)],
+    )
+    def import_files(self, request: Request) -> Response:
+        """Import e-invoice and CSV files, the same importer as `import_invoices`.
+
+        201 when every invoice was imported, 400 when none was (a dry run answers 200), 200
+        when some were; `results` says why for each rejected one.
+        """
+        received = request.FILES.getlist("file")  # reads the body, through the size limiter
+        refused_whole = refused_request(request)
+        if refused_whole:
+            return Response(
+                {"detail": refused_whole}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+            )
+        uploads = capture.uploads_from(received, refused_uploads(request))
+        if not uploads:
+            return Response(
+                {"detail": "Send the files as multipart form data, each under the name 'file'."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        dry_run = request.query_params.get("dry_run", "") in ("1", "true", "yes")
+        valid_only = request.query_params.get("valid_only", "") in ("1", "true", "yes")
+        results = capture.import_uploads(
+            uploads, by=request.user, dry_run=dry_run, valid_only=valid_only
+        )
+        rows = [
+            result.as_json()
+            if dry_run
+            else {**result.as_json(), "invoice_id": result.invoice.pk if result.invoice else None}
+            for result in results
+        ]
+        created = [row["invoice_id"] for row in rows if row.get("invoice_id")]
+        accepted = sum(1 for row in rows if row["ok"])
+        if dry_run or accepted not in (0, len(rows)):
+            code = status.HTTP_200_OK
+        elif accepted:
+            code = status.HTTP_201_CREATED
+        else:
+            code = status.HTTP_400_BAD_REQUEST
+        return Response({"dry_run": dry_run, "invoice_ids": created, "results": rows}, status=code)
 
     @extend_schema(request=InvoiceCreateSerializer, responses={201: InvoiceSerializer})
     def create(self, request: Request) -> Response:
@@ -344,7 +678,12 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class InvoiceExceptionViewSet(viewsets.ReadOnlyModelViewSet):
-    """The exception queue; buyers and requesters see only what is routed to them."""
+    """The exception queue; buyers and requesters see only what is routed to them.
+
+    Lists take the queue's filters (type, owner, vendor, age, amounts, due and discount dates,
+    SLA, claim) and come newest first; claim-next takes the same filters and claims in queue
+    order (what costs money first).
+    """
 
     serializer_class = InvoiceExceptionSerializer
     filterset_class = InvoiceExceptionFilter
@@ -355,24 +694,122 @@ class InvoiceExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False):
             return InvoiceException.objects.none()
         # The same scope as the HTML queue: AP all, buyers and requesters what is routed to them.
-        exceptions, _queue = selectors.exception_scope(self.request.user)
+        exceptions, _queue = queue.exception_scope(self.request.user)
         return exceptions.select_related("invoice__vendor")
+
+    def _respond(self, exception: InvoiceException, code: int = status.HTTP_200_OK) -> Response:
+        fresh = self.get_queryset().get(pk=exception.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
 
     @extend_schema(request=ExceptionResolveSerializer, responses=InvoiceExceptionSerializer)
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
-        """Close the exception with a resolution and root cause; the invoice is re-matched."""
+        """Resolve (or, for a credit note request, park) the exception; the invoice is re-matched."""
         payload = ExceptionResolveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        exception = services.exception_resolve(
-            exception=self.get_object(), by=request.user, **payload.validated_data
+        data = dict(payload.validated_data)
+        exception = resolutions.exception_act(
+            exception=self.get_object(), by=request.user, action=data.pop("resolution"), **data
         )
-        fresh = self.get_queryset().get(pk=exception.pk)
-        return Response(self.get_serializer(fresh).data)
+        return self._respond(exception)
+
+    @extend_schema(request=None, responses=InvoiceExceptionSerializer)
+    @action(detail=True, methods=["post"])
+    def claim(self, request: Request, pk: str | None = None) -> Response:
+        """Take the exception for half an hour; nobody else can work it meanwhile."""
+        return self._respond(
+            resolutions.exception_claim(exception=self.get_object(), by=request.user)
+        )
+
+    @extend_schema(request=None, responses=InvoiceExceptionSerializer)
+    @action(detail=True, methods=["post"])
+    def release(self, request: Request, pk: str | None = None) -> Response:
+        """Put a claimed exception back in the queue."""
+        return self._respond(
+            resolutions.exception_release(exception=self.get_object(), by=request.user)
+        )
+
+    @extend_schema(request=None, responses={200: InvoiceExceptionSerializer, 204: None})
+    @action(detail=False, methods=["post"], url_path="claim-next")
+    def claim_next(self, request: Request) -> Response:
+        """Claim the first free exception in queue order (204 when nothing is left)."""
+        candidates = self.filterset_class(
+            request.query_params, queryset=self.get_queryset(), request=request
+        ).qs
+        exception = resolutions.exception_claim_next(by=request.user, candidates=candidates)
+        if exception is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return self._respond(exception)
+
+    @extend_schema(methods=["get"], request=None, responses=ExceptionCommentSerializer(many=True))
+    @extend_schema(
+        methods=["post"],
+        request=ExceptionCommentCreateSerializer,
+        responses={201: ExceptionCommentSerializer},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def comments(self, request: Request, pk: str | None = None) -> Response:
+        """The exception's comments, oldest first; POST adds one (@username notifies)."""
+        exception = self.get_object()
+        if request.method == "POST":
+            payload = ExceptionCommentCreateSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            comment = resolutions.exception_comment(
+                exception=exception, by=request.user, body=payload.validated_data["body"]
+            )
+            return Response(
+                ExceptionCommentSerializer(comment).data, status=status.HTTP_201_CREATED
+            )
+        comments = exception.comments.select_related("author").prefetch_related("mentioned")
+        return Response(ExceptionCommentSerializer(comments, many=True).data)
+
+    @extend_schema(request=BulkResolveSerializer, responses={202: BulkJobSerializer})
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk-resolve",
+        permission_classes=[roles.api_roles(*AP)],
+    )
+    def bulk_resolve(self, request: Request) -> Response:
+        """Apply one resolution to many exceptions as a background job (poll bulk-jobs/<id>)."""
+        payload = BulkResolveSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        job = resolutions.bulk_resolve_start(
+            by=request.user,
+            exception_ids=data["exceptions"],
+            action=data["resolution"],
+            root_cause=data["root_cause"],
+            note=data["note"],
+            max_amount=data["max_amount"],
+        )
+        job.refresh_from_db()
+        return Response(BulkJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=BulkJobSerializer)
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"bulk-jobs/(?P<job_id>[0-9]+)",
+        permission_classes=[roles.api_roles(*AP)],
+    )
+    def bulk_job(self, request: Request, job_id: str) -> Response:
+        """A bulk job's progress; once done, each exception's outcome."""
+        job = BulkJob.objects.filter(pk=job_id).first()
+        if job is None or (
+            job.created_by_id != request.user.pk
+            and not roles.has_role(request.user, roles.AP_MANAGER)
+        ):
+            raise NotFound("No such bulk job.")
+        return Response(BulkJobSerializer(job).data)
 
 
 class PaymentRunViewSet(viewsets.ReadOnlyModelViewSet):
-    """Payment runs: AP proposes, someone else approves, AP marks them paid."""
+    """Payment runs: AP proposes, someone else approves, AP sends the bank files and marks them paid.
+
+    Propose, approve, export, mark-paid and void accept an `Idempotency-Key` header: a retry
+    with the same key and body returns the first response instead of acting twice.
+    """
 
     filterset_class = PaymentRunFilter
     ordering_fields = ["id"]
@@ -381,11 +818,13 @@ class PaymentRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[PaymentRun]:
         return PaymentRun.objects.select_related("prepared_by", "approved_by").prefetch_related(
-            Prefetch("payments", queryset=Payment.objects.select_related("invoice", "vendor"))
+            Prefetch("payments", queryset=Payment.objects.select_related("invoice", "vendor")),
+            Prefetch("exclusions", queryset=PaymentRunExclusion.objects.select_related("invoice")),
+            Prefetch("exports", queryset=PaymentExport.objects.order_by("-created_at", "id")),
         )
 
     def get_permissions(self):
-        if self.action == "create":
+        if self.action in ("create", "add_invoice", "remove_invoice"):
             return [roles.api_roles(*AP)()]
         return super().get_permissions()
 
@@ -393,34 +832,112 @@ class PaymentRunViewSet(viewsets.ReadOnlyModelViewSet):
         fresh = self.get_queryset().get(pk=run.pk)
         return Response(self.get_serializer(fresh).data, status=code)
 
-    @extend_schema(request=PaymentRunCreateSerializer, responses={201: PaymentRunSerializer})
+    @extend_schema(
+        request=PaymentRunCreateSerializer,
+        responses={201: PaymentRunSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @idempotent
     def create(self, request: Request) -> Response:
-        """Propose a run of approved invoices due by the horizon (AP)."""
+        """Propose a run of approved invoices due by the horizon or worth paying early (AP)."""
         payload = PaymentRunCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        run = services.payment_run_propose(by=request.user, **payload.validated_data)
+        run = payments.payment_run_propose(by=request.user, **payload.validated_data)
         return self._respond(run, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PaymentRunSerializer)
+    @extend_schema(request=None, responses=PaymentRunSerializer, parameters=[IDEMPOTENCY_KEY])
     @action(
         detail=True,
         methods=["post"],
         permission_classes=[roles.api_roles(roles.AP_MANAGER, roles.FINANCE_LEADER)],
     )
+    @idempotent
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        """Approve a proposed run; never by the person who prepared it."""
-        run = services.payment_run_approve(run=self.get_object(), by=request.user)
+        """Approve a proposed run; never by the person who prepared or changed it."""
+        run = payments.payment_run_approve(run=self.get_object(), by=request.user)
         return self._respond(run)
 
-    @extend_schema(request=PaymentRunPaidSerializer, responses=PaymentRunSerializer)
+    @extend_schema(request=None, responses=PaymentRunSerializer, parameters=[IDEMPOTENCY_KEY])
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def export(self, request: Request, pk: str | None = None) -> Response:
+        """Write the schema-checked pain.001 files (one per currency) and the CSV; the run is sent."""
+        run = self.get_object()
+        payments.payment_run_export(run=run, by=request.user)
+        return self._respond(run)
+
+    @extend_schema(
+        request=None,
+        responses={(200, "application/xml"): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("export_id", int, OpenApiParameter.PATH)],
+    )
+    @action(detail=True, methods=["get"], url_path=r"files/(?P<export_id>\d+)")
+    def files(self, request: Request, pk: str | None = None, export_id: str = "") -> HttpResponse:
+        """A bank file exactly as written and checked (XML or CSV)."""
+        run = self.get_object()
+        export = run.exports.filter(pk=int(export_id)).first()
+        if export is None:
+            raise NotFound("No such file for this run.")
+        content_type = (
+            "application/xml" if export.format == PaymentExport.Format.PAIN001 else "text/csv"
+        )
+        response = HttpResponse(export.content, content_type=f"{content_type}; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        return response
+
+    @extend_schema(
+        request=PaymentRunPaidSerializer,
+        responses=PaymentRunSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+    )
     @action(detail=True, methods=["post"], url_path="mark-paid")
+    @idempotent
     def mark_paid(self, request: Request, pk: str | None = None) -> Response:
         """The bank executed the run: its payments and invoices become paid."""
         payload = PaymentRunPaidSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        run = services.payment_run_mark_paid(
+        run = payments.payment_run_mark_paid(
             run=self.get_object(), by=request.user, paid_on=payload.validated_data["paid_on"]
         )
+        return self._respond(run)
+
+    @extend_schema(
+        request=PaymentVoidSerializer, responses=PaymentRunSerializer, parameters=[IDEMPOTENCY_KEY]
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def void(self, request: Request, pk: str | None = None) -> Response:
+        """A transfer failed or came back: void it; its invoices are payable again."""
+        payload = PaymentVoidSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = self.get_object()
+        payments.payment_void(
+            run=run,
+            vendor=payload.validated_data["vendor"],
+            currency=payload.validated_data["currency"].upper(),
+            by=request.user,
+            reason=payload.validated_data["reason"],
+        )
+        return self._respond(run)
+
+    @extend_schema(request=PaymentRunInvoiceSerializer, responses=PaymentRunSerializer)
+    @action(detail=True, methods=["post"], url_path="add-invoice")
+    def add_invoice(self, request: Request, pk: str | None = None) -> Response:
+        """Add an approved invoice to a proposed run, with a reason (AP)."""
+        payload = PaymentRunInvoiceSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = self.get_object()
+        payments.payment_run_add_invoice(run=run, by=request.user, **payload.validated_data)
+        return self._respond(run)
+
+    @extend_schema(request=PaymentRunInvoiceSerializer, responses=PaymentRunSerializer)
+    @action(detail=True, methods=["post"], url_path="remove-invoice")
+    def remove_invoice(self, request: Request, pk: str | None = None) -> Response:
+        """Take an invoice out of a proposed run, with a reason (AP)."""
+        payload = PaymentRunInvoiceSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = self.get_object()
+        payments.payment_run_remove_invoice(run=run, by=request.user, **payload.validated_data)
         return self._respond(run)
 
     @extend_schema(request=PaymentRunCancelSerializer, responses=PaymentRunSerializer)
@@ -429,7 +946,7 @@ class PaymentRunViewSet(viewsets.ReadOnlyModelViewSet):
         """Drop a run that was not paid; its invoices become payable again."""
         payload = PaymentRunCancelSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        run = services.payment_run_cancel(
+        run = payments.payment_run_cancel(
             run=self.get_object(), by=request.user, note=payload.validated_data["note"]
         )
         return self._respond(run)

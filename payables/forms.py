@@ -1,17 +1,14 @@
 """Forms for the AP pages: they parse input; the services decide."""
 
-import datetime as dt
 from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
 
 from p2p.money import round_money
-from payables.models import InvoiceException
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
 
-DEFAULT_HORIZON_DAYS = 14
 SUGGESTED_TAX_PCT = Decimal("21")
 
 
@@ -103,42 +100,6 @@ class InvoiceLineForm(forms.Form):
 
 InvoiceLineFormSet = forms.formset_factory(InvoiceLineForm, extra=0)
 FREE_LINES = 4
-
-
-class ExceptionResolveForm(forms.Form):
-    """How an exception was resolved and why it happened."""
-
-    RESOLUTIONS = [
-        (InvoiceException.Resolution.ACCEPT_VARIANCE, "Accept the variance and approve"),
-        (InvoiceException.Resolution.REJECT_INVOICE, "Reject the invoice"),
-        (InvoiceException.Resolution.MARK_DUPLICATE, "Mark as duplicate"),
-    ]
-
-    resolution = forms.ChoiceField(choices=RESOLUTIONS, widget=forms.RadioSelect)
-    root_cause = forms.ChoiceField(
-        choices=InvoiceException.RootCause.choices,
-        help_text="Procurement fixes the source of the problem with this.",
-    )
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000
-    )
-
-
-class PaymentRunProposeForm(forms.Form):
-    """When to pay and how far ahead to look."""
-
-    pay_date = forms.DateField(widget=DateInput)
-    horizon_date = forms.DateField(label="Pay what falls due by", widget=DateInput)
-    currency = forms.CharField(max_length=3, min_length=3, initial="EUR")
-
-    def __init__(self, *args, today: dt.date | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        today = today or timezone.localdate()
-        self.fields["pay_date"].initial = today
-        self.fields["horizon_date"].initial = today + dt.timedelta(days=DEFAULT_HORIZON_DAYS)
-
-    def clean_currency(self) -> str:
-        return self.cleaned_data["currency"].strip().upper()
 
 
 def suggested_tax(net: Decimal, currency: str) -> Decimal:

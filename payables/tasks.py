@@ -15,12 +15,28 @@ def match_invoices(invoice_ids: list[int]) -> int:
 
 
 @shared_task(acks_late=True)
+def bulk_resolve(job_id: int) -> int:
+    """Apply a bulk job's resolution, one exception per transaction (safe to re-run)."""
+    from payables.resolutions import bulk_job_run
+
+    return bulk_job_run(job_id).succeeded
+
+
+@shared_task(acks_late=True)
 def match_sweep() -> int:
     """Catch invoices a lost message left unmatched."""
     ids = list(
         Invoice.objects.awaiting_match().order_by("id").values_list("id", flat=True)[:SWEEP_BATCH]
     )
     return matching.match_invoices(ids)
+
+
+@shared_task(acks_late=True)
+def import_batch_run(batch_id: int) -> None:
+    """Import the files of a browser upload; progress and the report go on the batch row."""
+    from payables import capture
+
+    capture.import_batch_run(batch_id=batch_id)
 
 
 def enqueue_match_for_po(po_id: int) -> None:

@@ -8,16 +8,20 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from procurement.models import (
+    ApprovalDelegation,
     ApprovalRule,
     ApprovalStep,
+    Budget,
     CostCenter,
     GLAccount,
     PurchaseOrder,
     PurchaseOrderLine,
+    PurchaseOrderRevision,
     PurchaseRequest,
     PurchaseRequestLine,
     Receipt,
     ReceiptLine,
+    RequestAttachment,
 )
 
 
@@ -25,17 +29,18 @@ from procurement.models import (
 class CostCenterAdmin(admin.ModelAdmin):
     """Cost centers, editable by administrators."""
 
-    list_display = ("code", "name", "department")
+    list_display = ("code", "name", "department", "active")
     search_fields = ("code", "name", "department")
-    list_filter = ("department",)
+    list_filter = ("department", "active")
 
 
 @admin.register(GLAccount)
 class GLAccountAdmin(admin.ModelAdmin):
     """GL accounts, editable by administrators."""
 
-    list_display = ("code", "name")
+    list_display = ("code", "name", "active")
     search_fields = ("code", "name")
+    list_filter = ("active",)
 
 
 @admin.register(ApprovalRule)
@@ -48,14 +53,56 @@ class ApprovalRuleAdmin(admin.ModelAdmin):
         "min_amount",
         "max_amount",
         "cost_center",
+        "department",
+        "category",
         "approver_group",
         "approver_user",
         "active",
     )
-    list_filter = ("active", "step", "approver_group", "cost_center")
+    list_filter = ("active", "step", "approver_group", "category", "cost_center")
     search_fields = ("name",)
     autocomplete_fields = ("approver_user",)
     list_select_related = ("cost_center", "approver_group", "approver_user")
+
+
+@admin.register(ApprovalDelegation)
+class ApprovalDelegationAdmin(admin.ModelAdmin):
+    """Who stands in for whom, and when; administrators may set one for an absent approver."""
+
+    list_display = ("from_user", "to_user", "start_date", "end_date", "reason", "cancelled_at")
+    list_filter = ("start_date",)
+    search_fields = ("from_user__username", "to_user__username", "reason")
+    autocomplete_fields = ("from_user", "to_user")
+    readonly_fields = ("created_by", "created_at")
+    list_select_related = ("from_user", "to_user")
+
+    def save_model(self, request: HttpRequest, obj: ApprovalDelegation, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Budgets per cost center (and GL account) and period; finance also keeps them in the app."""
+
+    list_display = (
+        "cost_center",
+        "gl_account",
+        "period_start",
+        "period_end",
+        "amount",
+        "currency",
+        "overrun_policy",
+    )
+    list_filter = ("overrun_policy", "currency", "cost_center")
+    search_fields = ("cost_center__code", "note")
+    readonly_fields = ("updated_by", "updated_at")
+    list_select_related = ("cost_center", "gl_account")
+
+    def save_model(self, request: HttpRequest, obj: Budget, form, change) -> None:
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -91,15 +138,23 @@ class PurchaseRequestLineInline(ReadOnlyInline):
 
 class ApprovalStepInline(ReadOnlyInline):
     model = ApprovalStep
+    fk_name = "request"
     fields = (
         "step",
+        "kind",
         "approver_group",
         "approver_user",
         "status",
         "decided_by",
+        "on_behalf_of",
         "decided_at",
         "comment",
     )
+
+
+class RequestAttachmentInline(ReadOnlyInline):
+    model = RequestAttachment
+    fields = ("original_name", "content_type", "size", "uploaded_by", "uploaded_at")
 
 
 @admin.register(PurchaseRequest)
@@ -121,7 +176,7 @@ class PurchaseRequestAdmin(ReadOnlyAdmin):
     list_select_related = ("requester", "cost_center")
     readonly_fields = ("status", "total_amount", "submitted_at", "decided_at", "created_at")
     date_hierarchy = "created_at"
-    inlines = (PurchaseRequestLineInline, ApprovalStepInline)
+    inlines = (PurchaseRequestLineInline, ApprovalStepInline, RequestAttachmentInline)
 
 
 class PurchaseOrderLineInline(ReadOnlyInline):
@@ -155,9 +210,33 @@ class PurchaseOrderAdmin(ReadOnlyAdmin):
     list_filter = ("status", "currency")
     search_fields = ("number", "vendor__name", "request__number")
     list_select_related = ("vendor", "buyer", "request")
-    readonly_fields = ("status", "revision", "total_amount", "created_at", "issued_at")
+    readonly_fields = (
+        "status",
+        "revision",
+        "total_amount",
+        "approved_amount",
+        "created_at",
+        "issued_at",
+    )
     date_hierarchy = "created_at"
     inlines = (PurchaseOrderLineInline,)
+
+
+@admin.register(PurchaseOrderRevision)
+class PurchaseOrderRevisionAdmin(ReadOnlyAdmin):
+    """Every version of every PO, for support."""
+
+    list_display = (
+        "purchase_order",
+        "number",
+        "status",
+        "total_amount",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("purchase_order__number", "reason")
+    list_select_related = ("purchase_order", "created_by")
 
 
 class ReceiptLineInline(ReadOnlyInline):

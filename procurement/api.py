@@ -5,6 +5,8 @@ the document re-read through the ViewSet's queryset, so a response looks like a 
 """
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -14,18 +16,26 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.exceptions import InvalidTransition
 from procurement import selectors, services
-from procurement.filters import PurchaseOrderFilter, PurchaseRequestFilter, ReceiptFilter
+from procurement.filters import (
+    BudgetFilter,
+    PurchaseOrderFilter,
+    PurchaseRequestFilter,
+    ReceiptFilter,
+)
 from procurement.models import (
     ApprovalStep,
+    Budget,
     Category,
     CostCenter,
     GLAccount,
     PurchaseOrder,
     PurchaseOrderLine,
+    PurchaseOrderRevision,
     PurchaseRequest,
     PurchaseRequestLine,
     Receipt,
     ReceiptLine,
+    RequestAttachment,
 )
 from vendors.models import PaymentTerms, Vendor
 
@@ -43,8 +53,34 @@ class PurchaseRequestLineSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PurchaseRequestLine
-        fields = ["id", "line_no", "description", "quantity", "uom", "unit_price", "amount"]
+        fields = [
+            "id",
+            "line_no",
+            "item_code",
+            "description",
+            "quantity",
+            "uom",
+            "unit_price",
+            "amount",
+            "needed_by",
+        ]
         read_only_fields = fields
+
+
+class RequestAttachmentSerializer(serializers.ModelSerializer):
+    """A file on a request; `url` downloads it for users who may see the request."""
+
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RequestAttachment
+        fields = ["id", "original_name", "content_type", "size", "uploaded_at", "url"]
+        read_only_fields = fields
+
+    def get_url(self, attachment: RequestAttachment) -> str:
+        return reverse(
+            "procurement:request_attachment", args=[attachment.request_id, attachment.pk]
+        )
 
 
 class ApprovalStepSerializer(serializers.ModelSerializer):
@@ -55,17 +91,25 @@ class ApprovalStepSerializer(serializers.ModelSerializer):
     decided_by_username = serializers.CharField(
         source="decided_by.username", read_only=True, default=None
     )
+    on_behalf_of_username = serializers.CharField(
+        source="on_behalf_of.username", read_only=True, default=None
+    )
 
     class Meta:
         model = ApprovalStep
         fields = [
             "id",
             "step",
+            "kind",
             "status",
             "status_display",
             "approver",
+            "amount",
+            "reason",
+            "purchase_order",
             "decided_by",
             "decided_by_username",
+            "on_behalf_of_username",
             "decided_at",
             "comment",
         ]
@@ -82,6 +126,7 @@ class PurchaseRequestSerializer(serializers.ModelSerializer):
     gl_account_code = serializers.CharField(source="gl_account.code", read_only=True)
     lines = PurchaseRequestLineSerializer(many=True, read_only=True)
     approvals = ApprovalStepSerializer(many=True, read_only=True)
+    attachments = RequestAttachmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = PurchaseRequest
@@ -109,6 +154,7 @@ class PurchaseRequestSerializer(serializers.ModelSerializer):
             "decided_at",
             "lines",
             "approvals",
+            "attachments",
         ]
         read_only_fields = fields
 
@@ -138,15 +184,41 @@ class PurchaseOrderLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PurchaseOrderRevisionSerializer(serializers.ModelSerializer):
+    """One version of a PO: as issued (0) or after a change order."""
+
+    created_by_username = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = PurchaseOrderRevision
+        fields = [
+            "id",
+            "number",
+            "status",
+            "reason",
+            "changes",
+            "total_amount",
+            "created_by_username",
+            "created_at",
+            "decided_at",
+            "snapshot",
+        ]
+        read_only_fields = fields
+
+
 class PurchaseOrderSerializer(serializers.ModelSerializer):
-    """A purchase order with its lines."""
+    """A purchase order with its lines, the requests it combines and its revisions."""
 
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     vendor_name = serializers.CharField(source="vendor.name", read_only=True)
     buyer_username = serializers.CharField(source="buyer.username", read_only=True)
     request_number = serializers.CharField(source="request.number", read_only=True, default=None)
+    request_numbers = serializers.SlugRelatedField(
+        source="requests", many=True, read_only=True, slug_field="number"
+    )
     payment_terms_code = serializers.CharField(source="payment_terms.code", read_only=True)
     lines = PurchaseOrderLineSerializer(many=True, read_only=True)
+    revisions = PurchaseOrderRevisionSerializer(many=True, read_only=True)
 
     class Meta:
         model = PurchaseOrder
@@ -162,14 +234,20 @@ class PurchaseOrderSerializer(serializers.ModelSerializer):
             "buyer_username",
             "request",
             "request_number",
+            "request_numbers",
             "currency",
             "total_amount",
+            "approved_amount",
+            "awaiting_reapproval",
             "payment_terms",
             "payment_terms_code",
             "ship_to",
             "created_at",
             "issued_at",
+            "sent_at",
+            "closed_at",
             "lines",
+            "revisions",
         ]
         read_only_fields = fields
 
@@ -218,13 +296,29 @@ class ReceiptSerializer(serializers.ModelSerializer):
 # --- input serializers --------------------------------------------------------------------
 
 
-class RequestLineInputSerializer(serializers.Serializer):
-    """A requested line as typed; the service checks quantities and prices."""
+def _not_past(value):
+    # Checked where people type dates; the services also replay history (demo, imports).
+    if value and value < timezone.localdate():
+        raise serializers.ValidationError("The needed-by date is in the past.")
+    return value
 
-    description = serializers.CharField(max_length=200)
+
+class RequestLineInputSerializer(serializers.Serializer):
+    """A requested line as typed; a contract item may leave the price to the contract."""
+
+    description = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
     quantity = serializers.DecimalField(max_digits=18, decimal_places=4)
-    unit_price = serializers.DecimalField(max_digits=18, decimal_places=4)
+    unit_price = serializers.DecimalField(
+        max_digits=18, decimal_places=4, required=False, allow_null=True, default=None
+    )
     uom = serializers.CharField(max_length=10, required=False, default="EA")
+    item_code = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    needed_by = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate_needed_by(self, value):
+        return _not_past(value)
 
 
 class RequestCreateSerializer(serializers.Serializer):
@@ -242,12 +336,129 @@ class RequestCreateSerializer(serializers.Serializer):
     )
     lines = RequestLineInputSerializer(many=True, allow_empty=False)
 
+    def validate_needed_by(self, value):
+        return _not_past(value)
+
+
+def _line_inputs(lines: list[dict]) -> list[services.LineInput]:
+    return [
+        services.LineInput(
+            description=line["description"],
+            quantity=line["quantity"],
+            unit_price=line["unit_price"],
+            uom=line["uom"],
+            item_code=line["item_code"],
+            needed_by=line["needed_by"],
+        )
+        for line in lines
+    ]
+
+
+def _request_values(data: dict) -> dict:
+    return {
+        "title": data["title"],
+        "cost_center": data["cost_center"],
+        "gl_account": data["gl_account"],
+        "category": data["category"],
+        "currency": data["currency"],
+        "needed_by": data["needed_by"],
+        "justification": data["justification"],
+        "preferred_vendor": data["preferred_vendor"],
+        "lines": _line_inputs(data["lines"]),
+    }
+
 
 class DecisionInputSerializer(serializers.Serializer):
     """An approver's decision on the step waiting for them."""
 
     decision = serializers.ChoiceField(choices=services.Decision.ALL)
     comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class OrderSelectionSerializer(serializers.Serializer):
+    """One approved request and the vendor to order it from."""
+
+    request = serializers.PrimaryKeyRelatedField(queryset=PurchaseRequest.objects.all())
+    vendor = serializers.PrimaryKeyRelatedField(queryset=Vendor.objects.all())
+
+
+class OrderRequestsSerializer(serializers.Serializer):
+    """Order several approved requests: one draft PO per vendor."""
+
+    selections = OrderSelectionSerializer(many=True, allow_empty=False)
+    payment_terms = serializers.PrimaryKeyRelatedField(
+        queryset=PaymentTerms.objects.all(), required=False, allow_null=True, default=None
+    )
+    ship_to = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class IssueInputSerializer(serializers.Serializer):
+    """Issue options: confirm prices that differ from the contract; email the vendor."""
+
+    confirm_contract_prices = serializers.BooleanField(required=False, default=False)
+    send_to_vendor = serializers.BooleanField(required=False, default=True)
+
+
+class PoLineChangeSerializer(serializers.Serializer):
+    """New quantity and/or unit price for one PO line."""
+
+    po_line = serializers.IntegerField()
+    quantity = serializers.DecimalField(
+        max_digits=18, decimal_places=4, required=False, allow_null=True, default=None
+    )
+    unit_price = serializers.DecimalField(
+        max_digits=18, decimal_places=4, required=False, allow_null=True, default=None
+    )
+
+
+class ReviseInputSerializer(serializers.Serializer):
+    """A change order: why, and what changes on which lines."""
+
+    reason = serializers.CharField()
+    lines = PoLineChangeSerializer(many=True, allow_empty=False)
+
+
+class ReasonInputSerializer(serializers.Serializer):
+    """Why a PO is closed or cancelled."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class SendInputSerializer(serializers.Serializer):
+    """Where to email the PO; empty means the vendor's address."""
+
+    to = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
+
+
+class BudgetSerializer(serializers.ModelSerializer):
+    """A budget and its position: available = amount − committed − spent."""
+
+    cost_center_code = serializers.CharField(source="cost_center.code", read_only=True)
+    gl_account_code = serializers.CharField(source="gl_account.code", read_only=True, default=None)
+    committed = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
+    spent = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
+    available = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = Budget
+        fields = [
+            "id",
+            "cost_center",
+            "cost_center_code",
+            "gl_account",
+            "gl_account_code",
+            "period_start",
+            "period_end",
+            "currency",
+            "amount",
+            "committed",
+            "spent",
+            "available",
+            "overrun_policy",
+            "note",
+            "updated_at",
+        ]
+        read_only_fields = fields
 
 
 class PurchaseOrderCreateSerializer(serializers.Serializer):
@@ -301,14 +512,15 @@ class PurchaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
                 Prefetch(
                     "approvals",
                     queryset=ApprovalStep.objects.select_related(
-                        "approver_user", "approver_group", "decided_by"
+                        "approver_user", "approver_group", "decided_by", "on_behalf_of"
                     ),
                 ),
+                "attachments",
             )
         )
 
     def get_permissions(self):
-        if self.action == "create":
+        if self.action in ("create", "copy"):
             return [roles.api_roles(roles.REQUESTER)()]
         return super().get_permissions()
 
@@ -323,27 +535,27 @@ class PurchaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         """Save a draft request with its lines (requesters)."""
         payload = RequestCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
         purchase_request = services.request_create(
-            by=request.user,
-            title=data["title"],
-            cost_center=data["cost_center"],
-            gl_account=data["gl_account"],
-            category=data["category"],
-            currency=data["currency"],
-            needed_by=data["needed_by"],
-            justification=data["justification"],
-            preferred_vendor=data["preferred_vendor"],
-            lines=[
-                services.LineInput(
-                    description=line["description"],
-                    quantity=line["quantity"],
-                    unit_price=line["unit_price"],
-                    uom=line["uom"],
-                )
-                for line in data["lines"]
-            ],
+            by=request.user, **_request_values(payload.validated_data)
         )
+        return self._respond(purchase_request, status.HTTP_201_CREATED)
+
+    @extend_schema(request=RequestCreateSerializer, responses=PurchaseRequestSerializer)
+    def update(self, request: Request, pk: str | None = None) -> Response:
+        """Replace a request's header and lines (its requester while it can change, or an
+        approver it waits on — who then may not approve it)."""
+        payload = RequestCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        purchase_request = services.request_update(
+            request=self.get_object(), by=request.user, **_request_values(payload.validated_data)
+        )
+        return self._respond(purchase_request)
+
+    @extend_schema(request=None, responses={201: PurchaseRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def copy(self, request: Request, pk: str | None = None) -> Response:
+        """A new draft for the caller with the same header and lines."""
+        purchase_request = services.request_copy(request=self.get_object(), by=request.user)
         return self._respond(purchase_request, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PurchaseRequestSerializer)
@@ -370,7 +582,7 @@ class PurchaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         pending = [
             step
             for step in purchase_request.approvals.all()
-            if step.status == ApprovalStep.Status.PENDING
+            if step.status == ApprovalStep.Status.PENDING and step.purchase_order_id is None
         ]
         if not pending:
             raise InvalidTransition(
@@ -403,11 +615,23 @@ class PurchaseOrderViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             selectors.visible_purchase_orders(self.request.user)
             .select_related("vendor", "buyer", "request", "payment_terms")
-            .prefetch_related("lines")
+            .prefetch_related(
+                "lines",
+                Prefetch(
+                    "requests",
+                    queryset=PurchaseRequest.objects.only("id", "number").order_by("pk"),
+                ),
+                Prefetch(
+                    "revisions",
+                    queryset=PurchaseOrderRevision.objects.select_related("created_by").order_by(
+                        "id"
+                    ),
+                ),
+            )
         )
 
     def get_permissions(self):
-        if self.action == "create":
+        if self.action in ("create", "from_requests"):
             return [roles.api_roles(roles.BUYER)()]
         return super().get_permissions()
 
@@ -430,12 +654,126 @@ class PurchaseOrderViewSet(viewsets.ReadOnlyModelViewSet):
         )
         return self._respond(po, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PurchaseOrderSerializer)
+    @extend_schema(
+        request=OrderRequestsSerializer, responses={201: PurchaseOrderSerializer(many=True)}
+    )
+    @action(detail=False, methods=["post"], url_path="from-requests")
+    def from_requests(self, request: Request) -> Response:
+        """Order several approved requests at once: one draft PO per vendor (buyers)."""
+        payload = OrderRequestsSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        orders = services.po_create_from_requests(
+            selections=[
+                services.OrderSelection(request=item["request"], vendor=item["vendor"])
+                for item in data["selections"]
+            ],
+            payment_terms=data["payment_terms"],
+            ship_to=data["ship_to"],
+            by=request.user,
+        )
+        fresh = self.get_queryset().filter(pk__in=[po.pk for po in orders]).order_by("pk")
+        return Response(self.get_serializer(fresh, many=True).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=IssueInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
     def issue(self, request: Request, pk: str | None = None) -> Response:
-        """Issue a draft PO to its vendor."""
-        po = services.po_issue(po=self.get_object(), by=request.user)
+        """Issue a draft PO to its vendor (and email it, unless told not to)."""
+        payload = IssueInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        po = services.po_issue(po=self.get_object(), by=request.user, **payload.validated_data)
         return self._respond(po)
+
+    @extend_schema(request=ReviseInputSerializer, responses=PurchaseOrderSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    def revise(self, request: Request, pk: str | None = None) -> Response:
+        """Change order: new quantities or prices; above the approved amount it waits for
+        re-approval (see `awaiting_reapproval` and the pending revision)."""
+        payload = ReviseInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        po = services.po_revise(
+            po=self.get_object(),
+            by=request.user,
+            reason=data["reason"],
+            lines=[
+                services.PoLineChange(
+                    po_line_id=line["po_line"],
+                    quantity=line["quantity"],
+                    unit_price=line["unit_price"],
+                )
+                for line in data["lines"]
+            ],
+        )
+        return self._respond(po)
+
+    @extend_schema(request=None, responses=PurchaseOrderSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    def reapproval(self, request: Request, pk: str | None = None) -> Response:
+        """Send a draft above its approved amount back to the approvers."""
+        po = services.po_request_reapproval(po=self.get_object(), by=request.user)
+        return self._respond(po)
+
+    @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    def close(self, request: Request, pk: str | None = None) -> Response:
+        """Close an issued PO, releasing its open commitment."""
+        payload = ReasonInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        po = services.po_close(po=self.get_object(), by=request.user, **payload.validated_data)
+        return self._respond(po)
+
+    @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
+        payload = ReasonInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        po = services.po_cancel(po=self.get_object(), by=request.user, **payload.validated_data)
+        return self._respond(po)
+
+    @extend_schema(request=SendInputSerializer, responses=PurchaseOrderSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    def send(self, request: Request, pk: str | None = None) -> Response:
+        """Email the PO document (PDF attached) to the vendor or the given addresses."""
+        payload = SendInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        po = services.po_send(
+            po=self.get_object(), by=request.user, recipients=payload.validated_data["to"] or None
+        )
+        return self._respond(po)
+
+    @extend_schema(request=DecisionInputSerializer, responses=PurchaseOrderSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[roles.api_roles(roles.APPROVER, roles.FINANCE_LEADER)],
+    )
+    def decide(self, request: Request, pk: str | None = None) -> Response:
+        """Approve, reject or return the pending re-approval step this user may decide."""
+        payload = DecisionInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        po = self.get_object()
+        pending = list(po.approvals.filter(status=ApprovalStep.Status.PENDING))
+        if not pending:
+            raise InvalidTransition(f"{po.number} is not waiting for re-approval.")
+        step = next((s for s in pending if services.can_decide(s, request.user)), pending[0])
+        services.approval_decide(step=step, by=request.user, **payload.validated_data)
+        return self._respond(po)
+
+
+class BudgetViewSet(viewsets.ReadOnlyModelViewSet):
+    """Budgets with committed, spent and available, per cost center and period."""
+
+    serializer_class = BudgetSerializer
+    filterset_class = BudgetFilter
+    ordering_fields = ["id"]
+    permission_classes = [
+        roles.api_roles(roles.APPROVER, roles.BUYER, roles.FINANCE_LEADER, roles.ADMIN)
+    ]
+
+    def get_queryset(self) -> QuerySet[Budget]:
+        return selectors.budgets_with_position()
 
 
 class ReceiptViewSet(viewsets.ReadOnlyModelViewSet):
@@ -455,7 +793,11 @@ class ReceiptViewSet(viewsets.ReadOnlyModelViewSet):
         user = self.request.user
         if selectors.sees_everything(user):
             return queryset
-        return queryset.filter(Q(purchase_order__request__requester=user) | Q(received_by=user))
+        return queryset.filter(
+            Q(purchase_order__request__requester=user)
+            | Q(purchase_order__in=selectors.visible_purchase_orders(user))
+            | Q(received_by=user)
+        )
 
     def get_permissions(self):
         if self.action == "create":

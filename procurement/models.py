@@ -1,6 +1,9 @@
 """Procurement: requests, approvals, purchase orders and receipts — where spend is committed."""
 
+import datetime as dt
+import uuid
 from decimal import Decimal
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -18,6 +21,8 @@ class CostCenter(models.Model):
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=100)
     department = models.CharField(max_length=100)
+    # Retired cost centers stay on old documents but cannot code new spend.
+    active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["code"]
@@ -31,6 +36,7 @@ class GLAccount(models.Model):
 
     code = models.CharField(max_length=20, unique=True)
     name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["code"]
@@ -70,7 +76,10 @@ class PurchaseRequest(models.Model):
             Status.WITHDRAWN,
         ),
         Status.APPROVED: (Status.ORDERED,),
+        # A cancelled purchase order hands its requests back to the buyers to order again.
+        Status.ORDERED: (Status.APPROVED,),
     }
+    EDITABLE_STATUSES = (Status.DRAFT, Status.RETURNED, Status.PENDING_APPROVAL)
 
     number = models.CharField(max_length=20, unique=True)
     title = models.CharField(max_length=200)
@@ -91,6 +100,8 @@ class PurchaseRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Everyone other than the requester who changed the request; none of them may approve it.
+    editors = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
 
     class Meta:
         ordering = ["-id"]
@@ -120,11 +131,14 @@ class PurchaseRequestLine(models.Model):
 
     request = models.ForeignKey(PurchaseRequest, on_delete=models.CASCADE, related_name="lines")
     line_no = models.PositiveSmallIntegerField()
+    # A contract item's code when the line was picked from the preferred vendor's rate card.
+    item_code = models.CharField(max_length=40, blank=True)
     description = models.CharField(max_length=200)
     quantity = models.DecimalField(max_digits=18, decimal_places=4)
     uom = models.CharField("unit", max_length=10, default="EA")
     unit_price = models.DecimalField(max_digits=18, decimal_places=4)
     amount = models.DecimalField(max_digits=18, decimal_places=2)
+    needed_by = models.DateField(null=True, blank=True)
 
     class Meta:
         ordering = ["line_no"]
@@ -140,8 +154,40 @@ class PurchaseRequestLine(models.Model):
         return f"{self.request.number}/{self.line_no} {self.description}"
 
 
+def _attachment_path(attachment: "RequestAttachment", filename: str) -> str:
+    # A random stored name: uploads never collide, and a crafted name cannot climb directories.
+    suffix = PurePosixPath(filename).suffix.lower()[:10]
+    return f"requests/{attachment.request_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class RequestAttachment(models.Model):
+    """A file backing a request (usually a vendor's quote); served only to those who see the request."""
+
+    request = models.ForeignKey(
+        PurchaseRequest, on_delete=models.CASCADE, related_name="attachments"
+    )
+    file = models.FileField(upload_to=_attachment_path, max_length=255)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
 class ApprovalRule(models.Model):
-    """Requests whose amount falls in [min_amount, max_amount) need this approver at this step."""
+    """Requests whose amount falls in [min_amount, max_amount) need this approver at this step.
+
+    A rule may narrow itself to a cost center, a department and/or a category; at each step
+    the most specific matching rule wins (cost center, then department, then category).
+    """
 
     name = models.CharField(max_length=100)
     step = models.PositiveSmallIntegerField(default=1)
@@ -150,6 +196,8 @@ class ApprovalRule(models.Model):
     cost_center = models.ForeignKey(
         CostCenter, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    department = models.CharField(max_length=100, blank=True)
+    category = models.CharField(max_length=20, choices=Category.choices, blank=True)
     approver_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT)
     approver_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -164,14 +212,73 @@ class ApprovalRule(models.Model):
                 | models.Q(approver_user__isnull=False),
                 name="approval_rule_has_approver",
             ),
+            models.CheckConstraint(
+                condition=models.Q(max_amount__isnull=True)
+                | models.Q(max_amount__gt=models.F("min_amount")),
+                name="approval_rule_band_ordered",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def approver_label(self) -> str:
+        if self.approver_user_id:
+            return self.approver_user.get_full_name() or self.approver_user.username
+        return f"any {self.approver_group.name}" if self.approver_group_id else "—"
+
+
+class ApprovalDelegationQuerySet(models.QuerySet):
+    def active_on(self, day: dt.date) -> "ApprovalDelegationQuerySet":
+        """Delegations in force on a day (not cancelled, day within the dates)."""
+        return self.filter(cancelled_at__isnull=True, start_date__lte=day, end_date__gte=day)
+
+
+class ApprovalDelegation(models.Model):
+    """While `from_user` is away, `to_user` may decide what waits for them, on their behalf."""
+
+    from_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegations_given"
+    )
+    to_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="delegations_received"
+    )
+    start_date = models.DateField()
+    end_date = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApprovalDelegationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start_date", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_date__gte=models.F("start_date")),
+                name="delegation_dates_ordered",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(from_user=models.F("to_user")),
+                name="delegation_not_to_self",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.from_user} → {self.to_user} {self.start_date}–{self.end_date}"
+
 
 class ApprovalStep(models.Model):
-    """One approval a request needs; steps are decided in order."""
+    """One approval a request (or a change to its purchase order) needs; decided in order."""
+
+    class Kind(models.TextChoices):
+        RULE = "rule", "Approval rule"
+        BUDGET = "budget", "Over budget"
+        PO_CHANGE = "po_change", "Purchase order above approved amount"
 
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting for earlier step"
@@ -188,6 +295,31 @@ class ApprovalStep(models.Model):
 
     request = models.ForeignKey(PurchaseRequest, on_delete=models.CASCADE, related_name="approvals")
     step = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RULE)
+    # Set on a re-approval of a purchase order (a draft above its approved amount, or a
+    # change order); `request` is then the PO's request, whose requester may not approve.
+    purchase_order = models.ForeignKey(
+        "PurchaseOrder",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="approvals",
+    )
+    revision = models.ForeignKey(
+        "PurchaseOrderRevision",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="approvals",
+    )
+    # The amount this round approves: the request total, or the PO's proposed total.
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
+    reason = models.CharField(max_length=300, blank=True)
+    # Who started a PO re-approval round (the buyer who changed the order); they may not
+    # approve it, just as a requester may not approve their own request.
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     rule = models.ForeignKey(ApprovalRule, null=True, on_delete=models.SET_NULL, related_name="+")
     approver_group = models.ForeignKey(Group, null=True, blank=True, on_delete=models.PROTECT)
     approver_user = models.ForeignKey(
@@ -198,6 +330,10 @@ class ApprovalStep(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
+    # Set when a delegate decided while the assigned approver was away.
+    on_behalf_of = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -213,6 +349,56 @@ class ApprovalStep(models.Model):
         if self.approver_user_id:
             return self.approver_user.get_full_name() or self.approver_user.username
         return f"any {self.approver_group.name}" if self.approver_group_id else "—"
+
+
+class Budget(models.Model):
+    """Money a cost center (optionally one GL account of it) may spend in a period.
+
+    Committed and spent are never stored: selectors sum them from open PO lines and
+    approved invoices, so no other app has to keep a counter up to date.
+    """
+
+    class Overrun(models.TextChoices):
+        BLOCK = "block", "Block the request"
+        APPROVE = "approve", "Add a finance approval step"
+
+    cost_center = models.ForeignKey(CostCenter, on_delete=models.PROTECT, related_name="budgets")
+    gl_account = models.ForeignKey(
+        GLAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    period_start = models.DateField()
+    period_end = models.DateField()
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+    currency = models.CharField(max_length=3, default="EUR")
+    overrun_policy = models.CharField(
+        max_length=10, choices=Overrun.choices, default=Overrun.APPROVE
+    )
+    note = models.CharField(max_length=200, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["cost_center__code", "-period_start", "gl_account__code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cost_center", "gl_account", "period_start"],
+                name="budget_unique_per_period",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")),
+                name="budget_period_ordered",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gte=0), name="budget_amount_nonneg"),
+        ]
+
+    def __str__(self) -> str:
+        scope = f"{self.cost_center.code}" + (
+            f"/{self.gl_account.code}" if self.gl_account_id else ""
+        )
+        return f"{scope} {self.period_start:%d %b %Y}–{self.period_end:%d %b %Y}"
 
 
 class PurchaseOrderQuerySet(models.QuerySet):
@@ -240,6 +426,7 @@ class PurchaseOrder(models.Model):
             Status.CANCELLED,
         ),
         Status.PARTIALLY_RECEIVED: (Status.RECEIVED, Status.CLOSED, Status.PARTIALLY_RECEIVED),
+        # A change order that raises a quantity re-opens receiving.
         Status.RECEIVED: (Status.CLOSED, Status.PARTIALLY_RECEIVED),
     }
     OPEN_STATUSES = (Status.ISSUED, Status.PARTIALLY_RECEIVED, Status.RECEIVED)
@@ -250,6 +437,8 @@ class PurchaseOrder(models.Model):
     buyer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchase_orders"
     )
+    # The first request ordered on this PO (its requester receives missing-receipt
+    # exceptions); `requests` holds every request the PO combines.
     request = models.ForeignKey(
         PurchaseRequest,
         null=True,
@@ -257,14 +446,21 @@ class PurchaseOrder(models.Model):
         on_delete=models.PROTECT,
         related_name="purchase_orders",
     )
+    requests = models.ManyToManyField(PurchaseRequest, blank=True, related_name="orders")
     currency = models.CharField(max_length=3, default="EUR")
     payment_terms = models.ForeignKey(PaymentTerms, on_delete=models.PROTECT, related_name="+")
     ship_to = models.TextField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     revision = models.PositiveSmallIntegerField(default=0)
     total_amount = models.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
+    # What approvers have approved: the requests' totals, raised by each PO re-approval.
+    approved_amount = models.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
+    # True while a re-approval round (draft above approved, or a change order) is open.
+    awaiting_reapproval = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     issued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     objects = PurchaseOrderQuerySet.as_manager()
 
@@ -302,7 +498,11 @@ class PurchaseOrderLine(models.Model):
     )
     line_no = models.PositiveSmallIntegerField()
     request_line = models.ForeignKey(
-        PurchaseRequestLine, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        PurchaseRequestLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="po_lines",
     )
     item_code = models.CharField(max_length=40, blank=True)
     description = models.CharField(max_length=200)
@@ -310,8 +510,13 @@ class PurchaseOrderLine(models.Model):
     uom = models.CharField("unit", max_length=10, default="EA")
     unit_price = models.DecimalField(max_digits=18, decimal_places=4)
     amount = models.DecimalField(max_digits=18, decimal_places=2)
-    gl_account = models.ForeignKey(GLAccount, on_delete=models.PROTECT, related_name="+")
-    cost_center = models.ForeignKey(CostCenter, on_delete=models.PROTECT, related_name="+")
+    # Blank while a draft is being coded; a PO cannot be issued until every line is coded.
+    gl_account = models.ForeignKey(
+        GLAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cost_center = models.ForeignKey(
+        CostCenter, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     match_type = models.CharField(
         max_length=10, choices=MatchType.choices, default=MatchType.THREE_WAY
     )
@@ -337,6 +542,54 @@ class PurchaseOrderLine(models.Model):
     @property
     def open_qty(self) -> Decimal:
         return max(self.quantity - self.received_qty, ZERO)
+
+
+class PurchaseOrderRevision(models.Model):
+    """One version of an issued PO: revision 0 as issued, then one per change order.
+
+    The snapshot holds header and lines as they read in that version, so older versions
+    stay visible after the lines change. A change order above the approved amount waits
+    here (pending approval) and only touches the PO's lines once approved.
+    """
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", "Pending approval"
+        APPLIED = "applied", "Applied"
+        REJECTED = "rejected", "Rejected"
+
+    TRANSITIONS = {Status.PENDING_APPROVAL: (Status.APPLIED, Status.REJECTED)}
+
+    purchase_order = models.ForeignKey(
+        PurchaseOrder, on_delete=models.CASCADE, related_name="revisions"
+    )
+    # The PO's revision number once applied; a pending or rejected change has none.
+    number = models.PositiveSmallIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.APPLIED)
+    reason = models.TextField(blank=True)
+    snapshot = models.JSONField(default=dict)
+    changes = models.JSONField(default=list, blank=True)
+    total_amount = models.DecimalField(max_digits=18, decimal_places=2)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["purchase_order_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase_order", "number"], name="po_revision_number_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending_approval", "applied", "rejected"]),
+                name="po_revision_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = f"rev {self.number}" if self.number is not None else "change order"
+        return f"{self.purchase_order.number} {label}"
 
 
 class Receipt(models.Model):

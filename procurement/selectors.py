@@ -4,26 +4,48 @@ Every function here returns a bounded number of queries whatever the row count, 
 pages and the lifecycle page stay fast as the books grow.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import DecimalField, Prefetch, Q, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db.models import (
+    Case,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from p2p import roles
 from p2p.models import AuditEvent
-from payables.models import Invoice, InvoiceException, MatchResult, Payment
+from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult, Payment
+from procurement import contracts
 from procurement.models import (
+    ApprovalDelegation,
     ApprovalStep,
+    Budget,
     PurchaseOrder,
     PurchaseOrderLine,
+    PurchaseOrderRevision,
     PurchaseRequest,
     Receipt,
     ReceiptLine,
 )
 
 ZERO = Decimal("0")
+_MONEY = DecimalField(max_digits=18, decimal_places=2)
+# Invoices that have consumed budget: approved by the match (or by a person), in a run, or paid.
+SPENT_STATUSES = (Invoice.Status.APPROVED, Invoice.Status.SCHEDULED, Invoice.Status.PAID)
 # Everyone except a plain requester reads every request and PO (approvers, buyers, AP, finance).
 _READ_ALL_ROLES = tuple(role for role in roles.PO_READERS if role != roles.REQUESTER)
 
@@ -43,16 +65,26 @@ def _pending_steps() -> Prefetch:
     )
 
 
+def _last_event_at() -> Subquery:
+    return Subquery(
+        AuditEvent.objects.filter(
+            object_type="procurement.purchaserequest", object_id=OuterRef("pk")
+        )
+        .order_by("-at", "-id")
+        .values("at")[:1]
+    )
+
+
 def request_list(user: AbstractBaseUser) -> QuerySet[PurchaseRequest]:
-    """A requester's own requests with the step each one waits on and the POs it became."""
+    """A requester's own requests with the step each one waits on, the POs it became and
+    when anything last happened to it."""
     return (
         PurchaseRequest.objects.filter(requester=user)
         .select_related("cost_center")
+        .annotate(last_activity=_last_event_at())
         .prefetch_related(
             _pending_steps(),
-            Prefetch(
-                "purchase_orders", queryset=PurchaseOrder.objects.only("id", "number", "request_id")
-            ),
+            Prefetch("orders", queryset=PurchaseOrder.objects.only("id", "number")),
         )
         .order_by("-id")
     )
@@ -73,42 +105,142 @@ def request_for_detail(user: AbstractBaseUser, pk: int) -> PurchaseRequest | Non
         .select_related("requester", "cost_center", "gl_account", "preferred_vendor")
         .prefetch_related(
             "lines",
+            "editors",
             Prefetch(
                 "approvals",
-                queryset=ApprovalStep.objects.select_related(
-                    "approver_user", "approver_group", "decided_by"
+                queryset=ApprovalStep.objects.filter(purchase_order__isnull=True).select_related(
+                    "approver_user", "approver_group", "decided_by", "on_behalf_of"
                 ),
             ),
-            Prefetch("purchase_orders", queryset=PurchaseOrder.objects.select_related("vendor")),
+            Prefetch("orders", queryset=PurchaseOrder.objects.select_related("vendor")),
+            Prefetch("attachments", queryset=_attachments()),
         )
         .filter(pk=pk)
         .first()
     )
 
 
-def decidable_steps(user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
-    """Pending approval steps this user may decide, never on requests they raised.
+def _attachments():
+    from procurement.models import RequestAttachment
 
-    Mirrors services.can_decide: a step names one user or a group the user belongs to.
-    """
-    steps = ApprovalStep.objects.filter(
-        status=ApprovalStep.Status.PENDING, request__status=PurchaseRequest.Status.PENDING_APPROVAL
-    ).exclude(request__requester=user)
-    if not user.is_superuser:
-        steps = steps.filter(
-            Q(approver_user=user)
-            | Q(approver_user__isnull=True, approver_group__in=user.groups.values("pk"))
+    return RequestAttachment.objects.select_related("uploaded_by")
+
+
+def attachment_for(user: AbstractBaseUser, request_pk: int, pk: int):
+    """One attachment of a request the user may see, or None."""
+    from procurement.models import RequestAttachment
+
+    return (
+        RequestAttachment.objects.filter(
+            pk=pk, request_id=request_pk, request__in=visible_requests(user)
         )
-    return steps.select_related(
-        "request__requester", "request__cost_center", "approver_user", "approver_group"
-    ).order_by("request__submitted_at", "id")
+        .select_related("request")
+        .first()
+    )
+
+
+def delegators_of(user: AbstractBaseUser, on_date: dt.date | None = None) -> list:
+    """The people `user` stands in for today, with their groups prefetched."""
+    day = on_date or timezone.localdate()
+    return [
+        delegation.from_user
+        for delegation in ApprovalDelegation.objects.active_on(day)
+        .filter(to_user=user.pk, from_user__is_active=True)
+        .select_related("from_user")
+        .prefetch_related(Prefetch("from_user__groups", queryset=Group.objects.only("id", "name")))
+    ]
+
+
+def _authority(user: AbstractBaseUser) -> Q:
+    """Pending steps a user holds: named for them, or for a group they belong to."""
+    if user.is_superuser:
+        return Q()
+    return Q(approver_user=user.pk) | Q(
+        approver_user__isnull=True, approver_group__in=user.groups.values("pk")
+    )
+
+
+def decidable_steps(user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
+    """Pending approval steps this user may decide (their own, or those of the people they
+    stand in for), never on requests they raised.
+
+    Mirrors services.decision_capacity: a step names one user or a group the user belongs
+    to, directly or through a delegation in force today.
+    """
+    awaiting = Q(
+        purchase_order__isnull=True, request__status=PurchaseRequest.Status.PENDING_APPROVAL
+    )
+    awaiting |= Q(purchase_order__isnull=False, purchase_order__awaiting_reapproval=True)
+    steps = (
+        ApprovalStep.objects.filter(status=ApprovalStep.Status.PENDING)
+        .filter(awaiting)
+        .exclude(request__requester=user)
+    )
+    authority = _authority(user)
+    delegators = delegators_of(user)
+    for delegator in delegators:
+        authority |= _authority(delegator)
+    return (
+        steps.filter(authority)
+        .select_related(
+            "request__requester",
+            "request__cost_center",
+            "request__gl_account",
+            "approver_user",
+            "approver_group",
+            "purchase_order__vendor",
+            "raised_by",
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def on_behalf_label(step: ApprovalStep, user: AbstractBaseUser, delegators: list) -> str:
+    """'' when the user holds the step themselves, else the name of whom they stand in for.
+
+    Call `annotate_on_behalf` for a list; it reads the user's groups once."""
+    return annotate_on_behalf([step], user, delegators)[0]
+
+
+def annotate_on_behalf(
+    steps: list[ApprovalStep], user: AbstractBaseUser, delegators: list
+) -> list[str]:
+    """For each step: '' when the user holds it, else whom they stand in for."""
+    own_groups = None if user.is_superuser else set(user.groups.values_list("pk", flat=True))
+    stand_ins = [
+        (delegator, {group.pk for group in delegator.groups.all()}) for delegator in delegators
+    ]
+
+    def holds(step: ApprovalStep, person, groups) -> bool:
+        if step.approver_user_id:
+            return step.approver_user_id == person.pk
+        return groups is None or step.approver_group_id in groups
+
+    labels = []
+    for step in steps:
+        label = ""
+        if not holds(step, user, own_groups):
+            for delegator, groups in stand_ins:
+                if holds(step, delegator, groups):
+                    label = delegator.get_full_name() or delegator.username
+                    break
+        labels.append(label)
+    return labels
+
+
+def _ordered_for(user: AbstractBaseUser) -> Exists:
+    return Exists(
+        PurchaseOrder.requests.through.objects.filter(
+            purchaseorder_id=OuterRef("pk"), purchaserequest__requester=user.pk
+        )
+    )
 
 
 def visible_purchase_orders(user: AbstractBaseUser) -> QuerySet[PurchaseOrder]:
     """POs the user may open: plain requesters see the POs of their own requests only."""
     orders = PurchaseOrder.objects.all()
     if not sees_everything(user):
-        orders = orders.filter(request__requester=user)
+        orders = orders.filter(Q(request__requester=user) | Q(_ordered_for(user)))
     return orders
 
 
@@ -123,7 +255,7 @@ def requests_awaiting_po() -> QuerySet[PurchaseRequest]:
     """Approved requests a buyer has not yet turned into a purchase order."""
     return (
         PurchaseRequest.objects.filter(status=PurchaseRequest.Status.APPROVED)
-        .select_related("requester", "cost_center", "preferred_vendor")
+        .select_related("requester", "cost_center", "gl_account", "preferred_vendor")
         .order_by("decided_at", "id")
     )
 
@@ -135,6 +267,9 @@ class PurchaseOrderLife:
     po: PurchaseOrder
     lines: list[PurchaseOrderLine]
     approvals: list[ApprovalStep]
+    requests: list[PurchaseRequest]
+    po_approvals: list[ApprovalStep]
+    revisions: list[PurchaseOrderRevision]
     receipts: list[Receipt]
     invoices: list[Invoice]
     match_results: list[MatchResult]
@@ -173,14 +308,29 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
                 Sum("invoice_lines__quantity", filter=live_billing),
                 ZERO,
                 output_field=DecimalField(max_digits=18, decimal_places=4),
-            )
+            ),
+            # What the line still commits against its budget (see open_po_lines).
+            open_amount=Greatest(
+                F("amount") - Coalesce(_billed_on_po_line(), Value(ZERO), output_field=_MONEY),
+                Value(ZERO),
+                output_field=_MONEY,
+            ),
         )
     )
-    approvals = (
-        list(po.request.approvals.select_related("approver_user", "approver_group", "decided_by"))
-        if po.request_id
-        else []
+    requests = list(po.requests.select_related("requester", "cost_center", "gl_account"))
+    if not requests and po.request_id:
+        requests = [po.request]
+    request_ids = [request.pk for request in requests]
+    all_steps = list(
+        ApprovalStep.objects.filter(
+            Q(request_id__in=request_ids, purchase_order__isnull=True) | Q(purchase_order=po)
+        )
+        .select_related("approver_user", "approver_group", "decided_by", "on_behalf_of", "request")
+        .order_by("request_id", "created_at", "step", "id")
     )
+    approvals = [step for step in all_steps if step.purchase_order_id is None]
+    po_approvals = [step for step in all_steps if step.purchase_order_id is not None]
+    revisions = list(po.revisions.select_related("created_by").order_by("-id"))
     receipts = list(
         po.receipts.select_related("received_by")
         .prefetch_related(Prefetch("lines", queryset=ReceiptLine.objects.select_related("po_line")))
@@ -210,9 +360,9 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
         .order_by("run_id", "id")
     )
     refs = [("procurement.purchaseorder", po.pk)]
-    if po.request_id:
-        refs.append(("procurement.purchaserequest", po.request_id))
-    refs += [("procurement.approvalstep", step.pk) for step in approvals]
+    refs += [("procurement.purchaserequest", request_id) for request_id in request_ids]
+    refs += [("procurement.approvalstep", step.pk) for step in all_steps]
+    refs += [("procurement.purchaseorderrevision", revision.pk) for revision in revisions]
     refs += [("procurement.receipt", receipt.pk) for receipt in receipts]
     refs += [("payables.invoice", pk) for pk in invoice_ids]
     refs += [("payables.invoiceexception", exception.pk) for exception in exceptions]
@@ -221,6 +371,9 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
 
     billed_invoices = [i for i in invoices if i.status != Invoice.Status.REJECTED]
     totals = {
+        "committed": sum((line.open_amount for line in lines), ZERO)
+        if po.status in PurchaseOrder.OPEN_STATUSES
+        else ZERO,
         "ordered": po.total_amount,
         "received": sum((line.received_qty * line.unit_price for line in lines), ZERO),
         "invoiced": sum((i.total_amount for i in billed_invoices), ZERO),
@@ -233,6 +386,9 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
         po=po,
         lines=lines,
         approvals=approvals,
+        requests=requests,
+        po_approvals=po_approvals,
+        revisions=revisions,
         receipts=receipts,
         invoices=invoices,
         match_results=match_results,
@@ -244,8 +400,256 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
 
 
 def receivable_po(user: AbstractBaseUser, pk: int) -> PurchaseOrder | None:
-    """A PO the user may record receipts on: its requester, or any buyer."""
+    """A PO the user may record receipts on: a requester it was ordered for, or any buyer."""
     orders = PurchaseOrder.objects.select_related("vendor", "request")
     if not roles.has_role(user, roles.BUYER):
-        orders = orders.filter(request__requester=user)
+        orders = orders.filter(Q(request__requester=user) | Q(_ordered_for(user)))
     return orders.filter(pk=pk).first()
+
+
+# ---------- budgets: committed and spent, summed from the documents ----------
+
+
+def _signed_invoice_amount(prefix: str = "") -> Case:
+    """An invoice line's amount, negative on a credit note."""
+    return Case(
+        When(
+            **{f"{prefix}invoice__document_type": Invoice.DocumentType.CREDIT_NOTE},
+            then=-F(f"{prefix}amount"),
+        ),
+        default=F(f"{prefix}amount"),
+        output_field=_MONEY,
+    )
+
+
+def _billed_on_po_line() -> Subquery:
+    """What approved (or paid) invoices have billed on the outer PO line."""
+    return Subquery(
+        InvoiceLine.objects.filter(po_line=OuterRef("pk"), invoice__status__in=SPENT_STATUSES)
+        .order_by()
+        .values("po_line")
+        .annotate(total=Sum(_signed_invoice_amount()))
+        .values("total")[:1],
+        output_field=_MONEY,
+    )
+
+
+def open_po_lines() -> QuerySet[PurchaseOrderLine]:
+    """Lines of open POs annotated with `open_amount`: ordered minus approved invoicing."""
+    return PurchaseOrderLine.objects.filter(
+        purchase_order__status__in=PurchaseOrder.OPEN_STATUSES
+    ).annotate(
+        open_amount=Greatest(
+            F("amount") - Coalesce(_billed_on_po_line(), Value(ZERO), output_field=_MONEY),
+            Value(ZERO),
+            output_field=_MONEY,
+        )
+    )
+
+
+def _scope(prefix: str) -> dict:
+    """Filters tying rows to the outer budget: cost center, GL (when set), currency, period."""
+    return {
+        f"{prefix}cost_center": OuterRef("cost_center"),
+        # A cost-center budget (no GL) compares the row's GL with itself, i.e. any GL.
+        f"{prefix}gl_account": Coalesce(OuterRef("gl_account"), F(f"{prefix}gl_account")),
+    }
+
+
+def _committed_subquery() -> Subquery:
+    lines = open_po_lines().filter(
+        **_scope(""),
+        purchase_order__currency=OuterRef("currency"),
+        purchase_order__issued_at__date__gte=OuterRef("period_start"),
+        purchase_order__issued_at__date__lte=OuterRef("period_end"),
+    )
+    return Subquery(
+        lines.order_by()
+        .values("cost_center")
+        .annotate(total=Sum("open_amount"))
+        .values("total")[:1],
+        output_field=_MONEY,
+    )
+
+
+def _spent_subquery() -> Subquery:
+    lines = InvoiceLine.objects.filter(
+        **_scope("po_line__"),
+        invoice__status__in=SPENT_STATUSES,
+        invoice__currency=OuterRef("currency"),
+        invoice__invoice_date__gte=OuterRef("period_start"),
+        invoice__invoice_date__lte=OuterRef("period_end"),
+    )
+    return Subquery(
+        lines.order_by()
+        .values("po_line__cost_center")
+        .annotate(total=Sum(_signed_invoice_amount()))
+        .values("total")[:1],
+        output_field=_MONEY,
+    )
+
+
+def budgets_with_position(budgets: QuerySet[Budget] | None = None) -> QuerySet[Budget]:
+    """Budgets annotated with committed, spent and available, in one query however many."""
+    budgets = Budget.objects.all() if budgets is None else budgets
+    return budgets.select_related("cost_center", "gl_account", "updated_by").annotate(
+        committed=Coalesce(_committed_subquery(), Value(ZERO), output_field=_MONEY),
+        spent=Coalesce(_spent_subquery(), Value(ZERO), output_field=_MONEY),
+        available=F("amount") - F("committed") - F("spent"),
+    )
+
+
+@dataclass(frozen=True)
+class BudgetPosition:
+    """Where a budget stands: available = budget − committed (open POs) − spent (invoices)."""
+
+    budget: Budget
+    committed: Decimal
+    spent: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.budget.amount - self.committed - self.spent
+
+    @property
+    def used_ratio(self) -> Decimal:
+        if not self.budget.amount:
+            return Decimal("1")
+        return (self.committed + self.spent) / self.budget.amount
+
+
+def _position(budget: Budget) -> BudgetPosition:
+    return BudgetPosition(budget=budget, committed=budget.committed, spent=budget.spent)
+
+
+def budget_positions_for(
+    keys: set[tuple[int, int | None]], on_date: dt.date | None = None
+) -> dict[tuple[int, int | None], BudgetPosition]:
+    """The budget in force for each (cost center, GL account) on a day, in one query: a
+    budget for that GL account wins over the cost center's overall budget."""
+    day = on_date or timezone.localdate()
+    cost_center_ids = {cost_center_id for cost_center_id, _ in keys}
+    if not cost_center_ids:
+        return {}
+    budgets = budgets_with_position(
+        Budget.objects.filter(
+            cost_center__in=cost_center_ids, period_start__lte=day, period_end__gte=day
+        )
+    )
+    overall: dict[int, Budget] = {}
+    specific: dict[tuple[int, int], Budget] = {}
+    for budget in budgets:
+        if budget.gl_account_id is None:
+            overall[budget.cost_center_id] = budget
+        else:
+            specific[(budget.cost_center_id, budget.gl_account_id)] = budget
+    positions = {}
+    for cost_center_id, gl_account_id in keys:
+        budget = specific.get((cost_center_id, gl_account_id)) or overall.get(cost_center_id)
+        if budget is not None:
+            positions[(cost_center_id, gl_account_id)] = _position(budget)
+    return positions
+
+
+def budget_position_for(
+    *, cost_center_id: int, gl_account_id: int | None, on_date: dt.date | None = None
+) -> BudgetPosition | None:
+    """The position of the budget that applies to a request's coding on a day, if any."""
+    key = (cost_center_id, gl_account_id)
+    return budget_positions_for({key}, on_date).get(key)
+
+
+def budget_commitments(budget: Budget) -> QuerySet[PurchaseOrderLine]:
+    """The open PO lines that make up a budget's committed amount."""
+    lines = open_po_lines().filter(
+        cost_center=budget.cost_center_id,
+        purchase_order__currency=budget.currency,
+        purchase_order__issued_at__date__gte=budget.period_start,
+        purchase_order__issued_at__date__lte=budget.period_end,
+        open_amount__gt=0,
+    )
+    if budget.gl_account_id:
+        lines = lines.filter(gl_account=budget.gl_account_id)
+    return lines.select_related("purchase_order__vendor", "gl_account").order_by(
+        "purchase_order__issued_at", "purchase_order_id", "line_no"
+    )
+
+
+def budget_spending(budget: Budget) -> QuerySet[InvoiceLine]:
+    """The approved invoice lines that make up a budget's spent amount."""
+    lines = InvoiceLine.objects.filter(
+        po_line__cost_center=budget.cost_center_id,
+        invoice__status__in=SPENT_STATUSES,
+        invoice__currency=budget.currency,
+        invoice__invoice_date__gte=budget.period_start,
+        invoice__invoice_date__lte=budget.period_end,
+    )
+    if budget.gl_account_id:
+        lines = lines.filter(po_line__gl_account=budget.gl_account_id)
+    return (
+        lines.annotate(signed_amount=_signed_invoice_amount())
+        .select_related("invoice__vendor", "po_line__purchase_order")
+        .order_by("invoice__invoice_date", "invoice_id", "line_no")
+    )
+
+
+def po_open_commitment(po_id: int) -> Decimal:
+    """What an open PO still commits: ordered minus approved invoicing, line by line."""
+    return (
+        open_po_lines()
+        .filter(purchase_order=po_id)
+        .aggregate(total=Coalesce(Sum("open_amount"), Value(ZERO), output_field=_MONEY))["total"]
+    )
+
+
+# ---------- contract prices ----------
+
+
+@dataclass(frozen=True)
+class PriceDeviation:
+    """A PO line whose price is not the contract price in force."""
+
+    line: PurchaseOrderLine
+    contract_price: Decimal
+
+
+def contract_price_deviations(
+    po: PurchaseOrder, lines: list[PurchaseOrderLine] | None = None
+) -> list[PriceDeviation]:
+    """Lines with an item code whose unit price differs from the vendor's contract today."""
+    today = timezone.localdate()
+    deviations = []
+    for line in lines if lines is not None else po.lines.all():
+        if not line.item_code:
+            continue
+        price = contracts.contract_price(
+            vendor_id=po.vendor_id, item_code=line.item_code, on_date=today, currency=po.currency
+        )
+        if price is not None and price != line.unit_price:
+            deviations.append(PriceDeviation(line=line, contract_price=price))
+    return deviations
+
+
+# ---------- the PO document ----------
+
+
+@dataclass
+class PurchaseOrderDocument:
+    """What the printable PO (HTML and PDF) shows."""
+
+    po: PurchaseOrder
+    lines: list[PurchaseOrderLine]
+    request_numbers: list[str]
+
+
+def po_document(pk: int, user: AbstractBaseUser | None = None) -> PurchaseOrderDocument | None:
+    """The PO as sent to the vendor; None when the user may not see it."""
+    orders = visible_purchase_orders(user) if user is not None else PurchaseOrder.objects.all()
+    po = orders.select_related("vendor", "buyer", "payment_terms").filter(pk=pk).first()
+    if po is None:
+        return None
+    return PurchaseOrderDocument(
+        po=po,
+        lines=list(po.lines.order_by("line_no")),
+        request_numbers=list(po.requests.order_by("pk").values_list("number", flat=True)),
+    )

@@ -1,9 +1,11 @@
 """Fixed, recognisable test data: the office-supplies purchase a clerk would know."""
 
 import datetime as dt
+import zlib
 from decimal import Decimal
 
 from django.contrib.auth.models import Group, User
+from schwifty import IBAN
 
 from payables.models import MatchPolicy
 from procurement.models import ApprovalRule, CostCenter, GLAccount
@@ -42,6 +44,20 @@ def two_ten_net30() -> PaymentTerms:
     )[0]
 
 
+FIRST_IBAN = "NL91ABNA0417164300"
+
+
+def _factory_iban(name: str) -> str:
+    """The first vendor of a test is paid into FIRST_IBAN, every further one into its own.
+
+    A shared IBAN across vendors is itself a duplicate-payment signal for the matcher.
+    """
+    if not BankAccount.objects.filter(iban=FIRST_IBAN).exists():
+        return FIRST_IBAN
+    account = f"{zlib.crc32(name.encode()) % 10**10:010d}"
+    return str(IBAN.generate("NL", bank_code="ABNA", account_code=account))
+
+
 def make_vendor(
     name: str = "Office Depot B.V.",
     *,
@@ -53,7 +69,7 @@ def make_vendor(
 ) -> Vendor:
     vendor = Vendor.objects.create(
         name=name,
-        tax_id=f"NL{abs(hash(name)) % 10**9:09d}B01",
+        tax_id=f"NL{zlib.crc32(name.encode()) % 10**9:09d}B01",
         payment_terms=terms or net30(),
         status=status,
         email="billing@example.com",
@@ -64,7 +80,7 @@ def make_vendor(
         BankAccount.objects.create(
             vendor=vendor,
             account_holder=name,
-            iban="NL91ABNA0417164300",
+            iban=_factory_iban(name),
             bic="ABNANL2A",
             status=BankAccount.Status.VERIFIED,
             requested_by=maker,

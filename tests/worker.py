@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from p2p.celery import app
 
@@ -20,14 +21,18 @@ def _reset_producer_pool() -> None:
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None
+    kombu_pools.reset()
 
 
 class Worker:
     """Starts `celery worker` on a private queue so no other worker steals the tasks."""
 
-    def __init__(self, concurrency: int = 1):
-        self.queue = f"p2p-test-{os.getpid()}-{time.monotonic_ns()}"
+    def __init__(
+        self, concurrency: int = 1, env: dict[str, str] | None = None, queue: str | None = None
+    ):
+        self.queue = queue or f"p2p-test-{os.getpid()}-{time.monotonic_ns()}"
         self.concurrency = concurrency
+        self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
         self._saved: dict = {}
 
@@ -39,6 +44,7 @@ class Worker:
             "REDIS_URL": TEST_REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
+            **self.extra_env,
         }
         self.process = subprocess.Popen(
             [
@@ -87,6 +93,21 @@ class Worker:
         for key, value in self._saved.items():
             app.conf[key] = value
         _reset_producer_pool()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the worker logs that it consumes (its pool processes are up)."""
+        deadline = time.monotonic() + timeout
+        for line in self.process.stdout:
+            if " ready." in line:
+                return
+            if time.monotonic() > deadline:
+                break
+        raise RuntimeError("the Celery worker did not become ready")
+
+    def child_pids(self) -> list[int]:
+        """The pool processes that execute tasks."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
 
     def kill_hard(self) -> None:
         """SIGKILL the whole worker (parent and children), as a crashed machine would."""

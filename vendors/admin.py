@@ -9,7 +9,7 @@ never displayed.
 from django.contrib import admin
 from django.http import HttpRequest
 
-from vendors.models import BankAccount, PaymentTerms, Vendor
+from vendors.models import BankAccount, Contract, ContractLine, PaymentTerms, Vendor, VendorImport
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -60,6 +60,7 @@ class VendorAdmin(ReadOnlyAdmin):
         "country",
         "currency",
         "status",
+        "status_reason",
         "payment_terms",
         "email",
         "remit_to",
@@ -91,3 +92,67 @@ class BankAccountAdmin(ReadOnlyAdmin):
     @admin.display(description="IBAN")
     def masked_iban(self, account: BankAccount) -> str:
         return account.masked_iban
+
+
+class ContractLineInline(admin.TabularInline):
+    model = ContractLine
+    fields = ("item_code", "description", "uom", "unit_price")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Contract)
+class ContractAdmin(ReadOnlyAdmin):
+    """Contracts and rate cards; drafted, activated and terminated on the contract pages."""
+
+    list_display = ("number", "vendor", "title", "currency", "valid_from", "valid_to", "status")
+    list_filter = ("status", "currency")
+    search_fields = ("number", "title", "vendor__name", "lines__item_code")
+    list_select_related = ("vendor",)
+    fields = (
+        "vendor",
+        "number",
+        "title",
+        "currency",
+        "valid_from",
+        "valid_to",
+        "status",
+        "notes",
+        "created_by",
+        "created_at",
+        "activated_at",
+    )
+    inlines = (ContractLineInline,)
+
+
+@admin.register(VendorImport)
+class VendorImportAdmin(ReadOnlyAdmin):
+    """Uploaded vendor files and their reports (the file content itself is not shown)."""
+
+    list_display = (
+        "file_name",
+        "status",
+        "total_rows",
+        "imported_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("created_by",)
+    fields = (
+        "file_name",
+        "status",
+        "valid_rows_only",
+        "total_rows",
+        "processed_rows",
+        "imported_count",
+        "errors",
+        "warnings",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )

@@ -29,6 +29,12 @@ class PaymentTerms(models.Model):
                 condition=models.Q(discount_percent__gte=0, discount_percent__lt=100),
                 name="terms_discount_percent_range",
             ),
+            # A discount window that outlasts the net period would make no sense to anyone.
+            models.CheckConstraint(
+                condition=models.Q(discount_percent=0)
+                | models.Q(discount_days__lte=models.F("net_days")),
+                name="terms_discount_within_net_days",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -55,6 +61,37 @@ class PaymentTerms(models.Model):
         return round_money(amount * self.discount_percent / Decimal("100"), currency)
 
 
+class VendorNameKey(models.Func):
+    """The name without case, punctuation and legal form: 'Van Dijk B.V.' → 'van dijk'.
+
+    An SQL function from migration 0003, with a trigram index on it for near-identical names.
+    """
+
+    function = "vendor_name_key"
+    output_field = models.CharField()
+
+
+class VendorQuerySet(models.QuerySet):
+    def with_payment_hold(self) -> "VendorQuerySet":
+        """Annotate why each vendor's invoices stay out of payment runs (the payment-run SQL's rules)."""
+        return self.annotate(
+            pending_bank_change=models.Exists(
+                BankAccount.objects.filter(
+                    vendor=models.OuterRef("pk"), status=BankAccount.Status.PENDING
+                )
+            ),
+            has_verified_bank=models.Exists(
+                BankAccount.objects.filter(
+                    vendor=models.OuterRef("pk"), status=BankAccount.Status.VERIFIED
+                )
+            ),
+        ).annotate(
+            on_payment_hold=models.Q(pending_bank_change=True)
+            | models.Q(has_verified_bank=False)
+            | ~models.Q(status=Vendor.Status.ACTIVE),
+        )
+
+
 class Vendor(models.Model):
     """A supplier the company buys from and pays."""
 
@@ -79,7 +116,11 @@ class Vendor(models.Model):
     )
     email = models.EmailField(blank=True)
     remit_to = models.TextField(blank=True)
+    # Why it was last activated or blocked; the full history is in the audit trail.
+    status_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VendorQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -133,6 +174,17 @@ class BankAccount(models.Model):
                 | ~models.Q(verified_by=models.F("requested_by")),
                 name="bank_account_maker_is_not_checker",
             ),
+            # One change at a time: a second request would let a fraudster queue a swap
+            # behind a legitimate one.
+            models.UniqueConstraint(
+                fields=["vendor"],
+                condition=models.Q(status="pending"),
+                name="one_pending_bank_change_per_vendor",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "verified", "rejected", "superseded"]),
+                name="bank_account_status_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -142,3 +194,146 @@ class BankAccount(models.Model):
     def masked_iban(self) -> str:
         compact = self.iban.replace(" ", "")
         return f"{compact[:4]} •••• {compact[-4:]}" if len(compact) > 8 else "••••"
+
+
+class ContractQuerySet(models.QuerySet):
+    def in_force(self, on_date: dt.date) -> "ContractQuerySet":
+        """Active contracts whose validity covers the date."""
+        return self.filter(
+            status=Contract.Status.ACTIVE, valid_from__lte=on_date, valid_to__gte=on_date
+        )
+
+
+class Contract(models.Model):
+    """A framework agreement with a vendor: validity, currency and a rate card of prices."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        EXPIRED = "expired", "Expired"
+        TERMINATED = "terminated", "Terminated"
+
+    TRANSITIONS = {
+        Status.DRAFT: (Status.ACTIVE, Status.TERMINATED),
+        Status.ACTIVE: (Status.EXPIRED, Status.TERMINATED),
+    }
+
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="contracts")
+    # The reference both parties use, e.g. the vendor's framework agreement number.
+    number = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    currency = models.CharField(max_length=3)
+    valid_from = models.DateField()
+    valid_to = models.DateField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ContractQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-valid_from", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["vendor", "number"], name="contract_number_per_vendor"),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__gte=models.F("valid_from")),
+                name="contract_validity_ordered",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["draft", "active", "expired", "terminated"]),
+                name="contract_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+
+class ContractLine(models.Model):
+    """One rate-card line: what the item costs under the contract."""
+
+    contract = models.ForeignKey(Contract, on_delete=models.CASCADE, related_name="lines")
+    item_code = models.CharField(max_length=40)
+    description = models.CharField(max_length=200)
+    uom = models.CharField("unit", max_length=10, default="EA")
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4)
+
+    class Meta:
+        ordering = ["contract_id", "item_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contract", "item_code"], name="contract_item_code_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0), name="contract_line_price_nonneg"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_code} {self.description}"
+
+
+class VendorImport(models.Model):
+    """One CSV upload of vendors: its rows, progress and the report of every bad row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        CHECKING = "checking", "Checking rows"
+        IMPORTING = "importing", "Importing"
+        IMPORTED = "imported", "Imported"
+        REJECTED = "rejected", "Not imported"
+        FAILED = "failed", "Failed"
+
+    TRANSITIONS = {
+        Status.QUEUED: (Status.CHECKING, Status.FAILED),
+        Status.CHECKING: (Status.IMPORTING, Status.REJECTED, Status.FAILED),
+        Status.IMPORTING: (Status.IMPORTED, Status.FAILED),
+        # The user may import the good rows of a rejected file after reading the report.
+        Status.REJECTED: (Status.QUEUED,),
+    }
+    FINISHED = (Status.IMPORTED, Status.REJECTED, Status.FAILED)
+
+    file_name = models.CharField(max_length=255)
+    content = models.TextField()
+    valid_rows_only = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    imported_count = models.PositiveIntegerField(default=0)
+    # [{"line": 7, "column": "tax_id", "message": "..."}], line numbers as in the file.
+    errors = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["queued", "checking", "importing", "imported", "rejected", "failed"]
+                ),
+                name="vendor_import_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} {self.file_name}"
+
+    @property
+    def progress(self) -> Decimal:
+        """Share of rows handled so far, 0..1."""
+        if not self.total_rows:
+            return Decimal("1") if self.status in self.FINISHED else Decimal("0")
+        return Decimal(self.processed_rows) / Decimal(self.total_rows)
+
+    @property
+    def error_lines(self) -> int:
+        return len({error["line"] for error in self.errors})

@@ -1,10 +1,20 @@
 """Matching through a real Celery worker on Redis, triggered by the on-commit hook."""
 
-import pytest
+import os
+import signal
 
-from payables.models import Invoice
+import pytest
+from django.db import connection
+from django.db.models import Count
+
+from bench.generate import generate
+from p2p.models import AuditEvent
+from payables.models import Invoice, InvoiceException, MatchResult
+from payables.tasks import match_invoices
 from tests.flow import invoice, issued_po, receive
 from tests.worker import Worker, wait_for
+
+N_KILL = 2000
 
 pytestmark = [
     pytest.mark.celery_worker,
@@ -35,3 +45,73 @@ def test_captured_invoice_is_matched_by_a_real_worker(people, setup_org, worker)
     assert inv.status == Invoice.Status.APPROVED
     assert inv.touchless is True
     assert inv.match_results.count() == 1
+
+
+def _match_running_elsewhere() -> bool:
+    """True while another connection is inside the matching engine's statements."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' "
+            "AND datname = current_database() AND query LIKE '%%match_%%'"
+        )
+        return cursor.fetchone() is not None
+
+
+def _assert_matched_exactly_once(invoice_ids: list[int]) -> None:
+    invoices = Invoice.objects.filter(pk__in=invoice_ids)
+    assert not invoices.filter(status=Invoice.Status.PENDING_MATCH).exists()
+    assert MatchResult.objects.filter(invoice_id__in=invoice_ids).count() == 3 * len(invoice_ids)
+    # One move out of pending_match per invoice in the audit trail: the killed run left nothing.
+    moves = AuditEvent.objects.filter(
+        object_type="payables.invoice", object_id__in=invoice_ids, from_status="pending_match"
+    )
+    assert moves.count() == len(invoice_ids)
+    assert moves.values("object_id").distinct().count() == len(invoice_ids)
+    open_per_problem = (
+        InvoiceException.objects.filter(invoice_id__in=invoice_ids, status="open")
+        .values("invoice_id", "invoice_line_id", "type")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert not open_per_problem.exists()
+    assert invoices.filter(match_attempts=1).count() == len(invoice_ids)
+
+
+@pytest.mark.parametrize("what", ["pool process", "whole worker"])
+def test_killed_worker_loses_nothing_and_matches_each_invoice_once(what):
+    generate(N_KILL)  # bench data: POs, receipts and 10% problem invoices
+    ids = list(
+        Invoice.objects.filter(number__startswith="BINV-")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    # A short visibility timeout so a message held by a dead worker comes back within the test.
+    env = {"CELERY_VISIBILITY_TIMEOUT": "6"}
+    first = Worker(concurrency=1, env=env).start()
+    first.wait_ready()
+    try:
+        match_invoices.delay(ids)
+        assert wait_for(_match_running_elsewhere, timeout=60, interval=0.01), (
+            "the batch never started"
+        )
+        if what == "pool process":
+            for pid in first.child_pids():
+                os.kill(pid, signal.SIGKILL)  # the parent sees the loss and requeues the task
+            survivor = first
+        else:
+            first.kill_hard()  # parent and children die; Redis hands the message out again
+            survivor = Worker(concurrency=1, env=env, queue=first.queue).start()
+        assert Invoice.objects.filter(
+            pk__in=ids, status=Invoice.Status.PENDING_MATCH
+        ).count() == len(ids), "the killed run must not have committed anything"
+        assert wait_for(
+            lambda: (
+                not Invoice.objects.filter(pk__in=ids, status=Invoice.Status.PENDING_MATCH).exists()
+            ),
+            timeout=120,
+        ), "the task was not redelivered"
+        _assert_matched_exactly_once(ids)
+    finally:
+        first.stop()
+        if what != "pool process":
+            survivor.stop()

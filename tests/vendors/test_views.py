@@ -78,7 +78,7 @@ def test_vendor_detail_never_shows_a_full_iban(client, people, setup_org):
     assert response.status_code == 200
     assert VERIFIED_IBAN not in html and NEW_IBAN not in html
     assert pending.masked_iban in html and "NL91 •••• 4300" in html
-    assert "wait for verification" in html
+    assert "Bank change waiting for verification" in html
     # Its open PO, the invoice and its missing-receipt exception are on the page.
     assert po.number in html and "KVD-0042" in html and "Missing receipt" in html
 

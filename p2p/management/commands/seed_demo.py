@@ -133,7 +133,7 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "it", "Bürotechnik Schneider GmbH", "DE284615937", "DE", "2/10N30",
+        "it", "Bürotechnik Schneider GmbH", "DE284615931", "DE", "2/10N30",
         "DE89370400440532013000", "COBADEFFXXX", "rechnung@buerotechnik-schneider.de", "Köln",
         "RE-26-", Category.IT, "CC-200", "6200",
         (
@@ -145,7 +145,7 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "software", "CloudWerk Software GmbH", "DE312845769", "DE", "NET30EOM",
+        "software", "CloudWerk Software GmbH", "DE312845766", "DE", "NET30EOM",
         "DE44500105175407324931", "INGDDEFFXXX", "billing@cloudwerk.de", "München",
         "CW-INV-", Category.SERVICES, "CC-200", "6300",
         (
@@ -155,7 +155,7 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "cleaning", "Schoonmaakbedrijf De Vries B.V.", "NL820147365B01", "NL", "NET45",
+        "cleaning", "Schoonmaakbedrijf De Vries B.V.", "NL820147369B01", "NL", "NET45",
         "NL39RABO0300065264", "RABONL2U", "administratie@devries-schoonmaak.nl", "Amersfoort",
         "DV", Category.SERVICES, "CC-400", "6500",
         (
@@ -164,7 +164,7 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "agency", "Studio Lumière BV", "BE0478215936", "BE", "1/15N45",
+        "agency", "Studio Lumière BV", "BE0478215938", "BE", "1/15N45",
         "BE68539007547034", "GKCCBEBB", "finance@studiolumiere.be", "Gent",
         "LUM/2026/", Category.SERVICES, "CC-300", "6400",
         (
@@ -174,7 +174,7 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "print", "Drukkerij Hollandia B.V.", "NL861204537B01", "NL", "2/10N30",
+        "print", "Drukkerij Hollandia B.V.", "NL861204530B01", "NL", "2/10N30",
         "NL20INGB0001234567", "INGBNL2A", "facturatie@drukkerijhollandia.nl", "Haarlem",
         "DH-26-", Category.MARKETING, "CC-300", "6400",
         (
@@ -184,8 +184,8 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "facilities", "Rheinland Facility Services GmbH", "DE276194850", "DE", "NET30",
-        "DE92100100100987654321", "PBNKDEFFXXX", "buchhaltung@rheinland-fs.de", "Düsseldorf",
+        "facilities", "Rheinland Facility Services GmbH", "DE276194855", "DE", "NET30",
+        "DE29100100100987654321", "PBNKDEFFXXX", "buchhaltung@rheinland-fs.de", "Düsseldorf",
         "RFS-2026-", Category.FACILITIES, "CC-400", "6500",
         (
             ("LED panel 60×60, 36 W", "38.50", "EA", 10, 40),
@@ -193,7 +193,7 @@ VENDORS = (
         ),
     ),
     DemoVendor(
-        "furniture", "Brabant Kantoormeubelen B.V.", "NL859371264B01", "NL", "NET30EOM",
+        "furniture", "Brabant Kantoormeubelen B.V.", "NL859371268B01", "NL", "NET30EOM",
         "NL02ABNA0123456789", "ABNANL2A", "verkoop@brabantmeubel.nl", "Eindhoven",
         "BKM-", Category.GOODS, "CC-400", "6500",
     ),
@@ -417,6 +417,17 @@ class Simulation:
 
     def run(self) -> None:
         """Create the vendors, then interleave every purchase, run and vendor event by time."""
+        from payables.payments import company_settings_update
+
+        # The paying account, so demo runs can be exported as pain.001 files.
+        company_settings_update(
+            by=self.people["fiona"],
+            company_name="Noordwind Facilities B.V.",
+            iban="NL85INGB0006541237",
+            bic="INGBNL2A",
+            cost_of_capital_pct=Decimal("8"),
+            run_approval_threshold=Decimal("100000"),
+        )
         self.create_vendors()
         processes: list[Process] = [self.payment_runs(), self.vendor_events()]
         processes += [self.purchase(p) for p in self.purchases()]
@@ -594,7 +605,7 @@ class Simulation:
         )
         reject_over_billing = (
             2,
-            "bob",
+            "carla",
             "reject_invoice",
             "over_billing",
             "We ordered and received 40 panels; asked Rheinland for a corrected invoice.",

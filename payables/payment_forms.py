@@ -1,0 +1,108 @@
+"""Forms for the payment-run pages: they parse input; the services in payables.payments decide."""
+
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+
+from payables.forms import DateInput
+from payables.models import CompanySettings, Invoice
+
+DEFAULT_HORIZON_DAYS = 14
+CALENDAR_WEEKS = ((2, "2 weeks"), (4, "4 weeks"), (6, "6 weeks"), (8, "8 weeks"), (13, "13 weeks"))
+
+
+class PaymentRunProposeForm(forms.Form):
+    """When to pay, how far ahead to look and in which currency (blank: all of them)."""
+
+    pay_date = forms.DateField(widget=DateInput)
+    horizon_date = forms.DateField(label="Pay what falls due by", widget=DateInput)
+    currency = forms.CharField(
+        max_length=3,
+        required=False,
+        help_text="Blank pays every currency, one bank file each.",
+    )
+
+    def __init__(self, *args, today: dt.date | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        today = today or timezone.localdate()
+        self.fields["pay_date"].initial = today
+        self.fields["horizon_date"].initial = today + dt.timedelta(days=DEFAULT_HORIZON_DAYS)
+
+    def clean_currency(self) -> str:
+        currency = self.cleaned_data["currency"].strip().upper()
+        if currency and (len(currency) != 3 or not currency.isalpha()):
+            raise forms.ValidationError("Enter a three-letter code such as EUR, or leave blank.")
+        return currency
+
+
+class ReasonForm(forms.Form):
+    """A reason the audit trail keeps (removing an invoice, a failed payment, a hold)."""
+
+    reason = forms.CharField(max_length=300)
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Give a reason.")
+        return reason
+
+
+class AddInvoiceForm(ReasonForm):
+    """An approved invoice or credit note to add to a proposed run, and why."""
+
+    invoice = forms.ModelChoiceField(
+        queryset=Invoice.objects.none(), empty_label="Choose an approved invoice…"
+    )
+
+    def __init__(self, *args, invoices=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if invoices is not None:
+            self.fields["invoice"].queryset = invoices
+        self.fields["invoice"].label_from_instance = lambda invoice: (
+            f"{invoice.vendor.name} · {invoice.number} · due "
+            f"{invoice.due_date:%d %b} · {invoice.payable_amount:,} {invoice.currency}"
+            + (" (credit note)" if invoice.document_type == "credit_note" else "")
+        )
+
+
+class MarkPaidForm(forms.Form):
+    """The day the bank executed the run."""
+
+    paid_on = forms.DateField(label="Paid on", widget=DateInput)
+
+
+class CancelForm(forms.Form):
+    """Why a run is dropped (optional)."""
+
+    note = forms.CharField(max_length=300, required=False)
+
+
+class VoidForm(ReasonForm):
+    """Which transfer failed or came back, and the bank's reason."""
+
+    vendor = forms.IntegerField(widget=forms.HiddenInput)
+    currency = forms.CharField(max_length=3, widget=forms.HiddenInput)
+
+
+class CompanySettingsForm(forms.ModelForm):
+    """The paying account and the payment policy, as finance sets them."""
+
+    class Meta:
+        model = CompanySettings
+        fields = ["company_name", "iban", "bic", "cost_of_capital_pct", "run_approval_threshold"]
+        labels = {
+            "cost_of_capital_pct": "Cost of capital (% a year)",
+            "run_approval_threshold": "Runs above this need a finance leader",
+        }
+        help_texts = {
+            "iban": "The account every run is paid from (the debtor in the bank file).",
+            "cost_of_capital_pct": "A discount is taken early when its annualised return is higher.",
+            "run_approval_threshold": "Applied to each currency's total in a run.",
+        }
+
+
+class CalendarForm(forms.Form):
+    """How far ahead the cash calendar looks."""
+
+    weeks = forms.TypedChoiceField(choices=CALENDAR_WEEKS, coerce=int, required=False)

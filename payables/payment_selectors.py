@@ -1,0 +1,354 @@
+"""Read queries behind the payment pages: run lists, run composition, the cash calendar."""
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from itertools import groupby
+
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+
+from p2p.money import ZERO
+from payables.models import (
+    Invoice,
+    InvoiceException,
+    Payment,
+    PaymentExport,
+    PaymentHold,
+    PaymentRun,
+    PaymentRunExclusion,
+)
+from vendors.models import BankAccount, Vendor
+
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+DAILY_ROWS = 7
+# d / (payable − d) × 365 / days gained × 100: what paying early by the discount date earns.
+ANNUALISED_SQL = """CASE WHEN payables_invoice.discount_amount > 0
+    AND payables_invoice.discount_date IS NOT NULL
+    AND payables_invoice.due_date > payables_invoice.discount_date
+    AND payables_invoice.payable_amount > payables_invoice.discount_amount
+  THEN payables_invoice.discount_amount
+       / (payables_invoice.payable_amount - payables_invoice.discount_amount) * 365.0
+       / (payables_invoice.due_date - payables_invoice.discount_date) * 100 END"""
+
+
+def _signed_payable() -> Case:
+    return Case(
+        When(document_type=Invoice.DocumentType.CREDIT_NOTE, then=-F("payable_amount")),
+        default=F("payable_amount"),
+        output_field=MONEY,
+    )
+
+
+def run_list_queryset() -> QuerySet[PaymentRun]:
+    """Runs with their people and live-payment counts, newest first."""
+    return (
+        PaymentRun.objects.select_related("prepared_by", "approved_by")
+        .annotate(invoice_count=Count("payments", filter=~Q(payments__status=Payment.Status.VOID)))
+        .order_by("-id")
+    )
+
+
+def totals_by_run(run_ids: list[int]) -> dict[int, list[dict]]:
+    """Per run and currency: net and discount of the live payments, in one query for a page."""
+    rows = (
+        Payment.objects.filter(run_id__in=run_ids)
+        .exclude(status=Payment.Status.VOID)
+        .order_by()
+        .values("run_id", "currency")
+        .annotate(
+            gross=Coalesce(Sum("gross_amount"), ZERO),
+            discount=Coalesce(Sum("discount_taken"), ZERO),
+            net=Coalesce(Sum("net_amount"), ZERO),
+        )
+        .order_by("run_id", "currency")
+    )
+    totals: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        totals[row["run_id"]].append(row)
+    return totals
+
+
+def run_composition(run: PaymentRun) -> dict:
+    """The run per currency and vendor (live lines), plus lines taken out and what was left out."""
+    payments = list(
+        run.payments.select_related("invoice", "vendor", "voided_by")
+        .prefetch_related(
+            Prefetch(
+                "vendor__bank_accounts",
+                queryset=BankAccount.objects.filter(status=BankAccount.Status.VERIFIED).order_by(
+                    "-verified_at"
+                ),
+                to_attr="verified_accounts",
+            )
+        )
+        .order_by("currency", "vendor__name", "vendor_id", "invoice__due_date", "id")
+    )
+    live = [p for p in payments if p.status != Payment.Status.VOID]
+    currencies = []
+    for currency, in_currency in groupby(live, key=lambda p: p.currency):
+        in_currency = list(in_currency)
+        transfers = []
+        for vendor, lines in groupby(in_currency, key=lambda p: p.vendor):
+            lines = list(lines)
+            transfers.append(
+                {
+                    "vendor": vendor,
+                    "currency": currency,
+                    "account": vendor.verified_accounts[0] if vendor.verified_accounts else None,
+                    "payments": lines,
+                    "invoice_count": sum(1 for p in lines if p.net_amount >= 0),
+                    "gross": sum((p.gross_amount for p in lines), ZERO),
+                    "discount": sum((p.discount_taken for p in lines), ZERO),
+                    "missed": sum((p.discount_available - p.discount_taken for p in lines), ZERO),
+                    "net": sum((p.net_amount for p in lines), ZERO),
+                    "status": lines[0].status,
+                }
+            )
+        currencies.append(
+            {
+                "currency": currency,
+                "transfers": transfers,
+                "invoice_count": len(in_currency),
+                "gross": sum((t["gross"] for t in transfers), ZERO),
+                "discount": sum((t["discount"] for t in transfers), ZERO),
+                "missed": sum((t["missed"] for t in transfers), ZERO),
+                "net": sum((t["net"] for t in transfers), ZERO),
+            }
+        )
+    exclusions = list(
+        run.exclusions.select_related("invoice", "invoice__vendor").order_by(
+            "reason", "invoice__vendor__name", "invoice__due_date"
+        )
+    )
+    return {
+        "currencies": currencies,
+        "payment_count": len(live),
+        "vendor_count": len({(p.vendor_id, p.currency) for p in live}),
+        "voided": [p for p in payments if p.status == Payment.Status.VOID],
+        "exclusions": exclusions,
+        "exports": list(
+            run.exports.select_related("created_by").order_by("-created_at", "-format", "currency")
+        ),
+    }
+
+
+def latest_exports(exports: list[PaymentExport]) -> list[PaymentExport]:
+    """The files of the most recent export only (an export again replaces them all)."""
+    if not exports:
+        return []
+    newest = exports[0].created_at
+    return [export for export in exports if export.created_at == newest]
+
+
+def addable_invoices(run: PaymentRun, limit: int = 300) -> QuerySet[Invoice]:
+    """Approved documents a clerk may add to the run: payable vendor, no hold, no dispute."""
+    invoices = (
+        Invoice.objects.filter(
+            status=Invoice.Status.APPROVED,
+            payable_amount__gt=0,
+            vendor__status=Vendor.Status.ACTIVE,
+        )
+        .filter(
+            Exists(
+                BankAccount.objects.filter(
+                    vendor=OuterRef("vendor"), status=BankAccount.Status.VERIFIED
+                )
+            ),
+            ~Exists(
+                BankAccount.objects.filter(
+                    vendor=OuterRef("vendor"), status=BankAccount.Status.PENDING
+                )
+            ),
+            ~Exists(
+                InvoiceException.objects.filter(
+                    invoice=OuterRef("pk"), status=InvoiceException.Status.OPEN
+                )
+            ),
+            ~Exists(PaymentHold.objects.filter(invoice=OuterRef("pk"), released_at__isnull=True)),
+        )
+        .select_related("vendor")
+        .order_by("due_date", "vendor__name", "id")
+    )
+    return invoices[:limit]
+
+
+def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
+    """Per currency: what falls due and which discounts lapse, day by day then week by week.
+
+    Due amounts count every unpaid approved document (credit notes negative), with the part
+    already in a run shown apart; discounts count only invoices not yet in a run: those are
+    the ones that can still be lost. Two grouped queries, whatever the number of invoices.
+    """
+    end = today + dt.timedelta(days=7 * weeks - 1)
+    buckets = [("Overdue", None, today - dt.timedelta(days=1))]
+    buckets += [
+        (f"{day:%a %d %b}", day, day)
+        for day in (today + dt.timedelta(days=n) for n in range(DAILY_ROWS))
+    ]
+    for week in range(1, weeks):
+        start = today + dt.timedelta(days=7 * week)
+        buckets.append(
+            (
+                f"{start:%d %b} – {start + dt.timedelta(days=6):%d %b}",
+                start,
+                start + dt.timedelta(days=6),
+            )
+        )
+
+    def bucket_of(day: dt.date) -> int:
+        if day < today:
+            return 0
+        offset = (day - today).days
+        return 1 + offset if offset < DAILY_ROWS else 1 + DAILY_ROWS + offset // 7 - 1
+
+    due_rows = (
+        Invoice.objects.filter(
+            status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED], due_date__lte=end
+        )
+        .order_by()
+        .values("currency", "due_date", "status")
+        .annotate(count=Count("id"), amount=Coalesce(Sum(_signed_payable()), ZERO))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT currency, discount_date, COUNT(*), SUM(discount_amount),
+                   COALESCE(SUM(discount_amount) FILTER (WHERE ({ANNUALISED_SQL}) > %s), 0)
+            FROM payables_invoice
+            WHERE status = 'approved' AND document_type = 'invoice' AND discount_amount > 0
+              AND discount_date BETWEEN %s AND %s
+            GROUP BY currency, discount_date
+            """,  # noqa: S608 - ANNUALISED_SQL is a constant; values are parameters
+            [_cost_of_capital(), today, end],
+        )
+        discount_rows = cursor.fetchall()
+
+    def empty() -> dict:
+        return {
+            "due_count": 0,
+            "due": ZERO,
+            "in_run": ZERO,
+            "discount_count": 0,
+            "discount": ZERO,
+            "worth": ZERO,
+        }
+
+    table: dict[str, list[dict]] = {}
+    for row in due_rows:
+        cells = table.setdefault(row["currency"], [empty() for _ in buckets])
+        cell = cells[bucket_of(row["due_date"])]
+        cell["due_count"] += row["count"]
+        cell["due"] += row["amount"]
+        if row["status"] == Invoice.Status.SCHEDULED:
+            cell["in_run"] += row["amount"]
+    for currency, day, count, amount, worth in discount_rows:
+        cells = table.setdefault(currency, [empty() for _ in buckets])
+        cell = cells[bucket_of(day)]
+        cell["discount_count"] += count
+        cell["discount"] += amount
+        cell["worth"] += worth
+    calendar = []
+    for currency in sorted(table):
+        cells = table[currency]
+        rows = [
+            {"label": label, "start": start, "end": stop, **cell}
+            for (label, start, stop), cell in zip(buckets, cells, strict=True)
+        ]
+        total = empty()
+        for cell in cells:
+            for key in total:
+                total[key] += cell[key]
+        calendar.append(
+            {
+                "currency": currency,
+                "rows": rows,
+                "total": total,
+                "week_due": sum((cell["due"] for cell in cells[1 : 1 + DAILY_ROWS]), ZERO),
+            }
+        )
+    return calendar
+
+
+def _cost_of_capital() -> Decimal:
+    from payables.models import CompanySettings
+
+    return CompanySettings.load().cost_of_capital_pct
+
+
+def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
+    """Invoices whose discount lapses within `days`, soonest first, with what blocks them."""
+    live_run = Payment.objects.filter(invoice=OuterRef("pk")).exclude(status=Payment.Status.VOID)
+    return (
+        Invoice.objects.filter(
+            status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED],
+            document_type=Invoice.DocumentType.INVOICE,
+            discount_amount__gt=0,
+            discount_date__gte=today,
+            discount_date__lte=today + dt.timedelta(days=days),
+        )
+        .select_related("vendor")
+        .annotate(
+            annualised=RawSQL(ANNUALISED_SQL, [], output_field=DecimalField()),  # noqa: S611 - constant SQL
+            run_number=Subquery(live_run.values("run__number")[:1]),
+            run_id=Subquery(live_run.values("run_id")[:1]),
+            on_hold=Exists(
+                PaymentHold.objects.filter(invoice=OuterRef("pk"), released_at__isnull=True)
+            ),
+            in_dispute=Exists(
+                InvoiceException.objects.filter(
+                    invoice=OuterRef("pk"), status=InvoiceException.Status.OPEN
+                )
+            ),
+        )
+        .order_by("discount_date", "-discount_amount", "id")
+    )
+
+
+def exclusion_summary(exclusions: list[PaymentRunExclusion]) -> list[dict]:
+    """(reason, count) for the callout above the left-out list."""
+    counts: dict[str, dict] = {}
+    for exclusion in exclusions:
+        entry = counts.setdefault(
+            exclusion.reason, {"label": exclusion.get_reason_display(), "count": 0}
+        )
+        entry["count"] += 1
+    return list(counts.values())
+
+
+def calendar_table(calendar: list[dict]) -> dict:
+    """The calendar turned for one table: a row per period, a cell per currency."""
+    if not calendar:
+        return {"currencies": [], "rows": [], "totals": []}
+    rows = [
+        {
+            "label": row["label"],
+            "cells": [
+                {**currency["rows"][index], "currency": currency["currency"]}
+                for currency in calendar
+            ],
+        }
+        for index, row in enumerate(calendar[0]["rows"])
+    ]
+    return {
+        "currencies": [currency["currency"] for currency in calendar],
+        "rows": rows,
+        "totals": [
+            {**currency["total"], "currency": currency["currency"]} for currency in calendar
+        ],
+    }

@@ -1,0 +1,882 @@
+"""Payment runs: proposal, changes by hand, approval, bank files, payment, voids and remittance.
+
+Every state change of a run or its payments is here; the proposal itself is one SQL
+statement over every approved invoice, so its cost does not depend on how many there are.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
+from django.utils import timezone
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+from p2p import roles
+from p2p.audit import audit_bulk, audit_record, transition
+from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
+from p2p.models import AuditEvent
+from p2p.money import ZERO, round_money
+from p2p.numbering import next_number
+from payables.models import (
+    CompanySettings,
+    Invoice,
+    InvoiceException,
+    Payment,
+    PaymentExport,
+    PaymentHold,
+    PaymentRun,
+    PaymentRunExclusion,
+)
+from vendors.models import BankAccount, Vendor
+
+# Defaults of the company settings; the settings row is what the rules read.
+RUN_FINANCE_APPROVAL_THRESHOLD = Decimal("100000")
+COST_OF_CAPITAL_PCT = Decimal("8")
+HUNDRED = Decimal("100")
+DAYS_PER_YEAR = Decimal("365")
+# Audit actions that change what a run pays: whoever did one of them helped prepare it.
+COMPOSITION_ACTIONS = ("invoice_added", "invoice_removed")
+
+
+# --- the money rules ----------------------------------------------------------------------
+
+
+def annualised_return(
+    *, discount_percent: Decimal, discount_days: int, net_days: int
+) -> Decimal | None:
+    """What taking the discount earns a year: d / (100 − d) × 365 / (net − discount days), in %.
+
+    None when paying early buys nothing (no discount, or no days gained).
+    """
+    if discount_percent <= 0 or discount_percent >= HUNDRED or net_days <= discount_days:
+        return None
+    rate = discount_percent / (HUNDRED - discount_percent)
+    return rate * DAYS_PER_YEAR / Decimal(net_days - discount_days) * HUNDRED
+
+
+def discount_worth_taking(
+    *,
+    discount_percent: Decimal,
+    discount_days: int,
+    net_days: int,
+    cost_of_capital: Decimal | None = None,
+) -> bool:
+    """2/10 net 30 pays 2% for paying 20 days early: ≈ 37% a year, above any cost of capital."""
+    if cost_of_capital is None:
+        cost_of_capital = CompanySettings.load().cost_of_capital_pct
+    rate = annualised_return(
+        discount_percent=discount_percent, discount_days=discount_days, net_days=net_days
+    )
+    return rate is not None and rate > cost_of_capital
+
+
+def _decimal(value: object, label: str) -> Decimal:
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise DomainError(f"{label} must be a number, got '{value}'.") from None
+    if not number.is_finite():
+        raise DomainError(f"{label} must be a number, got '{value}'.")
+    return number
+
+
+# --- company settings and holds -----------------------------------------------------------
+
+
+def company_settings_update(
+    *,
+    by: AbstractBaseUser,
+    company_name: str,
+    iban: str,
+    bic: str,
+    cost_of_capital_pct: Decimal,
+    run_approval_threshold: Decimal,
+) -> CompanySettings:
+    """Finance sets the paying account, the cost of capital and the run approval threshold."""
+    roles.require_role(by, roles.FINANCE_LEADER)
+    company_name = company_name.strip()
+    if not company_name:
+        raise DomainError("Enter the company name the bank knows the account by.")
+    iban = iban.replace(" ", "").upper()
+    bic = bic.replace(" ", "").upper()
+    if iban:
+        try:
+            IBAN(iban)
+        except SchwiftyException as exc:
+            raise DomainError(f"The IBAN {iban} is not valid: {exc}.") from None
+    if bic:
+        try:
+            BIC(bic)
+        except SchwiftyException as exc:
+            raise DomainError(f"The BIC {bic} is not valid: {exc}.") from None
+    cost = _decimal(cost_of_capital_pct, "Cost of capital")
+    if not ZERO <= cost < HUNDRED:
+        raise DomainError("Cost of capital is a yearly percentage between 0 and 100.")
+    threshold = round_money(_decimal(run_approval_threshold, "Approval threshold"))
+    if threshold <= 0:
+        raise DomainError("The approval threshold must be greater than zero.")
+    with transaction.atomic():
+        CompanySettings.load()
+        row = CompanySettings.objects.select_for_update().get(pk=1)
+        new = {
+            "company_name": company_name,
+            "iban": iban,
+            "bic": bic,
+            "cost_of_capital_pct": cost,
+            "run_approval_threshold": threshold,
+        }
+        changes = {
+            field: [str(getattr(row, field)), str(value)]
+            for field, value in new.items()
+            if str(getattr(row, field)) != str(value)
+        }
+        for field, value in new.items():
+            setattr(row, field, value)
+        row.updated_by = by
+        row.updated_at = timezone.now()
+        row.save(update_fields=[*new, "updated_by", "updated_at"])
+        if changes:
+            audit_record(obj=row, action="updated", by=by, changes=changes)
+    return row
+
+
+def payment_hold_place(*, invoice: Invoice, by: AbstractBaseUser, reason: str) -> PaymentHold:
+    """Keep one invoice out of payment runs until someone releases it."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the invoice is held, so whoever releases it knows.")
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status in (Invoice.Status.PAID, Invoice.Status.REJECTED):
+            raise DomainError(
+                f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
+                "there is no payment left to hold."
+            )
+        if invoice.payment_holds.filter(released_at__isnull=True).exists():
+            raise DomainError(f"Invoice {invoice.number} is already on hold.")
+        hold = PaymentHold.objects.create(
+            invoice=invoice, reason=reason[:300], placed_by=by, placed_at=timezone.now()
+        )
+        audit_record(obj=invoice, action="payment_hold", by=by, note=reason)
+    return hold
+
+
+def payment_hold_release(*, invoice: Invoice, by: AbstractBaseUser, note: str = "") -> PaymentHold:
+    """Let a held invoice into payment runs again."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        hold = invoice.payment_holds.select_for_update().filter(released_at__isnull=True).first()
+        if hold is None:
+            raise DomainError(f"Invoice {invoice.number} is not on hold.")
+        hold.released_by = by
+        hold.released_at = timezone.now()
+        hold.release_note = note.strip()[:300]
+        hold.save(update_fields=["released_by", "released_at", "release_note"])
+        audit_record(obj=invoice, action="payment_hold_released", by=by, note=hold.release_note)
+    return hold
+
+
+# --- proposal ----------------------------------------------------------------------------
+
+# Shared by the proposal and its list of what it left out, so both judge an invoice alike.
+# The return of a discount is computed from the invoice's own figures (the terms it was
+# captured with, or the dates an e-invoice stated): d / (payable − d) × 365 / days gained.
+_DISCOUNT_OPEN = """(i.discount_amount > 0 AND i.discount_date IS NOT NULL
+                     AND i.discount_date >= %(pay_date)s)"""
+_WORTH_TAKING = """(i.discount_amount > 0 AND i.discount_date IS NOT NULL
+                    AND i.due_date > i.discount_date AND i.payable_amount > i.discount_amount
+                    AND i.discount_amount / (i.payable_amount - i.discount_amount) * 365.0
+                        / (i.due_date - i.discount_date) * 100 > %(cost_of_capital)s)"""
+_IN_SCOPE = """i.status = 'approved' AND i.payable_amount > 0
+      AND (%(currency)s = '' OR i.currency = %(currency)s)"""
+_PAYABLE_VENDOR = """v.status = 'active'
+      AND NOT EXISTS (SELECT 1 FROM vendors_bankaccount b
+                      WHERE b.vendor_id = v.id AND b.status = 'pending')
+      AND EXISTS (SELECT 1 FROM vendors_bankaccount b
+                  WHERE b.vendor_id = v.id AND b.status = 'verified')"""
+_NOT_STOPPED = """NOT EXISTS (SELECT 1 FROM payables_invoiceexception x
+                  WHERE x.invoice_id = i.id AND x.status = 'open')
+      AND NOT EXISTS (SELECT 1 FROM payables_paymenthold h
+                      WHERE h.invoice_id = i.id AND h.released_at IS NULL)"""
+
+# Built from the constant fragments above; every value is a bound parameter.
+_PROPOSE = "".join(
+    (
+        """
+WITH candidates AS (
+    SELECT i.id, i.vendor_id, i.currency, i.document_type, i.payable_amount, i.due_date,
+           i.discount_amount, """,
+        _DISCOUNT_OPEN,
+        " AS discount_open, ",
+        _WORTH_TAKING,
+        """ AS worth_taking
+    FROM payables_invoice i
+    JOIN vendors_vendor v ON v.id = i.vendor_id
+    WHERE """,
+        _IN_SCOPE,
+        " AND ",
+        _PAYABLE_VENDOR,
+        " AND ",
+        _NOT_STOPPED,
+        """
+    ORDER BY i.id
+    -- Rows another proposal holds right now are skipped, not waited for: each invoice lands
+    -- in at most one run, and the unique index on live payments backs this up.
+    FOR UPDATE OF i SKIP LOCKED
+),
+invoices AS (
+    SELECT c.id, c.vendor_id, c.currency, c.payable_amount AS gross,
+           -- Paid inside the window, the discount is taken whether or not it was the reason.
+           CASE WHEN c.discount_open THEN c.discount_amount ELSE 0 END AS discount,
+           c.discount_amount AS available,
+           CASE WHEN c.due_date <= %(horizon)s THEN 'due' ELSE 'discount' END AS basis
+    FROM candidates c
+    WHERE c.document_type = 'invoice'
+      AND (c.due_date <= %(horizon)s OR (c.discount_open AND c.worth_taking))
+),
+vendor_net AS (
+    SELECT vendor_id, currency, SUM(gross - discount) AS net FROM invoices GROUP BY 1, 2
+),
+credits AS (
+    -- Oldest credit notes first, as many as keep the vendor's transfer above zero.
+    SELECT c.id, c.vendor_id, c.currency, c.payable_amount, n.net,
+           SUM(c.payable_amount) OVER (PARTITION BY c.vendor_id, c.currency
+                                       ORDER BY c.due_date, c.id) AS running
+    FROM candidates c
+    JOIN vendor_net n ON n.vendor_id = c.vendor_id AND n.currency = c.currency
+    WHERE c.document_type = 'credit_note'
+),
+chosen AS (
+    SELECT id, vendor_id, currency, gross, discount, available, basis FROM invoices
+    UNION ALL
+    SELECT id, vendor_id, currency, -payable_amount, 0, 0, 'credit_note' FROM credits
+    WHERE running < net
+),
+paid AS (
+    INSERT INTO payables_payment (run_id, invoice_id, vendor_id, currency, gross_amount,
+                                  discount_taken, discount_available, net_amount, status, basis,
+                                  note, end_to_end_id, void_reason, paid_on)
+    SELECT %(run_id)s, id, vendor_id, currency, gross, discount, available, gross - discount,
+           'scheduled', basis, '', '', '', NULL
+    FROM chosen
+    RETURNING invoice_id
+)
+UPDATE payables_invoice SET status = 'scheduled' WHERE id IN (SELECT invoice_id FROM paid)
+RETURNING id, number;
+""",
+    )
+)
+
+# What the proposal would have paid by date but left out, with the first reason that applies.
+_EXCLUSIONS = "".join(
+    (
+        """
+INSERT INTO payables_paymentrunexclusion (run_id, invoice_id, reason, note)
+SELECT %(run_id)s, id, reason, '' FROM (
+    SELECT i.id, CASE
+        WHEN v.status <> 'active' THEN 'vendor_not_active'
+        WHEN EXISTS (SELECT 1 FROM vendors_bankaccount b
+                     WHERE b.vendor_id = v.id AND b.status = 'pending')
+            THEN 'bank_change_unverified'
+        WHEN NOT EXISTS (SELECT 1 FROM vendors_bankaccount b
+                         WHERE b.vendor_id = v.id AND b.status = 'verified')
+            THEN 'no_verified_account'
+        WHEN EXISTS (SELECT 1 FROM payables_invoiceexception x
+                     WHERE x.invoice_id = i.id AND x.status = 'open') THEN 'open_exception'
+        WHEN EXISTS (SELECT 1 FROM payables_paymenthold h
+                     WHERE h.invoice_id = i.id AND h.released_at IS NULL) THEN 'on_hold'
+        WHEN i.document_type = 'credit_note' THEN 'credit_exceeds'
+        END AS reason
+    FROM payables_invoice i
+    JOIN vendors_vendor v ON v.id = i.vendor_id
+    WHERE """,
+        _IN_SCOPE,
+        """
+      AND ((i.document_type = 'invoice'
+            AND (i.due_date <= %(horizon)s OR (""",
+        _DISCOUNT_OPEN,
+        " AND ",
+        _WORTH_TAKING,
+        """)))
+           OR (i.document_type = 'credit_note'
+               AND EXISTS (SELECT 1 FROM payables_payment p
+                           WHERE p.run_id = %(run_id)s AND p.vendor_id = i.vendor_id
+                             AND p.currency = i.currency AND p.status <> 'void')))
+) AS left_out
+WHERE reason IS NOT NULL;
+""",
+    )
+)
+
+
+def payment_run_propose(
+    *, by: AbstractBaseUser, pay_date: dt.date, horizon_date: dt.date, currency: str = ""
+) -> PaymentRun:
+    """Propose a run: invoices due by the horizon plus discounts worth taking, net of credits.
+
+    `currency` narrows the run to one currency; blank takes every currency (one bank file each).
+    """
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    currency = (currency or "").strip().upper()
+    if currency and len(currency) != 3:
+        raise DomainError("Currency must be a three-letter ISO code such as EUR, or blank for all.")
+    if horizon_date < pay_date:
+        raise DomainError("The horizon must be on or after the pay date.")
+    company = CompanySettings.load()
+    with transaction.atomic():
+        run = PaymentRun.objects.create(
+            number=next_number("RUN"),
+            pay_date=pay_date,
+            horizon_date=horizon_date,
+            currency=currency,
+            prepared_by=by,
+        )
+        params = {
+            "pay_date": pay_date,
+            "horizon": horizon_date,
+            "currency": currency,
+            "cost_of_capital": company.cost_of_capital_pct,
+            "run_id": run.pk,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(_PROPOSE, params)
+            scheduled = cursor.fetchall()
+            if not scheduled:
+                raise DomainError(
+                    "No approved invoices are due by the horizon or worth paying early."
+                )
+            cursor.execute(_EXCLUSIONS, params)
+        _refresh_run_totals(run)
+        audit_record(
+            obj=run,
+            action="created",
+            by=by,
+            to_status=run.status,
+            changes={
+                "invoices": len(scheduled),
+                "currency": run.currency or "several",
+                "left_out": run.exclusions.count(),
+            },
+        )
+        _audit_invoices(scheduled, by, "approved", "scheduled", f"Proposed in {run.number}")
+    return run
+
+
+def _refresh_run_totals(run: PaymentRun) -> None:
+    """Run amounts from its live payments; left empty when they span several currencies."""
+    totals = list(
+        run.payments.exclude(status=Payment.Status.VOID)
+        .order_by()
+        .values("currency")
+        .annotate(
+            gross=Coalesce(Sum("gross_amount"), ZERO),
+            discount=Coalesce(Sum("discount_taken"), ZERO),
+            net=Coalesce(Sum("net_amount"), ZERO),
+        )
+    )
+    if len(totals) > 1:
+        run.currency = ""
+        run.gross_amount = run.discount_amount = run.net_amount = None
+    else:
+        row = totals[0] if totals else {"gross": ZERO, "discount": ZERO, "net": ZERO}
+        run.currency = totals[0]["currency"] if totals else run.currency
+        run.gross_amount, run.discount_amount, run.net_amount = (
+            row["gross"],
+            row["discount"],
+            row["net"],
+        )
+    run.save(update_fields=["currency", "gross_amount", "discount_amount", "net_amount"])
+
+
+def _audit_invoices(
+    rows: list[tuple[int, str]], by: AbstractBaseUser, old: str, new: str, note: str
+) -> None:
+    audit_bulk(
+        AuditEvent(
+            actor=by,
+            actor_name=by.get_username(),
+            object_type="payables.invoice",
+            object_id=invoice_id,
+            object_repr=number,
+            action="status",
+            from_status=old,
+            to_status=new,
+            note=note,
+        )
+        for invoice_id, number in rows
+    )
+
+
+def currency_totals(run: PaymentRun) -> list[dict]:
+    """Per currency: transfers, invoices, gross, discount taken and missed, net."""
+    return list(
+        run.payments.exclude(status=Payment.Status.VOID)
+        .order_by()
+        .values("currency")
+        .annotate(
+            vendors=Count("vendor", distinct=True),
+            invoices=Count("id"),
+            gross=Coalesce(Sum("gross_amount"), ZERO),
+            discount=Coalesce(Sum("discount_taken"), ZERO),
+            available=Coalesce(Sum("discount_available"), ZERO),
+            net=Coalesce(Sum("net_amount"), ZERO),
+        )
+        .order_by("currency")
+    )
+
+
+# --- changing a proposal by hand ------------------------------------------------------------
+
+
+def _lock_proposed(run: PaymentRun) -> PaymentRun:
+    run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+    if run.status != PaymentRun.Status.PROPOSED:
+        raise InvalidTransition(
+            f"{run.number} is {run.get_status_display().lower()}; only a proposed run can change."
+        )
+    return run
+
+
+def _vendor_net(run: PaymentRun, vendor_id: int, currency: str) -> Decimal:
+    return run.payments.filter(
+        vendor_id=vendor_id, currency=currency, status=Payment.Status.SCHEDULED
+    ).aggregate(net=Coalesce(Sum("net_amount"), ZERO))["net"]
+
+
+def _why_not_payable(invoice: Invoice) -> str:
+    """The first rule that keeps this invoice out of a run, or '' when it may be paid."""
+    vendor = invoice.vendor
+    if invoice.status != Invoice.Status.APPROVED:
+        return f"Invoice {invoice.number} is {invoice.get_status_display().lower()}, not approved."
+    if invoice.payable_amount <= 0:
+        return f"Invoice {invoice.number} has nothing left to pay."
+    if vendor.status != Vendor.Status.ACTIVE:
+        return f"{vendor.name} is {vendor.get_status_display().lower()}; it cannot be paid."
+    accounts = set(vendor.bank_accounts.values_list("status", flat=True))
+    if BankAccount.Status.PENDING in accounts:
+        return f"{vendor.name} has a bank account change waiting for verification."
+    if BankAccount.Status.VERIFIED not in accounts:
+        return f"{vendor.name} has no verified bank account."
+    if invoice.exceptions.filter(status=InvoiceException.Status.OPEN).exists():
+        return f"Invoice {invoice.number} is in dispute: it has an open exception."
+    if invoice.payment_holds.filter(released_at__isnull=True).exists():
+        return f"Invoice {invoice.number} is on payment hold."
+    return ""
+
+
+def payment_run_add_invoice(
+    *, run: PaymentRun, invoice: Invoice, by: AbstractBaseUser, reason: str
+) -> Payment:
+    """Put an approved invoice (or credit note) into a proposed run by hand, with a reason."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the invoice is added, for whoever approves the run.")
+    with transaction.atomic():
+        run = _lock_proposed(run)
+        invoice = Invoice.objects.select_for_update().select_related("vendor").get(pk=invoice.pk)
+        problem = _why_not_payable(invoice)
+        if problem:
+            raise DomainError(problem)
+        credit = invoice.document_type == Invoice.DocumentType.CREDIT_NOTE
+        discount = (
+            invoice.discount_amount
+            if not credit and invoice.discount_date and invoice.discount_date >= run.pay_date
+            else ZERO
+        )
+        gross = -invoice.payable_amount if credit else invoice.payable_amount
+        if credit and _vendor_net(run, invoice.vendor_id, invoice.currency) + gross <= 0:
+            raise DomainError(
+                f"Credit note {invoice.number} would take the {invoice.currency} transfer to "
+                f"{invoice.vendor.name} to zero or below; add invoices of theirs first."
+            )
+        try:
+            with transaction.atomic():
+                payment = Payment.objects.create(
+                    run=run,
+                    invoice=invoice,
+                    vendor=invoice.vendor,
+                    currency=invoice.currency,
+                    gross_amount=gross,
+                    discount_taken=discount,
+                    discount_available=ZERO if credit else invoice.discount_amount,
+                    net_amount=gross - discount,
+                    basis=Payment.Basis.ADDED,
+                    note=reason[:300],
+                )
+        except IntegrityError:
+            raise DomainError(f"Invoice {invoice.number} is already in another run.") from None
+        transition(invoice, Invoice.Status.SCHEDULED, by=by, note=f"Added to {run.number}")
+        run.exclusions.filter(invoice=invoice).delete()
+        _refresh_run_totals(run)
+        audit_record(
+            obj=run,
+            action="invoice_added",
+            by=by,
+            note=reason,
+            changes={"invoice": invoice.number, "net": payment.net_amount},
+        )
+    return payment
+
+
+def payment_run_remove_invoice(
+    *, run: PaymentRun, invoice: Invoice, by: AbstractBaseUser, reason: str
+) -> Payment:
+    """Take an invoice out of a proposed run, with a reason; it becomes payable again."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the invoice is taken out, for whoever approves the run.")
+    with transaction.atomic():
+        run = _lock_proposed(run)
+        payment = (
+            run.payments.select_for_update()
+            .filter(invoice_id=invoice.pk, status=Payment.Status.SCHEDULED)
+            .first()
+        )
+        if payment is None:
+            raise DomainError(f"Invoice {invoice.number} is not in {run.number}.")
+        remaining = _vendor_net(run, payment.vendor_id, payment.currency) - payment.net_amount
+        credits_left = run.payments.filter(
+            vendor_id=payment.vendor_id,
+            currency=payment.currency,
+            status=Payment.Status.SCHEDULED,
+            net_amount__lt=0,
+        ).exists()
+        if payment.net_amount > 0 and remaining <= 0 and credits_left:
+            raise DomainError(
+                f"Without invoice {invoice.number} the credit notes would take the transfer to "
+                f"{payment.vendor.name} to zero or below; remove the credit notes first."
+            )
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        payment.status = Payment.Status.VOID
+        payment.void_reason = reason[:300]
+        payment.voided_by = by
+        payment.voided_at = timezone.now()
+        payment.save(update_fields=["status", "void_reason", "voided_by", "voided_at"])
+        transition(invoice, Invoice.Status.APPROVED, by=by, note=f"Removed from {run.number}")
+        PaymentRunExclusion.objects.update_or_create(
+            run=run,
+            invoice=invoice,
+            defaults={"reason": PaymentRunExclusion.Reason.REMOVED, "note": reason[:300]},
+        )
+        _refresh_run_totals(run)
+        audit_record(
+            obj=run,
+            action="invoice_removed",
+            by=by,
+            note=reason,
+            changes={"invoice": invoice.number, "net": payment.net_amount},
+        )
+    return payment
+
+
+# --- approval ------------------------------------------------------------------------------
+
+
+def payment_run_approve(*, run: PaymentRun, by: AbstractBaseUser) -> PaymentRun:
+    """Approve a proposed run; never by someone who prepared or changed it."""
+    roles.require_role(by, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    company = CompanySettings.load()
+    with transaction.atomic():
+        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+        if run.prepared_by_id == by.pk:
+            raise SegregationOfDutiesError(
+                "You prepared this payment run; someone else must approve it."
+            )
+        if AuditEvent.objects.filter(
+            object_type="payables.paymentrun",
+            object_id=run.pk,
+            actor=by,
+            action__in=COMPOSITION_ACTIONS,
+        ).exists():
+            raise SegregationOfDutiesError(
+                "You added or removed invoices in this run; someone else must approve it."
+            )
+        totals = currency_totals(run)
+        if run.status == PaymentRun.Status.PROPOSED and not totals:
+            raise DomainError("This run has no payments left; cancel it instead.")
+        threshold = company.run_approval_threshold
+        above = [row for row in totals if row["net"] > threshold]
+        if above and not roles.has_role(by, roles.FINANCE_LEADER):
+            amounts = ", ".join(f"{row['net']:,} {row['currency']}" for row in above)
+            raise NotAllowed(
+                f"Runs above {threshold:,} in any currency need a finance leader ({amounts})."
+            )
+        run.approved_by = by
+        run.approved_at = timezone.now()
+        transition(
+            run, PaymentRun.Status.APPROVED, by=by, extra_fields=["approved_by", "approved_at"]
+        )
+    return run
+
+
+# --- bank files, payment, voids ---------------------------------------------------------------
+
+
+def payment_run_export(*, run: PaymentRun, by: AbstractBaseUser) -> list[PaymentExport]:
+    """Write the bank files (a schema-checked pain.001 per currency, and a CSV); the run is sent.
+
+    An approved run becomes sent; a sent run may be exported again (e.g. the bank lost the
+    upload), which writes new files with new message ids. Nothing is kept if a check fails.
+    """
+    from payables import bankfile
+
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    company = CompanySettings.load()
+    with transaction.atomic():
+        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+        if run.status not in (PaymentRun.Status.APPROVED, PaymentRun.Status.SENT):
+            raise InvalidTransition(
+                f"{run.number} is {run.get_status_display().lower()}; only an approved run "
+                "is sent to the bank."
+            )
+        transfers = bankfile.transfers_of(run)
+        if not transfers:
+            raise DomainError(f"{run.number} has no payments to send.")
+        now = timezone.now()
+        exports = bankfile.build_files(run=run, company=company, transfers=transfers, at=now)
+        for export in exports:
+            export.created_by = by
+            export.created_at = now
+        PaymentExport.objects.bulk_create(exports)
+        for transfer in transfers:
+            run.payments.filter(pk__in=transfer.payment_ids).update(
+                end_to_end_id=transfer.end_to_end_id
+            )
+        changes = {
+            "files": ", ".join(export.filename for export in exports),
+            "message_ids": ", ".join(export.message_id for export in exports if export.message_id),
+        }
+        if run.status == PaymentRun.Status.APPROVED:
+            run.sent_at = now
+            transition(
+                run, PaymentRun.Status.SENT, by=by, extra_fields=["sent_at"], changes=changes
+            )
+        else:
+            audit_record(obj=run, action="exported_again", by=by, changes=changes)
+    return exports
+
+
+def payment_run_mark_paid(
+    *, run: PaymentRun, by: AbstractBaseUser, paid_on: dt.date | None = None
+) -> PaymentRun:
+    """The bank executed the run: payments and invoices become paid on `paid_on`."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    with transaction.atomic():
+        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+        paid_on = paid_on or run.pay_date
+        if paid_on > timezone.localdate():
+            raise DomainError(
+                f"{paid_on:%d %b %Y} is in the future; mark the run paid once the bank paid it."
+            )
+        run.paid_at = timezone.now()
+        transition(
+            run,
+            PaymentRun.Status.PAID,
+            by=by,
+            extra_fields=["paid_at"],
+            changes={"paid_on": paid_on},
+        )
+        live = run.payments.filter(status=Payment.Status.SCHEDULED)
+        invoice_rows = list(
+            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        )
+        live.update(status=Payment.Status.PAID, paid_on=paid_on)
+        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
+            status=Invoice.Status.PAID,
+            paid_at=timezone.make_aware(dt.datetime.combine(paid_on, dt.time(12, 0))),
+        )
+        _audit_invoices(invoice_rows, by, "scheduled", "paid", f"Paid in {run.number}")
+    return run
+
+
+def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "") -> PaymentRun:
+    """Drop a run that was not paid; its invoices become payable again."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    with transaction.atomic():
+        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+        transition(run, PaymentRun.Status.CANCELLED, by=by, note=note)
+        live = run.payments.filter(status=Payment.Status.SCHEDULED)
+        invoice_rows = list(
+            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        )
+        live.update(
+            status=Payment.Status.VOID,
+            void_reason=(note or f"{run.number} cancelled")[:300],
+            voided_by=by,
+            voided_at=timezone.now(),
+        )
+        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
+            status=Invoice.Status.APPROVED
+        )
+        _audit_invoices(invoice_rows, by, "scheduled", "approved", f"{run.number} cancelled")
+    return run
+
+
+def payment_void(
+    *, run: PaymentRun, vendor: Vendor, currency: str, by: AbstractBaseUser, reason: str
+) -> list[Payment]:
+    """The bank failed or returned a transfer: void its payments; the invoices are payable again.
+
+    A transfer is everything one vendor gets in one currency (one CdtTrfTxInf in the file),
+    so it is voided whole: the bank returns the money whole.
+    """
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the payment failed or came back (the bank's return reason).")
+    with transaction.atomic():
+        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+        if run.status not in (PaymentRun.Status.SENT, PaymentRun.Status.PAID):
+            raise InvalidTransition(
+                f"{run.number} is {run.get_status_display().lower()}; only a payment sent to the "
+                "bank can fail or come back. Remove the invoice from the run instead."
+            )
+        payments = list(
+            run.payments.select_for_update()
+            .filter(vendor=vendor, currency=currency)
+            .exclude(status=Payment.Status.VOID)
+            .order_by("pk")
+        )
+        if not payments:
+            raise DomainError(f"{run.number} has no live {currency} payment to {vendor.name}.")
+        invoice_ids = [payment.invoice_id for payment in payments]
+        invoices = list(
+            Invoice.objects.select_for_update().filter(pk__in=invoice_ids).order_by("pk")
+        )
+        now = timezone.now()
+        Payment.objects.filter(pk__in=[payment.pk for payment in payments]).update(
+            status=Payment.Status.VOID, void_reason=reason[:300], voided_by=by, voided_at=now
+        )
+        for invoice in invoices:
+            invoice.paid_at = None
+            transition(
+                invoice,
+                Invoice.Status.APPROVED,
+                by=by,
+                note=f"Payment in {run.number} voided: {reason}",
+                extra_fields=["paid_at"],
+            )
+        _refresh_run_totals(run)
+        audit_record(
+            obj=run,
+            action="transfer_voided",
+            by=by,
+            note=reason,
+            changes={
+                "vendor": vendor.name,
+                "currency": currency,
+                "invoices": ", ".join(invoice.number for invoice in invoices),
+                "net": sum((payment.net_amount for payment in payments), ZERO),
+            },
+        )
+    for payment in payments:
+        payment.status = Payment.Status.VOID
+    return payments
+
+
+# --- remittance advice ---------------------------------------------------------------------
+
+
+@dataclass
+class Remittance:
+    """What one vendor is paid in a run, line by line, per currency."""
+
+    run: PaymentRun
+    vendor: Vendor
+    company: CompanySettings
+    transfers: list[dict]
+
+
+def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
+    """The vendor's live payments in the run grouped per currency, for the advice and its email."""
+    payments = list(
+        run.payments.filter(vendor=vendor)
+        .exclude(status=Payment.Status.VOID)
+        .select_related("invoice")
+        .order_by("currency", "invoice__invoice_date", "invoice_id")
+    )
+    transfers: dict[str, dict] = {}
+    for payment in payments:
+        transfer = transfers.setdefault(
+            payment.currency,
+            {
+                "currency": payment.currency,
+                "payments": [],
+                "gross": ZERO,
+                "discount": ZERO,
+                "net": ZERO,
+                "end_to_end_id": payment.end_to_end_id,
+            },
+        )
+        transfer["payments"].append(payment)
+        transfer["gross"] += payment.gross_amount
+        transfer["discount"] += payment.discount_taken
+        transfer["net"] += payment.net_amount
+    account = (
+        vendor.bank_accounts.filter(status=BankAccount.Status.VERIFIED)
+        .order_by("-verified_at")
+        .first()
+    )
+    for transfer in transfers.values():
+        transfer["account"] = account
+    return Remittance(
+        run=run, vendor=vendor, company=CompanySettings.load(), transfers=list(transfers.values())
+    )
+
+
+def remittance_send(*, run: PaymentRun, vendor: Vendor, by: AbstractBaseUser) -> Remittance:
+    """Email the vendor what the run pays them and for which invoices (HTML with a text part)."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    run = PaymentRun.objects.get(pk=run.pk)
+    if run.status not in (PaymentRun.Status.SENT, PaymentRun.Status.PAID):
+        raise DomainError("Remittance advice goes out once the run has been sent to the bank.")
+    if not vendor.email:
+        raise DomainError(f"{vendor.name} has no email address; print the advice instead.")
+    advice = remittance_for(run, vendor)
+    if not advice.transfers:
+        raise DomainError(f"{run.number} pays nothing to {vendor.name}.")
+    context = {"advice": advice, "site_url": settings.SITE_URL}
+    message = EmailMultiAlternatives(
+        subject=f"Payment advice {run.number} from {advice.company.company_name}",
+        body=render_to_string("payables/email/remittance.txt", context),
+        to=[vendor.email],
+    )
+    message.attach_alternative(
+        render_to_string("payables/email/remittance.html", context), "text/html"
+    )
+    message.send()
+    audit_record(
+        obj=run,
+        action="remittance_sent",
+        by=by,
+        changes={"vendor": vendor.name, "email": vendor.email},
+    )
+    return advice
+
+
+def vendors_on_payment_hold() -> list[int]:
+    """Vendors whose invoices stay out of runs: an unverified bank change or no verified account."""
+    return list(
+        Vendor.objects.filter(
+            Q(bank_accounts__status=BankAccount.Status.PENDING)
+            | ~Q(
+                pk__in=BankAccount.objects.filter(status=BankAccount.Status.VERIFIED).values(
+                    "vendor_id"
+                )
+            )
+        )
+        .values_list("id", flat=True)
+        .distinct()
+    )

@@ -1,0 +1,267 @@
+"""Forms for working exceptions: one per action. They parse input; the services decide."""
+
+from decimal import Decimal
+
+from django import forms
+from django.utils import timezone
+
+from payables.forms import DateInput
+from payables.models import InvoiceException
+from payables.resolutions import BULK_ACTIONS, Action, credit_notes_for
+from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
+
+RootCause = InvoiceException.RootCause
+MONEY = {"max_digits": 18, "decimal_places": 2}
+QUANTITY = {"max_digits": 18, "decimal_places": 4}
+
+
+def _root_cause_field(**kwargs) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=RootCause.choices,
+        help_text="Procurement fixes the source of the problem with this.",
+        **kwargs,
+    )
+
+
+def _note_field(label: str = "Note", required: bool = False) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=required,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class ActionForm(forms.Form):
+    """Base: knows its exception, so choices and defaults can follow it."""
+
+    action: str = ""
+    note = _note_field()
+
+    def __init__(self, *args, exception: InvoiceException, **kwargs) -> None:
+        kwargs.setdefault("auto_id", f"id_{exception.pk}_{self.action}_%s")
+        super().__init__(*args, **kwargs)
+        self.exception = exception
+        if "root_cause" in self.fields and not self.is_bound:
+            self.initial.setdefault("root_cause", self.default_root_cause())
+
+    def default_root_cause(self) -> str:
+        return self.exception.root_cause or self.exception.suggested_root_cause
+
+
+class AcceptForm(ActionForm):
+    """Let the variance through; above the threshold only an AP manager may."""
+
+    action = Action.ACCEPT_VARIANCE
+    root_cause = _root_cause_field()
+    field_order = ["root_cause", "note"]
+
+
+class CreditRequestForm(ActionForm):
+    """Ask the vendor for a credit note (emailed to their contact)."""
+
+    action = Action.REQUEST_CREDIT_NOTE
+    root_cause = _root_cause_field()
+    amount = forms.DecimalField(
+        label="Credit note amount",
+        required=False,
+        min_value=Decimal("0.01"),
+        help_text="Leave empty to ask for the amount at stake.",
+        **MONEY,
+    )
+    note = _note_field("Message to the vendor")
+    field_order = ["amount", "root_cause", "note"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].widget.attrs["placeholder"] = str(self.exception.amount_at_stake)
+
+
+class CreditSettleForm(ActionForm):
+    """Close the exception against a credit note the vendor sent."""
+
+    action = Action.SETTLE_CREDIT_NOTE
+    credit_note = forms.ModelChoiceField(
+        queryset=None, empty_label="Choose the credit note…", label="Credit note"
+    )
+    field_order = ["credit_note", "note"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["credit_note"].queryset = credit_notes_for(self.exception)
+        self.fields["credit_note"].label_from_instance = lambda note: (
+            f"{note.number} · {note.net_amount} {note.currency} net · {note.invoice_date:%d %b %Y}"
+        )
+
+
+class CorrectPoForm(ActionForm):
+    """Revise the PO line to what was really agreed."""
+
+    action = Action.CORRECT_PO
+    unit_price = forms.DecimalField(label="Correct unit price", required=False, **QUANTITY)
+    quantity = forms.DecimalField(label="Correct quantity", required=False, **QUANTITY)
+    root_cause = _root_cause_field()
+    note = _note_field("Reason for the revision", required=True)
+    field_order = ["unit_price", "quantity", "root_cause", "note"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        line = self.exception.invoice_line
+        if line is not None and not self.is_bound:
+            self.fields["unit_price"].initial = line.unit_price.normalize()
+
+    def default_root_cause(self) -> str:
+        return RootCause.STALE_PO_PRICE
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("unit_price") is None and cleaned.get("quantity") is None:
+            raise forms.ValidationError("Enter the corrected unit price or quantity.")
+        return cleaned
+
+
+class ReceiptForm(ActionForm):
+    """Record what arrived on the PO line."""
+
+    action = Action.POST_RECEIPT
+    quantity = forms.DecimalField(
+        label="Quantity received", min_value=Decimal("0.0001"), **QUANTITY
+    )
+    received_on = forms.DateField(label="Received on", widget=DateInput)
+    field_order = ["quantity", "received_on", "note"]
+
+    def __init__(self, *args, shortfall: Decimal | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.fields["received_on"].initial = timezone.localdate()
+            if shortfall:
+                self.fields["quantity"].initial = shortfall.normalize()
+
+
+class RecodeForm(ActionForm):
+    """Point the line at the right PO line, GL account or cost center."""
+
+    action = Action.RECODE
+    po_line = forms.ModelChoiceField(
+        queryset=PurchaseOrderLine.objects.none(), required=False, empty_label="Keep as it is"
+    )
+    gl_account = forms.ModelChoiceField(
+        queryset=GLAccount.objects.filter(active=True),
+        required=False,
+        empty_label="Keep as it is",
+        label="GL account",
+    )
+    cost_center = forms.ModelChoiceField(
+        queryset=CostCenter.objects.filter(active=True),
+        required=False,
+        empty_label="Keep as it is",
+    )
+    root_cause = _root_cause_field()
+    field_order = ["po_line", "gl_account", "cost_center", "root_cause", "note"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        po_id = self.exception.invoice.purchase_order_id
+        if po_id is None:
+            del self.fields["po_line"]
+        else:
+            self.fields["po_line"].queryset = PurchaseOrderLine.objects.filter(
+                purchase_order_id=po_id
+            ).order_by("line_no")
+            self.fields["po_line"].label = "Bills PO line"
+            self.fields["po_line"].label_from_instance = lambda line: (
+                f"{line.line_no} · {line.description} · {line.unit_price.normalize():f}"
+            )
+
+    def default_root_cause(self) -> str:
+        return RootCause.BAD_CODING
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not any(cleaned.get(name) for name in ("po_line", "gl_account", "cost_center")):
+            raise forms.ValidationError("Choose the PO line, GL account or cost center to change.")
+        return cleaned
+
+
+class DuplicateForm(ActionForm):
+    """The same bill was already captured: reject this copy."""
+
+    action = Action.MARK_DUPLICATE
+    root_cause = _root_cause_field()
+    field_order = ["root_cause", "note"]
+
+    def default_root_cause(self) -> str:
+        return RootCause.DUPLICATE_SUBMISSION
+
+
+class RejectForm(ActionForm):
+    """Send the invoice back with a reason the vendor receives."""
+
+    action = Action.REJECT_INVOICE
+    root_cause = _root_cause_field()
+    note = _note_field("Reason (sent to the vendor)", required=True)
+    field_order = ["note", "root_cause"]
+
+
+class StopWaitingForm(ActionForm):
+    """The vendor will not send a credit note: work the exception again."""
+
+    action = Action.STOP_WAITING
+    field_order = ["note"]
+
+
+ACTION_FORMS: dict[str, type[ActionForm]] = {
+    form.action: form
+    for form in (
+        CorrectPoForm,
+        CreditRequestForm,
+        CreditSettleForm,
+        AcceptForm,
+        ReceiptForm,
+        RecodeForm,
+        DuplicateForm,
+        RejectForm,
+        StopWaitingForm,
+    )
+}
+
+
+class CommentForm(forms.Form):
+    """A comment; @username brings a colleague in."""
+
+    body = forms.CharField(
+        label="Comment",
+        max_length=4000,
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Write a note… @name to ask someone"}
+        ),
+    )
+
+
+class BulkForm(forms.Form):
+    """One resolution for the selected exceptions."""
+
+    ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), label="Exceptions")
+    action = forms.ChoiceField(
+        choices=[(action.value, action.label) for action in BULK_ACTIONS], label="Apply"
+    )
+    root_cause = _root_cause_field()
+    max_amount = forms.DecimalField(
+        label="Only up to (at stake)",
+        required=False,
+        min_value=Decimal("0"),
+        help_text="Skip exceptions with more at stake than this.",
+        **MONEY,
+    )
+    note = forms.CharField(label="Note / reason", required=False, max_length=2000)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Any id is accepted here; the service checks each one exists and who may resolve it.
+        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+
+    def clean_ids(self) -> list[int]:
+        ids = self.cleaned_data["ids"]
+        if not ids:
+            raise forms.ValidationError("Select at least one exception.")
+        return ids

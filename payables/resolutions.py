@@ -1,0 +1,1196 @@
+"""Working the exception queue: claims, resolutions, comments and bulk jobs.
+
+Every resolution is one transaction: lock the invoice, then the exception (the matching
+engine locks invoices first too), check who may act and that nobody else holds the claim,
+apply the change, close the exception with root cause, resolver and time, write the audit
+trail, and hand the invoice back to the engine once committed. If the problem is still
+there, the engine opens a fresh exception; the closed one keeps its history.
+"""
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.core.mail import send_mail
+from django.db import models, transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Coalesce
+from django.urls import reverse
+from django.utils import timezone
+
+from p2p import roles
+from p2p.audit import audit_bulk, audit_record, transition
+from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
+from p2p.models import AuditEvent
+from p2p.money import ZERO, round_money, round_quantity
+from payables.models import (
+    BulkJob,
+    BulkJobItem,
+    ExceptionComment,
+    ExceptionMention,
+    Invoice,
+    InvoiceException,
+    InvoiceLine,
+)
+from payables.services import VARIANCE_APPROVAL_THRESHOLD
+from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
+
+# A claim lapses after this long, so an abandoned exception goes back to the queue by itself.
+CLAIM_MINUTES = 30
+BULK_MAX_ITEMS = 1000
+COMMENT_MAX_LENGTH = 4000
+# Rounding slack when a credit note is compared with the amount it has to settle.
+CREDIT_TOLERANCE = Decimal("0.01")
+MENTION = re.compile(r"(?<![\w.@])@([\w.+-]+)")
+
+Type = InvoiceException.Type
+Status = InvoiceException.Status
+Resolution = InvoiceException.Resolution
+RootCause = InvoiceException.RootCause
+
+
+class Action(models.TextChoices):
+    """What a person can do with an exception; each maps to one service below."""
+
+    ACCEPT_VARIANCE = "accept_variance", "Accept the variance and approve"
+    REQUEST_CREDIT_NOTE = "request_credit_note", "Request a credit note"
+    SETTLE_CREDIT_NOTE = "settle_credit_note", "Close with the vendor's credit note"
+    CORRECT_PO = "correct_po", "Correct the PO"
+    POST_RECEIPT = "post_receipt", "Post the missing receipt"
+    RECODE = "recode", "Re-code the line"
+    MARK_DUPLICATE = "mark_duplicate", "Mark as duplicate"
+    REJECT_INVOICE = "reject_invoice", "Reject the invoice"
+    STOP_WAITING = "stop_waiting", "Stop waiting for the vendor"
+
+
+# Which answers make sense for which problem, in the order a clerk would try them.
+ACTIONS_BY_TYPE = {
+    Type.PRICE_VARIANCE: (
+        Action.CORRECT_PO,
+        Action.REQUEST_CREDIT_NOTE,
+        Action.SETTLE_CREDIT_NOTE,
+        Action.ACCEPT_VARIANCE,
+        Action.RECODE,
+        Action.REJECT_INVOICE,
+    ),
+    Type.QTY_OVER_BILLED: (
+        Action.REQUEST_CREDIT_NOTE,
+        Action.SETTLE_CREDIT_NOTE,
+        Action.CORRECT_PO,
+        Action.ACCEPT_VARIANCE,
+        Action.RECODE,
+        Action.MARK_DUPLICATE,
+        Action.REJECT_INVOICE,
+    ),
+    Type.MISSING_RECEIPT: (
+        Action.POST_RECEIPT,
+        Action.ACCEPT_VARIANCE,
+        Action.RECODE,
+        Action.REJECT_INVOICE,
+    ),
+    Type.NO_PO: (Action.RECODE, Action.ACCEPT_VARIANCE, Action.REJECT_INVOICE),
+    Type.VENDOR_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
+    Type.CURRENCY_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
+    Type.DUPLICATE: (Action.MARK_DUPLICATE, Action.ACCEPT_VARIANCE, Action.REJECT_INVOICE),
+    Type.TOTALS_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
+}
+WAITING_ACTIONS = (
+    Action.SETTLE_CREDIT_NOTE,
+    Action.STOP_WAITING,
+    Action.ACCEPT_VARIANCE,
+    Action.REJECT_INVOICE,
+)
+BULK_ACTIONS = (Action.ACCEPT_VARIANCE, Action.REQUEST_CREDIT_NOTE, Action.REJECT_INVOICE)
+# The root cause a resolution implies when the person does not say otherwise.
+DEFAULT_ROOT_CAUSE = {
+    Action.POST_RECEIPT: RootCause.MISSING_RECEIPT,
+    Action.RECODE: RootCause.BAD_CODING,
+    Action.MARK_DUPLICATE: RootCause.DUPLICATE_SUBMISSION,
+}
+
+
+# --- who may do what ----------------------------------------------------------------------
+
+
+def _is_ap(user: AbstractBaseUser) -> bool:
+    return roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER)
+
+
+def _po_buyer_id(exception: InvoiceException) -> int | None:
+    po = exception.invoice.purchase_order
+    return po.buyer_id if po is not None else None
+
+
+def _owns_dispute(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+    """A buyer answers price and quantity disputes routed to them or raised on their POs."""
+    return (
+        exception.owner == InvoiceException.Owner.BUYER
+        and roles.has_role(user, roles.BUYER)
+        and user.pk in (exception.owner_user_id, _po_buyer_id(exception))
+    )
+
+
+def _owes_receipt(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+    """The person it is routed to records the receipt (the requester, else the PO's buyer)."""
+    return (
+        exception.type == Type.MISSING_RECEIPT
+        and exception.owner_user_id == user.pk
+        and roles.has_role(user, roles.REQUESTER, roles.BUYER)
+    )
+
+
+def may_work(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+    """AP works every exception; buyers their disputes; requesters the receipts they owe."""
+    return _is_ap(user) or _owns_dispute(exception, user) or _owes_receipt(exception, user)
+
+
+def may_view(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+    """Whoever may work it, and anyone brought in by an @mention."""
+    if may_work(exception, user):
+        return True
+    return ExceptionMention.objects.filter(comment__exception=exception, user=user).exists()
+
+
+def actions_for(exception: InvoiceException, user: AbstractBaseUser) -> list[str]:
+    """The actions this user can take on this exception now, most likely first."""
+    if exception.status == Status.RESOLVED:
+        return []
+    candidates = (
+        WAITING_ACTIONS
+        if exception.status == Status.WAITING_VENDOR
+        else ACTIONS_BY_TYPE.get(exception.type, ())
+    )
+    is_ap = _is_ap(user)
+    disputes = is_ap or _owns_dispute(exception, user)
+    line = exception.invoice_line
+    has_po_line = line is not None and line.po_line_id is not None
+    allowed = {
+        Action.ACCEPT_VARIANCE: disputes,
+        Action.REQUEST_CREDIT_NOTE: disputes,
+        Action.SETTLE_CREDIT_NOTE: disputes,
+        Action.STOP_WAITING: disputes,
+        Action.CORRECT_PO: has_po_line and _owns_dispute(exception, user),
+        Action.POST_RECEIPT: has_po_line and _owes_receipt(exception, user),
+        Action.RECODE: is_ap and line is not None,
+        Action.MARK_DUPLICATE: is_ap,
+        Action.REJECT_INVOICE: is_ap,
+    }
+    return [action for action in candidates if allowed[action]]
+
+
+def require_action(exception: InvoiceException, user: AbstractBaseUser, action: str) -> None:
+    """Raise the clerk-readable reason why this user cannot take this action, if they cannot."""
+    if action in actions_for(exception, user):
+        return
+    if not may_work(exception, user):
+        raise NotAllowed("This exception is routed to someone else.")
+    if exception.status == Status.WAITING_VENDOR:
+        raise DomainError(
+            "This exception is waiting for the vendor's credit note; close it with the credit "
+            "note, accept the variance, reject the invoice, or stop waiting first."
+        )
+    label = Action(action).label.lower()
+    if action not in ACTIONS_BY_TYPE.get(exception.type, ()):
+        raise DomainError(f"'{label}' does not apply to a {exception.get_type_display().lower()}.")
+    line = exception.invoice_line
+    if action in (Action.CORRECT_PO, Action.POST_RECEIPT, Action.RECODE) and line is None:
+        raise DomainError("This exception is about the whole invoice, not one of its lines.")
+    if action in (Action.CORRECT_PO, Action.POST_RECEIPT) and line.po_line_id is None:
+        raise DomainError("This invoice line bills no PO line; re-code it to one first.")
+    if action == Action.CORRECT_PO:
+        raise NotAllowed("Only the buyer of this PO can correct it.")
+    if action == Action.POST_RECEIPT:
+        raise NotAllowed("Only the requester of this PO or its buyer can record the receipt.")
+    raise NotAllowed(f"Your role cannot {label}.")
+
+
+def _root_cause(value: str) -> str:
+    if value not in RootCause.values:
+        raise DomainError("Choose the root cause, so procurement can fix it at the source.")
+    return value
+
+
+def _decimal(value: object, label: str) -> Decimal:
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise DomainError(f"{label} must be a number, got '{value}'.") from None
+    if not number.is_finite():
+        raise DomainError(f"{label} must be a number, got '{value}'.")
+    return number
+
+
+def _name(user: AbstractBaseUser | None) -> str:
+    if user is None:
+        return "someone"
+    return user.get_full_name() or user.get_username()
+
+
+# --- the shared steps of every resolution --------------------------------------------------
+
+
+def _lock(
+    exception: InvoiceException, by: AbstractBaseUser, action: str, *, extra_invoice_ids=()
+) -> tuple[Invoice, InvoiceException, dict[int, Invoice]]:
+    """Lock the invoice(s) in id order, then the exception; refuse if it is not this user's turn."""
+    ids = sorted({exception.invoice_id, *extra_invoice_ids})
+    invoices = {
+        invoice.pk: invoice
+        for invoice in Invoice.objects.select_for_update(of=("self",))
+        .select_related("vendor", "purchase_order")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    locked = (
+        InvoiceException.objects.select_for_update(of=("self",))
+        .select_related("invoice_line", "invoice_line__po_line", "claimed_by")
+        .get(pk=exception.pk)
+    )
+    invoice = invoices[locked.invoice_id]
+    locked.invoice = invoice
+    if locked.status == Status.RESOLVED:
+        raise DomainError("This exception is already resolved.")
+    require_action(locked, by, action)
+    now = timezone.now()
+    if locked.is_claimed_by_other(by, now):
+        until = timezone.localtime(locked.claimed_until)
+        raise NotAllowed(
+            f"{_name(locked.claimed_by)} is working on this exception until {until:%H:%M}; "
+            "wait for them to release it."
+        )
+    return invoice, locked, invoices
+
+
+def _close(
+    invoice: Invoice,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    *,
+    resolution: str,
+    root_cause: str,
+    note: str = "",
+    changes: dict | None = None,
+    extra_fields: tuple[str, ...] = (),
+) -> None:
+    exception.resolution = resolution
+    exception.root_cause = root_cause
+    exception.resolution_note = note
+    exception.resolved_by = by
+    exception.resolved_at = timezone.now()
+    exception.claimed_by = None
+    exception.claimed_until = None
+    transition(
+        exception,
+        Status.RESOLVED,
+        by=by,
+        note=note,
+        extra_fields=[
+            "resolution",
+            "root_cause",
+            "resolution_note",
+            "resolved_by",
+            "resolved_at",
+            "claimed_by",
+            "claimed_until",
+            *extra_fields,
+        ],
+        changes={"resolution": resolution, "root_cause": root_cause, **(changes or {})},
+    )
+
+
+def _rematch(invoice_ids: list[int]) -> None:
+    """Hand invoices back to the engine once the transaction commits (never inside it)."""
+    from payables.tasks import match_invoices
+
+    ids = sorted(set(invoice_ids))
+    if ids:
+        transaction.on_commit(lambda: match_invoices.delay(ids))
+
+
+def _email_vendor(invoice: Invoice, subject: str, body: str) -> str:
+    """Mail the vendor's contact after commit; returns the address used ('' when none)."""
+    address = invoice.vendor.email
+    if address:
+        transaction.on_commit(
+            lambda: send_mail(
+                subject=subject,
+                message=body,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[address],
+                fail_silently=True,
+            )
+        )
+    return address
+
+
+# --- resolutions ---------------------------------------------------------------------------
+
+
+def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBaseUser) -> None:
+    """Above the threshold only an AP manager who did not capture the invoice may accept."""
+    if amount <= VARIANCE_APPROVAL_THRESHOLD:
+        return
+    if not roles.has_role(by, roles.AP_MANAGER):
+        raise NotAllowed(
+            f"Variances above {VARIANCE_APPROVAL_THRESHOLD} {invoice.currency} need an AP manager."
+        )
+    if invoice.captured_by_id == by.pk:
+        raise SegregationOfDutiesError(
+            "You captured this invoice; another AP manager must accept its variance."
+        )
+
+
+def exception_accept_variance(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    root_cause: str,
+    note: str = "",
+    enqueue: bool = True,
+) -> InvoiceException:
+    """Let the problem through; the engine ignores it from now on and approves the invoice."""
+    root_cause = _root_cause(root_cause)
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.ACCEPT_VARIANCE)
+        _check_variance_authority(invoice, exception.amount_at_stake, by)
+        _close(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.ACCEPT_VARIANCE,
+            root_cause=root_cause,
+            note=note,
+        )
+        if enqueue:
+            _rematch([invoice.pk])
+    return exception
+
+
+def _end_invoice(
+    invoice: Invoice,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    *,
+    resolution: str,
+    root_cause: str,
+    note: str,
+    changes: dict | None = None,
+) -> None:
+    """Close this exception and every other unresolved one on the invoice; reject the invoice."""
+    _close(
+        invoice,
+        exception,
+        by,
+        resolution=resolution,
+        root_cause=root_cause,
+        note=note,
+        changes=changes,
+    )
+    others = list(
+        invoice.exceptions.unresolved()
+        .exclude(pk=exception.pk)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "type", "status")
+    )
+    if others:
+        InvoiceException.objects.filter(pk__in=[pk for pk, *_ in others]).update(
+            status=Status.RESOLVED,
+            resolution=resolution,
+            root_cause=root_cause,
+            resolution_note=note,
+            resolved_by=by,
+            resolved_at=exception.resolved_at,
+            claimed_by=None,
+            claimed_until=None,
+        )
+        audit_bulk(
+            AuditEvent(
+                actor=by,
+                actor_name=by.get_username(),
+                object_type="payables.invoiceexception",
+                object_id=pk,
+                object_repr=type_,
+                action="status",
+                from_status=status,
+                to_status=Status.RESOLVED,
+                changes={"resolution": resolution, "root_cause": root_cause},
+                note=f"Invoice {invoice.number}: {Resolution(resolution).label.lower()}",
+            )
+            for pk, type_, status in others
+        )
+    transition(invoice, Invoice.Status.REJECTED, by=by, note=note or Resolution(resolution).label)
+
+
+def exception_reject_invoice(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    reason: str,
+    root_cause: str,
+) -> InvoiceException:
+    """Send the invoice back: it is rejected, and the vendor's contact gets the reason."""
+    root_cause = _root_cause(root_cause)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Give the reason for rejecting; it is sent to the vendor.")
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.REJECT_INVOICE)
+        emailed = _email_vendor(
+            invoice,
+            f"Invoice {invoice.number} rejected",
+            f"Dear {invoice.vendor.name},\n\nWe cannot process your invoice {invoice.number} "
+            f"of {invoice.invoice_date:%d %b %Y} ({invoice.total_amount} {invoice.currency}).\n\n"
+            f"Reason: {reason}\n\nPlease send a corrected invoice or a credit note.\n",
+        )
+        _end_invoice(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.REJECT_INVOICE,
+            root_cause=root_cause,
+            note=reason,
+            changes={"emailed_to": emailed or "no email on file"},
+        )
+    return exception
+
+
+def exception_mark_duplicate(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    root_cause: str = RootCause.DUPLICATE_SUBMISSION,
+    note: str = "",
+) -> InvoiceException:
+    """The invoice was already billed: reject it as a duplicate so it is never paid twice."""
+    root_cause = _root_cause(root_cause)
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.MARK_DUPLICATE)
+        _end_invoice(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.MARK_DUPLICATE,
+            root_cause=root_cause,
+            note=note,
+        )
+    return exception
+
+
+def exception_request_credit_note(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    root_cause: str,
+    amount: Decimal | None = None,
+    message: str = "",
+) -> InvoiceException:
+    """Ask the vendor for a credit note; the exception waits for it (and off the SLA clock)."""
+    root_cause = _root_cause(root_cause)
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.REQUEST_CREDIT_NOTE)
+        amount = round_money(
+            _decimal(amount if amount is not None else exception.amount_at_stake, "Amount"),
+            invoice.currency,
+        )
+        if amount <= 0:
+            raise DomainError("The credit note amount must be greater than zero.")
+        message = message.strip()
+        line = exception.invoice_line
+        emailed = _email_vendor(
+            invoice,
+            f"Credit note requested for invoice {invoice.number}",
+            f"Dear {invoice.vendor.name},\n\nPlease issue a credit note of {amount} "
+            f"{invoice.currency} for invoice {invoice.number}"
+            f"{f' line {line.line_no} ({line.description})' if line else ''}"
+            f"{f', purchase order {invoice.purchase_order.number}' if invoice.purchase_order else ''}"
+            f".\n\nWhy: {exception.detail or exception.get_type_display()}.\n"
+            f"{f'{chr(10)}{message}{chr(10)}' if message else ''}",
+        )
+        exception.root_cause = root_cause
+        exception.credit_requested_at = timezone.now()
+        exception.credit_requested_by = by
+        exception.credit_request_amount = amount
+        exception.claimed_by = None
+        exception.claimed_until = None
+        transition(
+            exception,
+            Status.WAITING_VENDOR,
+            by=by,
+            note=message,
+            extra_fields=[
+                "root_cause",
+                "credit_requested_at",
+                "credit_requested_by",
+                "credit_request_amount",
+                "claimed_by",
+                "claimed_until",
+            ],
+            changes={
+                "credit_note_amount": amount,
+                "root_cause": root_cause,
+                "emailed_to": emailed or "no email on file",
+            },
+        )
+    return exception
+
+
+def credit_notes_for(exception: InvoiceException) -> models.QuerySet[Invoice]:
+    """Credit notes that can settle it: same vendor and PO, not rejected, newest first."""
+    invoice = exception.invoice
+    return (
+        Invoice.objects.filter(
+            vendor_id=invoice.vendor_id,
+            purchase_order_id=invoice.purchase_order_id,
+            document_type=Invoice.DocumentType.CREDIT_NOTE,
+            currency=invoice.currency,
+        )
+        .exclude(status=Invoice.Status.REJECTED)
+        .order_by("-captured_at", "-id")
+    )
+
+
+def exception_settle_credit_note(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    credit_note: Invoice,
+    note: str = "",
+) -> InvoiceException:
+    """The vendor's credit note covers the variance: close the exception against it.
+
+    Recorded as an accepted variance with the credit note beside it, because that is what
+    the engine reads to let this exact problem through on the re-match; no manager is
+    needed since the vendor, not the company, absorbs the difference.
+    """
+    with transaction.atomic():
+        invoice, exception, invoices = _lock(
+            exception, by, Action.SETTLE_CREDIT_NOTE, extra_invoice_ids=[credit_note.pk]
+        )
+        credit = invoices[credit_note.pk]
+        if (
+            credit.document_type != Invoice.DocumentType.CREDIT_NOTE
+            or credit.vendor_id != invoice.vendor_id
+            or credit.purchase_order_id != invoice.purchase_order_id
+            or credit.currency != invoice.currency
+            or credit.status == Invoice.Status.REJECTED
+        ):
+            raise DomainError(
+                f"{credit.number} is not a live credit note from {invoice.vendor.name} "
+                f"on the same purchase order in {invoice.currency}."
+            )
+        used = InvoiceException.objects.filter(credit_note=credit).aggregate(
+            total=Coalesce(Sum("amount_at_stake"), ZERO)
+        )["total"]
+        left = credit.net_amount - used
+        if left + CREDIT_TOLERANCE < exception.amount_at_stake:
+            raise DomainError(
+                f"Credit note {credit.number} leaves {left} {credit.currency} to settle, less than "
+                f"the {exception.amount_at_stake} {invoice.currency} at stake. Ask the vendor for "
+                "the rest or accept the difference as a variance."
+            )
+        exception.credit_note = credit
+        _close(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.ACCEPT_VARIANCE,
+            root_cause=exception.root_cause
+            or exception.suggested_root_cause
+            or RootCause.OVER_BILLING,
+            note=note or f"Settled by credit note {credit.number}",
+            changes={"credit_note": credit.number},
+            extra_fields=("credit_note",),
+        )
+        _rematch([invoice.pk])
+    return exception
+
+
+def exception_stop_waiting(
+    *, exception: InvoiceException, by: AbstractBaseUser, note: str = ""
+) -> InvoiceException:
+    """The vendor will not send a credit note: the exception goes back to the open queue."""
+    with transaction.atomic():
+        _invoice, exception, _ = _lock(exception, by, Action.STOP_WAITING)
+        transition(exception, Status.OPEN, by=by, note=note or "Stopped waiting for the vendor")
+    return exception
+
+
+def exception_correct_po(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    reason: str,
+    root_cause: str = RootCause.STALE_PO_PRICE,
+    unit_price: Decimal | None = None,
+    quantity: Decimal | None = None,
+) -> InvoiceException:
+    """The PO was wrong: revise its line (a new PO revision) and let the re-match confirm it."""
+    root_cause = _root_cause(root_cause)
+    reason = reason.strip()
+    if not reason:
+        raise DomainError("Say why the PO changes; the revision and the vendor's copy show it.")
+    if unit_price is None and quantity is None:
+        raise DomainError("Enter the corrected unit price or quantity.")
+    if unit_price is not None:
+        unit_price = round_quantity(_decimal(unit_price, "Unit price"))
+        if unit_price < 0:
+            raise DomainError("The unit price cannot be negative.")
+    if quantity is not None:
+        quantity = round_quantity(_decimal(quantity, "Quantity"))
+        if quantity <= 0:
+            raise DomainError("The quantity must be greater than zero.")
+    try:
+        from procurement.services import PoLineChange, po_revise
+    except ImportError:
+        raise DomainError("Purchase order revisions are not available yet.") from None
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.CORRECT_PO)
+        po_line = exception.invoice_line.po_line
+        new_price = unit_price if unit_price is not None else po_line.unit_price
+        new_quantity = quantity if quantity is not None else po_line.quantity
+        if new_price == po_line.unit_price and new_quantity == po_line.quantity:
+            raise DomainError(
+                f"Line {po_line.line_no} of the PO already says {po_line.quantity.normalize():f} "
+                f"at {po_line.unit_price.normalize():f}; enter what it should say."
+            )
+        po = PurchaseOrder.objects.get(pk=po_line.purchase_order_id)
+        po_revise(
+            po=po,
+            by=by,
+            lines=[
+                PoLineChange(po_line_id=po_line.pk, quantity=new_quantity, unit_price=new_price)
+            ],
+            reason=reason,
+        )
+        po.refresh_from_db(fields=["awaiting_reapproval"])
+        if po.awaiting_reapproval:
+            # The change raises the PO above what was approved: its lines change only once an
+            # approver agrees, and that change re-matches the invoice, which clears this.
+            exception.root_cause = root_cause
+            exception.save(update_fields=["root_cause"])
+            audit_record(
+                obj=exception,
+                action="po change submitted",
+                by=by,
+                note=reason,
+                changes={"purchase_order": po.number, "root_cause": root_cause},
+            )
+            return exception
+        changes = {"purchase_order": po.number, "po_line": po_line.line_no}
+        if new_price != po_line.unit_price:
+            changes["unit_price"] = (
+                f"{po_line.unit_price.normalize():f} → {new_price.normalize():f}"
+            )
+        if new_quantity != po_line.quantity:
+            changes["quantity"] = f"{po_line.quantity.normalize():f} → {new_quantity.normalize():f}"
+        _close(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.PO_CORRECTED,
+            root_cause=root_cause,
+            note=reason,
+            changes=changes,
+        )
+        _rematch([invoice.pk])
+    return exception
+
+
+def exception_post_receipt(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    quantity: Decimal,
+    received_on: dt.date | None = None,
+    note: str = "",
+) -> InvoiceException:
+    """Record what arrived on the PO line; the receipt's re-match confirms the invoice."""
+    from procurement.services import ReceiptLineInput, receipt_post
+
+    quantity = round_quantity(_decimal(quantity, "Received quantity"))
+    if quantity <= 0:
+        raise DomainError("Enter the quantity that arrived; it must be greater than zero.")
+    if received_on is not None and received_on > timezone.localdate():
+        raise DomainError("A receipt cannot be dated in the future.")
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.POST_RECEIPT)
+        po_line = exception.invoice_line.po_line
+        po = PurchaseOrder.objects.select_related("request").get(pk=po_line.purchase_order_id)
+        receipt = receipt_post(
+            po=po,
+            by=by,
+            lines=[ReceiptLineInput(po_line_id=po_line.pk, received_qty=quantity)],
+            received_on=received_on,
+            note=note or f"Receipt for invoice {invoice.number}",
+        )
+        _close(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.RECEIPT_POSTED,
+            root_cause=RootCause.MISSING_RECEIPT,
+            note=note,
+            changes={"receipt": receipt.number, "received": f"{quantity.normalize():f}"},
+        )
+        _rematch([invoice.pk])
+    return exception
+
+
+def exception_recode(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    root_cause: str = RootCause.BAD_CODING,
+    po_line: PurchaseOrderLine | None = None,
+    gl_account: GLAccount | None = None,
+    cost_center: CostCenter | None = None,
+    note: str = "",
+) -> InvoiceException:
+    """Fix the line's coding: the PO line it bills, its GL account or cost center."""
+    root_cause = _root_cause(root_cause)
+    with transaction.atomic():
+        invoice, exception, _ = _lock(exception, by, Action.RECODE)
+        line = (
+            InvoiceLine.objects.select_for_update(of=("self",))
+            .select_related("po_line", "gl_account", "cost_center")
+            .get(pk=exception.invoice_line_id)
+        )
+        fields, changes = [], {}
+        if po_line is not None and po_line.pk != line.po_line_id:
+            if po_line.purchase_order_id != invoice.purchase_order_id:
+                raise DomainError(
+                    f"That line is not on {invoice.purchase_order.number if invoice.purchase_order else 'a purchase order of this invoice'}."
+                )
+            old = f"line {line.po_line.line_no}" if line.po_line else "none"
+            changes["po_line"] = f"{old} → line {po_line.line_no}"
+            line.po_line = po_line
+            fields.append("po_line")
+        current_gl = line.gl_account or (line.po_line.gl_account if line.po_line else None)
+        if gl_account is not None and gl_account != current_gl:
+            if not gl_account.active:
+                raise DomainError(f"GL account {gl_account.code} is closed for new spend.")
+            changes["gl_account"] = (
+                f"{current_gl.code if current_gl else 'none'} → {gl_account.code}"
+            )
+            line.gl_account = gl_account
+            fields.append("gl_account")
+        current_cc = line.cost_center or (line.po_line.cost_center if line.po_line else None)
+        if cost_center is not None and cost_center != current_cc:
+            if not cost_center.active:
+                raise DomainError(f"Cost center {cost_center.code} is closed for new spend.")
+            changes["cost_center"] = (
+                f"{current_cc.code if current_cc else 'none'} → {cost_center.code}"
+            )
+            line.cost_center = cost_center
+            fields.append("cost_center")
+        if not fields:
+            raise DomainError(
+                "Nothing to re-code: choose a PO line, GL account or cost center that differs "
+                "from the line's current coding."
+            )
+        line.save(update_fields=fields)
+        audit_record(
+            obj=invoice,
+            action="recoded",
+            by=by,
+            changes={f"line {line.line_no} {key}": value for key, value in changes.items()},
+            note=note,
+        )
+        _close(
+            invoice,
+            exception,
+            by,
+            resolution=Resolution.RECODED,
+            root_cause=root_cause,
+            note=note,
+            changes=changes,
+        )
+        _rematch([invoice.pk])
+    return exception
+
+
+def exception_resolve(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    resolution: str,
+    root_cause: str,
+    note: str = "",
+) -> InvoiceException:
+    """Close an exception by accepting it, rejecting the invoice or marking it a duplicate."""
+    if resolution == Resolution.ACCEPT_VARIANCE:
+        return exception_accept_variance(
+            exception=exception, by=by, root_cause=root_cause, note=note
+        )
+    if resolution == Resolution.REJECT_INVOICE:
+        return exception_reject_invoice(
+            exception=exception, by=by, reason=note, root_cause=root_cause
+        )
+    if resolution == Resolution.MARK_DUPLICATE:
+        return exception_mark_duplicate(
+            exception=exception, by=by, root_cause=root_cause, note=note
+        )
+    raise DomainError("Choose how the exception was resolved.")
+
+
+def exception_act(
+    *,
+    exception: InvoiceException,
+    by: AbstractBaseUser,
+    action: str,
+    root_cause: str = "",
+    note: str = "",
+    amount: Decimal | None = None,
+    credit_note: Invoice | None = None,
+    unit_price: Decimal | None = None,
+    quantity: Decimal | None = None,
+    received_on: dt.date | None = None,
+    po_line: PurchaseOrderLine | None = None,
+    gl_account: GLAccount | None = None,
+    cost_center: CostCenter | None = None,
+) -> InvoiceException:
+    """Apply one action by name: the single entry point for pages, the API and bulk jobs.
+
+    A blank root cause falls back to what the action implies, then to the engine's guess.
+    """
+    root_cause = (
+        root_cause
+        or DEFAULT_ROOT_CAUSE.get(action, "")
+        or exception.root_cause
+        or exception.suggested_root_cause
+    )
+    common = {"exception": exception, "by": by}
+    if action == Action.ACCEPT_VARIANCE:
+        return exception_accept_variance(**common, root_cause=root_cause, note=note)
+    if action == Action.REQUEST_CREDIT_NOTE:
+        return exception_request_credit_note(
+            **common, root_cause=root_cause, amount=amount, message=note
+        )
+    if action == Action.SETTLE_CREDIT_NOTE:
+        if credit_note is None:
+            raise DomainError("Choose the credit note that settles it.")
+        return exception_settle_credit_note(**common, credit_note=credit_note, note=note)
+    if action == Action.CORRECT_PO:
+        return exception_correct_po(
+            **common,
+            reason=note,
+            root_cause=root_cause,
+            unit_price=unit_price,
+            quantity=quantity,
+        )
+    if action == Action.POST_RECEIPT:
+        if quantity is None:
+            raise DomainError("Enter the quantity that arrived.")
+        return exception_post_receipt(
+            **common, quantity=quantity, received_on=received_on, note=note
+        )
+    if action == Action.RECODE:
+        return exception_recode(
+            **common,
+            root_cause=root_cause,
+            po_line=po_line,
+            gl_account=gl_account,
+            cost_center=cost_center,
+            note=note,
+        )
+    if action == Action.MARK_DUPLICATE:
+        return exception_mark_duplicate(**common, root_cause=root_cause, note=note)
+    if action == Action.REJECT_INVOICE:
+        return exception_reject_invoice(**common, reason=note, root_cause=root_cause)
+    if action == Action.STOP_WAITING:
+        return exception_stop_waiting(**common, note=note)
+    raise DomainError("Choose how the exception was resolved.")
+
+
+# --- claims --------------------------------------------------------------------------------
+
+
+def exception_claim(
+    *, exception: InvoiceException, by: AbstractBaseUser, minutes: int = CLAIM_MINUTES
+) -> InvoiceException:
+    """Take an exception so no one else works it until the claim expires or is released."""
+    with transaction.atomic():
+        exception = (
+            InvoiceException.objects.select_for_update(of=("self",))
+            .select_related("invoice__purchase_order", "claimed_by")
+            .get(pk=exception.pk)
+        )
+        if not may_work(exception, by):
+            raise NotAllowed("This exception is routed to someone else.")
+        if exception.status == Status.WAITING_VENDOR:
+            raise DomainError(
+                "This exception is waiting for the vendor; there is nothing to claim."
+            )
+        if exception.status != Status.OPEN:
+            raise DomainError("This exception is already resolved.")
+        now = timezone.now()
+        if exception.is_claimed_by_other(by, now):
+            until = timezone.localtime(exception.claimed_until)
+            raise NotAllowed(
+                f"{_name(exception.claimed_by)} claimed this exception until {until:%H:%M}."
+            )
+        _take(exception, by, now + dt.timedelta(minutes=minutes))
+    return exception
+
+
+def _take(exception: InvoiceException, by: AbstractBaseUser, until: dt.datetime) -> None:
+    exception.claimed_by = by
+    exception.claimed_until = until
+    exception.save(update_fields=["claimed_by", "claimed_until"])
+    audit_record(
+        obj=exception,
+        action="claimed",
+        by=by,
+        changes={"until": timezone.localtime(until).strftime("%d %b %H:%M")},
+    )
+
+
+def exception_claim_next(
+    *,
+    by: AbstractBaseUser,
+    candidates: models.QuerySet[InvoiceException],
+    minutes: int = CLAIM_MINUTES,
+) -> InvoiceException | None:
+    """Claim the first free exception of `candidates` (the user's queue, in queue order).
+
+    Rows another clerk is claiming at this very moment are skipped, not waited for, so two
+    clerks pressing "next" together get different exceptions and neither blocks.
+    """
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
+    now = timezone.now()
+    with transaction.atomic():
+        pk = (
+            candidates.claimable(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if pk is None:
+            return None
+        exception = InvoiceException.objects.select_related("invoice").get(pk=pk)
+        _take(exception, by, now + dt.timedelta(minutes=minutes))
+    return exception
+
+
+def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> InvoiceException:
+    """Put a claimed exception back in the queue (its holder, or an AP manager)."""
+    with transaction.atomic():
+        exception = (
+            InvoiceException.objects.select_for_update(of=("self",))
+            .select_related("claimed_by")
+            .get(pk=exception.pk)
+        )
+        now = timezone.now()
+        if exception.claimed_by_id is None or exception.claimed_until <= now:
+            raise DomainError("Nobody holds this exception.")
+        if exception.claimed_by_id != by.pk and not roles.has_role(by, roles.AP_MANAGER):
+            raise NotAllowed(
+                f"Only {_name(exception.claimed_by)} or an AP manager can release this claim."
+            )
+        exception.claimed_by = None
+        exception.claimed_until = None
+        exception.save(update_fields=["claimed_by", "claimed_until"])
+        audit_record(obj=exception, action="released", by=by)
+    return exception
+
+
+# --- comments and mentions -----------------------------------------------------------------
+
+
+def exception_comment(
+    *, exception: InvoiceException, by: AbstractBaseUser, body: str
+) -> ExceptionComment:
+    """Add a comment; everyone @mentioned is notified and may open the exception."""
+    body = body.strip()
+    if not body:
+        raise DomainError("Write a comment first.")
+    if len(body) > COMMENT_MAX_LENGTH:
+        raise DomainError(f"Keep comments under {COMMENT_MAX_LENGTH} characters.")
+    if not may_view(exception, by):
+        raise NotAllowed("This exception is routed to someone else.")
+    names = sorted(set(MENTION.findall(body)))
+    users = list(get_user_model().objects.filter(username__in=names, is_active=True))
+    unknown = sorted(set(names) - {user.get_username() for user in users})
+    if unknown:
+        raise DomainError(f"Nobody is called @{unknown[0]}; check the user name.")
+    mentioned = [user for user in users if user.pk != by.pk]
+    with transaction.atomic():
+        comment = ExceptionComment.objects.create(
+            exception=exception, author=by, body=body, created_at=timezone.now()
+        )
+        ExceptionMention.objects.bulk_create(
+            ExceptionMention(comment=comment, user=user) for user in mentioned
+        )
+        audit_record(
+            obj=exception,
+            action="commented",
+            by=by,
+            note=body[:500],
+            changes=(
+                {"mentioned": ", ".join(u.get_username() for u in mentioned)} if mentioned else {}
+            ),
+        )
+        recipients = [user.email for user in mentioned if user.email]
+        if recipients:
+            link = settings.SITE_URL + reverse("payables:exception_detail", args=[exception.pk])
+            subject = f"{_name(by)} mentioned you on {exception}"
+            message = f"{body}\n\nOpen it: {link}\n"
+            transaction.on_commit(
+                lambda: send_mail(
+                    subject=subject,
+                    message=message,
+                    from_email=settings.DEFAULT_FROM_EMAIL,
+                    recipient_list=recipients,
+                    fail_silently=True,
+                )
+            )
+    return comment
+
+
+def mentions_mark_read(*, by: AbstractBaseUser, mention_ids: list[int] | None = None) -> int:
+    """Mark the user's mentions (or the given ones) as read; returns how many changed."""
+    mentions = ExceptionMention.objects.filter(user=by, read_at__isnull=True)
+    if mention_ids is not None:
+        mentions = mentions.filter(pk__in=mention_ids)
+    return mentions.update(read_at=timezone.now())
+
+
+# --- bulk ----------------------------------------------------------------------------------
+
+
+def bulk_resolve_start(
+    *,
+    by: AbstractBaseUser,
+    exception_ids: list[int],
+    action: str,
+    root_cause: str,
+    note: str = "",
+    max_amount: Decimal | None = None,
+) -> BulkJob:
+    """Queue one resolution for many exceptions; a worker applies it one exception at a time."""
+    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    if action not in BULK_ACTIONS:
+        raise DomainError(
+            "In bulk you can accept variances, request credit notes or reject invoices."
+        )
+    root_cause = _root_cause(root_cause)
+    ids = sorted({int(pk) for pk in exception_ids})
+    if not ids:
+        raise DomainError("Select at least one exception.")
+    if len(ids) > BULK_MAX_ITEMS:
+        raise DomainError(f"Select at most {BULK_MAX_ITEMS} exceptions at once.")
+    note = note.strip()
+    if action == Action.REJECT_INVOICE and not note:
+        raise DomainError("Give the reason for rejecting; it is sent to each vendor.")
+    if max_amount is not None:
+        max_amount = _decimal(max_amount, "Limit")
+        if max_amount < 0:
+            raise DomainError("The limit cannot be negative.")
+    with transaction.atomic():
+        found = list(
+            InvoiceException.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
+        )
+        if len(found) != len(ids):
+            raise DomainError("Some of the selected exceptions no longer exist; reload the queue.")
+        job = BulkJob.objects.create(
+            resolution=action,
+            root_cause=root_cause,
+            note=note,
+            max_amount=max_amount,
+            created_by=by,
+            created_at=timezone.now(),
+            total=len(found),
+        )
+        BulkJobItem.objects.bulk_create(BulkJobItem(job=job, exception_id=pk) for pk in found)
+        audit_record(
+            obj=job,
+            action="created",
+            by=by,
+            to_status=job.status,
+            changes={"action": action, "exceptions": len(found), "limit": max_amount},
+            note=note,
+        )
+        job_id = job.pk
+
+        def enqueue() -> None:
+            from payables.tasks import bulk_resolve
+
+            bulk_resolve.delay(job_id)
+
+        transaction.on_commit(enqueue)
+    return job
+
+
+def _apply_bulk(job: BulkJob, exception: InvoiceException, by: AbstractBaseUser) -> None:
+    if job.resolution == Action.ACCEPT_VARIANCE:
+        if job.max_amount is not None and exception.amount_at_stake > job.max_amount:
+            raise DomainError(
+                f"{exception.amount_at_stake} at stake is above this job's limit of {job.max_amount}."
+            )
+        exception_accept_variance(
+            exception=exception, by=by, root_cause=job.root_cause, note=job.note, enqueue=False
+        )
+    elif job.resolution == Action.REQUEST_CREDIT_NOTE:
+        exception_request_credit_note(
+            exception=exception, by=by, root_cause=job.root_cause, message=job.note
+        )
+    else:
+        exception_reject_invoice(
+            exception=exception, by=by, reason=job.note, root_cause=job.root_cause
+        )
+
+
+def bulk_job_run(job_id: int) -> BulkJob:
+    """Work through a bulk job; each exception is all or nothing, failures are kept per item.
+
+    Safe to run again after a crash: finished items are skipped, and every resolved invoice
+    is handed to the engine in one batch at the end.
+    """
+    with transaction.atomic():
+        job = BulkJob.objects.select_for_update().select_related("created_by").get(pk=job_id)
+        if job.status == BulkJob.Status.DONE:
+            return job
+        if job.status == BulkJob.Status.QUEUED:
+            transition(job, BulkJob.Status.RUNNING, by=None)
+    by = job.created_by
+    items = list(job.items.filter(status=BulkJobItem.Status.PENDING).order_by("pk"))
+    for item in items:
+        try:
+            with transaction.atomic():
+                exception = InvoiceException.objects.get(pk=item.exception_id)
+                _apply_bulk(job, exception, by)
+                BulkJobItem.objects.filter(pk=item.pk).update(status=BulkJobItem.Status.DONE)
+                BulkJob.objects.filter(pk=job.pk).update(succeeded=F("succeeded") + 1)
+        except (DomainError, PermissionDenied) as exc:
+            message = exc.message if isinstance(exc, DomainError) else str(exc)
+            with transaction.atomic():
+                BulkJobItem.objects.filter(pk=item.pk).update(
+                    status=BulkJobItem.Status.FAILED, message=message[:300]
+                )
+                BulkJob.objects.filter(pk=job.pk).update(failed=F("failed") + 1)
+    with transaction.atomic():
+        job = BulkJob.objects.select_for_update().get(pk=job_id)
+        job.finished_at = timezone.now()
+        transition(
+            job,
+            BulkJob.Status.DONE,
+            by=None,
+            extra_fields=["finished_at"],
+            changes={"succeeded": job.succeeded, "failed": job.failed},
+        )
+        if job.resolution == Action.ACCEPT_VARIANCE:
+            _rematch(
+                list(
+                    InvoiceException.objects.filter(
+                        pk__in=job.items.filter(status=BulkJobItem.Status.DONE).values(
+                            "exception_id"
+                        )
+                    ).values_list("invoice_id", flat=True)
+                )
+            )
+    return job

@@ -1,0 +1,63 @@
+"""A small batch against large tables stays on indexes: the planner must not scan every line."""
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from bench.generate import generate
+from payables import matching
+from payables.models import Invoice
+
+pytestmark = pytest.mark.django_db
+
+LARGE = ("payables_invoice ", "payables_invoiceline ", "procurement_purchaseorderline ",
+         "procurement_purchaseorder ")  # fmt: skip
+
+
+def _plans_of_every_statement(ids: list[int]) -> dict[str, str]:
+    """EXPLAIN each statement of the engine in turn, running it so the next one sees its tables."""
+    plans = {}
+    params = {"now": timezone.now(), "dup_days": matching.DUPLICATE_WINDOW_DAYS}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(matching._BATCH, {"ids": ids, "statuses": list(matching.MATCHABLE)})
+        for sql in (
+            matching._LINES,
+            matching._RESULTS,
+            matching._PROBLEMS,
+            matching._CLOSE_CLEARED,
+            matching._OPEN_NEW,
+            matching._INVOICES,
+        ):
+            for statement in (s.strip() for s in sql.split(";\n") if s.strip()):
+                query = statement.split(" ON COMMIT DROP AS\n", 1)[-1]
+                query = "\n".join(
+                    line for line in query.splitlines() if not line.lstrip().startswith("--")
+                )
+                if query.split(None, 1)[0].upper() in (
+                    "WITH",
+                    "SELECT",
+                    "INSERT",
+                    "UPDATE",
+                    "DELETE",
+                ):
+                    cursor.execute("EXPLAIN " + query, params)
+                    plans[statement[:80]] = "\n".join(row[0] for row in cursor.fetchall())
+                cursor.execute(statement, params)
+        transaction.set_rollback(True)
+    return plans
+
+
+def test_a_small_batch_uses_indexes_on_large_tables():
+    generate(4000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    ids = list(
+        Invoice.objects.filter(number__startswith="BINV-")
+        .order_by("id")
+        .values_list("id", flat=True)[:20]
+    )
+    plans = _plans_of_every_statement(ids)
+    assert len(plans) >= 10
+    for statement, plan in plans.items():
+        for table in LARGE:
+            assert f"Seq Scan on {table}" not in plan, f"{statement}\n{plan}"

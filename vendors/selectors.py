@@ -1,0 +1,452 @@
+"""Vendor reads that are more than a queryset method: duplicates, holds, contract prices,
+payment-term schedules and the scorecard (aggregate queries, never a loop over invoices)."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import (
+    Avg,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from p2p.money import ZERO, round_money
+from vendors.models import (
+    BankAccount,
+    Contract,
+    ContractLine,
+    PaymentTerms,
+    Vendor,
+    VendorNameKey,
+)
+
+# Trigram similarity of the normalised names above which two vendors count as
+# near-identical ('Bürotechnik Schneider GmbH' / 'Burotechnik Schneider' ≈ 0.75).
+NEAR_NAME_SIMILARITY = 0.7
+
+
+# --- duplicates -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DuplicateMatch:
+    """An existing vendor that a new one may duplicate, and why we think so."""
+
+    vendor: Vendor
+    reason: str
+
+
+def vendor_with_tax_id(tax_id: str, *, exclude_pk: int | None = None) -> Vendor | None:
+    """The vendor already registered under this tax id (compared without case)."""
+    vendors = Vendor.objects.filter(tax_id__iexact=tax_id)
+    if exclude_pk is not None:
+        vendors = vendors.exclude(pk=exclude_pk)
+    return vendors.order_by("pk").first()
+
+
+def existing_tax_ids(tax_ids: list[str]) -> set[str]:
+    """Which of these tax ids some vendor already has (upper case)."""
+    wanted = {tax_id.upper() for tax_id in tax_ids if tax_id}
+    if not wanted:
+        return set()
+    found = Vendor.objects.filter(tax_id__in=wanted).values_list("tax_id", flat=True)
+    return {tax_id.upper() for tax_id in found}
+
+
+def _similar_names(name: str) -> QuerySet[Vendor]:
+    similarity = Func(
+        VendorNameKey(F("name")),
+        VendorNameKey(Value(name)),
+        function="similarity",
+        output_field=FloatField(),
+    )
+    return (
+        Vendor.objects.alias(similarity=similarity)
+        .filter(similarity__gte=NEAR_NAME_SIMILARITY)
+        .order_by("-similarity", "pk")
+    )
+
+
+def find_duplicates(
+    *, name: str = "", iban: str = "", exclude_pk: int | None = None
+) -> list[DuplicateMatch]:
+    """Vendors with the same IBAN (verified or pending) or a near-identical name."""
+    matches: dict[int, DuplicateMatch] = {}
+    if iban:
+        accounts = (
+            BankAccount.objects.filter(
+                iban=iban, status__in=(BankAccount.Status.VERIFIED, BankAccount.Status.PENDING)
+            )
+            .select_related("vendor")
+            .order_by("vendor_id")
+        )
+        for account in accounts:
+            if account.vendor_id != exclude_pk:
+                matches.setdefault(
+                    account.vendor_id,
+                    DuplicateMatch(account.vendor, f"same IBAN {account.masked_iban}"),
+                )
+    if name:
+        vendors = _similar_names(name)
+        if exclude_pk is not None:
+            vendors = vendors.exclude(pk=exclude_pk)
+        for vendor in vendors[:5]:
+            matches.setdefault(vendor.pk, DuplicateMatch(vendor, "near-identical name"))
+    return list(matches.values())
+
+
+_SIMILAR_NAMES_FOR_ROWS = """
+SELECT r.line, v.id, v.name
+FROM unnest(%(lines)s::int[], %(names)s::text[]) AS r(line, name)
+JOIN vendors_vendor v
+  ON vendor_name_key(v.name) %% vendor_name_key(r.name)
+ AND similarity(vendor_name_key(v.name), vendor_name_key(r.name)) >= %(threshold)s
+ORDER BY r.line, v.id
+"""
+
+
+def similar_names_for_rows(names_by_line: dict[int, str]) -> dict[int, list[tuple[int, str]]]:
+    """For many candidate names at once (a CSV file): line → [(vendor id, name)], one query."""
+    if not names_by_line:
+        return {}
+    found: dict[int, list[tuple[int, str]]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SIMILAR_NAMES_FOR_ROWS,
+            {
+                "lines": list(names_by_line),
+                "names": list(names_by_line.values()),
+                "threshold": NEAR_NAME_SIMILARITY,
+            },
+        )
+        for line, vendor_id, name in cursor.fetchall():
+            found.setdefault(line, []).append((vendor_id, name))
+    return found
+
+
+def ibans_in_use(ibans: list[str]) -> dict[str, str]:
+    """IBAN → the vendor name already paid (or about to be paid) to it."""
+    rows = (
+        BankAccount.objects.filter(
+            iban__in=set(ibans),
+            status__in=(BankAccount.Status.VERIFIED, BankAccount.Status.PENDING),
+        )
+        .order_by("vendor_id")
+        .values_list("iban", "vendor__name")
+    )
+    return dict(rows)
+
+
+# --- payment hold -----------------------------------------------------------------------------
+
+
+def vendors_on_payment_hold() -> QuerySet[Vendor]:
+    """Vendors whose invoices stay out of payment runs, with the reasons and what is held.
+
+    The rules are the payment-run proposal's: the vendor is not active, a bank change
+    awaits verification, or there is no verified account. Each vendor carries
+    `pending_bank_change`, `has_verified_bank`, the pending request (`pending_accounts`)
+    and its approved invoices held (`held_invoices`, `held_amount` in its own currency).
+    """
+    from payables.models import Invoice
+
+    pending = BankAccount.objects.filter(status=BankAccount.Status.PENDING).select_related(
+        "requested_by"
+    )
+    held = Q(
+        invoices__status=Invoice.Status.APPROVED,
+        invoices__document_type=Invoice.DocumentType.INVOICE,
+    )
+    return (
+        Vendor.objects.with_payment_hold()
+        .filter(on_payment_hold=True)
+        .select_related("payment_terms")
+        .prefetch_related(Prefetch("bank_accounts", queryset=pending, to_attr="pending_accounts"))
+        .annotate(
+            held_invoices=Count("invoices", filter=held),
+            held_amount=Coalesce(
+                Sum(
+                    "invoices__payable_amount",
+                    filter=held & Q(invoices__currency=F("currency")),
+                ),
+                ZERO,
+            ),
+        )
+        .order_by("-held_invoices", "name", "pk")
+    )
+
+
+def hold_reasons(vendor: Vendor) -> list[str]:
+    """Why a vendor annotated by with_payment_hold() cannot be paid, in words for AP."""
+    reasons = []
+    if vendor.status == Vendor.Status.BLOCKED:
+        reasons.append(
+            f"Blocked: {vendor.status_reason}" if vendor.status_reason else "Vendor is blocked"
+        )
+    elif vendor.status == Vendor.Status.ONBOARDING:
+        reasons.append("Still onboarding: not yet activated")
+    if vendor.pending_bank_change:
+        reasons.append("Bank change waiting for verification by a second person")
+    if not vendor.has_verified_bank:
+        reasons.append("No verified bank account")
+    return reasons
+
+
+# --- contracts --------------------------------------------------------------------------------
+
+
+def active_contract_price(
+    *, vendor_id: int, item_code: str, on_date: dt.date, currency: str
+) -> ContractLine | None:
+    """The rate-card line in force for this vendor, item and currency on the date, if any.
+
+    Activation refuses overlapping active contracts for one item, so at most one line
+    applies; the newest contract wins should old data ever overlap.
+    """
+    code = (item_code or "").strip().upper()
+    if not code:
+        return None
+    return (
+        ContractLine.objects.filter(
+            item_code=code,
+            contract__vendor_id=vendor_id,
+            contract__currency=currency.upper(),
+            contract__status=Contract.Status.ACTIVE,
+            contract__valid_from__lte=on_date,
+            contract__valid_to__gte=on_date,
+        )
+        .select_related("contract")
+        .order_by("-contract__valid_from", "-contract_id")
+        .first()
+    )
+
+
+def contract_items_for(vendor: Vendor, on_date: dt.date | None = None) -> QuerySet[ContractLine]:
+    """The items a buyer may pick for this vendor: lines of contracts in force on the date."""
+    on_date = on_date or timezone.localdate()
+    return (
+        ContractLine.objects.filter(
+            contract__vendor=vendor,
+            contract__status=Contract.Status.ACTIVE,
+            contract__valid_from__lte=on_date,
+            contract__valid_to__gte=on_date,
+        )
+        .select_related("contract")
+        .order_by("item_code", "contract__currency", "-contract__valid_from")
+    )
+
+
+def overlapping_contract_items(contract: Contract) -> list[tuple[str, str]]:
+    """(item code, other contract number) priced by another active contract of the vendor
+    in the same currency for dates that overlap this contract's."""
+    return list(
+        ContractLine.objects.filter(
+            contract__vendor_id=contract.vendor_id,
+            contract__currency=contract.currency,
+            contract__status=Contract.Status.ACTIVE,
+            contract__valid_from__lte=contract.valid_to,
+            contract__valid_to__gte=contract.valid_from,
+            item_code__in=contract.lines.values("item_code"),
+        )
+        .exclude(contract_id=contract.pk)
+        .order_by("item_code")
+        .values_list("item_code", "contract__number")
+    )
+
+
+def contract_list() -> QuerySet[Contract]:
+    """Contracts with their vendor and number of rate-card lines."""
+    return Contract.objects.select_related("vendor").annotate(line_count=Count("lines"))
+
+
+# --- payment terms ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TermsSchedule:
+    """When an invoice falls due under its terms, and what paying early saves."""
+
+    due_date: dt.date
+    discount_date: dt.date | None
+    discount_amount: Decimal
+    amount_if_discounted: Decimal
+
+
+def terms_schedule(
+    terms: PaymentTerms, *, invoice_date: dt.date, amount: Decimal, currency: str
+) -> TermsSchedule:
+    """Due date, discount deadline and discount from the invoice date and payable amount."""
+    discount_date = terms.discount_date(invoice_date)
+    discount = terms.discount_amount(amount, currency) if discount_date else ZERO
+    return TermsSchedule(
+        due_date=terms.due_date(invoice_date),
+        discount_date=discount_date,
+        discount_amount=discount,
+        amount_if_discounted=round_money(amount - discount, currency),
+    )
+
+
+# --- scorecard --------------------------------------------------------------------------------
+
+SCORECARD_PERIODS = {
+    "90d": ("Last 90 days", 90),
+    "12m": ("Last 12 months", 365),
+    "all": ("All time", None),
+}
+DEFAULT_SCORECARD_PERIOD = "12m"
+
+
+@dataclass(frozen=True)
+class DiscountLine:
+    """Early-payment discounts offered by the terms, in one currency."""
+
+    currency: str
+    available: Decimal
+    taken: Decimal
+
+    @property
+    def missed(self) -> Decimal:
+        return self.available - self.taken
+
+
+@dataclass(frozen=True)
+class ExceptionCount:
+    type: str
+    label: str
+    count: int
+    open: int
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    """How a vendor's invoices fared: the feedback loop from AP to procurement."""
+
+    vendor_id: int
+    period: str
+    since: dt.date | None
+    invoices: int = 0
+    clean_invoices: int = 0
+    paid: int = 0
+    paid_on_time: int = 0
+    priced_lines: int = 0
+    lines_above_po_price: int = 0
+    average_price_variance: Decimal | None = None
+    exceptions: tuple[ExceptionCount, ...] = field(default_factory=tuple)
+    discounts: tuple[DiscountLine, ...] = field(default_factory=tuple)
+
+    @property
+    def accuracy(self) -> Decimal | None:
+        """Share of invoices that never raised an exception (DESIGN.md 'vendor accuracy')."""
+        return Decimal(self.clean_invoices) / self.invoices if self.invoices else None
+
+    @property
+    def on_time_rate(self) -> Decimal | None:
+        return Decimal(self.paid_on_time) / self.paid if self.paid else None
+
+    @property
+    def exception_total(self) -> int:
+        return sum(row.count for row in self.exceptions)
+
+    @property
+    def period_label(self) -> str:
+        return SCORECARD_PERIODS[self.period][0]
+
+
+def vendor_scorecard(vendor: Vendor, period: str = DEFAULT_SCORECARD_PERIOD) -> Scorecard:
+    """The scorecard over the vendor's invoices captured in the period: four aggregate queries.
+
+    Accuracy = invoices with no exception ÷ invoices; on-time = paid on or before the due
+    date ÷ paid; average price variance = mean of (invoice − PO unit price) ÷ PO unit price
+    over matched lines; discounts available once their window closed or the invoice was paid.
+    """
+    from payables.models import Invoice, InvoiceException, MatchResult, Payment
+
+    if period not in SCORECARD_PERIODS:
+        period = DEFAULT_SCORECARD_PERIOD
+    days = SCORECARD_PERIODS[period][1]
+    today = timezone.localdate()
+    since = today - dt.timedelta(days=days) if days else None
+    in_period = Q(captured_at__date__gte=since) if since else Q()
+
+    invoices = Invoice.objects.filter(in_period, vendor=vendor)
+    totals = invoices.annotate(
+        excepted=Exists(InvoiceException.objects.filter(invoice=OuterRef("pk")))
+    ).aggregate(
+        invoices=Count("id"),
+        clean=Count("id", filter=Q(excepted=False)),
+        paid=Count("id", filter=Q(status=Invoice.Status.PAID)),
+        on_time=Count("id", filter=Q(status=Invoice.Status.PAID, paid_at__date__lte=F("due_date"))),
+    )
+
+    exceptions = (
+        InvoiceException.objects.filter(invoice__in=invoices)
+        .values("type")
+        .annotate(
+            count=Count("id"), open=Count("id", filter=Q(status=InvoiceException.Status.OPEN))
+        )
+        .order_by("-count", "type")
+    )
+    labels = dict(InvoiceException.Type.choices)
+
+    relative_variance = ExpressionWrapper(
+        (F("invoice_unit_price") - F("po_unit_price")) / F("po_unit_price"),
+        output_field=DecimalField(max_digits=18, decimal_places=6),
+    )
+    prices = MatchResult.objects.filter(invoice__in=invoices, po_unit_price__gt=0).aggregate(
+        lines=Count("id"),
+        above=Count("id", filter=Q(invoice_unit_price__gt=F("po_unit_price"))),
+        average=Avg(relative_variance),
+    )
+
+    taken = (
+        Payment.objects.filter(invoice=OuterRef("pk"), status=Payment.Status.PAID)
+        .values("invoice")
+        .annotate(total=Sum("discount_taken"))
+        .values("total")
+    )
+    discounts = (
+        invoices.filter(discount_amount__gt=0)
+        .exclude(status=Invoice.Status.REJECTED)
+        .filter(Q(status=Invoice.Status.PAID) | Q(discount_date__lt=today))
+        .annotate(taken=Coalesce(Subquery(taken), ZERO))
+        .values("currency")
+        .annotate(available=Sum("discount_amount"), taken_total=Sum("taken"))
+        .order_by("currency")
+    )
+    return Scorecard(
+        vendor_id=vendor.pk,
+        period=period,
+        since=since,
+        invoices=totals["invoices"],
+        clean_invoices=totals["clean"],
+        paid=totals["paid"],
+        paid_on_time=totals["on_time"],
+        priced_lines=prices["lines"],
+        lines_above_po_price=prices["above"],
+        average_price_variance=prices["average"],
+        exceptions=tuple(
+            ExceptionCount(
+                row["type"], labels.get(row["type"], row["type"]), row["count"], row["open"]
+            )
+            for row in exceptions
+        ),
+        discounts=tuple(
+            DiscountLine(row["currency"], row["available"], row["taken_total"]) for row in discounts
+        ),
+    )
