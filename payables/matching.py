@@ -423,8 +423,6 @@ changed AS (
         touchless = (v.problems = 0 AND NOT v.ever_excepted)
     FROM verdict v
     WHERE v.id = i.id
-      -- Spelled out so the planner reaches the batch through the primary key.
-      AND i.id = ANY(ARRAY(SELECT invoice_id FROM match_batch))
       AND (v.old_status = 'pending_match'
            OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems
