@@ -1,6 +1,7 @@
-"""API plumbing shared by the apps: pagination and error mapping."""
+"""API plumbing shared by the apps: pagination, error mapping and fresh responses."""
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from rest_framework import status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -16,6 +17,16 @@ class NewestFirstCursorPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class FreshResponseMixin:
+    """Viewset mixin answering a state change with the object as a GET would show it."""
+
+    def _respond(self, obj: Model, code: int = status.HTTP_200_OK) -> Response:
+        # Services return the bare instance; re-read it through get_queryset so the
+        # annotations, prefetches and visibility rules of the list/detail endpoints apply.
+        fresh = self.get_queryset().get(pk=obj.pk)
+        return Response(self.get_serializer(fresh).data, status=code)
 
 
 def exception_handler(exc, context):

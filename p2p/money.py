@@ -1,6 +1,8 @@
 """Money helpers: one rounding rule (half-up to the currency's minor unit) for the whole product."""
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from p2p.exceptions import DomainError
 
 # ISO 4217 minor units for the currencies where it is not 2.
 _MINOR_UNITS = {
@@ -24,6 +26,17 @@ FOUR_PLACES = Decimal("0.0001")
 def minor_units(currency: str) -> int:
     """Number of decimals the currency is paid in."""
     return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def parse_decimal(value: object, label: str) -> Decimal:
+    """Read a number typed or imported by a clerk ("1,250.00" too); refuse anything else."""
+    try:
+        number = Decimal(str(value).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise DomainError(f"{label} must be a number, got '{value}'.") from None
+    if not number.is_finite():
+        raise DomainError(f"{label} must be a number, got '{value}'.")
+    return number
 
 
 def round_money(amount: Decimal, currency: str = "EUR") -> Decimal:

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
+from p2p.api import FreshResponseMixin
 from payables import capture, payments, queue, resolutions, services
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
@@ -546,7 +547,7 @@ class PaymentVoidSerializer(serializers.Serializer):
 # --- ViewSets -----------------------------------------------------------------------------
 
 
-class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
+class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Invoices: AP captures them, AP, buyers and finance read them."""
 
     serializer_class = InvoiceSerializer
@@ -673,11 +674,10 @@ class InvoiceViewSet(viewsets.ReadOnlyModelViewSet):
                 for line in data["lines"]
             ],
         )
-        fresh = self.get_queryset().get(pk=invoice.pk)
-        return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
+        return self._respond(invoice, status.HTTP_201_CREATED)
 
 
-class InvoiceExceptionViewSet(viewsets.ReadOnlyModelViewSet):
+class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     """The exception queue; buyers and requesters see only what is routed to them.
 
     Lists take the queue's filters (type, owner, vendor, age, amounts, due and discount dates,
@@ -696,10 +696,6 @@ class InvoiceExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         # The same scope as the HTML queue: AP all, buyers and requesters what is routed to them.
         exceptions, _queue = queue.exception_scope(self.request.user)
         return exceptions.select_related("invoice__vendor")
-
-    def _respond(self, exception: InvoiceException, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=exception.pk)
-        return Response(self.get_serializer(fresh).data, status=code)
 
     @extend_schema(request=ExceptionResolveSerializer, responses=InvoiceExceptionSerializer)
     @action(detail=True, methods=["post"])
@@ -804,7 +800,7 @@ class InvoiceExceptionViewSet(viewsets.ReadOnlyModelViewSet):
         return Response(BulkJobSerializer(job).data)
 
 
-class PaymentRunViewSet(viewsets.ReadOnlyModelViewSet):
+class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Payment runs: AP proposes, someone else approves, AP sends the bank files and marks them paid.
 
     Propose, approve, export, mark-paid and void accept an `Idempotency-Key` header: a retry
@@ -827,10 +823,6 @@ class PaymentRunViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action in ("create", "add_invoice", "remove_invoice"):
             return [roles.api_roles(*AP)()]
         return super().get_permissions()
-
-    def _respond(self, run: PaymentRun, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=run.pk)
-        return Response(self.get_serializer(fresh).data, status=code)
 
     @extend_schema(
         request=PaymentRunCreateSerializer,

@@ -6,7 +6,7 @@ statement over every approved invoice, so its cost does not depend on how many t
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -23,7 +23,7 @@ from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from p2p.money import ZERO, round_money
+from p2p.money import ZERO, parse_decimal, round_money
 from p2p.numbering import next_number
 from payables.models import (
     CompanySettings,
@@ -78,16 +78,6 @@ def discount_worth_taking(
     return rate is not None and rate > cost_of_capital
 
 
-def _decimal(value: object, label: str) -> Decimal:
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise DomainError(f"{label} must be a number, got '{value}'.") from None
-    if not number.is_finite():
-        raise DomainError(f"{label} must be a number, got '{value}'.")
-    return number
-
-
 # --- company settings and holds -----------------------------------------------------------
 
 
@@ -117,10 +107,10 @@ def company_settings_update(
             BIC(bic)
         except SchwiftyException as exc:
             raise DomainError(f"The BIC {bic} is not valid: {exc}.") from None
-    cost = _decimal(cost_of_capital_pct, "Cost of capital")
+    cost = parse_decimal(cost_of_capital_pct, "Cost of capital")
     if not ZERO <= cost < HUNDRED:
         raise DomainError("Cost of capital is a yearly percentage between 0 and 100.")
-    threshold = round_money(_decimal(run_approval_threshold, "Approval threshold"))
+    threshold = round_money(parse_decimal(run_approval_threshold, "Approval threshold"))
     if threshold <= 0:
         raise DomainError("The approval threshold must be greater than zero.")
     with transaction.atomic():

@@ -9,7 +9,7 @@ there, the engine opens a fresh exception; the closed one keeps its history.
 
 import datetime as dt
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,7 +26,7 @@ from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from p2p.money import ZERO, round_money, round_quantity
+from p2p.money import ZERO, parse_decimal, round_money, round_quantity
 from payables.models import (
     BulkJob,
     BulkJobItem,
@@ -212,16 +212,6 @@ def _root_cause(value: str) -> str:
     if value not in RootCause.values:
         raise DomainError("Choose the root cause, so procurement can fix it at the source.")
     return value
-
-
-def _decimal(value: object, label: str) -> Decimal:
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise DomainError(f"{label} must be a number, got '{value}'.") from None
-    if not number.is_finite():
-        raise DomainError(f"{label} must be a number, got '{value}'.")
-    return number
 
 
 def _name(user: AbstractBaseUser | None) -> str:
@@ -494,7 +484,7 @@ def exception_request_credit_note(
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.REQUEST_CREDIT_NOTE)
         amount = round_money(
-            _decimal(amount if amount is not None else exception.amount_at_stake, "Amount"),
+            parse_decimal(amount if amount is not None else exception.amount_at_stake, "Amount"),
             invoice.currency,
         )
         if amount <= 0:
@@ -637,11 +627,11 @@ def exception_correct_po(
     if unit_price is None and quantity is None:
         raise DomainError("Enter the corrected unit price or quantity.")
     if unit_price is not None:
-        unit_price = round_quantity(_decimal(unit_price, "Unit price"))
+        unit_price = round_quantity(parse_decimal(unit_price, "Unit price"))
         if unit_price < 0:
             raise DomainError("The unit price cannot be negative.")
     if quantity is not None:
-        quantity = round_quantity(_decimal(quantity, "Quantity"))
+        quantity = round_quantity(parse_decimal(quantity, "Quantity"))
         if quantity <= 0:
             raise DomainError("The quantity must be greater than zero.")
     try:
@@ -712,7 +702,7 @@ def exception_post_receipt(
     """Record what arrived on the PO line; the receipt's re-match confirms the invoice."""
     from procurement.services import ReceiptLineInput, receipt_post
 
-    quantity = round_quantity(_decimal(quantity, "Received quantity"))
+    quantity = round_quantity(parse_decimal(quantity, "Received quantity"))
     if quantity <= 0:
         raise DomainError("Enter the quantity that arrived; it must be greater than zero.")
     if received_on is not None and received_on > timezone.localdate():
@@ -1088,7 +1078,7 @@ def bulk_resolve_start(
     if action == Action.REJECT_INVOICE and not note:
         raise DomainError("Give the reason for rejecting; it is sent to each vendor.")
     if max_amount is not None:
-        max_amount = _decimal(max_amount, "Limit")
+        max_amount = parse_decimal(max_amount, "Limit")
         if max_amount < 0:
             raise DomainError("The limit cannot be negative.")
     with transaction.atomic():

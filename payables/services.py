@@ -3,7 +3,7 @@
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -12,7 +12,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
-from p2p.money import ZERO, line_amount, round_money, round_quantity
+from p2p.money import ZERO, line_amount, parse_decimal, round_money, round_quantity
 from payables.models import Invoice, InvoiceException, InvoiceLine
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
@@ -26,16 +26,6 @@ def normalize_invoice_number(number: str) -> str:
     parts = re.split(r"[\s\-_/.]+", number.strip().upper())
     # Leading zeros are dropped per part: "RE-26-09999" and "re 26 9999" are one number.
     return "".join(re.sub(r"(?<![0-9])0+(?=[0-9])", "", part) for part in parts if part)
-
-
-def _decimal(value: object, label: str) -> Decimal:
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise DomainError(f"{label} must be a number, got '{value}'.") from None
-    if not number.is_finite():
-        raise DomainError(f"{label} must be a number, got '{value}'.")
-    return number
 
 
 @dataclass(frozen=True)
@@ -107,13 +97,13 @@ def invoice_capture(
         raise DomainError("Currency must be a three-letter ISO code such as EUR.")
     if not lines:
         raise DomainError("An invoice needs at least one line.")
-    tax_amount = round_money(_decimal(tax_amount, "Tax"), currency)
+    tax_amount = round_money(parse_decimal(tax_amount, "Tax"), currency)
     if tax_amount < 0:
         raise DomainError("Tax cannot be negative; enter a credit note instead.")
     cleaned = []
     for n, line in enumerate(lines, start=1):
-        quantity = round_quantity(_decimal(line.quantity, f"Line {n} quantity"))
-        unit_price = round_quantity(_decimal(line.unit_price, f"Line {n} unit price"))
+        quantity = round_quantity(parse_decimal(line.quantity, f"Line {n} quantity"))
+        unit_price = round_quantity(parse_decimal(line.unit_price, f"Line {n} unit price"))
         if quantity <= 0 and document is None:
             raise DomainError(f"Line {n}: quantity must be greater than zero.")
         if unit_price < 0:
@@ -121,18 +111,18 @@ def invoice_capture(
         if line.amount is None:
             amount = line_amount(quantity, unit_price, currency)
         else:
-            amount = round_money(_decimal(line.amount, f"Line {n} amount"), currency)
+            amount = round_money(parse_decimal(line.amount, f"Line {n} amount"), currency)
         cleaned.append((line, quantity, unit_price, amount))
     net = sum((amount for *_, amount in cleaned), ZERO)
     total = (
-        round_money(_decimal(total_amount, "Total"), currency)
+        round_money(parse_decimal(total_amount, "Total"), currency)
         if total_amount is not None
         else net + tax_amount
     )
     facts = document or DocumentFacts()
-    prepaid = round_money(_decimal(facts.prepaid_amount, "Prepaid amount"), currency)
+    prepaid = round_money(parse_decimal(facts.prepaid_amount, "Prepaid amount"), currency)
     payable = (
-        round_money(_decimal(facts.payable_amount, "Payable amount"), currency)
+        round_money(parse_decimal(facts.payable_amount, "Payable amount"), currency)
         if facts.payable_amount is not None
         else total - prepaid
     )

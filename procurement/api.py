@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
+from p2p.api import FreshResponseMixin
 from p2p.exceptions import InvalidTransition
 from procurement import selectors, services
 from procurement.filters import (
@@ -492,7 +493,7 @@ class ReceiptCreateSerializer(serializers.Serializer):
 # --- ViewSets -----------------------------------------------------------------------------
 
 
-class PurchaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
+class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Purchase requests: requesters see their own, approvers, buyers, AP and finance see all."""
 
     serializer_class = PurchaseRequestSerializer
@@ -523,12 +524,6 @@ class PurchaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action in ("create", "copy"):
             return [roles.api_roles(roles.REQUESTER)()]
         return super().get_permissions()
-
-    def _respond(
-        self, purchase_request: PurchaseRequest, code: int = status.HTTP_200_OK
-    ) -> Response:
-        fresh = self.get_queryset().get(pk=purchase_request.pk)
-        return Response(self.get_serializer(fresh).data, status=code)
 
     @extend_schema(request=RequestCreateSerializer, responses={201: PurchaseRequestSerializer})
     def create(self, request: Request) -> Response:
@@ -601,7 +596,7 @@ class PurchaseRequestViewSet(viewsets.ReadOnlyModelViewSet):
         return self._respond(purchase_request)
 
 
-class PurchaseOrderViewSet(viewsets.ReadOnlyModelViewSet):
+class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Purchase orders: created from approved requests and issued by buyers."""
 
     serializer_class = PurchaseOrderSerializer
@@ -634,10 +629,6 @@ class PurchaseOrderViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action in ("create", "from_requests"):
             return [roles.api_roles(roles.BUYER)()]
         return super().get_permissions()
-
-    def _respond(self, po: PurchaseOrder, code: int = status.HTTP_200_OK) -> Response:
-        fresh = self.get_queryset().get(pk=po.pk)
-        return Response(self.get_serializer(fresh).data, status=code)
 
     @extend_schema(request=PurchaseOrderCreateSerializer, responses={201: PurchaseOrderSerializer})
     def create(self, request: Request) -> Response:
@@ -776,7 +767,7 @@ class BudgetViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.budgets_with_position()
 
 
-class ReceiptViewSet(viewsets.ReadOnlyModelViewSet):
+class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     """Goods receipts; requesters see receipts on their own orders."""
 
     serializer_class = ReceiptSerializer
@@ -824,5 +815,4 @@ class ReceiptViewSet(viewsets.ReadOnlyModelViewSet):
                 for line in data["lines"]
             ],
         )
-        fresh = self.get_queryset().get(pk=receipt.pk)
-        return Response(self.get_serializer(fresh).data, status=status.HTTP_201_CREATED)
+        return self._respond(receipt, status.HTTP_201_CREATED)

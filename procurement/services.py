@@ -7,7 +7,7 @@ what it changes, writes the audit trail and schedules side effects after commit.
 import datetime as dt
 import smtplib
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,7 +26,7 @@ from django.utils.text import get_valid_filename
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
-from p2p.money import ZERO, format_money, line_amount, round_money, round_quantity
+from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_money, round_quantity
 from p2p.numbering import next_number
 from procurement import contracts, selectors
 from procurement.models import (
@@ -153,16 +153,6 @@ class Decision:
 # ---------- small helpers ----------
 
 
-def _as_decimal(value: object, label: str) -> Decimal:
-    try:
-        number = Decimal(str(value).strip().replace(",", ""))
-    except (InvalidOperation, ValueError):
-        raise DomainError(f"{label} must be a number, got '{value}'.") from None
-    if not number.is_finite():
-        raise DomainError(f"{label} must be a number, got '{value}'.")
-    return number
-
-
 def _name(user: AbstractBaseUser | None) -> str:
     if user is None:
         return "—"
@@ -201,13 +191,13 @@ def _clean_lines(
     catalogue: dict[str, contracts.ContractItem] | None = None
     cleaned = []
     for number, line in enumerate(lines, start=1):
-        quantity = round_quantity(_as_decimal(line.quantity, f"Line {number} quantity"))
+        quantity = round_quantity(parse_decimal(line.quantity, f"Line {number} quantity"))
         item_code = contracts.normalize_item_code(line.item_code)
         description = (line.description or "").strip()
         unit_price = (
             None
             if line.unit_price is None or line.unit_price == ""
-            else round_quantity(_as_decimal(line.unit_price, f"Line {number} unit price"))
+            else round_quantity(parse_decimal(line.unit_price, f"Line {number} unit price"))
         )
         uom = (line.uom or "").strip() or "EA"
         if item_code:
@@ -1101,11 +1091,11 @@ def approval_rule_save(
         raise DomainError("Give the rule a name.")
     if step < 1:
         raise DomainError("Steps are numbered from 1.")
-    min_amount = round_money(_as_decimal(min_amount, "The lower bound"))
+    min_amount = round_money(parse_decimal(min_amount, "The lower bound"))
     if min_amount < 0:
         raise DomainError("The lower bound cannot be negative.")
     if max_amount is not None:
-        max_amount = round_money(_as_decimal(max_amount, "The upper bound"))
+        max_amount = round_money(parse_decimal(max_amount, "The upper bound"))
         if max_amount <= min_amount:
             raise DomainError("The upper bound must be above the lower bound.")
     if approver_group is None and approver_user is None:
@@ -1161,7 +1151,7 @@ def budget_set(
     """Create or change a budget for a cost center (optionally one GL account) and period."""
     roles.require_role(by, roles.FINANCE_LEADER, roles.ADMIN)
     currency = _check_currency(currency)
-    amount = round_money(_as_decimal(amount, "The budget"), currency)
+    amount = round_money(parse_decimal(amount, "The budget"), currency)
     if amount < 0:
         raise DomainError("A budget cannot be negative.")
     if period_end < period_start:
@@ -1377,9 +1367,9 @@ def po_update_draft(
             if edit.remove:
                 continue
             label = f"line {line.line_no}"
-            quantity = round_quantity(_as_decimal(edit.quantity, f"Line {line.line_no} quantity"))
+            quantity = round_quantity(parse_decimal(edit.quantity, f"Line {line.line_no} quantity"))
             unit_price = round_quantity(
-                _as_decimal(edit.unit_price, f"Line {line.line_no} unit price")
+                parse_decimal(edit.unit_price, f"Line {line.line_no} unit price")
             )
             if quantity <= 0:
                 raise DomainError(f"Line {line.line_no}: quantity must be greater than zero.")
@@ -1822,7 +1812,7 @@ def po_revise(
             quantity, unit_price = line.quantity, line.unit_price
             if change.quantity is not None:
                 quantity = round_quantity(
-                    _as_decimal(change.quantity, f"Line {line.line_no} quantity")
+                    parse_decimal(change.quantity, f"Line {line.line_no} quantity")
                 )
                 if quantity <= 0:
                     raise DomainError(f"Line {line.line_no}: quantity must be greater than zero.")
@@ -1833,7 +1823,7 @@ def po_revise(
                     )
             if change.unit_price is not None:
                 unit_price = round_quantity(
-                    _as_decimal(change.unit_price, f"Line {line.line_no} unit price")
+                    parse_decimal(change.unit_price, f"Line {line.line_no} unit price")
                 )
                 if unit_price < 0:
                     raise DomainError(f"Line {line.line_no}: unit price cannot be negative.")
@@ -2007,8 +1997,8 @@ def receipt_post(
         po_lines = {line.pk: line for line in po.lines.select_for_update().order_by("pk")}
         wanted = []
         for entry in lines:
-            received = round_quantity(_as_decimal(entry.received_qty or 0, "Received quantity"))
-            returned = round_quantity(_as_decimal(entry.returned_qty or 0, "Returned quantity"))
+            received = round_quantity(parse_decimal(entry.received_qty or 0, "Received quantity"))
+            returned = round_quantity(parse_decimal(entry.returned_qty or 0, "Returned quantity"))
             if received < 0 or returned < 0:
                 raise DomainError(
                     "Quantities cannot be negative; record goods sent back as a return."

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
+from p2p.api import FreshResponseMixin
 from vendors import selectors, services, validation
 from vendors.filters import BankAccountFilter, ContractFilter, VendorFilter
 from vendors.models import BankAccount, Contract, ContractLine, PaymentTerms, Vendor
@@ -209,6 +210,7 @@ class PaymentHoldSerializer(VendorSerializer):
 
 
 class VendorViewSet(
+    FreshResponseMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     viewsets.ReadOnlyModelViewSet,
@@ -220,11 +222,6 @@ class VendorViewSet(
     filterset_class = VendorFilter
     ordering_fields = ["id", "name"]
     permission_classes = [roles.api_roles(*VENDOR_READERS)]
-
-    def _respond(self, vendor: Vendor, code: int = status.HTTP_200_OK) -> Response:
-        return Response(
-            self.get_serializer(self.get_queryset().get(pk=vendor.pk)).data, status=code
-        )
 
     @staticmethod
     def _duplicates(exc: services.PossibleDuplicate) -> Response:
@@ -383,7 +380,9 @@ class VendorReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-class BankAccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class BankAccountViewSet(
+    FreshResponseMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Bank-change requests and the accounts they became; a different user verifies each."""
 
     queryset = BankAccount.objects.select_related("vendor", "requested_by", "verified_by")
@@ -391,11 +390,6 @@ class BankAccountViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
     filterset_class = BankAccountFilter
     ordering_fields = ["id"]
     permission_classes = [roles.api_roles(*VENDOR_READERS)]
-
-    def _respond(self, account: BankAccount, code: int = status.HTTP_200_OK) -> Response:
-        return Response(
-            self.get_serializer(self.get_queryset().get(pk=account.pk)).data, status=code
-        )
 
     @extend_schema(request=BankChangeInputSerializer, responses={201: BankAccountSerializer})
     def create(self, request: Request) -> Response:
@@ -514,7 +508,10 @@ class ContractPriceSerializer(ContractLineSerializer):
 
 
 class ContractViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+    FreshResponseMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """Vendor contracts with rate cards; buyers draft, activate and terminate them."""
 
@@ -523,11 +520,6 @@ class ContractViewSet(
     filterset_class = ContractFilter
     ordering_fields = ["id"]
     permission_classes = [roles.api_roles(*VENDOR_READERS)]
-
-    def _respond(self, contract: Contract, code: int = status.HTTP_200_OK) -> Response:
-        return Response(
-            self.get_serializer(self.get_queryset().get(pk=contract.pk)).data, status=code
-        )
 
     @extend_schema(request=ContractCreateSerializer, responses={201: ContractSerializer})
     def create(self, request: Request) -> Response:
