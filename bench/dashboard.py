@@ -98,8 +98,11 @@ def full_rebuild() -> float:
         lambda: rollup_window(today - dt.timedelta(days=DAYS + 5), today),
     )
     print(f"    {result.candidates} invoices, {result.days} days, {result.kpi_rows} detail rows")
+    # What autovacuum does soon after a bulk write: statistics, and the visibility map that
+    # lets the dashboard's covering indexes answer without touching the tables.
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        for table in FACT_TABLES:
+            cursor.execute(f"VACUUM ANALYZE {table}")
     return seconds
 
 

@@ -553,6 +553,7 @@ def weekly_trends(
                 "values": series[kpi.key],
                 "target": _float(target.target) if target else None,
                 "urls": urls,
+                "cells": list(zip(series[kpi.key], urls, strict=True)),
             }
         )
     return {"labels": [week.strftime("%d %b") for week in weeks], "charts": charts}

@@ -121,7 +121,10 @@ class DailyExceptionFact(FactGrain):
             *_grain_indexes("excfact"),
             # "Vendors with most exceptions" sums a month of detail rows from the index alone.
             models.Index(
-                fields=["grain", "day", "vendor"], include=["opened"], name="excfact_day_vendor_cov"
+                fields=["grain", "day", "vendor"],
+                include=["opened"],
+                condition=models.Q(opened__gt=0),
+                name="excfact_day_vendor_cov",
             ),
         ]
 

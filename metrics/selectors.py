@@ -236,9 +236,14 @@ class DailyKpis:
     """Per-day, per-currency sums for a span of days; any sub-period is summed in Python."""
 
     rows: tuple[dict, ...]
+    # Tiles, trends and tables ask for the same weeks again and again.
+    _sums: dict = field(default_factory=dict, compare=False, repr=False)
 
     def between(self, start: dt.date, end: dt.date) -> KpiTotals:
-        return _sum_rows(row for row in self.rows if start <= row["day"] <= end)
+        key = (start, end)
+        if key not in self._sums:
+            self._sums[key] = _sum_rows(row for row in self.rows if start <= row["day"] <= end)
+        return self._sums[key]
 
 
 def daily_kpis(scope: Scope, start: dt.date, end: dt.date) -> DailyKpis:
@@ -514,15 +519,16 @@ def buyer_quality(scope: Scope, start: dt.date, end: dt.date) -> list[dict]:
         .order_by()
     )
     buyers: dict[int, dict] = defaultdict(
-        lambda: {"attempts": 0, "first_pass": 0, "captured": 0, "disputes": 0, "other": 0}
+        lambda: {"attempts": 0, "first_pass": 0, "captured": 0, "exceptions": 0, "disputes": 0}
     )
     for row in kpi_rows:
         buyers[row["buyer_id"]].update(
             attempts=row["attempts"], first_pass=row["first_pass"], captured=row["captured"]
         )
     for row in exception_rows:
-        key = "disputes" if row["owner"] == "buyer" else "other"
-        buyers[row["buyer_id"]][key] += row["opened_n"]
+        buyers[row["buyer_id"]]["exceptions"] += row["opened_n"]
+        if row["owner"] == "buyer":
+            buyers[row["buyer_id"]]["disputes"] += row["opened_n"]
     users = {
         user.pk: user
         for user in get_user_model()

@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
 from metrics import dashboard, kpis, report, selectors, services
-from metrics.drilldown import EVENT_DAY, exception_rows, invoice_rows
+from metrics.drilldown import EVENT_DAY, exception_rows, exceptions_url, invoice_rows
 from metrics.forms import (
     PERIODS,
     DashboardForm,
@@ -159,18 +159,19 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     if audience == "overview":
         context["pareto"] = dashboard.pareto(slices, links, ROOT_CAUSE_LABELS)
         context["worst_vendors"] = selectors.vendors_by_exceptions(scope, start, end)
-        context["vendor_links"] = {
-            row["vendor_id"]: dashboard.Links(
+        context["vendor_links"] = {}
+        for row in context["worst_vendors"]:
+            vendor_links = dashboard.Links(
                 {**links.scope_params, "vendor": str(row["vendor_id"])},
                 start,
                 end,
                 links.invoices,
                 links.exceptions,
-            ).exception("opened")
-            for row in context["worst_vendors"]
-        }
-        for row in context["worst_vendors"]:
-            row["url"] = context["vendor_links"][row["vendor_id"]]
+            )
+            row["url"] = context["vendor_links"][row["vendor_id"]] = vendor_links.exception(
+                "opened"
+            )
+            row["invoices_url"] = vendor_links.invoice("captured")
     elif audience == "buyers":
         buyer_slices = [s for s in slices if s.owner == "buyer"]
         context["pareto"] = dashboard.pareto(buyer_slices, links, ROOT_CAUSE_LABELS)
@@ -277,6 +278,7 @@ def _buyer_rows(scope, form, start, end, links, user) -> list[dict]:
         row["first_pass_url"] = buyer_links.invoice("first_match", "first_pass")
         row["attempts_url"] = buyer_links.invoice("first_match")
         row["disputes_url"] = buyer_links.exception("opened", owner="buyer")
+        row["exceptions_url"] = buyer_links.exception("opened")
         row["is_me"] = row["buyer_id"] == user.pk
     return rows
 
@@ -560,6 +562,14 @@ def _report_context(
     request: HttpRequest, weekly: report.WeeklyReport, *, can_edit: bool, inline_messages=False
 ) -> dict:
     week = weekly.week
+    # Every count in the report opens the exceptions behind it, for the same week.
+    span = {"event": "opened", "start": week.monday, "end": week.end}
+    for row in weekly.root_causes:
+        row["url"] = (
+            exceptions_url({}, **span, root_cause=row["root_cause"]) if row["root_cause"] else ""
+        )
+    for row in [*weekly.worst_vendors, *weekly.repeat_vendors]:
+        row["url"] = exceptions_url({"vendor": str(row["vendor_id"])}, **span)
     return {
         "inline_messages": inline_messages,
         "report": weekly,

@@ -145,7 +145,7 @@ def generate(rng: random.Random, people) -> dict:
 
 
 def dims(invoice: Invoice) -> tuple:
-    line = invoice.lines.order_by("line_no").first()
+    line = min(invoice.lines.all(), key=lambda line: line.line_no, default=None)
     center = None
     if line is not None:
         center = line.cost_center_id or (line.po_line.cost_center_id if line.po_line else None)
@@ -173,7 +173,11 @@ def direct(scope: Scope, start: dt.date, end: dt.date) -> dict:
     durations: dict[str, list[int]] = {"approve_days": [], "pay_days": []}
     exceptions: Counter = Counter()
     invoices = [
-        i for i in Invoice.objects.select_related("purchase_order__request") if in_scope(i, scope)
+        i
+        for i in Invoice.objects.select_related("purchase_order__request").prefetch_related(
+            "lines__po_line", "exceptions", "payments"
+        )
+        if in_scope(i, scope)
     ]
     for invoice in invoices:
         purse = money.setdefault(invoice.currency, Counter())
@@ -184,7 +188,7 @@ def direct(scope: Scope, start: dt.date, end: dt.date) -> dict:
         if inside(captured):
             counts["captured"] += 1
             counts["matched"] += matched
-            counts["clean"] += not invoice.exceptions.exists()
+            counts["clean"] += not invoice.exceptions.all()
             spend = Decimal("0") if invoice.status == "rejected" else invoice.total_amount
             spend = -spend if invoice.document_type == "credit_note" else spend
             purse["spend"] += spend
@@ -212,7 +216,7 @@ def direct(scope: Scope, start: dt.date, end: dt.date) -> dict:
         ):
             purse["available"] += invoice.discount_amount
             purse["taken"] += sum(
-                p.discount_taken for p in invoice.payments.filter(status=Payment.Status.PAID)
+                p.discount_taken for p in invoice.payments.all() if p.status == Payment.Status.PAID
             )
         for x in invoice.exceptions.all():
             cause = x.root_cause or x.suggested_root_cause

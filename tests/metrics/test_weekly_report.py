@@ -278,3 +278,15 @@ def test_who_reads_the_report(client, people, role, status):
     assert response.status_code == status
     if status == 200:
         assert 'name="actions"' not in response.content.decode()  # clerks read, leads record
+
+
+def test_every_count_in_the_report_opens_its_exceptions(client, people, sync_week):
+    client.force_login(people["ap_manager"])
+    context = client.get(REPORT, {"week": MON.isoformat()}).context
+    weekly = context["report"]
+    rows = [(row["url"], row["this_week"]) for row in weekly.root_causes if row["this_week"]] + [
+        (row["url"], row["opened"]) for row in weekly.worst_vendors
+    ]
+    assert len(rows) == 7
+    for url, count in rows:
+        assert client.get(url).context["count"] == count, url
