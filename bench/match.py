@@ -172,7 +172,7 @@ def pending() -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=10_000, help="invoice ids per task")
+    parser.add_argument("--batch", type=int, default=5_000, help="invoice ids per task")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     args = parser.parse_args()
 
