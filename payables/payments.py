@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -854,19 +854,3 @@ def remittance_send(*, run: PaymentRun, vendor: Vendor, by: AbstractBaseUser) ->
         changes={"vendor": vendor.name, "email": vendor.email},
     )
     return advice
-
-
-def vendors_on_payment_hold() -> list[int]:
-    """Vendors whose invoices stay out of runs: an unverified bank change or no verified account."""
-    return list(
-        Vendor.objects.filter(
-            Q(bank_accounts__status=BankAccount.Status.PENDING)
-            | ~Q(
-                pk__in=BankAccount.objects.filter(status=BankAccount.Status.VERIFIED).values(
-                    "vendor_id"
-                )
-            )
-        )
-        .values_list("id", flat=True)
-        .distinct()
-    )

@@ -255,7 +255,6 @@ from payables.payments import (  # noqa: E402
     payment_run_cancel,
     payment_run_mark_paid,
     payment_run_propose,
-    vendors_on_payment_hold,
 )
 
 __all__ = [
@@ -269,5 +268,4 @@ __all__ = [
     "payment_run_cancel",
     "payment_run_mark_paid",
     "payment_run_propose",
-    "vendors_on_payment_hold",
 ]

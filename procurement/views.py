@@ -1055,36 +1055,36 @@ def po_revise(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(roles.BUYER)
-@require_POST
-def po_close(request: HttpRequest, pk: int) -> HttpResponse:
-    """Close an issued PO and release what it still commits."""
+def _po_reason_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
+    """Run a buyer's PO step that takes an optional reason, then back to the PO page."""
     po = _buyer_po(pk)
     form = ReasonForm(request.POST)
     form.is_valid()
     try:
-        services.po_close(po=po, by=request.user, reason=form.cleaned_data.get("reason", ""))
+        action(po=po, by=request.user, reason=form.cleaned_data.get("reason", ""))
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{po.number} closed; its open commitment is released.")
+        messages.success(request, f"{po.number} {done}")
     return redirect("procurement:po_detail", pk=pk)
+
+
+@roles.role_required(roles.BUYER)
+@require_POST
+def po_close(request: HttpRequest, pk: int) -> HttpResponse:
+    """Close an issued PO and release what it still commits."""
+    return _po_reason_action(
+        request, pk, services.po_close, "closed; its open commitment is released."
+    )
 
 
 @roles.role_required(roles.BUYER)
 @require_POST
 def po_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
-    po = _buyer_po(pk)
-    form = ReasonForm(request.POST)
-    form.is_valid()
-    try:
-        services.po_cancel(po=po, by=request.user, reason=form.cleaned_data.get("reason", ""))
-    except DomainError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{po.number} cancelled; its requests are back with the buyers.")
-    return redirect("procurement:po_detail", pk=pk)
+    return _po_reason_action(
+        request, pk, services.po_cancel, "cancelled; its requests are back with the buyers."
+    )
 
 
 @roles.role_required(roles.BUYER)
