@@ -100,7 +100,11 @@ def test_most_specific_policy_wins_item_over_category_over_vendor(people, setup_
     Invoice.objects.filter(pk=inv.pk).update(status="pending_match")
     assert _outcome(inv)[0] == Invoice.Status.APPROVED
     assert MatchResult.objects.get(invoice=inv).policy == category_policy
-    assert vendor_policy.pk  # present but less specific than the category policy
+    category_policy.active = False
+    category_policy.save()
+    Invoice.objects.filter(pk=inv.pk).update(status="pending_match")
+    assert _outcome(inv)[0] == Invoice.Status.APPROVED  # +2.1% is inside the vendor's 10%
+    assert MatchResult.objects.get(invoice=inv).policy == vendor_policy
 
 
 def test_active_contract_price_is_the_reference(people, setup_org):
