@@ -3,9 +3,24 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
 
 app = Celery("p2p")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(task=None, **kwargs) -> None:
+    """Between tasks, drop a connection that is too old or broken, as Django does per request.
+
+    Eager tasks run inside the caller's transaction, whose connection must stay open.
+    """
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()

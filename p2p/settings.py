@@ -89,6 +89,7 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/p2p"),
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
@@ -196,6 +197,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEO
 # Below the visibility timeout so Redis never redelivers a task that is still running.
 CELERY_TASK_TIME_LIMIT = max(CELERY_VISIBILITY_TIMEOUT // 2, 1)
 CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 10, CELERY_TASK_TIME_LIMIT * 9 // 10)
+# Celery's Django fixup closes the database connection around every task unless told to
+# reuse it; a new Postgres backend per match batch costs a fork and cold catalog caches.
+# p2p.celery instead applies Django's own rules (CONN_MAX_AGE, health checks) between tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
