@@ -28,30 +28,54 @@ _BATCH = """
 -- random_page_cost the planner prefers scanning whole tables once a batch has a few
 -- thousand ids. The hot tables live in cache or on SSD, where 1.1 is the honest cost.
 SET LOCAL random_page_cost = 1.1;
+-- Each statement runs once per batch over index lookups: compiling it (JIT) costs more than
+-- it saves, and the window sort over a 10k batch's lines would spill at the default 4 MB.
+SET LOCAL jit = off;
+SET LOCAL work_mem = '64MB';
+-- The batch's invoices, locked, with the header fields every later statement needs (read
+-- once here rather than looked up again by each statement).
 DROP TABLE IF EXISTS pg_temp.match_batch;
-CREATE TEMP TABLE match_batch (invoice_id bigint PRIMARY KEY) ON COMMIT DROP;
-INSERT INTO match_batch
-SELECT id FROM payables_invoice
+CREATE TEMP TABLE match_batch ON COMMIT DROP AS
+SELECT id AS invoice_id, status, vendor_id, number, normalized_number, document_type,
+       invoice_date, currency, net_amount, tax_amount, total_amount, purchase_order_id,
+       po_reference
+FROM payables_invoice
 WHERE id = ANY(%(ids)s::bigint[]) AND status = ANY(%(statuses)s)
 ORDER BY id
 FOR UPDATE;
-ANALYZE match_batch;
+ALTER TABLE match_batch ADD PRIMARY KEY (invoice_id);
+ANALYZE match_batch (invoice_id, vendor_id);
 
--- Cumulative billing per PO line must see every other batch's verdict on the same POs, so
--- batches that share a purchase order take turns (the invoices above are locked first, in id
--- order, so two batches cannot wait on each other).
-SELECT COUNT(*) FROM (
-    SELECT po.id FROM procurement_purchaseorder po
-    WHERE po.id IN (
-        SELECT i.purchase_order_id FROM match_batch b JOIN payables_invoice i ON i.id = b.invoice_id
-        UNION
-        SELECT pol.purchase_order_id FROM match_batch b
-        JOIN payables_invoiceline il ON il.invoice_id = b.invoice_id
-        JOIN procurement_purchaseorderline pol ON pol.id = il.po_line_id
-    )
-    ORDER BY po.id
-    FOR NO KEY UPDATE OF po
-) locked;
+-- The batch's invoice lines with their invoice's header fields. LATERAL lookups (LIMIT and
+-- OFFSET stop the planner from flattening them) keep every batch on primary-key and
+-- foreign-key indexes: joined as sets, a batch of a few thousand ids tips the planner into
+-- scanning whole tables.
+DROP TABLE IF EXISTS pg_temp.match_batch_lines;
+CREATE TEMP TABLE match_batch_lines ON COMMIT DROP AS
+SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, il.quantity, il.unit_price,
+       il.amount, b.vendor_id, b.purchase_order_id AS invoice_po_id, b.invoice_date,
+       b.currency AS invoice_currency,
+       CASE WHEN b.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
+FROM match_batch b
+CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0) il;
+ANALYZE match_batch_lines (invoice_id, po_line_id, invoice_po_id, vendor_id);
+
+-- Cumulative billing per PO line must see every other batch's verdict on the same lines, so
+-- batches that share a PO line take turns: its row is locked (in id order, after the
+-- invoices, so two batches cannot wait on each other) and read in the same pass, which
+-- yields the committed quantities and prices after any wait. Receipts and change orders
+-- update these rows, so they wait for the match too.
+DROP TABLE IF EXISTS pg_temp.match_po_lines;
+CREATE TEMP TABLE match_po_lines ON COMMIT DROP AS
+SELECT id, purchase_order_id, item_code, unit_price, quantity, received_qty, match_type
+FROM procurement_purchaseorderline
+WHERE id = ANY(ARRAY(
+    SELECT DISTINCT po_line_id FROM match_batch_lines WHERE po_line_id IS NOT NULL
+))
+ORDER BY id
+FOR NO KEY UPDATE;
+ALTER TABLE match_po_lines ADD PRIMARY KEY (id);
+ANALYZE match_po_lines (id, purchase_order_id);
 """
 
 
@@ -66,22 +90,10 @@ def _allowance(combine: str, pct_base: str, absolute: str) -> str:
 _LINES = f"""
 DROP TABLE IF EXISTS pg_temp.match_lines;
 CREATE TEMP TABLE match_lines ON COMMIT DROP AS
-WITH batch_lines AS MATERIALIZED (
-    -- LATERAL lookups (LIMIT/OFFSET stop the planner from flattening them) keep every batch
-    -- on primary-key and foreign-key indexes: joined as sets, a batch of a few thousand ids
-    -- tips the planner into scanning whole tables.
-    SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, il.quantity, il.unit_price,
-           il.amount, i.vendor_id, i.purchase_order_id AS invoice_po_id, i.invoice_date,
-           i.currency AS invoice_currency,
-           CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
-    FROM match_batch b
-    CROSS JOIN LATERAL (SELECT * FROM payables_invoice x WHERE x.id = b.invoice_id LIMIT 1) i
-    CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0) il
-),
-prior_billed AS (
+WITH prior_billed AS (
     SELECT il.po_line_id,
            SUM(CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END) AS qty
-    FROM (SELECT DISTINCT po_line_id FROM batch_lines WHERE po_line_id IS NOT NULL) lines
+    FROM (SELECT DISTINCT po_line_id FROM match_batch_lines WHERE po_line_id IS NOT NULL) lines
     CROSS JOIN LATERAL (
         SELECT * FROM payables_invoiceline x WHERE x.po_line_id = lines.po_line_id OFFSET 0
     ) il
@@ -95,7 +107,7 @@ contract_prices AS (
     FROM vendors_contract c
     JOIN vendors_contractline line ON line.contract_id = c.id
     WHERE c.status = 'active'
-      AND c.vendor_id IN (SELECT DISTINCT vendor_id FROM batch_lines)
+      AND c.vendor_id IN (SELECT DISTINCT vendor_id FROM match_batch_lines)
 ),
 joined AS (
     SELECT bl.*, pol.unit_price AS po_unit_price, pol.quantity AS ordered_qty, pol.received_qty,
@@ -107,10 +119,8 @@ joined AS (
            COALESCE(pb.qty, 0) + SUM(bl.signed_qty) OVER (
                PARTITION BY bl.po_line_id ORDER BY bl.invoice_id, bl.invoice_line_id
            ) AS billed_cum
-    FROM batch_lines bl
-    LEFT JOIN LATERAL (
-        SELECT * FROM procurement_purchaseorderline x WHERE x.id = bl.po_line_id LIMIT 1
-    ) pol ON TRUE
+    FROM match_batch_lines bl
+    LEFT JOIN match_po_lines pol ON pol.id = bl.po_line_id
     LEFT JOIN LATERAL (
         SELECT * FROM procurement_purchaseorder x WHERE x.id = pol.purchase_order_id LIMIT 1
     ) po ON TRUE
@@ -255,18 +265,17 @@ CREATE TEMP TABLE match_headers ON COMMIT DROP AS
 WITH line_totals AS (
     SELECT invoice_id, SUM(amount) AS line_total FROM match_lines GROUP BY invoice_id
 )
-SELECT i.id, i.vendor_id, i.number, i.normalized_number, i.document_type, i.invoice_date,
-       i.currency, i.net_amount, i.tax_amount, i.total_amount, i.purchase_order_id, i.po_reference,
-       po.vendor_id AS po_vendor_id, po.currency AS po_currency, po.status AS po_status,
+SELECT i.invoice_id AS id, i.vendor_id, i.number, i.normalized_number, i.document_type,
+       i.invoice_date, i.currency, i.net_amount, i.tax_amount, i.total_amount, i.purchase_order_id,
+       i.po_reference, po.vendor_id AS po_vendor_id, po.currency AS po_currency, po.status AS po_status,
        COALESCE(lt.line_total, 0) AS line_total,
        {
     _allowance(
         "mp.combine", "ABS(i.total_amount) * mp.total_tolerance_pct / 100", "mp.total_tolerance_abs"
     )
 } AS total_tol
-FROM match_batch b
-CROSS JOIN LATERAL (SELECT * FROM payables_invoice x WHERE x.id = b.invoice_id LIMIT 1) i
-LEFT JOIN line_totals lt ON lt.invoice_id = i.id
+FROM match_batch i
+LEFT JOIN line_totals lt ON lt.invoice_id = i.invoice_id
 LEFT JOIN LATERAL (
     SELECT * FROM procurement_purchaseorder x WHERE x.id = i.purchase_order_id LIMIT 1
 ) po ON TRUE
@@ -372,7 +381,7 @@ SELECT %(now)s, NULL, 'matching engine', 'payables.invoiceexception', c.id,
        LEFT(initcap(replace(c.type, '_', ' ')) || ' on ' || i.number, 200), 'status',
        'open', 'resolved', '{}'::jsonb, 'Cleared by re-match'
 FROM cleared c
-JOIN payables_invoice i ON i.id = c.invoice_id;
+JOIN match_batch i ON i.invoice_id = c.invoice_id;
 """
 
 _OPEN_NEW = """
@@ -389,6 +398,8 @@ WITH opened AS (
         WHERE x.invoice_id = p.invoice_id AND x.type = p.type
           AND x.status IN ('open', 'waiting_vendor')
           AND x.invoice_line_id IS NOT DISTINCT FROM p.invoice_line_id)
+    -- Exceptions are numbered in document order, whatever order the plan produced.
+    ORDER BY p.invoice_id, p.invoice_line_id NULLS FIRST, p.type
     ON CONFLICT DO NOTHING
     RETURNING id, type, detail, invoice_id
 )
@@ -398,7 +409,7 @@ SELECT %(now)s, NULL, 'matching engine', 'payables.invoiceexception', o.id,
        LEFT(initcap(replace(o.type, '_', ' ')) || ' on ' || i.number, 200), 'created',
        '', 'open', '{}'::jsonb, o.detail
 FROM opened o
-JOIN payables_invoice i ON i.id = o.invoice_id;
+JOIN match_batch i ON i.invoice_id = o.invoice_id;
 """
 
 _INVOICES = """
@@ -406,11 +417,10 @@ WITH problem_counts AS (
     SELECT invoice_id, COUNT(*) AS problems FROM match_problems GROUP BY invoice_id
 ),
 verdict AS (
-    SELECT i.id, i.status AS old_status, COALESCE(pc.problems, 0) AS problems,
+    SELECT b.invoice_id AS id, b.status AS old_status, COALESCE(pc.problems, 0) AS problems,
            EXISTS (SELECT 1 FROM payables_invoiceexception x WHERE x.invoice_id = b.invoice_id)
                AS ever_excepted
     FROM match_batch b
-    CROSS JOIN LATERAL (SELECT * FROM payables_invoice x WHERE x.id = b.invoice_id LIMIT 1) i
     LEFT JOIN problem_counts pc ON pc.invoice_id = b.invoice_id
 ),
 changed AS (
