@@ -201,6 +201,11 @@ def main() -> None:
         print("statuses:", dict(cursor.fetchall()))
         cursor.execute("SELECT type, COUNT(*) FROM payables_invoiceexception GROUP BY 1 ORDER BY 1")
         print("exceptions:", dict(cursor.fetchall()))
+    if TASK_SECONDS:
+        print(
+            f"tasks: {len(TASK_SECONDS)}, {sum(TASK_SECONDS):.2f} s in all, "
+            f"{min(TASK_SECONDS):.2f}–{max(TASK_SECONDS):.2f} s each"
+        )
     print(
         f"match N={len(ids)}: {elapsed:.2f} s, {len(ids) / elapsed:,.0f} inv/s, "
         f"floor {floor:.2f} s, ratio {elapsed / floor:.2f}"

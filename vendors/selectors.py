@@ -409,8 +409,8 @@ def vendor_scorecard(vendor: Vendor, period: str = DEFAULT_SCORECARD_PERIOD) -> 
         output_field=DecimalField(max_digits=18, decimal_places=6),
     )
     prices = MatchResult.objects.filter(invoice__in=invoices, po_unit_price__gt=0).aggregate(
-        lines=Count("id"),
-        above=Count("id", filter=Q(invoice_unit_price__gt=F("po_unit_price"))),
+        lines=Count("pk"),
+        above=Count("pk", filter=Q(invoice_unit_price__gt=F("po_unit_price"))),
         average=Avg(relative_variance),
     )
 

@@ -98,14 +98,14 @@ def test_match_is_idempotent(people, setup_org):
     match_invoices([inv.pk])
     before = (
         list(InvoiceException.objects.values_list("id", "status", "opened_at")),
-        list(MatchResult.objects.values_list("id", "result", "matched_at")),
+        list(MatchResult.objects.values_list("pk", "result", "matched_at")),
         Invoice.objects.values_list("status", "match_attempts").get(pk=inv.pk),
     )
     match_invoices([inv.pk])
     match_invoices([inv.pk])
     after = (
         list(InvoiceException.objects.values_list("id", "status", "opened_at")),
-        list(MatchResult.objects.values_list("id", "result", "matched_at")),
+        list(MatchResult.objects.values_list("pk", "result", "matched_at")),
         Invoice.objects.values_list("status", "match_attempts").get(pk=inv.pk),
     )
     assert before == after
