@@ -52,28 +52,41 @@ ANALYZE match_batch (invoice_id, vendor_id);
 -- scanning whole tables.
 DROP TABLE IF EXISTS pg_temp.match_batch_lines;
 CREATE TEMP TABLE match_batch_lines ON COMMIT DROP AS
-SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, il.quantity, il.unit_price,
-       il.amount, b.vendor_id, b.purchase_order_id AS invoice_po_id, b.invoice_date,
-       b.currency AS invoice_currency,
+SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, pol.purchase_order_id AS po_id,
+       il.quantity, il.unit_price, il.amount, b.vendor_id, b.purchase_order_id AS invoice_po_id,
+       b.invoice_date, b.currency AS invoice_currency,
        CASE WHEN b.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
 FROM match_batch b
-CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0) il;
+CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0) il
+-- A line's purchase order never changes, so it may be read before the lock below.
+LEFT JOIN LATERAL (
+    SELECT purchase_order_id FROM procurement_purchaseorderline x WHERE x.id = il.po_line_id LIMIT 1
+) pol ON TRUE;
 ANALYZE match_batch_lines (invoice_id, po_line_id, invoice_po_id, vendor_id);
 
 -- Cumulative billing per PO line must see every other batch's verdict on the same lines, so
--- batches that share a PO line take turns: its row is locked (in id order, after the
--- invoices, so two batches cannot wait on each other) and read in the same pass, which
--- yields the committed quantities and prices after any wait. Receipts and change orders
--- update these rows, so they wait for the match too.
+-- batches that share a purchase order take turns: the orders are locked in id order (after
+-- the invoices, so two batches cannot wait on each other), and their lines are read only
+-- once the lock is held. Locking the order rather than each line writes a third as many
+-- row locks (each one a write-ahead log record, the first on a page a full-page image).
+SELECT COUNT(*) FROM (
+    SELECT id FROM procurement_purchaseorder
+    WHERE id = ANY(ARRAY(
+        SELECT po_id FROM match_batch_lines WHERE po_id IS NOT NULL
+        UNION
+        SELECT purchase_order_id FROM match_batch WHERE purchase_order_id IS NOT NULL
+    ))
+    ORDER BY id
+    FOR NO KEY UPDATE
+) locked;
+
 DROP TABLE IF EXISTS pg_temp.match_po_lines;
 CREATE TEMP TABLE match_po_lines ON COMMIT DROP AS
 SELECT id, purchase_order_id, item_code, unit_price, quantity, received_qty, match_type
 FROM procurement_purchaseorderline
 WHERE id = ANY(ARRAY(
     SELECT DISTINCT po_line_id FROM match_batch_lines WHERE po_line_id IS NOT NULL
-))
-ORDER BY id
-FOR NO KEY UPDATE;
+));
 ALTER TABLE match_po_lines ADD PRIMARY KEY (id);
 ANALYZE match_po_lines (id, purchase_order_id);
 """

@@ -386,8 +386,14 @@ class MatchResult(models.Model):
         primary_key=True,
         db_constraint=False,
     )
+    # Read through the invoice's lines (indexed there); an index of its own would be one more
+    # write per evidence row.
     invoice = models.ForeignKey(
-        Invoice, on_delete=models.CASCADE, related_name="match_results", db_constraint=False
+        Invoice,
+        on_delete=models.CASCADE,
+        related_name="match_results",
+        db_constraint=False,
+        db_index=False,
     )
     po_line = models.ForeignKey(
         PurchaseOrderLine,

@@ -345,7 +345,7 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
     )
     invoice_ids = [invoice.pk for invoice in invoices]
     match_results = list(
-        MatchResult.objects.filter(invoice_id__in=invoice_ids)
+        MatchResult.objects.filter(invoice_line__invoice_id__in=invoice_ids)
         .select_related("invoice", "invoice_line", "po_line")
         .order_by("invoice_id", "invoice_line__line_no")
     )

@@ -408,7 +408,9 @@ def vendor_scorecard(vendor: Vendor, period: str = DEFAULT_SCORECARD_PERIOD) -> 
         (F("invoice_unit_price") - F("po_unit_price")) / F("po_unit_price"),
         output_field=DecimalField(max_digits=18, decimal_places=6),
     )
-    prices = MatchResult.objects.filter(invoice__in=invoices, po_unit_price__gt=0).aggregate(
+    prices = MatchResult.objects.filter(
+        invoice_line__invoice__in=invoices, po_unit_price__gt=0
+    ).aggregate(
         lines=Count("pk"),
         above=Count("pk", filter=Q(invoice_unit_price__gt=F("po_unit_price"))),
         average=Avg(relative_variance),
