@@ -5,6 +5,7 @@ The database refuses UPDATE and DELETE on this table (a trigger created by migra
 """
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 
@@ -23,7 +24,7 @@ class AuditEventQuerySet(models.QuerySet):
 class AuditEvent(models.Model):
     """Who did what to which document, when, and what changed."""
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -48,6 +49,9 @@ class AuditEvent(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["object_type", "object_id", "at"]),
+            # The trail is appended in time order: a block-range index serves the rollups'
+            # time windows at a fraction of a b-tree's cost per row written.
+            BrinIndex(fields=["at"], name="audit_at_brin"),
             # Most of the trail is written by the engines with no actor; only people's
             # entries are looked up by actor, so the others stay out of this index.
             models.Index(

@@ -32,6 +32,10 @@ SET LOCAL random_page_cost = 1.1;
 -- it saves, and the window sort over a 10k batch's lines would spill at the default 4 MB.
 SET LOCAL jit = off;
 SET LOCAL work_mem = '64MB';
+-- A match that a crash loses is simply done again: nothing else saw it (the transaction
+-- commits as a whole or not at all), its invoices stay pending_match and the sweep, or the
+-- redelivered task, matches them. So the commit does not wait for its log flush.
+SET LOCAL synchronous_commit = off;
 -- The batch's invoices, locked, with the header fields every later statement needs (read
 -- once here rather than looked up again by each statement).
 DROP TABLE IF EXISTS pg_temp.match_batch;
@@ -67,8 +71,9 @@ ANALYZE match_batch_lines (invoice_id, po_line_id, invoice_po_id, vendor_id);
 -- Cumulative billing per PO line must see every other batch's verdict on the same lines, so
 -- batches that share a purchase order take turns: the orders are locked in id order (after
 -- the invoices, so two batches cannot wait on each other), and their lines are read only
--- once the lock is held. Locking the order rather than each line writes a third as many
--- row locks (each one a write-ahead log record, the first on a page a full-page image).
+-- once the lock is held (by the next statement). Locking the order rather than each line
+-- writes a third as many row locks (each one a write-ahead log record, the first on a page
+-- a full-page image).
 SELECT COUNT(*) FROM (
     SELECT id FROM procurement_purchaseorder
     WHERE id = ANY(ARRAY(
@@ -80,15 +85,6 @@ SELECT COUNT(*) FROM (
     FOR NO KEY UPDATE
 ) locked;
 
-DROP TABLE IF EXISTS pg_temp.match_po_lines;
-CREATE TEMP TABLE match_po_lines ON COMMIT DROP AS
-SELECT id, purchase_order_id, item_code, unit_price, quantity, received_qty, match_type
-FROM procurement_purchaseorderline
-WHERE id = ANY(ARRAY(
-    SELECT DISTINCT po_line_id FROM match_batch_lines WHERE po_line_id IS NOT NULL
-));
-ALTER TABLE match_po_lines ADD PRIMARY KEY (id);
-ANALYZE match_po_lines (id, purchase_order_id);
 """
 
 
@@ -133,7 +129,10 @@ joined AS (
                PARTITION BY bl.po_line_id ORDER BY bl.invoice_id, bl.invoice_line_id
            ) AS billed_cum
     FROM match_batch_lines bl
-    LEFT JOIN match_po_lines pol ON pol.id = bl.po_line_id
+    -- Read here, after the purchase orders were locked: the committed quantities and prices.
+    LEFT JOIN LATERAL (
+        SELECT * FROM procurement_purchaseorderline x WHERE x.id = bl.po_line_id LIMIT 1
+    ) pol ON TRUE
     LEFT JOIN LATERAL (
         SELECT * FROM procurement_purchaseorder x WHERE x.id = pol.purchase_order_id LIMIT 1
     ) po ON TRUE
@@ -178,7 +177,11 @@ measured AS (
     FROM joined j
     LEFT JOIN payables_matchpolicy mp ON mp.id = j.policy_id
 )
-SELECT m.*, CASE
+-- Only what the later statements read: a narrow table stays in the session's temp buffers.
+SELECT m.invoice_id, m.invoice_line_id, m.po_line_id, m.invoice_po_id, m.policy_id, m.quantity,
+       m.unit_price, m.amount, m.po_unit_price, m.contract_unit_price, m.received_qty, m.buyer_id,
+       m.requester_id, m.price_variance, m.price_tolerance, m.qty_tolerance, m.billed_cum,
+       m.billable_qty, CASE
     WHEN m.po_line_id IS NULL THEN 'no_po_line'
     WHEN ABS(m.price_variance) > m.price_tolerance THEN 'price_variance'
     WHEN m.billed_cum <= m.billable_qty + m.qty_tolerance THEN 'matched'
@@ -273,56 +276,36 @@ FROM match_lines ml
 -- An invoice without any PO gets one header-level no_po, not one per line as well.
 WHERE ml.result <> 'matched' AND NOT (ml.result = 'no_po_line' AND ml.invoice_po_id IS NULL);
 
-DROP TABLE IF EXISTS pg_temp.match_headers;
-CREATE TEMP TABLE match_headers ON COMMIT DROP AS
+-- Header checks and duplicates, in one statement over the batch's headers.
+INSERT INTO match_problems
 WITH line_totals AS (
     SELECT invoice_id, SUM(amount) AS line_total FROM match_lines GROUP BY invoice_id
-)
-SELECT i.invoice_id AS id, i.vendor_id, i.number, i.normalized_number, i.document_type,
-       i.invoice_date, i.currency, i.net_amount, i.tax_amount, i.total_amount, i.purchase_order_id,
-       i.po_reference, po.vendor_id AS po_vendor_id, po.currency AS po_currency, po.status AS po_status,
-       COALESCE(lt.line_total, 0) AS line_total,
-       {
+),
+match_headers AS MATERIALIZED (
+    SELECT i.invoice_id AS id, i.vendor_id, i.number, i.normalized_number, i.document_type,
+           i.invoice_date, i.currency, i.net_amount, i.tax_amount, i.total_amount,
+           i.purchase_order_id, i.po_reference, po.vendor_id AS po_vendor_id,
+           po.currency AS po_currency, po.status AS po_status,
+           COALESCE(lt.line_total, 0) AS line_total,
+           {
     _allowance(
         "mp.combine", "ABS(i.total_amount) * mp.total_tolerance_pct / 100", "mp.total_tolerance_abs"
     )
 } AS total_tol
-FROM match_batch i
-LEFT JOIN line_totals lt ON lt.invoice_id = i.invoice_id
-LEFT JOIN LATERAL (
-    SELECT * FROM procurement_purchaseorder x WHERE x.id = i.purchase_order_id LIMIT 1
-) po ON TRUE
-LEFT JOIN payables_matchpolicy mp ON mp.id = COALESCE(
-    (SELECT id FROM payables_matchpolicy
-     WHERE scope = 'vendor' AND active AND vendor_id = i.vendor_id LIMIT 1),
-    (SELECT id FROM payables_matchpolicy WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1));
-
-INSERT INTO match_problems
-SELECT id, NULL::bigint, 'no_po', 'ap', NULL::integer, 'no_po',
-       CASE WHEN purchase_order_id IS NULL
-            THEN 'No purchase order referenced' || COALESCE(NULLIF(' (' || po_reference || ')', ' ()'), '')
-            ELSE 'Purchase order is ' || po_status END,
-       total_amount
-FROM match_headers
-WHERE purchase_order_id IS NULL OR po_status NOT IN ('issued', 'partially_received', 'received', 'closed')
-UNION ALL
-SELECT id, NULL, 'vendor_mismatch', 'ap', NULL, 'wrong_vendor',
-       'Invoice vendor differs from the purchase order vendor', total_amount
-FROM match_headers WHERE po_vendor_id IS NOT NULL AND po_vendor_id <> vendor_id
-UNION ALL
-SELECT id, NULL, 'currency_mismatch', 'ap', NULL, 'wrong_vendor',
-       format('Invoice in %%s, purchase order in %%s', currency, po_currency), total_amount
-FROM match_headers WHERE po_currency IS NOT NULL AND po_currency <> currency
-UNION ALL
-SELECT id, NULL, 'totals_mismatch', 'ap', NULL, 'keying_error',
-       format('Lines %%s + tax %%s ≠ total %%s', line_total, tax_amount, total_amount),
-       ABS(total_amount - line_total - tax_amount)
-FROM match_headers
-WHERE ABS(total_amount - net_amount - tax_amount) > total_tol OR ABS(net_amount - line_total) > total_tol;
-
+    FROM match_batch i
+    LEFT JOIN line_totals lt ON lt.invoice_id = i.invoice_id
+    LEFT JOIN LATERAL (
+        SELECT * FROM procurement_purchaseorder x WHERE x.id = i.purchase_order_id LIMIT 1
+    ) po ON TRUE
+    LEFT JOIN payables_matchpolicy mp ON mp.id = COALESCE(
+        (SELECT id FROM payables_matchpolicy
+         WHERE scope = 'vendor' AND active AND vendor_id = i.vendor_id LIMIT 1),
+        (SELECT id FROM payables_matchpolicy
+         WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1))
+),
 -- Duplicates: an earlier live invoice of the same vendor (or of a vendor paid into the same
 -- bank account) with the same normalised number, or the same total dated within a few days.
-WITH related AS (
+related AS (
     SELECT h.id AS invoice_id, h.vendor_id FROM match_headers h
     UNION
     SELECT h.id, other.vendor_id
@@ -353,15 +336,39 @@ candidates AS (
         ORDER BY x.id LIMIT 1
     ) o
 )
-INSERT INTO match_problems
-SELECT DISTINCT ON (h.id) h.id, NULL::bigint, 'duplicate', 'ap', NULL::integer, 'duplicate_submission',
-       'Resembles invoice ' || c.number || ' (id ' || c.id || ')'
-           || CASE WHEN c.vendor_id <> h.vendor_id THEN ' of another vendor with the same bank account'
-                   ELSE '' END,
-       h.total_amount
-FROM match_headers h
-JOIN candidates c ON c.invoice_id = h.id
-ORDER BY h.id, c.id;
+SELECT id, NULL::bigint, 'no_po', 'ap', NULL::integer, 'no_po',
+       CASE WHEN purchase_order_id IS NULL
+            THEN 'No purchase order referenced' || COALESCE(NULLIF(' (' || po_reference || ')', ' ()'), '')
+            ELSE 'Purchase order is ' || po_status END,
+       total_amount
+FROM match_headers
+WHERE purchase_order_id IS NULL OR po_status NOT IN ('issued', 'partially_received', 'received', 'closed')
+UNION ALL
+SELECT id, NULL, 'vendor_mismatch', 'ap', NULL, 'wrong_vendor',
+       'Invoice vendor differs from the purchase order vendor', total_amount
+FROM match_headers WHERE po_vendor_id IS NOT NULL AND po_vendor_id <> vendor_id
+UNION ALL
+SELECT id, NULL, 'currency_mismatch', 'ap', NULL, 'wrong_vendor',
+       format('Invoice in %%s, purchase order in %%s', currency, po_currency), total_amount
+FROM match_headers WHERE po_currency IS NOT NULL AND po_currency <> currency
+UNION ALL
+SELECT id, NULL, 'totals_mismatch', 'ap', NULL, 'keying_error',
+       format('Lines %%s + tax %%s ≠ total %%s', line_total, tax_amount, total_amount),
+       ABS(total_amount - line_total - tax_amount)
+FROM match_headers
+WHERE ABS(total_amount - net_amount - tax_amount) > total_tol OR ABS(net_amount - line_total) > total_tol
+UNION ALL
+SELECT * FROM (
+    SELECT DISTINCT ON (h.id) h.id, NULL::bigint, 'duplicate', 'ap', NULL::integer,
+           'duplicate_submission',
+           'Resembles invoice ' || c.number || ' (id ' || c.id || ')'
+               || CASE WHEN c.vendor_id <> h.vendor_id
+                       THEN ' of another vendor with the same bank account' ELSE '' END,
+           h.total_amount
+    FROM match_headers h
+    JOIN candidates c ON c.invoice_id = h.id
+    ORDER BY h.id, c.id
+) duplicates;
 
 -- A person already looked at this exact problem and let it through.
 DELETE FROM match_problems p
@@ -445,7 +452,9 @@ changed AS (
         approved_at = CASE WHEN v.problems = 0 THEN %(now)s END,
         touchless = (v.problems = 0 AND NOT v.ever_excepted)
     FROM verdict v
-    WHERE v.id = i.id
+    -- The array keeps the target rows on their primary key: joined as a set, the planner
+    -- walks the key index from its start up to the batch.
+    WHERE i.id = ANY(ARRAY(SELECT invoice_id FROM match_batch)) AND v.id = i.id
       AND (v.old_status = 'pending_match'
            OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems

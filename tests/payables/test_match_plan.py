@@ -17,10 +17,15 @@ LARGE = ("payables_invoice ", "payables_invoiceline ", "procurement_purchaseorde
 def _plans_of_every_statement(ids: list[int]) -> dict[str, str]:
     """EXPLAIN each statement of the engine in turn, running it so the next one sees its tables."""
     plans = {}
-    params = {"now": timezone.now(), "dup_days": matching.DUPLICATE_WINDOW_DAYS}
+    params = {
+        "now": timezone.now(),
+        "dup_days": matching.DUPLICATE_WINDOW_DAYS,
+        "ids": ids,
+        "statuses": list(matching.MATCHABLE),
+    }
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(matching._BATCH, {"ids": ids, "statuses": list(matching.MATCHABLE)})
         for sql in (
+            matching._BATCH,
             matching._LINES,
             matching._RESULTS,
             matching._PROBLEMS,
