@@ -32,9 +32,9 @@ SET LOCAL random_page_cost = 1.1;
 -- it saves, and the window sort over a 10k batch's lines would spill at the default 4 MB.
 SET LOCAL jit = off;
 SET LOCAL work_mem = '64MB';
--- A match that a crash loses is simply done again: nothing else saw it (the transaction
--- commits as a whole or not at all), its invoices stay pending_match and the sweep, or the
--- redelivered task, matches them. So the commit does not wait for its log flush.
+-- The commit does not wait for its log flush. A crash can lose only whole matches, and
+-- nothing durable can depend on one (any later durable commit flushes the log through it):
+-- the invoices are still pending_match for the sweep or the redelivered task.
 SET LOCAL synchronous_commit = off;
 -- The batch's invoices, locked, with the header fields every later statement needs (read
 -- once here rather than looked up again by each statement).
@@ -66,7 +66,8 @@ CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.
 LEFT JOIN LATERAL (
     SELECT purchase_order_id FROM procurement_purchaseorderline x WHERE x.id = il.po_line_id LIMIT 1
 ) pol ON TRUE;
-ANALYZE match_batch_lines (invoice_id, po_line_id, invoice_po_id, vendor_id);
+-- Not analysed: it is only ever read whole, by plans the lookups pin; measured, gathering
+-- statistics cost more than it saved.
 
 -- Cumulative billing per PO line must see every other batch's verdict on the same lines, so
 -- batches that share a purchase order take turns: the orders are locked in id order (after
