@@ -115,3 +115,49 @@ def test_killed_worker_loses_nothing_and_matches_each_invoice_once(what):
         first.stop()
         if what != "pool process":
             survivor.stop()
+
+
+def _other_backends() -> dict[int, object]:
+    """Client backends on the test database other than this one: pid -> start time."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return dict(cursor.fetchall())
+
+
+def test_a_worker_keeps_its_database_connection_between_batches():
+    """The second batch runs on the backend the first one opened, not on a new one."""
+    from django.utils import timezone
+
+    generate(20)
+    ids = list(
+        Invoice.objects.filter(number__startswith="BINV-")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    already_there = set(_other_backends())
+    running = Worker(env={"DB_CONN_MAX_AGE": "60"}).start()
+    try:
+        running.wait_ready()
+
+        def matched(batch):
+            return lambda: (
+                not Invoice.objects.filter(
+                    pk__in=batch, status=Invoice.Status.PENDING_MATCH
+                ).exists()
+            )
+
+        match_invoices.delay(ids[:10])
+        assert wait_for(matched(ids[:10]), timeout=60), "the first batch was not matched"
+        between = timezone.now()
+        match_invoices.delay(ids[10:])
+        assert wait_for(matched(ids[10:]), timeout=60), "the second batch was not matched"
+        worker_backends = {
+            pid: started for pid, started in _other_backends().items() if pid not in already_there
+        }
+        assert len(worker_backends) == 1
+        assert all(started < between for started in worker_backends.values())
+    finally:
+        running.stop()
