@@ -101,16 +101,17 @@ _LINES = f"""
 DROP TABLE IF EXISTS pg_temp.match_lines;
 CREATE TEMP TABLE match_lines ON COMMIT DROP AS
 WITH prior_billed AS (
-    SELECT il.po_line_id,
+    SELECT lines.po_line_id,
            SUM(CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END) AS qty
     FROM (SELECT DISTINCT po_line_id FROM match_batch_lines WHERE po_line_id IS NOT NULL) lines
     CROSS JOIN LATERAL (
-        SELECT * FROM payables_invoiceline x WHERE x.po_line_id = lines.po_line_id OFFSET 0
+        SELECT x.invoice_id, x.quantity FROM payables_invoiceline x
+        WHERE x.po_line_id = lines.po_line_id OFFSET 0
     ) il
     CROSS JOIN LATERAL (SELECT * FROM payables_invoice x WHERE x.id = il.invoice_id LIMIT 1) i
     WHERE i.status IN ('approved', 'scheduled', 'paid')
       AND NOT EXISTS (SELECT 1 FROM match_batch b WHERE b.invoice_id = il.invoice_id)
-    GROUP BY il.po_line_id
+    GROUP BY lines.po_line_id
 ),
 contract_prices AS (
     SELECT c.vendor_id, line.item_code, c.currency, c.valid_from, c.valid_to, line.unit_price

@@ -249,6 +249,7 @@ class InvoiceLine(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="invoice_lines",
+        db_index=False,
     )
     description = models.CharField(max_length=200)
     quantity = models.DecimalField(max_digits=18, decimal_places=4)
@@ -270,6 +271,13 @@ class InvoiceLine(models.Model):
         ordering = ["invoice_id", "line_no"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "line_no"], name="invoice_line_no_unique"),
+        ]
+        indexes = [
+            # The match sums what was billed earlier on each PO line: with the invoice and the
+            # quantity in the index it never reads the lines themselves.
+            models.Index(
+                fields=["po_line"], include=["invoice", "quantity"], name="invoice_line_billing_idx"
+            ),
         ]
 
     def __str__(self) -> str:
