@@ -4,7 +4,6 @@ import datetime as dt
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models.functions import Least, Now
 from django.utils import timezone
@@ -213,10 +212,7 @@ class Invoice(models.Model):
                 fields=["vendor", "total_amount", "invoice_date"], name="invoice_dup_amount_idx"
             ),
             models.Index(fields=["status", "due_date"]),
-            # Invoices are captured in time order, so a block-range index answers "captured
-            # between" as well as a b-tree, and costs next to nothing when a status change
-            # rewrites the row (every index of a rewritten row gets an entry).
-            BrinIndex(fields=["captured_at"], name="invoice_captured_brin"),
+            models.Index(fields=["captured_at"], name="invoice_captured_idx"),
         ]
         constraints = [
             models.CheckConstraint(
