@@ -78,7 +78,7 @@ lines AS (
            COALESCE(cl.unit_price, pol.unit_price) AS ref_price,
            CASE WHEN pol.match_type = 'two_way' THEN pol.quantity ELSE pol.received_qty END
                AS billable, mp.price_tolerance_pct, mp.price_tolerance_abs, mp.qty_tolerance_pct,
-           mp.qty_tolerance_abs, mp.combine, po.buyer_id, pr.requester_id,
+           mp.qty_tolerance_abs, mp.combine,
            COALESCE(prior.qty, 0) + SUM(
                CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END
            ) OVER (PARTITION BY il.po_line_id ORDER BY il.invoice_id, il.id) AS billed_cum
@@ -175,6 +175,15 @@ def reset() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def bench_statuses() -> dict[str, int]:
+    """How many bench invoices are in each status (the floor's and the engine's verdicts)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, COUNT(*) FROM payables_invoice WHERE number LIKE 'BINV-%%' GROUP BY 1"
+        )
+        return dict(cursor.fetchall())
+
+
 def checkpoint() -> None:
     """Start each timed phase just after a checkpoint, so neither pays for one mid-run."""
     with connection.cursor() as cursor:
@@ -188,10 +197,7 @@ def time_floor() -> tuple[float, dict[str, int]]:
         started = time.perf_counter()
         cursor.execute(FLOOR)
         elapsed = time.perf_counter() - started
-        cursor.execute(
-            "SELECT status, COUNT(*) FROM payables_invoice WHERE number LIKE 'BINV-%%' GROUP BY 1"
-        )
-        verdicts = dict(cursor.fetchall())
+        verdicts = bench_statuses()
         transaction.set_rollback(True)
     return elapsed, verdicts
 
@@ -295,10 +301,7 @@ def main() -> None:
         worker.wait(timeout=30)
         time.sleep(0.2)  # let the log reader catch up
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT status, COUNT(*) FROM payables_invoice WHERE number LIKE 'BINV-%%' GROUP BY 1"
-        )
-        print("statuses:", dict(cursor.fetchall()))
+        print("statuses:", bench_statuses())
         cursor.execute("SELECT type, COUNT(*) FROM payables_invoiceexception GROUP BY 1 ORDER BY 1")
         print("exceptions:", dict(cursor.fetchall()))
     print(f"write-ahead log written while matching: {wal_bytes / 2**20:,.0f} MB")
