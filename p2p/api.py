@@ -1,9 +1,10 @@
-"""API plumbing shared by the apps: pagination, error mapping and fresh responses."""
+"""API plumbing shared by the apps: pagination, input checks, error mapping, fresh responses."""
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,6 +28,13 @@ class FreshResponseMixin:
         # annotations, prefetches and visibility rules of the list/detail endpoints apply.
         fresh = self.get_queryset().get(pk=obj.pk)
         return Response(self.get_serializer(fresh).data, status=code)
+
+
+def validated_input(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    """The request body checked by an input serializer; a 400 with the field errors if not."""
+    payload = serializer_class(data=request.data)
+    payload.is_valid(raise_exception=True)
+    return payload.validated_data
 
 
 def exception_handler(exc, context):

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
-from p2p.api import FreshResponseMixin
+from p2p.api import FreshResponseMixin, validated_input
 from payables import capture, payments, queue, resolutions, services
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
@@ -648,9 +648,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=InvoiceCreateSerializer, responses={201: InvoiceSerializer})
     def create(self, request: Request) -> Response:
         """Capture an invoice sent by an integration; matching runs once it is committed."""
-        payload = InvoiceCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(InvoiceCreateSerializer, request)
         invoice = services.invoice_capture(
             by=request.user,
             vendor=data["vendor"],
@@ -701,9 +699,8 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
         """Resolve (or, for a credit note request, park) the exception; the invoice is re-matched."""
-        payload = ExceptionResolveSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = dict(payload.validated_data)
+        payload = validated_input(ExceptionResolveSerializer, request)
+        data = dict(payload)
         exception = resolutions.exception_act(
             exception=self.get_object(), by=request.user, action=data.pop("resolution"), **data
         )
@@ -748,10 +745,9 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         """The exception's comments, oldest first; POST adds one (@username notifies)."""
         exception = self.get_object()
         if request.method == "POST":
-            payload = ExceptionCommentCreateSerializer(data=request.data)
-            payload.is_valid(raise_exception=True)
+            payload = validated_input(ExceptionCommentCreateSerializer, request)
             comment = resolutions.exception_comment(
-                exception=exception, by=request.user, body=payload.validated_data["body"]
+                exception=exception, by=request.user, body=payload["body"]
             )
             return Response(
                 ExceptionCommentSerializer(comment).data, status=status.HTTP_201_CREATED
@@ -768,9 +764,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
     )
     def bulk_resolve(self, request: Request) -> Response:
         """Apply one resolution to many exceptions as a background job (poll bulk-jobs/<id>)."""
-        payload = BulkResolveSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(BulkResolveSerializer, request)
         job = resolutions.bulk_resolve_start(
             by=request.user,
             exception_ids=data["exceptions"],
@@ -832,9 +826,8 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @idempotent
     def create(self, request: Request) -> Response:
         """Propose a run of approved invoices due by the horizon or worth paying early (AP)."""
-        payload = PaymentRunCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        run = payments.payment_run_propose(by=request.user, **payload.validated_data)
+        payload = validated_input(PaymentRunCreateSerializer, request)
+        run = payments.payment_run_propose(by=request.user, **payload)
         return self._respond(run, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PaymentRunSerializer, parameters=[IDEMPOTENCY_KEY])
@@ -886,10 +879,9 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @idempotent
     def mark_paid(self, request: Request, pk: str | None = None) -> Response:
         """The bank executed the run: its payments and invoices become paid."""
-        payload = PaymentRunPaidSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(PaymentRunPaidSerializer, request)
         run = payments.payment_run_mark_paid(
-            run=self.get_object(), by=request.user, paid_on=payload.validated_data["paid_on"]
+            run=self.get_object(), by=request.user, paid_on=payload["paid_on"]
         )
         return self._respond(run)
 
@@ -900,15 +892,14 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @idempotent
     def void(self, request: Request, pk: str | None = None) -> Response:
         """A transfer failed or came back: void it; its invoices are payable again."""
-        payload = PaymentVoidSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(PaymentVoidSerializer, request)
         run = self.get_object()
         payments.payment_void(
             run=run,
-            vendor=payload.validated_data["vendor"],
-            currency=payload.validated_data["currency"].upper(),
+            vendor=payload["vendor"],
+            currency=payload["currency"].upper(),
             by=request.user,
-            reason=payload.validated_data["reason"],
+            reason=payload["reason"],
         )
         return self._respond(run)
 
@@ -916,29 +907,26 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="add-invoice")
     def add_invoice(self, request: Request, pk: str | None = None) -> Response:
         """Add an approved invoice to a proposed run, with a reason (AP)."""
-        payload = PaymentRunInvoiceSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(PaymentRunInvoiceSerializer, request)
         run = self.get_object()
-        payments.payment_run_add_invoice(run=run, by=request.user, **payload.validated_data)
+        payments.payment_run_add_invoice(run=run, by=request.user, **payload)
         return self._respond(run)
 
     @extend_schema(request=PaymentRunInvoiceSerializer, responses=PaymentRunSerializer)
     @action(detail=True, methods=["post"], url_path="remove-invoice")
     def remove_invoice(self, request: Request, pk: str | None = None) -> Response:
         """Take an invoice out of a proposed run, with a reason (AP)."""
-        payload = PaymentRunInvoiceSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(PaymentRunInvoiceSerializer, request)
         run = self.get_object()
-        payments.payment_run_remove_invoice(run=run, by=request.user, **payload.validated_data)
+        payments.payment_run_remove_invoice(run=run, by=request.user, **payload)
         return self._respond(run)
 
     @extend_schema(request=PaymentRunCancelSerializer, responses=PaymentRunSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Drop a run that was not paid; its invoices become payable again."""
-        payload = PaymentRunCancelSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(PaymentRunCancelSerializer, request)
         run = payments.payment_run_cancel(
-            run=self.get_object(), by=request.user, note=payload.validated_data["note"]
+            run=self.get_object(), by=request.user, note=payload["note"]
         )
         return self._respond(run)

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
-from p2p.api import FreshResponseMixin
+from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
 from procurement import selectors, services
 from procurement.filters import (
@@ -528,21 +528,17 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=RequestCreateSerializer, responses={201: PurchaseRequestSerializer})
     def create(self, request: Request) -> Response:
         """Save a draft request with its lines (requesters)."""
-        payload = RequestCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        purchase_request = services.request_create(
-            by=request.user, **_request_values(payload.validated_data)
-        )
+        payload = validated_input(RequestCreateSerializer, request)
+        purchase_request = services.request_create(by=request.user, **_request_values(payload))
         return self._respond(purchase_request, status.HTTP_201_CREATED)
 
     @extend_schema(request=RequestCreateSerializer, responses=PurchaseRequestSerializer)
     def update(self, request: Request, pk: str | None = None) -> Response:
         """Replace a request's header and lines (its requester while it can change, or an
         approver it waits on — who then may not approve it)."""
-        payload = RequestCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(RequestCreateSerializer, request)
         purchase_request = services.request_update(
-            request=self.get_object(), by=request.user, **_request_values(payload.validated_data)
+            request=self.get_object(), by=request.user, **_request_values(payload)
         )
         return self._respond(purchase_request)
 
@@ -571,8 +567,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def decide(self, request: Request, pk: str | None = None) -> Response:
         """Approve, reject or return the pending step this user may decide."""
-        payload = DecisionInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(DecisionInputSerializer, request)
         purchase_request = self.get_object()
         pending = [
             step
@@ -590,8 +585,8 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         services.approval_decide(
             step=step,
             by=request.user,
-            decision=payload.validated_data["decision"],
-            comment=payload.validated_data["comment"],
+            decision=payload["decision"],
+            comment=payload["comment"],
         )
         return self._respond(purchase_request)
 
@@ -633,9 +628,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=PurchaseOrderCreateSerializer, responses={201: PurchaseOrderSerializer})
     def create(self, request: Request) -> Response:
         """Turn an approved request into a draft PO for a vendor (buyers)."""
-        payload = PurchaseOrderCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(PurchaseOrderCreateSerializer, request)
         po = services.po_create_from_request(
             request=data["request"],
             vendor=data["vendor"],
@@ -651,9 +644,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=False, methods=["post"], url_path="from-requests")
     def from_requests(self, request: Request) -> Response:
         """Order several approved requests at once: one draft PO per vendor (buyers)."""
-        payload = OrderRequestsSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(OrderRequestsSerializer, request)
         orders = services.po_create_from_requests(
             selections=[
                 services.OrderSelection(request=item["request"], vendor=item["vendor"])
@@ -670,9 +661,8 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
     def issue(self, request: Request, pk: str | None = None) -> Response:
         """Issue a draft PO to its vendor (and email it, unless told not to)."""
-        payload = IssueInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        po = services.po_issue(po=self.get_object(), by=request.user, **payload.validated_data)
+        payload = validated_input(IssueInputSerializer, request)
+        po = services.po_issue(po=self.get_object(), by=request.user, **payload)
         return self._respond(po)
 
     @extend_schema(request=ReviseInputSerializer, responses=PurchaseOrderSerializer)
@@ -680,9 +670,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def revise(self, request: Request, pk: str | None = None) -> Response:
         """Change order: new quantities or prices; above the approved amount it waits for
         re-approval (see `awaiting_reapproval` and the pending revision)."""
-        payload = ReviseInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(ReviseInputSerializer, request)
         po = services.po_revise(
             po=self.get_object(),
             by=request.user,
@@ -709,28 +697,25 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
     def close(self, request: Request, pk: str | None = None) -> Response:
         """Close an issued PO, releasing its open commitment."""
-        payload = ReasonInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        po = services.po_close(po=self.get_object(), by=request.user, **payload.validated_data)
+        payload = validated_input(ReasonInputSerializer, request)
+        po = services.po_close(po=self.get_object(), by=request.user, **payload)
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
-        payload = ReasonInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        po = services.po_cancel(po=self.get_object(), by=request.user, **payload.validated_data)
+        payload = validated_input(ReasonInputSerializer, request)
+        po = services.po_cancel(po=self.get_object(), by=request.user, **payload)
         return self._respond(po)
 
     @extend_schema(request=SendInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
     def send(self, request: Request, pk: str | None = None) -> Response:
         """Email the PO document (PDF attached) to the vendor or the given addresses."""
-        payload = SendInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(SendInputSerializer, request)
         po = services.po_send(
-            po=self.get_object(), by=request.user, recipients=payload.validated_data["to"] or None
+            po=self.get_object(), by=request.user, recipients=payload["to"] or None
         )
         return self._respond(po)
 
@@ -742,14 +727,13 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     )
     def decide(self, request: Request, pk: str | None = None) -> Response:
         """Approve, reject or return the pending re-approval step this user may decide."""
-        payload = DecisionInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(DecisionInputSerializer, request)
         po = self.get_object()
         pending = list(po.approvals.filter(status=ApprovalStep.Status.PENDING))
         if not pending:
             raise InvalidTransition(f"{po.number} is not waiting for re-approval.")
         step = next((s for s in pending if services.can_decide(s, request.user)), pending[0])
-        services.approval_decide(step=step, by=request.user, **payload.validated_data)
+        services.approval_decide(step=step, by=request.user, **payload)
         return self._respond(po)
 
 
@@ -798,9 +782,7 @@ class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=ReceiptCreateSerializer, responses={201: ReceiptSerializer})
     def create(self, request: Request) -> Response:
         """Record what arrived or went back on a PO (its requester or a buyer)."""
-        payload = ReceiptCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(ReceiptCreateSerializer, request)
         receipt = services.receipt_post(
             po=data["purchase_order"],
             by=request.user,

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
-from p2p.api import FreshResponseMixin
+from p2p.api import FreshResponseMixin, validated_input
 from vendors import selectors, services, validation
 from vendors.filters import BankAccountFilter, ContractFilter, VendorFilter
 from vendors.models import BankAccount, Contract, ContractLine, PaymentTerms, Vendor
@@ -237,9 +237,8 @@ class VendorViewSet(
     def create(self, request: Request) -> Response:
         """Register a vendor (onboarding). 409 with `duplicates` when it looks like an existing
         one: repeat with `confirm_duplicates: true` after checking. Same tax id: 400."""
-        payload = VendorCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = dict(payload.validated_data)
+        payload = validated_input(VendorCreateSerializer, request)
+        data = dict(payload)
         iban, bic, holder = data.pop("iban"), data.pop("bic"), data.pop("account_holder")
         bank = services.BankDetails(iban=iban, bic=bic, account_holder=holder) if iban else None
         try:
@@ -287,13 +286,12 @@ class VendorViewSet(
     @action(detail=True, methods=["post"], url_path="set-status")
     def set_status(self, request: Request, pk: str | None = None) -> Response:
         """Activate or block the vendor; blocking needs a reason."""
-        payload = StatusInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(StatusInputSerializer, request)
         vendor = services.vendor_set_status(
             vendor=self.get_object(),
-            status=payload.validated_data["status"],
+            status=payload["status"],
             by=request.user,
-            note=payload.validated_data["reason"],
+            note=payload["reason"],
         )
         return self._respond(vendor)
 
@@ -394,21 +392,19 @@ class BankAccountViewSet(
     @extend_schema(request=BankChangeInputSerializer, responses={201: BankAccountSerializer})
     def create(self, request: Request) -> Response:
         """Request a bank change; the vendor's payments are held until it is verified."""
-        payload = BankChangeInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        account = services.bank_account_request(by=request.user, **payload.validated_data)
+        payload = validated_input(BankChangeInputSerializer, request)
+        account = services.bank_account_request(by=request.user, **payload)
         return self._respond(account, status.HTTP_201_CREATED)
 
     @extend_schema(request=BankVerifyInputSerializer, responses=BankAccountSerializer)
     @action(detail=True, methods=["post"])
     def verify(self, request: Request, pk: str | None = None) -> Response:
         """Verify someone else's bank change by re-keying the confirmed IBAN."""
-        payload = BankVerifyInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(BankVerifyInputSerializer, request)
         account = services.bank_account_verify(
             account=self.get_object(),
             by=request.user,
-            confirm_iban=payload.validated_data["confirm_iban"],
+            confirm_iban=payload["confirm_iban"],
         )
         return self._respond(account)
 
@@ -416,10 +412,9 @@ class BankAccountViewSet(
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         """Turn down a pending bank change."""
-        payload = VendorReasonSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(VendorReasonSerializer, request)
         account = services.bank_account_reject(
-            account=self.get_object(), by=request.user, reason=payload.validated_data["reason"]
+            account=self.get_object(), by=request.user, reason=payload["reason"]
         )
         return self._respond(account)
 
@@ -479,9 +474,6 @@ class ContractInputSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     lines = ContractLineInputSerializer(many=True)
 
-    def line_inputs(self) -> list[services.ContractLineInput]:
-        return [services.ContractLineInput(**line) for line in self.validated_data["lines"]]
-
 
 class ContractCreateSerializer(ContractInputSerializer):
     vendor = serializers.PrimaryKeyRelatedField(queryset=Vendor.objects.all())
@@ -507,6 +499,10 @@ class ContractPriceSerializer(ContractLineSerializer):
         read_only_fields = fields
 
 
+def _line_inputs(data: dict) -> list[services.ContractLineInput]:
+    return [services.ContractLineInput(**line) for line in data["lines"]]
+
+
 class ContractViewSet(
     FreshResponseMixin,
     mixins.CreateModelMixin,
@@ -524,9 +520,7 @@ class ContractViewSet(
     @extend_schema(request=ContractCreateSerializer, responses={201: ContractSerializer})
     def create(self, request: Request) -> Response:
         """Save a draft contract with its rate card."""
-        payload = ContractCreateSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(ContractCreateSerializer, request)
         contract = services.contract_create(
             by=request.user,
             vendor=data["vendor"],
@@ -536,7 +530,7 @@ class ContractViewSet(
             valid_from=data["valid_from"],
             valid_to=data["valid_to"],
             notes=data["notes"],
-            lines=payload.line_inputs(),
+            lines=_line_inputs(data),
         )
         return self._respond(contract, status.HTTP_201_CREATED)
 
@@ -548,9 +542,7 @@ class ContractViewSet(
     @extend_schema(request=ContractInputSerializer, responses=ContractSerializer)
     def update(self, request: Request, pk: str | None = None, partial: bool = False) -> Response:
         """Replace a draft contract's header and rate card."""
-        payload = ContractInputSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = validated_input(ContractInputSerializer, request)
         contract = services.contract_update(
             contract=self.get_object(),
             by=request.user,
@@ -559,7 +551,7 @@ class ContractViewSet(
             valid_from=data["valid_from"],
             valid_to=data["valid_to"],
             notes=data["notes"],
-            lines=payload.line_inputs(),
+            lines=_line_inputs(data),
         )
         return self._respond(contract)
 
@@ -575,10 +567,9 @@ class ContractViewSet(
     @action(detail=True, methods=["post"])
     def terminate(self, request: Request, pk: str | None = None) -> Response:
         """End a contract early, or drop a draft."""
-        payload = VendorReasonSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
+        payload = validated_input(VendorReasonSerializer, request)
         contract = services.contract_terminate(
-            contract=self.get_object(), by=request.user, reason=payload.validated_data["reason"]
+            contract=self.get_object(), by=request.user, reason=payload["reason"]
         )
         return self._respond(contract)
 
