@@ -1,9 +1,9 @@
 """The three-way match: a handful of set-based SQL statements over a batch of invoice ids.
 
 One invoice and a hundred thousand go through the same statements. Re-running on the same
-data changes nothing: results are upserted only when they differ, an exception is opened
-only if the same problem is not already open, and invoices whose status does not change
-are not touched.
+data changes nothing: results are rewritten only when they differ, an exception is opened
+only if the same problem is not already open, and an invoice matched before whose status does
+not change is not touched.
 
 Rules (see DESIGN.md):
 - price: |invoice unit price − PO unit price| ≤ min(pct × PO price, absolute) of the policy;
@@ -42,7 +42,7 @@ DROP TABLE IF EXISTS pg_temp.match_batch;
 CREATE TEMP TABLE match_batch ON COMMIT DROP AS
 SELECT id AS invoice_id, status, vendor_id, number, normalized_number, document_type,
        invoice_date, currency, net_amount, tax_amount, total_amount, purchase_order_id,
-       po_reference
+       po_reference, first_matched_at IS NULL AS never_matched
 FROM payables_invoice
 WHERE id = ANY(%(ids)s::bigint[]) AND status = ANY(%(statuses)s)
 ORDER BY id
@@ -58,7 +58,7 @@ DROP TABLE IF EXISTS pg_temp.match_batch_lines;
 CREATE TEMP TABLE match_batch_lines ON COMMIT DROP AS
 SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, pol.purchase_order_id AS po_id,
        il.quantity, il.unit_price, il.amount, b.vendor_id, b.purchase_order_id AS invoice_po_id,
-       b.invoice_date, b.currency AS invoice_currency,
+       b.invoice_date, b.currency AS invoice_currency, b.never_matched,
        CASE WHEN b.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
 FROM match_batch b
 CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0) il
@@ -183,7 +183,7 @@ measured AS (
 SELECT m.invoice_id, m.invoice_line_id, m.po_line_id, m.invoice_po_id, m.policy_id, m.quantity,
        m.unit_price, m.amount, m.po_unit_price, m.contract_unit_price, m.received_qty, m.buyer_id,
        m.requester_id, m.price_variance, m.price_tolerance, m.qty_tolerance, m.billed_cum,
-       m.billable_qty, CASE
+       m.billable_qty, m.never_matched, CASE
     WHEN m.po_line_id IS NULL THEN 'no_po_line'
     WHEN ABS(m.price_variance) > m.price_tolerance THEN 'price_variance'
     WHEN m.billed_cum <= m.billable_qty + m.qty_tolerance THEN 'matched'
@@ -194,7 +194,7 @@ END::varchar(20) AS result
 FROM measured m;
 """  # noqa: S608 (composed from constants only)
 
-_RESULTS = """
+_RESULT_ROWS = """
 INSERT INTO payables_matchresult (
     invoice_id, invoice_line_id, po_line_id, policy_id, invoice_unit_price, po_unit_price,
     price_variance, price_tolerance, contract_unit_price, qty_tolerance, billed_qty_cumulative,
@@ -203,7 +203,15 @@ INSERT INTO payables_matchresult (
 SELECT invoice_id, invoice_line_id, po_line_id, policy_id, unit_price, po_unit_price,
        price_variance, price_tolerance, contract_unit_price, qty_tolerance, billed_cum,
        billable_qty, result, %(now)s
-FROM match_lines
+FROM match_lines"""
+
+# Evidence is written only here, in the transaction that also sets first_matched_at, and the
+# invoice is locked: a never-matched invoice has none yet, so its lines are plainly inserted
+# (half the cost of the conflict check's speculative insertion).
+_RESULTS = f"""
+{_RESULT_ROWS} WHERE never_matched;
+
+{_RESULT_ROWS} WHERE NOT never_matched
 ON CONFLICT (invoice_line_id) DO UPDATE SET
     po_line_id = EXCLUDED.po_line_id, policy_id = EXCLUDED.policy_id,
     invoice_unit_price = EXCLUDED.invoice_unit_price, po_unit_price = EXCLUDED.po_unit_price,
@@ -439,7 +447,8 @@ WITH problem_counts AS (
     SELECT invoice_id, COUNT(*) AS problems FROM match_problems GROUP BY invoice_id
 ),
 verdict AS (
-    SELECT b.invoice_id AS id, b.status AS old_status, COALESCE(pc.problems, 0) AS problems,
+    SELECT b.invoice_id AS id, b.status AS old_status, b.never_matched,
+           COALESCE(pc.problems, 0) AS problems,
            EXISTS (SELECT 1 FROM payables_invoiceexception x WHERE x.invoice_id = b.invoice_id)
                AS ever_excepted
     FROM match_batch b
@@ -457,7 +466,8 @@ changed AS (
     -- The array keeps the target rows on their primary key: joined as a set, the planner
     -- walks the key index from its start up to the batch.
     WHERE i.id = ANY(ARRAY(SELECT invoice_id FROM match_batch)) AND v.id = i.id
-      AND (v.old_status = 'pending_match'
+      -- Every invoice leaves its first match with first_matched_at set (see _RESULTS).
+      AND (v.old_status = 'pending_match' OR v.never_matched
            OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems
 )

@@ -159,7 +159,8 @@ def latest_exports(exports: list[PaymentExport]) -> list[PaymentExport]:
 def addable_invoices(run: PaymentRun, limit: int = 300) -> QuerySet[Invoice]:
     """Approved documents a clerk may add to the run: payable vendor, no hold, no dispute."""
     invoices = (
-        Invoice.objects.filter(
+        Invoice.objects.unpaid()
+        .filter(
             status=Invoice.Status.APPROVED,
             payable_amount__gt=0,
             vendor__status=Vendor.Status.ACTIVE,
@@ -218,9 +219,8 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
         return 1 + offset if offset < DAILY_ROWS else 1 + DAILY_ROWS + offset // 7 - 1
 
     due_rows = (
-        Invoice.objects.filter(
-            status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED], due_date__lte=end
-        )
+        Invoice.objects.unpaid()
+        .filter(status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED], due_date__lte=end)
         .order_by()
         .values("currency", "due_date", "status")
         .annotate(count=Count("id"), amount=Coalesce(Sum(_signed_payable()), ZERO))
@@ -231,7 +231,8 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
             SELECT currency, discount_date, COUNT(*), SUM(discount_amount),
                    COALESCE(SUM(discount_amount) FILTER (WHERE ({ANNUALISED_SQL}) > %s), 0)
             FROM payables_invoice
-            WHERE status = 'approved' AND document_type = 'invoice' AND discount_amount > 0
+            WHERE paid_at IS NULL AND status = 'approved' AND document_type = 'invoice'
+              AND discount_amount > 0
               AND discount_date BETWEEN %s AND %s
             GROUP BY currency, discount_date
             """,  # noqa: S608 - ANNUALISED_SQL is a constant; values are parameters
@@ -295,7 +296,8 @@ def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
     """Invoices whose discount lapses within `days`, soonest first, with what blocks them."""
     live_run = Payment.objects.filter(invoice=OuterRef("pk")).exclude(status=Payment.Status.VOID)
     return (
-        Invoice.objects.filter(
+        Invoice.objects.unpaid()
+        .filter(
             status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED],
             document_type=Invoice.DocumentType.INVOICE,
             discount_amount__gt=0,

@@ -187,7 +187,7 @@ _WORTH_TAKING = """(i.discount_amount > 0 AND i.discount_date IS NOT NULL
                     AND i.due_date > i.discount_date AND i.payable_amount > i.discount_amount
                     AND i.discount_amount / (i.payable_amount - i.discount_amount) * 365.0
                         / (i.due_date - i.discount_date) * 100 > %(cost_of_capital)s)"""
-_IN_SCOPE = """i.status = 'approved' AND i.payable_amount > 0
+_IN_SCOPE = """i.paid_at IS NULL AND i.status = 'approved' AND i.payable_amount > 0
       AND (%(currency)s = '' OR i.currency = %(currency)s)"""
 _PAYABLE_VENDOR = """v.status = 'active'
       AND NOT EXISTS (SELECT 1 FROM vendors_bankaccount b

@@ -66,3 +66,34 @@ def test_a_small_batch_uses_indexes_on_large_tables():
     for statement, plan in plans.items():
         for table in LARGE:
             assert f"Seq Scan on {table}" not in plan, f"{statement}\n{plan}"
+
+
+# What a match writes on the invoice row (see matching._INVOICES).
+MATCH_WRITES = {"status", "match_attempts", "first_matched_at", "first_pass", "approved_at",
+                "touchless"}  # fmt: skip
+
+
+def test_matching_updates_invoices_in_place():
+    """No index reads a column the match writes, and pages keep room for the new versions.
+
+    Otherwise every matched invoice gets a new entry in every index on the table, which once
+    cost more than the rest of the invoice update (measured in bench/match.py).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.indexrelid::regclass::text, a.attname
+            FROM pg_index i
+            JOIN pg_attribute a ON a.attrelid = i.indrelid
+            WHERE i.indrelid = 'payables_invoice'::regclass
+              AND (a.attnum = ANY(i.indkey)
+                   OR pg_get_expr(i.indpred, i.indrelid) ~ ('\\m' || a.attname || '\\M')
+                   OR pg_get_expr(i.indexprs, i.indrelid) ~ ('\\m' || a.attname || '\\M'))
+            """
+        )
+        indexed = {(index, column) for index, column in cursor.fetchall()}
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = 'payables_invoice'::regclass")
+        options = cursor.fetchone()[0]
+    assert {(index, column) for index, column in indexed if column in MATCH_WRITES} == set()
+    assert ("invoice_unpaid_due_idx", "paid_at") in indexed
+    assert "fillfactor=50" in options

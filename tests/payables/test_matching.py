@@ -109,3 +109,24 @@ def test_match_is_idempotent(people, setup_org):
         Invoice.objects.values_list("status", "match_attempts").get(pk=inv.pk),
     )
     assert before == after
+
+
+def test_invoice_in_exception_before_any_match_gets_its_evidence_once(people, setup_org):
+    """An invoice loaded straight into exception is matched like any other, then re-matched."""
+    po = issued_po(people, setup_org)
+    receive(po, people, {1: "40"})
+    inv = invoice(po, people, "INV-2026-0124", {1: ("40", "26.00")})
+    Invoice.objects.filter(pk=inv.pk).update(status=Invoice.Status.EXCEPTION)
+    match_invoices([inv.pk])
+    inv.refresh_from_db()
+    assert inv.match_attempts == 1 and inv.first_matched_at is not None
+    po.lines.update(unit_price=Decimal("26.00"))  # the buyer corrects the PO price
+    match_invoices([inv.pk])
+    inv.refresh_from_db()
+    assert inv.status == Invoice.Status.APPROVED
+    result = MatchResult.objects.get(invoice=inv)
+    assert (result.po_unit_price, result.price_variance, result.result) == (
+        Decimal("26.0000"),
+        Decimal("0.0000"),
+        "matched",
+    )
