@@ -6,6 +6,7 @@ only if the same problem is not already open, and an invoice matched before whos
 not change is not touched.
 
 Rules (see DESIGN.md):
+- line: it bills a line of the invoice's own PO;
 - price: |invoice unit price − PO unit price| ≤ min(pct × PO price, absolute) of the policy;
 - quantity: cumulative billed (earlier approved invoices + this batch in id order) ≤
   received − returned (3-way) or ordered (2-way), plus the policy's quantity tolerance;
@@ -50,38 +51,17 @@ FOR UPDATE;
 ALTER TABLE match_batch ADD PRIMARY KEY (invoice_id);
 ANALYZE match_batch (invoice_id, vendor_id);
 
--- The batch's invoice lines with their invoice's header fields. LATERAL lookups (LIMIT and
--- OFFSET stop the planner from flattening them) keep every batch on primary-key and
--- foreign-key indexes: joined as sets, a batch of a few thousand ids tips the planner into
--- scanning whole tables.
-DROP TABLE IF EXISTS pg_temp.match_batch_lines;
-CREATE TEMP TABLE match_batch_lines ON COMMIT DROP AS
-SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, pol.purchase_order_id AS po_id,
-       il.quantity, il.unit_price, il.amount, b.vendor_id, b.purchase_order_id AS invoice_po_id,
-       b.invoice_date, b.currency AS invoice_currency, b.never_matched,
-       CASE WHEN b.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END AS signed_qty
-FROM match_batch b
-CROSS JOIN LATERAL (SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0) il
--- A line's purchase order never changes, so it may be read before the lock below.
-LEFT JOIN LATERAL (
-    SELECT purchase_order_id FROM procurement_purchaseorderline x WHERE x.id = il.po_line_id LIMIT 1
-) pol ON TRUE;
--- Not analysed: it is only ever read whole, by plans the lookups pin; measured, gathering
--- statistics cost more than it saved.
-
 -- Cumulative billing per PO line must see every other batch's verdict on the same lines, so
 -- batches that share a purchase order take turns: the orders are locked in id order (after
 -- the invoices, so two batches cannot wait on each other), and their lines are read only
--- once the lock is held (by the next statement). Locking the order rather than each line
+-- once the lock is held (by the next statement). An invoice bills lines of its own order
+-- only (capture refuses others, and the match holds any other as a problem), so the
+-- invoices' orders are all there is to lock. Locking the order rather than each line
 -- writes a third as many row locks (each one a write-ahead log record, the first on a page
 -- a full-page image).
 SELECT COUNT(*) FROM (
     SELECT id FROM procurement_purchaseorder
-    WHERE id = ANY(ARRAY(
-        SELECT po_id FROM match_batch_lines WHERE po_id IS NOT NULL
-        UNION
-        SELECT purchase_order_id FROM match_batch WHERE purchase_order_id IS NOT NULL
-    ))
+    WHERE id = ANY(ARRAY(SELECT purchase_order_id FROM match_batch WHERE purchase_order_id IS NOT NULL))
     ORDER BY id
     FOR NO KEY UPDATE
 ) locked;
@@ -100,10 +80,25 @@ def _allowance(combine: str, pct_base: str, absolute: str) -> str:
 _LINES = f"""
 DROP TABLE IF EXISTS pg_temp.match_lines;
 CREATE TEMP TABLE match_lines ON COMMIT DROP AS
-WITH prior_billed AS (
+-- The batch's invoice lines with their invoice's header fields. LATERAL lookups (LIMIT and
+-- OFFSET stop the planner from flattening them) keep every batch on primary-key and
+-- foreign-key indexes: joined as sets, a batch of a few thousand ids tips the planner into
+-- scanning whole tables.
+WITH batch_lines AS MATERIALIZED (
+    SELECT il.id AS invoice_line_id, il.invoice_id, il.po_line_id, il.quantity, il.unit_price,
+           il.amount, b.vendor_id, b.purchase_order_id AS invoice_po_id, b.invoice_date,
+           b.currency AS invoice_currency, b.never_matched,
+           CASE WHEN b.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END
+               AS signed_qty
+    FROM match_batch b
+    CROSS JOIN LATERAL (
+        SELECT * FROM payables_invoiceline y WHERE y.invoice_id = b.invoice_id OFFSET 0
+    ) il
+),
+prior_billed AS (
     SELECT lines.po_line_id,
            SUM(CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END) AS qty
-    FROM (SELECT DISTINCT po_line_id FROM match_batch_lines WHERE po_line_id IS NOT NULL) lines
+    FROM (SELECT DISTINCT po_line_id FROM batch_lines WHERE po_line_id IS NOT NULL) lines
     CROSS JOIN LATERAL (
         SELECT x.invoice_id, x.quantity FROM payables_invoiceline x
         WHERE x.po_line_id = lines.po_line_id OFFSET 0
@@ -118,11 +113,11 @@ contract_prices AS (
     FROM vendors_contract c
     JOIN vendors_contractline line ON line.contract_id = c.id
     WHERE c.status = 'active'
-      AND c.vendor_id IN (SELECT DISTINCT vendor_id FROM match_batch_lines)
+      AND c.vendor_id IN (SELECT DISTINCT vendor_id FROM match_batch)
 ),
 joined AS (
-    SELECT bl.*, pol.unit_price AS po_unit_price, pol.quantity AS ordered_qty, pol.received_qty,
-           pol.match_type, po.buyer_id, pr.requester_id, cl.unit_price AS contract_unit_price,
+    SELECT bl.*, pol.purchase_order_id AS po_line_po_id, pol.unit_price AS po_unit_price,
+           pol.quantity AS ordered_qty, pol.received_qty, pol.match_type, po.buyer_id, pr.requester_id, cl.unit_price AS contract_unit_price,
            COALESCE(ip.id, cp.id, vp.id, (
                SELECT id FROM payables_matchpolicy
                WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1
@@ -130,7 +125,7 @@ joined AS (
            COALESCE(pb.qty, 0) + SUM(bl.signed_qty) OVER (
                PARTITION BY bl.po_line_id ORDER BY bl.invoice_id, bl.invoice_line_id
            ) AS billed_cum
-    FROM match_batch_lines bl
+    FROM batch_lines bl
     -- Read here, after the purchase orders were locked: the committed quantities and prices.
     LEFT JOIN LATERAL (
         SELECT * FROM procurement_purchaseorderline x WHERE x.id = bl.po_line_id LIMIT 1
@@ -185,6 +180,8 @@ SELECT m.invoice_id, m.invoice_line_id, m.po_line_id, m.invoice_po_id, m.policy_
        m.requester_id, m.price_variance, m.price_tolerance, m.qty_tolerance, m.billed_cum,
        m.billable_qty, m.never_matched, CASE
     WHEN m.po_line_id IS NULL THEN 'no_po_line'
+    -- Not locked (see _BATCH), and a question for AP in any case.
+    WHEN m.po_line_po_id IS DISTINCT FROM m.invoice_po_id THEN 'no_po_line'
     WHEN ABS(m.price_variance) > m.price_tolerance THEN 'price_variance'
     WHEN m.billed_cum <= m.billable_qty + m.qty_tolerance THEN 'matched'
     WHEN m.match_type = 'three_way' AND m.billed_cum <= m.ordered_qty + m.ordered_tolerance
@@ -276,7 +273,9 @@ SELECT ml.invoice_id, ml.invoice_line_id,
            WHEN 'missing_receipt' THEN format(
                'Billed %%s in total, %%s received so far',
                trim_scale(ml.billed_cum), trim_scale(ml.received_qty))
-           ELSE 'Invoice line refers to no purchase order line' END,
+           ELSE CASE WHEN ml.po_line_id IS NULL THEN 'Invoice line refers to no purchase order line'
+                     ELSE 'Invoice line bills a line of another purchase order' END
+           END,
        ROUND(CASE ml.result
            WHEN 'price_variance' THEN ABS(ml.price_variance * ml.quantity)
            WHEN 'qty_over_billed' THEN LEAST(ABS(ml.amount),

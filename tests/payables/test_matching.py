@@ -130,3 +130,20 @@ def test_invoice_in_exception_before_any_match_gets_its_evidence_once(people, se
         Decimal("0.0000"),
         "matched",
     )
+
+
+def test_line_billing_another_orders_line_is_held_for_ap(people, setup_org):
+    """Capture refuses it; data that arrives some other way is held, not matched unlocked."""
+    po = issued_po(people, setup_org)
+    other = issued_po(people, setup_org)
+    receive(po, people, {1: "40"})
+    receive(other, people, {1: "40"})
+    inv = invoice(po, people, "INV-2026-0125", {1: ("40", "23.50")})
+    inv.lines.update(po_line=other.lines.get())
+    match_invoices([inv.pk])
+    inv.refresh_from_db()
+    assert inv.status == Invoice.Status.EXCEPTION
+    exc = inv.exceptions.get()
+    assert (exc.type, exc.owner) == ("no_po", "ap")
+    assert exc.detail == "Invoice line bills a line of another purchase order"
+    assert MatchResult.objects.get(invoice=inv).result == "no_po_line"
