@@ -306,11 +306,12 @@ match_headers AS MATERIALIZED (
     LEFT JOIN LATERAL (
         SELECT * FROM procurement_purchaseorder x WHERE x.id = i.purchase_order_id LIMIT 1
     ) po ON TRUE
-    LEFT JOIN payables_matchpolicy mp ON mp.id = COALESCE(
-        (SELECT id FROM payables_matchpolicy
-         WHERE scope = 'vendor' AND active AND vendor_id = i.vendor_id LIMIT 1),
-        (SELECT id FROM payables_matchpolicy
-         WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1))
+    -- At most one active policy per vendor (one_active_policy_per_scope_key).
+    LEFT JOIN payables_matchpolicy vp
+        ON vp.scope = 'vendor' AND vp.active AND vp.vendor_id = i.vendor_id
+    LEFT JOIN payables_matchpolicy mp ON mp.id = COALESCE(vp.id, (
+        SELECT id FROM payables_matchpolicy
+        WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1))
 ),
 -- Duplicates: an earlier live invoice of the same vendor (or of a vendor paid into the same
 -- bank account) with the same normalised number, or the same total dated within a few days.

@@ -216,10 +216,16 @@ class Invoice(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["vendor", "normalized_number"]),
-            # Fuzzy duplicate check: same vendor, same amount, dates close together.
+            # Duplicate checks: same vendor and number, or same vendor, same amount and dates
+            # close together. The match looks only for earlier invoices; with the id in the
+            # index that test is made on the index entry, so an invoice's probe that finds
+            # only itself never reads the table.
             models.Index(
-                fields=["vendor", "total_amount", "invoice_date"], name="invoice_dup_amount_idx"
+                fields=["vendor", "normalized_number", "id"], name="invoice_dup_number_idx"
+            ),
+            models.Index(
+                fields=["vendor", "total_amount", "invoice_date", "id"],
+                name="invoice_dup_amount_idx",
             ),
             # No index mentions status (or the other columns a match writes): an update that
             # changes no indexed column is HOT, written beside the old row on the same page
