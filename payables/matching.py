@@ -315,34 +315,36 @@ match_headers AS MATERIALIZED (
 ),
 -- Duplicates: an earlier live invoice of the same vendor (or of a vendor paid into the same
 -- bank account) with the same normalised number, or the same total dated within a few days.
+-- Each probe carries the header fields it compares, so neither probe joins back to them.
 related AS (
-    SELECT h.id AS invoice_id, h.vendor_id FROM match_headers h
-    UNION
-    SELECT h.id, other.vendor_id
+    SELECT h.id, h.vendor_id AS probe_vendor_id, h.normalized_number, h.total_amount,
+           h.invoice_date, h.document_type
+    FROM match_headers h
+    UNION ALL
+    SELECT DISTINCT h.id, other.vendor_id, h.normalized_number, h.total_amount, h.invoice_date,
+           h.document_type
     FROM match_headers h
     JOIN vendors_bankaccount mine ON mine.vendor_id = h.vendor_id AND mine.status IN ('verified', 'pending')
     JOIN vendors_bankaccount other ON other.iban = mine.iban AND other.vendor_id <> mine.vendor_id
         AND other.status IN ('verified', 'pending')
 ),
 candidates AS (
-    SELECT h.id AS invoice_id, o.id, o.number, o.vendor_id
-    FROM match_headers h
-    JOIN related r ON r.invoice_id = h.id
+    SELECT r.id AS invoice_id, o.id, o.number, o.vendor_id
+    FROM related r
     CROSS JOIN LATERAL (
         SELECT x.id, x.number, x.vendor_id FROM payables_invoice x
-        WHERE x.vendor_id = r.vendor_id AND x.normalized_number = h.normalized_number
-          AND x.id < h.id AND x.status <> 'rejected' AND x.document_type = h.document_type
+        WHERE x.vendor_id = r.probe_vendor_id AND x.normalized_number = r.normalized_number
+          AND x.id < r.id AND x.status <> 'rejected' AND x.document_type = r.document_type
         ORDER BY x.id LIMIT 1
     ) o
     UNION ALL
-    SELECT h.id, o.id, o.number, o.vendor_id
-    FROM match_headers h
-    JOIN related r ON r.invoice_id = h.id
+    SELECT r.id, o.id, o.number, o.vendor_id
+    FROM related r
     CROSS JOIN LATERAL (
         SELECT x.id, x.number, x.vendor_id FROM payables_invoice x
-        WHERE x.vendor_id = r.vendor_id AND x.total_amount = h.total_amount
-          AND x.invoice_date BETWEEN h.invoice_date - %(dup_days)s AND h.invoice_date + %(dup_days)s
-          AND x.id < h.id AND x.status <> 'rejected' AND x.document_type = h.document_type
+        WHERE x.vendor_id = r.probe_vendor_id AND x.total_amount = r.total_amount
+          AND x.invoice_date BETWEEN r.invoice_date - %(dup_days)s AND r.invoice_date + %(dup_days)s
+          AND x.id < r.id AND x.status <> 'rejected' AND x.document_type = r.document_type
         ORDER BY x.id LIMIT 1
     ) o
 )
