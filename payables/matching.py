@@ -400,7 +400,10 @@ WITH cleared AS (
            root_cause = COALESCE(NULLIF(x.root_cause, ''), x.suggested_root_cause)
     FROM match_batch b
     -- Waiting on a vendor's credit note counts as unresolved: a re-match can clear it too.
-    WHERE x.invoice_id = b.invoice_id AND x.status IN ('open', 'waiting_vendor')
+    -- Only the match opens exceptions, in the transaction that sets first_matched_at: an
+    -- invoice never matched has none to look for.
+    WHERE x.invoice_id = b.invoice_id AND NOT b.never_matched
+      AND x.status IN ('open', 'waiting_vendor')
       AND NOT EXISTS (
           SELECT 1 FROM match_problems p
           WHERE p.invoice_id = x.invoice_id AND p.type = x.type
@@ -451,8 +454,9 @@ WITH problem_counts AS (
 verdict AS (
     SELECT b.invoice_id AS id, b.status AS old_status, b.never_matched,
            COALESCE(pc.problems, 0) AS problems,
-           EXISTS (SELECT 1 FROM payables_invoiceexception x WHERE x.invoice_id = b.invoice_id)
-               AS ever_excepted
+           CASE WHEN b.never_matched THEN FALSE  -- none yet (see _CLOSE_CLEARED)
+                ELSE EXISTS (SELECT 1 FROM payables_invoiceexception x
+                             WHERE x.invoice_id = b.invoice_id) END AS ever_excepted
     FROM match_batch b
     LEFT JOIN problem_counts pc ON pc.invoice_id = b.invoice_id
 ),
