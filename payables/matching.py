@@ -24,6 +24,66 @@ from django.db import connection, transaction
 MATCHABLE = ("pending_match", "exception")
 DUPLICATE_WINDOW_DAYS = 3
 
+_TABLES = """
+-- The working tables last as long as the connection (workers keep theirs): created once and
+-- emptied by every commit. Created and dropped per batch, they rewrote some hundred catalog
+-- rows each time, which is most of what matching a single invoice costs.
+CREATE TEMP TABLE IF NOT EXISTS match_batch (
+    invoice_id bigint PRIMARY KEY,
+    status varchar(20) NOT NULL,
+    vendor_id bigint NOT NULL,
+    number varchar(60) NOT NULL,
+    normalized_number varchar(60) NOT NULL,
+    document_type varchar(20) NOT NULL,
+    invoice_date date NOT NULL,
+    currency varchar(3) NOT NULL,
+    net_amount numeric(18, 2) NOT NULL,
+    tax_amount numeric(18, 2) NOT NULL,
+    total_amount numeric(18, 2) NOT NULL,
+    purchase_order_id bigint,
+    po_reference varchar(60) NOT NULL,
+    never_matched boolean NOT NULL
+) ON COMMIT DELETE ROWS;
+-- Only what the later statements read: a narrow table stays in the session's temp buffers.
+CREATE TEMP TABLE IF NOT EXISTS match_lines (
+    invoice_id bigint NOT NULL,
+    invoice_line_id bigint NOT NULL,
+    po_line_id bigint,
+    invoice_po_id bigint,
+    policy_id bigint,
+    quantity numeric,
+    unit_price numeric,
+    amount numeric,
+    po_unit_price numeric,
+    contract_unit_price numeric,
+    received_qty numeric,
+    buyer_id integer,
+    requester_id integer,
+    price_variance numeric,
+    price_tolerance numeric,
+    qty_tolerance numeric,
+    billed_cum numeric,
+    billable_qty numeric,
+    never_matched boolean NOT NULL,
+    result varchar(20) NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS match_problems (
+    invoice_id bigint NOT NULL,
+    invoice_line_id bigint,
+    type varchar(30) NOT NULL,
+    owner varchar(20) NOT NULL,
+    owner_user_id integer,
+    suggested_root_cause varchar(30) NOT NULL,
+    detail text NOT NULL,
+    amount_at_stake numeric(18, 2) NOT NULL
+) ON COMMIT DELETE ROWS;
+CREATE INDEX IF NOT EXISTS match_problems_invoice_idx ON match_problems (invoice_id);
+-- A second batch in the same transaction starts from empty tables too.
+DELETE FROM match_batch;
+DELETE FROM match_lines;
+DELETE FROM match_problems;
+"""
+
 _BATCH = """
 -- Lines, PO lines and invoices are read by primary key for the batch; with the default
 -- random_page_cost the planner prefers scanning whole tables once a batch has a few
@@ -39,8 +99,7 @@ SET LOCAL work_mem = '64MB';
 SET LOCAL synchronous_commit = off;
 -- The batch's invoices, locked, with the header fields every later statement needs (read
 -- once here rather than looked up again by each statement).
-DROP TABLE IF EXISTS pg_temp.match_batch;
-CREATE TEMP TABLE match_batch ON COMMIT DROP AS
+INSERT INTO match_batch
 SELECT id AS invoice_id, status, vendor_id, number, normalized_number, document_type,
        invoice_date, currency, net_amount, tax_amount, total_amount, purchase_order_id,
        po_reference, first_matched_at IS NULL AS never_matched
@@ -48,7 +107,6 @@ FROM payables_invoice
 WHERE id = ANY(%(ids)s::bigint[]) AND status = ANY(%(statuses)s)
 ORDER BY id
 FOR UPDATE;
-ALTER TABLE match_batch ADD PRIMARY KEY (invoice_id);
 ANALYZE match_batch (invoice_id, vendor_id);
 
 -- Cumulative billing per PO line must see every other batch's verdict on the same lines, so
@@ -78,8 +136,7 @@ def _allowance(combine: str, pct_base: str, absolute: str) -> str:
 
 
 _LINES = f"""
-DROP TABLE IF EXISTS pg_temp.match_lines;
-CREATE TEMP TABLE match_lines ON COMMIT DROP AS
+INSERT INTO match_lines
 -- The batch's invoice lines with their invoice's header fields. LATERAL lookups (LIMIT and
 -- OFFSET stop the planner from flattening them) keep every batch on primary-key and
 -- foreign-key indexes: joined as sets, a batch of a few thousand ids tips the planner into
@@ -174,7 +231,6 @@ measured AS (
     FROM joined j
     LEFT JOIN payables_matchpolicy mp ON mp.id = j.policy_id
 )
--- Only what the later statements read: a narrow table stays in the session's temp buffers.
 SELECT m.invoice_id, m.invoice_line_id, m.po_line_id, m.invoice_po_id, m.policy_id, m.quantity,
        m.unit_price, m.amount, m.po_unit_price, m.contract_unit_price, m.received_qty, m.buyer_id,
        m.requester_id, m.price_variance, m.price_tolerance, m.qty_tolerance, m.billed_cum,
@@ -229,18 +285,6 @@ WHERE (payables_matchresult.po_line_id, payables_matchresult.policy_id,
 """
 
 _PROBLEMS = f"""
-DROP TABLE IF EXISTS pg_temp.match_problems;
-CREATE TEMP TABLE match_problems (
-    invoice_id bigint NOT NULL,
-    invoice_line_id bigint,
-    type varchar(30) NOT NULL,
-    owner varchar(20) NOT NULL,
-    owner_user_id integer,
-    suggested_root_cause varchar(30) NOT NULL,
-    detail text NOT NULL,
-    amount_at_stake numeric(18, 2) NOT NULL
-) ON COMMIT DROP;
-
 INSERT INTO match_problems
 SELECT ml.invoice_id, ml.invoice_line_id,
        CASE ml.result WHEN 'no_po_line' THEN 'no_po' ELSE ml.result END,
@@ -389,7 +433,6 @@ WHERE x.invoice_id = p.invoice_id
   AND x.invoice_line_id IS NOT DISTINCT FROM p.invoice_line_id
   AND x.type = p.type AND x.status = 'resolved' AND x.resolution = 'accept_variance';
 
-CREATE INDEX ON match_problems (invoice_id);
 ANALYZE match_problems;
 """  # noqa: S608 (composed from constants only)
 
@@ -496,6 +539,7 @@ def match_invoices(invoice_ids: Sequence[int]) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock in id order so two workers on overlapping batches cannot deadlock; a
         # concurrent run waits and then sees the first one's results.
+        cursor.execute(_TABLES)
         cursor.execute(_BATCH, {"ids": list(invoice_ids), "statuses": list(MATCHABLE)})
         cursor.execute("SELECT COUNT(*) FROM match_batch")
         batch_size = cursor.fetchone()[0]

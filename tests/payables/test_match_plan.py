@@ -25,6 +25,7 @@ def _plans_of_every_statement(ids: list[int]) -> dict[str, str]:
     }
     with transaction.atomic(), connection.cursor() as cursor:
         for sql in (
+            matching._TABLES,
             matching._BATCH,
             matching._LINES,
             matching._RESULTS,
@@ -34,9 +35,8 @@ def _plans_of_every_statement(ids: list[int]) -> dict[str, str]:
             matching._INVOICES,
         ):
             for statement in (s.strip() for s in sql.split(";\n") if s.strip()):
-                query = statement.split(" ON COMMIT DROP AS\n", 1)[-1]
                 query = "\n".join(
-                    line for line in query.splitlines() if not line.lstrip().startswith("--")
+                    line for line in statement.splitlines() if not line.lstrip().startswith("--")
                 )
                 if query.split(None, 1)[0].upper() in (
                     "WITH",
