@@ -699,8 +699,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str | None = None) -> Response:
         """Resolve (or, for a credit note request, park) the exception; the invoice is re-matched."""
-        payload = validated_input(ExceptionResolveSerializer, request)
-        data = dict(payload)
+        data = dict(validated_input(ExceptionResolveSerializer, request))
         exception = resolutions.exception_act(
             exception=self.get_object(), by=request.user, action=data.pop("resolution"), **data
         )

@@ -33,7 +33,7 @@ from payables.models import (
     PaymentRun,
     PaymentRunExclusion,
 )
-from vendors.models import BankAccount, Vendor
+from vendors.models import BankAccount
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
 DAILY_ROWS = 7
@@ -159,12 +159,8 @@ def latest_exports(exports: list[PaymentExport]) -> list[PaymentExport]:
 def addable_invoices(run: PaymentRun, limit: int = 300) -> QuerySet[Invoice]:
     """Approved documents a clerk may add to the run: payable vendor, no hold, no dispute."""
     invoices = (
-        Invoice.objects.unpaid()
-        .filter(
-            status=Invoice.Status.APPROVED,
-            payable_amount__gt=0,
-            vendor__status=Vendor.Status.ACTIVE,
-        )
+        Invoice.objects.payable()
+        .filter(payable_amount__gt=0)
         .filter(
             Exists(
                 BankAccount.objects.filter(
