@@ -24,16 +24,7 @@ def _plans_of_every_statement(ids: list[int]) -> dict[str, str]:
         "statuses": list(matching.MATCHABLE),
     }
     with transaction.atomic(), connection.cursor() as cursor:
-        for sql in (
-            matching._TABLES,
-            matching._BATCH,
-            matching._LINES,
-            matching._RESULTS,
-            matching._PROBLEMS,
-            matching._CLOSE_CLEARED,
-            matching._OPEN_NEW,
-            matching._INVOICES,
-        ):
+        for sql in (matching._TABLES, matching._BATCH, *matching._statements(rematches=True)):
             for statement in (s.strip() for s in sql.split(";\n") if s.strip()):
                 query = "\n".join(
                     line for line in statement.splitlines() if not line.lstrip().startswith("--")
