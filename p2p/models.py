@@ -24,6 +24,10 @@ class AuditEvent(models.Model):
     """Who did what to which document, when, and what changed."""
 
     at = models.DateTimeField(auto_now_add=True)
+    # No database-level key: it would queue a deferred check for every row, and the engines
+    # write most of the trail (a row per matched invoice) with no actor at all. The id is
+    # always the signed-in user's; Django still refuses to delete a user with a trail
+    # (PROTECT, through audit_actor_idx), and actor_name keeps the name regardless.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -31,6 +35,7 @@ class AuditEvent(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         db_index=False,
+        db_constraint=False,
     )
     # Kept as text too: the trail must read the same if a user is later renamed.
     actor_name = models.CharField(max_length=150, blank=True)

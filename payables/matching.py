@@ -42,7 +42,10 @@ CREATE TEMP TABLE IF NOT EXISTS match_batch (
     total_amount numeric(18, 2) NOT NULL,
     purchase_order_id bigint,
     po_reference varchar(60) NOT NULL,
-    never_matched boolean NOT NULL
+    never_matched boolean NOT NULL,
+    -- Where the locked row lies: no one else can move it until the commit, and the final
+    -- update reaches it by this address instead of descending the key index again.
+    row_ctid tid NOT NULL
 ) ON COMMIT DELETE ROWS;
 -- Only what the later statements read: a narrow table stays in the session's temp buffers.
 CREATE TEMP TABLE IF NOT EXISTS match_lines (
@@ -102,7 +105,7 @@ SET LOCAL synchronous_commit = off;
 INSERT INTO match_batch
 SELECT id AS invoice_id, status, vendor_id, number, normalized_number, document_type,
        invoice_date, currency, net_amount, tax_amount, total_amount, purchase_order_id,
-       po_reference, first_matched_at IS NULL AS never_matched
+       po_reference, first_matched_at IS NULL AS never_matched, ctid AS row_ctid
 FROM payables_invoice
 WHERE id = ANY(%(ids)s::bigint[]) AND status = ANY(%(statuses)s)
 ORDER BY id
@@ -521,9 +524,8 @@ changed AS (
         approved_at = CASE WHEN v.problems = 0 THEN %(now)s END,
         touchless = (v.problems = 0 AND NOT v.ever_excepted)
     FROM verdict v
-    -- The array keeps the target rows on their primary key: joined as a set, the planner
-    -- walks the key index from its start up to the batch.
-    WHERE i.id = ANY(ARRAY(SELECT invoice_id FROM match_batch)) AND v.id = i.id
+    -- The rows locked by _BATCH, fetched by their address (see match_batch.row_ctid).
+    WHERE i.ctid = ANY(ARRAY(SELECT row_ctid FROM match_batch)) AND v.id = i.id
       -- Every invoice leaves its first match with first_matched_at set (see _RESULTS).
       AND (v.old_status = 'pending_match' OR v.never_matched
            OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)

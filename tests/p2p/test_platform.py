@@ -6,8 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import DatabaseError, transaction
+from django.db.models import ProtectedError
 
+from p2p.audit import audit_record
 from p2p.models import AuditEvent
 from tests.flow import issued_po
 
@@ -27,6 +30,16 @@ def test_audit_store_rejects_update_and_delete(people, setup_org):
         AuditEvent.objects.filter(pk=event.pk).delete()
     event.refresh_from_db()
     assert event.note == ""
+
+
+@pytest.mark.django_db
+def test_a_user_with_a_trail_cannot_be_deleted(people, setup_org):
+    # A user whose only footprint is one audit entry (the trail is its sole reference).
+    clerk = User.objects.create_user("temp.clerk")
+    audit_record(obj=setup_org["cost_center"], action="updated", by=clerk, note="renamed")
+    with pytest.raises(ProtectedError), transaction.atomic():
+        clerk.delete()
+    assert AuditEvent.objects.get(actor=clerk).actor_name == "temp.clerk"
 
 
 @pytest.mark.django_db
