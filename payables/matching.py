@@ -526,7 +526,7 @@ changed AS (
     FROM verdict v
     -- The rows locked by _BATCH, fetched by their address (see match_batch.row_ctid).
     WHERE i.ctid = ANY(ARRAY(SELECT row_ctid FROM match_batch)) AND v.id = i.id
-      -- Every invoice leaves its first match with first_matched_at set (see _RESULTS).
+      -- Every invoice leaves its first match with first_matched_at set (see _FIRST_RESULTS).
       AND (v.old_status = 'pending_match' OR v.never_matched
            OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems
