@@ -399,7 +399,8 @@ candidates AS (
         WHERE x.vendor_id = r.probe_vendor_id AND x.total_amount = r.total_amount
           AND x.invoice_date BETWEEN r.invoice_date - %(dup_days)s AND r.invoice_date + %(dup_days)s
           AND x.id < r.id AND x.status <> 'rejected' AND x.document_type = r.document_type
-        ORDER BY x.id LIMIT 1
+        -- The first in index order: the earliest-dated such invoice (no sort per probe).
+        LIMIT 1
     ) o
 )
 SELECT id, NULL::bigint, 'no_po', 'ap', NULL::integer, 'no_po',
