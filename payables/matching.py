@@ -272,26 +272,18 @@ FROM match_lines"""
 # (half the cost of the conflict check's speculative insertion).
 _FIRST_RESULTS = f"{_RESULT_ROWS} WHERE never_matched"
 
-# A re-match rewrites a line's evidence only where a compared value or the verdict moved.
+# What a re-match compares with the evidence already stored; the line's evidence (with its
+# new matched_at) is rewritten only when one of these moved.
+_COMPARED = ("po_line_id", "policy_id", "invoice_unit_price", "po_unit_price", "price_variance",
+             "price_tolerance", "contract_unit_price", "qty_tolerance", "billed_qty_cumulative",
+             "billable_qty", "result")  # fmt: skip
+
 _REMATCH_RESULTS = f"""
 {_RESULT_ROWS} WHERE NOT never_matched
 ON CONFLICT (invoice_line_id) DO UPDATE SET
-    po_line_id = EXCLUDED.po_line_id, policy_id = EXCLUDED.policy_id,
-    invoice_unit_price = EXCLUDED.invoice_unit_price, po_unit_price = EXCLUDED.po_unit_price,
-    price_variance = EXCLUDED.price_variance, price_tolerance = EXCLUDED.price_tolerance,
-    contract_unit_price = EXCLUDED.contract_unit_price, qty_tolerance = EXCLUDED.qty_tolerance,
-    billed_qty_cumulative = EXCLUDED.billed_qty_cumulative, billable_qty = EXCLUDED.billable_qty,
-    result = EXCLUDED.result, matched_at = EXCLUDED.matched_at
-WHERE (payables_matchresult.po_line_id, payables_matchresult.policy_id,
-       payables_matchresult.invoice_unit_price, payables_matchresult.po_unit_price,
-       payables_matchresult.price_variance, payables_matchresult.price_tolerance,
-       payables_matchresult.contract_unit_price, payables_matchresult.qty_tolerance,
-       payables_matchresult.billed_qty_cumulative, payables_matchresult.billable_qty,
-       payables_matchresult.result)
-  IS DISTINCT FROM
-      (EXCLUDED.po_line_id, EXCLUDED.policy_id, EXCLUDED.invoice_unit_price,
-       EXCLUDED.po_unit_price, EXCLUDED.price_variance, EXCLUDED.price_tolerance,
-       EXCLUDED.contract_unit_price, EXCLUDED.qty_tolerance, EXCLUDED.billed_qty_cumulative, EXCLUDED.billable_qty, EXCLUDED.result);
+    {", ".join(f"{column} = EXCLUDED.{column}" for column in (*_COMPARED, "matched_at"))}
+WHERE ({", ".join(f"payables_matchresult.{column}" for column in _COMPARED)})
+  IS DISTINCT FROM ({", ".join(f"EXCLUDED.{column}" for column in _COMPARED)})
 """
 
 _PROBLEMS = f"""
@@ -439,6 +431,11 @@ SELECT * FROM (
 
 """  # noqa: S608 (composed from constants only)
 
+# The engine's entries in the audit trail: no actor, then the object type and what follows.
+_AUDIT_INSERT = """INSERT INTO p2p_auditevent (at, actor_id, actor_name, object_type, object_id,
+                            object_repr, action, from_status, to_status, changes, note)
+SELECT %(now)s, NULL, 'matching engine', """
+
 # A person already looked at this exact problem and let it through (only a re-match can
 # find one: a never-matched invoice has no exceptions, see _CLOSE_CLEARED).
 _ACCEPTED = """
@@ -449,7 +446,7 @@ WHERE x.invoice_id = p.invoice_id
   AND x.type = p.type AND x.status = 'resolved' AND x.resolution = 'accept_variance'
 """
 
-_CLOSE_CLEARED = """
+_CLOSE_CLEARED = f"""
 WITH cleared AS (
     UPDATE payables_invoiceexception x SET status = 'resolved', resolution = 'resolved_by_match',
            resolved_at = %(now)s, claimed_by_id = NULL, claimed_until = NULL,
@@ -466,16 +463,14 @@ WITH cleared AS (
             AND p.invoice_line_id IS NOT DISTINCT FROM x.invoice_line_id)
     RETURNING x.id, x.type, x.invoice_id
 )
-INSERT INTO p2p_auditevent (at, actor_id, actor_name, object_type, object_id, object_repr, action,
-                            from_status, to_status, changes, note)
-SELECT %(now)s, NULL, 'matching engine', 'payables.invoiceexception', c.id,
+{_AUDIT_INSERT}'payables.invoiceexception', c.id,
        LEFT(initcap(replace(c.type, '_', ' ')) || ' on ' || i.number, 200), 'status',
-       'open', 'resolved', '{}'::jsonb, 'Cleared by re-match'
+       'open', 'resolved', '{{}}'::jsonb, 'Cleared by re-match'
 FROM cleared c
 JOIN match_batch i ON i.invoice_id = c.invoice_id;
-"""
+"""  # noqa: S608 (composed from constants only)
 
-_OPEN_NEW = """
+_OPEN_NEW = f"""
 WITH opened AS (
     INSERT INTO payables_invoiceexception (
         invoice_id, invoice_line_id, type, owner, owner_user_id, status, suggested_root_cause,
@@ -494,16 +489,14 @@ WITH opened AS (
     ON CONFLICT DO NOTHING
     RETURNING id, type, detail, invoice_id
 )
-INSERT INTO p2p_auditevent (at, actor_id, actor_name, object_type, object_id, object_repr, action,
-                            from_status, to_status, changes, note)
-SELECT %(now)s, NULL, 'matching engine', 'payables.invoiceexception', o.id,
+{_AUDIT_INSERT}'payables.invoiceexception', o.id,
        LEFT(initcap(replace(o.type, '_', ' ')) || ' on ' || i.number, 200), 'created',
-       '', 'open', '{}'::jsonb, o.detail
+       '', 'open', '{{}}'::jsonb, o.detail
 FROM opened o
 JOIN match_batch i ON i.invoice_id = o.invoice_id;
-"""
+"""  # noqa: S608 (composed from constants only)
 
-_INVOICES = """
+_INVOICES = f"""
 WITH problem_counts AS (
     SELECT invoice_id, COUNT(*) AS problems FROM match_problems GROUP BY invoice_id
 ),
@@ -532,14 +525,12 @@ changed AS (
            OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems
 )
-INSERT INTO p2p_auditevent (at, actor_id, actor_name, object_type, object_id, object_repr, action,
-                            from_status, to_status, changes, note)
-SELECT %(now)s, NULL, 'matching engine', 'payables.invoice', id, number, 'status',
+{_AUDIT_INSERT}'payables.invoice', id, number, 'status',
        old_status, status, jsonb_build_object('problems', problems),
        CASE WHEN problems = 0 THEN 'Three-way match passed'
             ELSE 'Three-way match found ' || problems || ' problem(s)' END
 FROM changed WHERE old_status <> status;
-"""
+"""  # noqa: S608 (composed from constants only)
 
 
 def _statements(*, rematches: bool) -> list[str]:

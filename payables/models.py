@@ -114,6 +114,10 @@ class InvoiceQuerySet(models.QuerySet):
     def awaiting_match(self) -> "InvoiceQuerySet":
         return self.unpaid().filter(status=Invoice.Status.PENDING_MATCH)
 
+    def awaiting_payment(self) -> "InvoiceQuerySet":
+        """Approved or already in a payment run, and not paid yet: what cash must cover."""
+        return self.unpaid().filter(status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED])
+
     def payable(self) -> "InvoiceQuerySet":
         return self.unpaid().filter(
             status=Invoice.Status.APPROVED, vendor__status=Vendor.Status.ACTIVE

@@ -215,8 +215,8 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
         return 1 + offset if offset < DAILY_ROWS else 1 + DAILY_ROWS + offset // 7 - 1
 
     due_rows = (
-        Invoice.objects.unpaid()
-        .filter(status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED], due_date__lte=end)
+        Invoice.objects.awaiting_payment()
+        .filter(due_date__lte=end)
         .order_by()
         .values("currency", "due_date", "status")
         .annotate(count=Count("id"), amount=Coalesce(Sum(_signed_payable()), ZERO))
@@ -292,9 +292,8 @@ def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
     """Invoices whose discount lapses within `days`, soonest first, with what blocks them."""
     live_run = Payment.objects.filter(invoice=OuterRef("pk")).exclude(status=Payment.Status.VOID)
     return (
-        Invoice.objects.unpaid()
+        Invoice.objects.awaiting_payment()
         .filter(
-            status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED],
             document_type=Invoice.DocumentType.INVOICE,
             discount_amount__gt=0,
             discount_date__gte=today,

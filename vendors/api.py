@@ -237,8 +237,7 @@ class VendorViewSet(
     def create(self, request: Request) -> Response:
         """Register a vendor (onboarding). 409 with `duplicates` when it looks like an existing
         one: repeat with `confirm_duplicates: true` after checking. Same tax id: 400."""
-        payload = validated_input(VendorCreateSerializer, request)
-        data = dict(payload)
+        data = dict(validated_input(VendorCreateSerializer, request))
         iban, bic, holder = data.pop("iban"), data.pop("bic"), data.pop("account_holder")
         bank = services.BankDetails(iban=iban, bic=bic, account_holder=holder) if iban else None
         try:

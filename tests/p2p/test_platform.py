@@ -33,7 +33,7 @@ def test_audit_store_rejects_update_and_delete(people, setup_org):
 
 
 @pytest.mark.django_db
-def test_a_user_with_a_trail_cannot_be_deleted(people, setup_org):
+def test_a_user_with_a_trail_cannot_be_deleted(setup_org):
     # A user whose only footprint is one audit entry (the trail is its sole reference).
     clerk = User.objects.create_user("temp.clerk")
     audit_record(obj=setup_org["cost_center"], action="updated", by=clerk, note="renamed")
