@@ -252,7 +252,7 @@ def start_worker(concurrency: int) -> subprocess.Popen:
 
 
 def pending() -> bool:
-    """Whether any bench invoice still waits (uses the status index)."""
+    """Whether any bench invoice still waits (one scan, after every task has reported)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM payables_invoice WHERE status = 'pending_match' "
