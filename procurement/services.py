@@ -26,6 +26,7 @@ from django.utils.text import get_valid_filename
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
+from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_money, round_quantity
 from p2p.numbering import next_number
 from procurement import contracts, selectors
@@ -513,7 +514,7 @@ def request_update(
                 )
             before = {
                 "title": request.title,
-                "total": request.total_amount,
+                "total": _money(request.total_amount, request.currency),
                 "cost center": request.cost_center.code,
                 "GL account": request.gl_account.code,
                 "lines": request.lines.count(),
@@ -546,7 +547,7 @@ def request_update(
                 _attach(request, by, list(attachments), stored)
             after = {
                 "title": request.title,
-                "total": request.total_amount,
+                "total": _money(request.total_amount, request.currency),
                 "cost center": cost_center.code,
                 "GL account": gl_account.code,
                 "lines": len(cleaned),
@@ -556,16 +557,19 @@ def request_update(
                 for key in after
                 if str(before[key]) != str(after[key])
             }
-            if request.requester_id != by.pk:
-                request.editors.add(by)
             restart = request.status == PurchaseRequest.Status.PENDING_APPROVAL
-            audit_record(
+            event = audit_record(
                 obj=request,
                 action="edited",
                 by=by,
                 changes=changes,
                 note="Changed during approval; approval starts again." if restart else "",
             )
+            if request.requester_id != by.pk:
+                request.editors.add(by)
+                # The requester answers for the request, so a change they did not make must
+                # never go unnoticed (an approver raising 1,788.00 to 2,980.00 EUR).
+                transaction.on_commit(lambda: _notify_requester_of_change(event.pk))
             if restart:
                 _start_round(request, by=by, restart=True)
     except BaseException:
@@ -886,6 +890,22 @@ def _notify_requester(request_id: int) -> None:
         f"{request.number} {request.get_status_display().lower()}",
         f"Your request {request.number} ({request.title}) is "
         f"{request.get_status_display().lower()}.{comment}\n{link}",
+        [request.requester.email] if request.requester.email else [],
+    )
+
+
+def _notify_requester_of_change(event_id: int) -> None:
+    """Tell the requester who changed their request and what changed, old → new."""
+    event = AuditEvent.objects.select_related("actor").get(pk=event_id)
+    request = PurchaseRequest.objects.select_related("requester").get(pk=event.object_id)
+    editor = _name(event.actor) if event.actor else event.actor_name
+    body = [f"{editor} changed your request {request.number} ({request.title}):"]
+    body += [f"  {field}: {value}" for field, value in event.changes.items()]
+    body += [event.note] if event.note else []
+    body.append(f"{settings.SITE_URL}{reverse('procurement:request_detail', args=[request.pk])}")
+    _send(
+        f"{request.number} changed by {editor}",
+        "\n".join(body),
         [request.requester.email] if request.requester.email else [],
     )
 

@@ -292,6 +292,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 decidable = step
                 break
     editors = list(purchase_request.editors.all())
+    events = list(AuditEvent.objects.for_objects(refs))
     status = purchase_request.status
     return render(
         request,
@@ -306,7 +307,15 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if roles.has_role(user, *roles.AUDIT_READERS)
             else [],
             "attachment_form": AttachmentForm(),
-            "events": list(AuditEvent.objects.for_objects(refs)),
+            "events": events,
+            # Changes the requester did not make, each with who, when and old → new.
+            "changes_by_others": [
+                event
+                for event in events
+                if event.action == "edited"
+                and event.object_type == "procurement.purchaserequest"
+                and event.actor_id != purchase_request.requester_id
+            ],
             "budget": selectors.budget_position_for(
                 cost_center_id=purchase_request.cost_center_id,
                 gl_account_id=purchase_request.gl_account_id,
