@@ -3,11 +3,12 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
+from p2p.admin import AuditedAdmin
 from payables.models import Invoice, InvoiceException, MatchPolicy, PaymentRun
 
 
 @admin.register(MatchPolicy)
-class MatchPolicyAdmin(admin.ModelAdmin):
+class MatchPolicyAdmin(AuditedAdmin):
     """Tolerances are a policy decision made by admins, so they are edited here."""
 
     list_display = (

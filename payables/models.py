@@ -780,6 +780,11 @@ class BulkJobItem(models.Model):
         return f"{self.job} / {self.exception_id}"
 
 
+def default_variance_thresholds() -> dict[str, str]:
+    """The threshold that applied before it was set per currency, now stated as euros."""
+    return {"EUR": "500.00"}
+
+
 class CompanySettings(models.Model):
     """The paying company's own facts and payment policy: one row, edited by finance leaders."""
 
@@ -795,6 +800,10 @@ class CompanySettings(models.Model):
     run_approval_threshold = models.DecimalField(
         max_digits=18, decimal_places=2, default=Decimal("100000")
     )
+    # The largest variance an AP clerk may accept alone, per currency code, as decimal
+    # strings ({"EUR": "500.00"}). There are no FX rates, so 500 EUR and 500 JPY are separate
+    # policies; a currency missing here always needs an AP manager.
+    variance_thresholds = models.JSONField(default=default_variance_thresholds, blank=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -819,6 +828,11 @@ class CompanySettings(models.Model):
         """The one row, created with the defaults the first time anyone asks."""
         row, _created = cls.objects.get_or_create(pk=1)
         return row
+
+    def variance_threshold(self, currency: str) -> Decimal | None:
+        """The clerk's limit for variances in `currency`, or None when none is set."""
+        amount = (self.variance_thresholds or {}).get(currency)
+        return None if amount is None else Decimal(amount)
 
 
 class PaymentHold(models.Model):

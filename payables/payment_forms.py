@@ -88,9 +88,24 @@ class VoidForm(ReasonForm):
 class CompanySettingsForm(forms.ModelForm):
     """The paying account and the payment policy, as finance sets them."""
 
+    variance_thresholds = forms.CharField(
+        label="Variances a clerk may accept alone",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One currency a line, e.g. “EUR 500.00”. A variance in a currency not "
+        "listed always needs an AP manager.",
+    )
+
     class Meta:
         model = CompanySettings
-        fields = ["company_name", "iban", "bic", "cost_of_capital_pct", "run_approval_threshold"]
+        fields = [
+            "company_name",
+            "iban",
+            "bic",
+            "cost_of_capital_pct",
+            "run_approval_threshold",
+            "variance_thresholds",
+        ]
         labels = {
             "cost_of_capital_pct": "Cost of capital (% a year)",
             "run_approval_threshold": "Runs above this need a finance leader",
@@ -100,6 +115,31 @@ class CompanySettingsForm(forms.ModelForm):
             "cost_of_capital_pct": "A discount is taken early when its annualised return is higher.",
             "run_approval_threshold": "Applied to each currency's total in a run.",
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        thresholds = self.instance.variance_thresholds or {}
+        self.initial["variance_thresholds"] = "\n".join(
+            f"{code} {amount}" for code, amount in sorted(thresholds.items())
+        )
+
+    def clean_variance_thresholds(self) -> dict[str, str]:
+        """'EUR 500.00' lines into {'EUR': '500.00'}; the service checks codes and amounts."""
+        thresholds: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["variance_thresholds"].splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise forms.ValidationError(
+                    f"Line {number} “{line.strip()}”: write a currency and an amount, "
+                    "e.g. “EUR 500.00”."
+                )
+            code = parts[0].upper()
+            if code in thresholds:
+                raise forms.ValidationError(f"{code} is listed twice; keep one line for it.")
+            thresholds[code] = parts[1]
+        return thresholds
 
 
 class CalendarForm(forms.Form):

@@ -5,6 +5,7 @@ statement over every approved invoice, so its cost does not depend on how many t
 """
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -81,6 +82,27 @@ def discount_worth_taking(
 # --- company settings and holds -----------------------------------------------------------
 
 
+def _clean_variance_thresholds(thresholds: Mapping[str, Decimal]) -> dict[str, str]:
+    """Currency codes and amounts as stored: upper-case codes, money rounded, sorted."""
+    cleaned = {}
+    for code, amount in thresholds.items():
+        currency = str(code).strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise DomainError(f"'{code}' is not a currency code; use three letters such as EUR.")
+        value = round_money(parse_decimal(amount, f"Variance threshold in {currency}"))
+        if value < 0:
+            raise DomainError(f"The variance threshold in {currency} cannot be negative.")
+        cleaned[currency] = str(value)
+    return dict(sorted(cleaned.items()))
+
+
+def _setting_text(value: object) -> str:
+    """How a setting reads in the audit trail: thresholds as 'EUR 500.00, JPY 75000.00'."""
+    if isinstance(value, dict):
+        return ", ".join(f"{code} {amount}" for code, amount in sorted(value.items())) or "none"
+    return str(value)
+
+
 def company_settings_update(
     *,
     by: AbstractBaseUser,
@@ -89,8 +111,10 @@ def company_settings_update(
     bic: str,
     cost_of_capital_pct: Decimal,
     run_approval_threshold: Decimal,
+    variance_thresholds: Mapping[str, Decimal] | None = None,
 ) -> CompanySettings:
-    """Finance sets the paying account, the cost of capital and the run approval threshold."""
+    """Finance sets the paying account, the cost of capital, the run approval threshold and
+    the variance a clerk may accept per currency (None keeps the variance thresholds)."""
     roles.require_role(by, roles.FINANCE_LEADER)
     company_name = company_name.strip()
     if not company_name:
@@ -113,6 +137,9 @@ def company_settings_update(
     threshold = round_money(parse_decimal(run_approval_threshold, "Approval threshold"))
     if threshold <= 0:
         raise DomainError("The approval threshold must be greater than zero.")
+    thresholds = (
+        None if variance_thresholds is None else _clean_variance_thresholds(variance_thresholds)
+    )
     with transaction.atomic():
         CompanySettings.load()
         row = CompanySettings.objects.select_for_update().get(pk=1)
@@ -122,11 +149,12 @@ def company_settings_update(
             "bic": bic,
             "cost_of_capital_pct": cost,
             "run_approval_threshold": threshold,
+            "variance_thresholds": row.variance_thresholds if thresholds is None else thresholds,
         }
         changes = {
-            field: [str(getattr(row, field)), str(value)]
+            field: [_setting_text(getattr(row, field)), _setting_text(value)]
             for field, value in new.items()
-            if str(getattr(row, field)) != str(value)
+            if _setting_text(getattr(row, field)) != _setting_text(value)
         }
         for field, value in new.items():
             setattr(row, field, value)

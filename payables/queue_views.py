@@ -27,7 +27,6 @@ from payables.filters import InvoiceExceptionFilter
 from payables.models import BulkJob, InvoiceException
 from payables.queue_forms import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
 from payables.resolutions import Action
-from payables.services import VARIANCE_APPROVAL_THRESHOLD
 from payables.views import EXCEPTION_READERS
 from vendors.models import Vendor
 
@@ -241,8 +240,10 @@ def _work_context(
         "error": error,
         "now": now,
         "today": timezone.localdate(),
-        "threshold": VARIANCE_APPROVAL_THRESHOLD,
-        "needs_manager": exception.amount_at_stake > VARIANCE_APPROVAL_THRESHOLD,
+        "threshold": resolutions.variance_threshold(exception.invoice.currency),
+        "needs_manager": resolutions.variance_needs_manager(
+            exception.amount_at_stake, exception.invoice.currency
+        ),
         "can_read_invoices": roles.has_role(user, *roles.INVOICE_READERS),
         "can_read_po": roles.has_role(user, *roles.PO_READERS),
     }

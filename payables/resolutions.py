@@ -26,17 +26,17 @@ from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from p2p.money import ZERO, parse_decimal, round_money, round_quantity
+from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
 from payables.models import (
     BulkJob,
     BulkJobItem,
+    CompanySettings,
     ExceptionComment,
     ExceptionMention,
     Invoice,
     InvoiceException,
     InvoiceLine,
 )
-from payables.services import VARIANCE_APPROVAL_THRESHOLD
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
 
 # A claim lapses after this long, so an abandoned exception goes back to the queue by itself.
@@ -320,13 +320,31 @@ def _email_vendor(invoice: Invoice, subject: str, body: str) -> str:
 # --- resolutions ---------------------------------------------------------------------------
 
 
+def variance_threshold(currency: str) -> Decimal | None:
+    """The variance a clerk may accept alone in `currency`; None when finance set none."""
+    return CompanySettings.load().variance_threshold(currency)
+
+
+def variance_needs_manager(amount: Decimal, currency: str) -> bool:
+    """Above the currency's threshold, or in a currency without one, only an AP manager
+    may accept: with no FX rates, another currency's limit says nothing about this one."""
+    threshold = variance_threshold(currency)
+    return threshold is None or amount > threshold
+
+
 def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBaseUser) -> None:
     """Above the threshold only an AP manager who did not capture the invoice may accept."""
-    if amount <= VARIANCE_APPROVAL_THRESHOLD:
+    threshold = variance_threshold(invoice.currency)
+    if threshold is not None and amount <= threshold:
         return
     if not roles.has_role(by, roles.AP_MANAGER):
+        if threshold is None:
+            raise NotAllowed(
+                f"No variance threshold is set for {invoice.currency}, so only an AP manager "
+                "can accept this variance; a finance leader sets thresholds in Payment settings."
+            )
         raise NotAllowed(
-            f"Variances above {VARIANCE_APPROVAL_THRESHOLD} {invoice.currency} need an AP manager."
+            f"Variances above {format_money(threshold, invoice.currency)} need an AP manager."
         )
     if invoice.captured_by_id == by.pk:
         raise SegregationOfDutiesError(

@@ -17,9 +17,6 @@ from payables.models import Invoice, InvoiceException, InvoiceLine
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
 
-# A variance above this (in the invoice currency) needs an ap_manager who is not the clerk.
-VARIANCE_APPROVAL_THRESHOLD = Decimal("500")
-
 
 def normalize_invoice_number(number: str) -> str:
     """'INV-000123', 'inv 123' and 'INV123' are the same invoice number."""

@@ -7,6 +7,7 @@ roles and write the audit trail), so the admin shows them for support but never 
 from django.contrib import admin
 from django.http import HttpRequest
 
+from p2p.admin import AuditedAdmin
 from procurement.models import (
     ApprovalDelegation,
     ApprovalRule,
@@ -26,7 +27,7 @@ from procurement.models import (
 
 
 @admin.register(CostCenter)
-class CostCenterAdmin(admin.ModelAdmin):
+class CostCenterAdmin(AuditedAdmin):
     """Cost centers, editable by administrators."""
 
     list_display = ("code", "name", "department", "active")
@@ -35,7 +36,7 @@ class CostCenterAdmin(admin.ModelAdmin):
 
 
 @admin.register(GLAccount)
-class GLAccountAdmin(admin.ModelAdmin):
+class GLAccountAdmin(AuditedAdmin):
     """GL accounts, editable by administrators."""
 
     list_display = ("code", "name", "active")
@@ -44,7 +45,7 @@ class GLAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalRule)
-class ApprovalRuleAdmin(admin.ModelAdmin):
+class ApprovalRuleAdmin(AuditedAdmin):
     """Who approves which amount band, step by step; editable by administrators."""
 
     list_display = (
@@ -66,7 +67,7 @@ class ApprovalRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApprovalDelegation)
-class ApprovalDelegationAdmin(admin.ModelAdmin):
+class ApprovalDelegationAdmin(AuditedAdmin):
     """Who stands in for whom, and when; administrators may set one for an absent approver."""
 
     list_display = ("from_user", "to_user", "start_date", "end_date", "reason", "cancelled_at")
@@ -83,7 +84,7 @@ class ApprovalDelegationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(AuditedAdmin):
     """Budgets per cost center (and GL account) and period; finance also keeps them in the app."""
 
     list_display = (

@@ -516,7 +516,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
                         "approver_user", "approver_group", "decided_by", "on_behalf_of"
                     ),
                 ),
-                "attachments",
+                Prefetch("attachments", queryset=RequestAttachment.objects.current()),
             )
         )
 

@@ -160,8 +160,18 @@ def _attachment_path(attachment: "RequestAttachment", filename: str) -> str:
     return f"requests/{attachment.request_id}/{uuid.uuid4().hex}{suffix}"
 
 
+class RequestAttachmentQuerySet(models.QuerySet):
+    def current(self) -> "RequestAttachmentQuerySet":
+        """Attachments not removed: what the request's page and API list."""
+        return self.filter(removed_at__isnull=True)
+
+
 class RequestAttachment(models.Model):
-    """A file backing a request (usually a vendor's quote); served only to those who see the request."""
+    """A file backing a request (usually a vendor's quote); served only to those who see the request.
+
+    Removal hides it but keeps the row and the file, with who removed it, when and why: an
+    approver may have decided on that quote, so auditors must still be able to read it.
+    """
 
     request = models.ForeignKey(
         PurchaseRequest, on_delete=models.CASCADE, related_name="attachments"
@@ -174,9 +184,28 @@ class RequestAttachment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    removal_reason = models.CharField(max_length=300, blank=True)
+
+    objects = RequestAttachmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["uploaded_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(
+                    removed_at__isnull=True, removed_by__isnull=True, removal_reason=""
+                )
+                | (
+                    models.Q(removed_at__isnull=False, removed_by__isnull=False)
+                    & ~models.Q(removal_reason="")
+                ),
+                name="request_attachment_removal_complete",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.original_name

@@ -123,7 +123,18 @@ def request_for_detail(user: AbstractBaseUser, pk: int) -> PurchaseRequest | Non
 def _attachments():
     from procurement.models import RequestAttachment
 
-    return RequestAttachment.objects.select_related("uploaded_by")
+    return RequestAttachment.objects.current().select_related("uploaded_by")
+
+
+def removed_attachments(request_pk: int) -> list:
+    """Attachments taken off a request, for the roles that audit it."""
+    from procurement.models import RequestAttachment
+
+    return list(
+        RequestAttachment.objects.filter(request_id=request_pk, removed_at__isnull=False)
+        .select_related("uploaded_by", "removed_by")
+        .order_by("removed_at", "id")
+    )
 
 
 def attachment_for(user: AbstractBaseUser, request_pk: int, pk: int):

@@ -26,6 +26,7 @@ from django.utils.text import get_valid_filename
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
+from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_money, round_quantity
 from p2p.numbering import next_number
 from procurement import contracts, selectors
@@ -298,7 +299,7 @@ def _attach(
 ) -> list[RequestAttachment]:
     """Save uploads on `request`; `stored` collects the files written, for cleanup on failure."""
     checked = [(upload, *_check_upload(upload)) for upload in uploads]
-    existing = request.attachments.count()
+    existing = request.attachments.current().count()
     if existing + len(checked) > ATTACHMENT_MAX_COUNT:
         raise DomainError(f"A request holds at most {ATTACHMENT_MAX_COUNT} attachments.")
     saved = []
@@ -323,27 +324,42 @@ def _discard(stored: list[tuple[object, str]]) -> None:
         storage.delete(name)
 
 
-def _may_change_attachments(request: PurchaseRequest, by: AbstractBaseUser) -> bool:
-    if request.requester_id == by.pk:
-        return request.status in PurchaseRequest.EDITABLE_STATUSES
-    return roles.has_role(by, roles.BUYER)
+# A buyer keeps quotes with a request that is still alive; a rejected or withdrawn request
+# is closed, and a draft is the requester's own until it is submitted.
+BUYER_ATTACHMENT_STATUSES = (
+    PurchaseRequest.Status.PENDING_APPROVAL,
+    PurchaseRequest.Status.APPROVED,
+    PurchaseRequest.Status.ORDERED,
+)
+
+
+def can_change_attachments(request: PurchaseRequest, user: AbstractBaseUser) -> bool:
+    """Whether the user may attach files to the request, or remove them, now."""
+    if request.requester_id == user.pk and request.status in PurchaseRequest.EDITABLE_STATUSES:
+        return True
+    return request.status in BUYER_ATTACHMENT_STATUSES and roles.has_role(user, roles.BUYER)
+
+
+def _check_may_change_attachments(request: PurchaseRequest, by: AbstractBaseUser) -> None:
+    if not can_change_attachments(request, by):
+        raise NotAllowed(
+            f"{request.number} is {request.get_status_display().lower()}; "
+            "you cannot change its attachments now."
+        )
 
 
 def request_attachment_add(
     *, request: PurchaseRequest, by: AbstractBaseUser, uploads: list[UploadedFile]
 ) -> list[RequestAttachment]:
-    """Attach quotes or specs to a request: its requester until it is decided, or a buyer."""
+    """Attach quotes or specs to a request: its requester until it is decided, or a buyer
+    while it is in approval, approved or ordered."""
     if not uploads:
         raise DomainError("Choose a file to attach.")
     stored: list[tuple[object, str]] = []
     try:
         with transaction.atomic():
             request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
-            if not _may_change_attachments(request, by):
-                raise NotAllowed(
-                    f"{request.number} is {request.get_status_display().lower()}; "
-                    "its attachments can no longer be changed."
-                )
+            _check_may_change_attachments(request, by)
             saved = _attach(request, by, uploads, stored)
             audit_record(
                 obj=request,
@@ -357,24 +373,32 @@ def request_attachment_add(
     return saved
 
 
-def request_attachment_remove(*, attachment: RequestAttachment, by: AbstractBaseUser) -> None:
-    """Remove an attachment; the file goes once the removal has committed."""
+def request_attachment_remove(
+    *, attachment: RequestAttachment, by: AbstractBaseUser, reason: str
+) -> RequestAttachment:
+    """Take an attachment off the request's lists; the row and the file stay for auditors,
+    with who removed it, when and why."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Say why the file is removed; the reason is kept in the audit trail.")
     with transaction.atomic():
         request = PurchaseRequest.objects.select_for_update().get(pk=attachment.request_id)
-        attachment = RequestAttachment.objects.get(pk=attachment.pk)
-        if not _may_change_attachments(request, by):
-            raise NotAllowed(
-                f"{request.number} is {request.get_status_display().lower()}; "
-                "its attachments can no longer be changed."
-            )
-        storage, stored, name = (
-            attachment.file.storage,
-            attachment.file.name,
-            attachment.original_name,
+        attachment = RequestAttachment.objects.select_for_update().get(pk=attachment.pk)
+        _check_may_change_attachments(request, by)
+        if attachment.removed_at is not None:
+            raise DomainError(f"{attachment.original_name} was already removed.")
+        attachment.removed_at = timezone.now()
+        attachment.removed_by = by
+        attachment.removal_reason = reason[:300]
+        attachment.save(update_fields=["removed_at", "removed_by", "removal_reason"])
+        audit_record(
+            obj=request,
+            action="attachment removed",
+            by=by,
+            changes={"file": attachment.original_name, "attachment": attachment.pk},
+            note=attachment.removal_reason,
         )
-        attachment.delete()
-        audit_record(obj=request, action="attachment removed", by=by, changes={"file": name})
-        transaction.on_commit(lambda: storage.delete(stored))
+    return attachment
 
 
 # ---------- requests ----------
@@ -490,7 +514,7 @@ def request_update(
                 )
             before = {
                 "title": request.title,
-                "total": request.total_amount,
+                "total": _money(request.total_amount, request.currency),
                 "cost center": request.cost_center.code,
                 "GL account": request.gl_account.code,
                 "lines": request.lines.count(),
@@ -523,7 +547,7 @@ def request_update(
                 _attach(request, by, list(attachments), stored)
             after = {
                 "title": request.title,
-                "total": request.total_amount,
+                "total": _money(request.total_amount, request.currency),
                 "cost center": cost_center.code,
                 "GL account": gl_account.code,
                 "lines": len(cleaned),
@@ -533,16 +557,19 @@ def request_update(
                 for key in after
                 if str(before[key]) != str(after[key])
             }
-            if request.requester_id != by.pk:
-                request.editors.add(by)
             restart = request.status == PurchaseRequest.Status.PENDING_APPROVAL
-            audit_record(
+            event = audit_record(
                 obj=request,
                 action="edited",
                 by=by,
                 changes=changes,
                 note="Changed during approval; approval starts again." if restart else "",
             )
+            if request.requester_id != by.pk:
+                request.editors.add(by)
+                # The requester answers for the request, so a change they did not make must
+                # never go unnoticed (an approver raising 1,788.00 to 2,980.00 EUR).
+                transaction.on_commit(lambda: _notify_requester_of_change(event.pk))
             if restart:
                 _start_round(request, by=by, restart=True)
     except BaseException:
@@ -863,6 +890,22 @@ def _notify_requester(request_id: int) -> None:
         f"{request.number} {request.get_status_display().lower()}",
         f"Your request {request.number} ({request.title}) is "
         f"{request.get_status_display().lower()}.{comment}\n{link}",
+        [request.requester.email] if request.requester.email else [],
+    )
+
+
+def _notify_requester_of_change(event_id: int) -> None:
+    """Tell the requester who changed their request and what changed, old → new."""
+    event = AuditEvent.objects.select_related("actor").get(pk=event_id)
+    request = PurchaseRequest.objects.select_related("requester").get(pk=event.object_id)
+    editor = _name(event.actor) if event.actor else event.actor_name
+    body = [f"{editor} changed your request {request.number} ({request.title}):"]
+    body += [f"  {field}: {value}" for field, value in event.changes.items()]
+    body += [event.note] if event.note else []
+    body.append(f"{settings.SITE_URL}{reverse('procurement:request_detail', args=[request.pk])}")
+    _send(
+        f"{request.number} changed by {editor}",
+        "\n".join(body),
         [request.requester.email] if request.requester.email else [],
     )
 

@@ -292,6 +292,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 decidable = step
                 break
     editors = list(purchase_request.editors.all())
+    events = list(AuditEvent.objects.for_objects(refs))
     status = purchase_request.status
     return render(
         request,
@@ -302,8 +303,19 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "approvals": approvals,
             "orders": list(purchase_request.orders.all()),
             "attachments": list(purchase_request.attachments.all()),
+            "removed_attachments": selectors.removed_attachments(purchase_request.pk)
+            if roles.has_role(user, *roles.AUDIT_READERS)
+            else [],
             "attachment_form": AttachmentForm(),
-            "events": list(AuditEvent.objects.for_objects(refs)),
+            "events": events,
+            # Changes the requester did not make, each with who, when and old → new.
+            "changes_by_others": [
+                event
+                for event in events
+                if event.action == "edited"
+                and event.object_type == "procurement.purchaserequest"
+                and event.actor_id != purchase_request.requester_id
+            ],
             "budget": selectors.budget_position_for(
                 cost_center_id=purchase_request.cost_center_id,
                 gl_account_id=purchase_request.gl_account_id,
@@ -313,8 +325,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_withdraw": is_requester and status in WITHDRAWABLE,
             "can_edit": services.can_edit_request(purchase_request, user),
             "can_copy": roles.has_role(user, roles.REQUESTER),
-            "can_attach": (is_requester and status in PurchaseRequest.EDITABLE_STATUSES)
-            or roles.has_role(user, roles.BUYER),
+            "can_attach": services.can_change_attachments(purchase_request, user),
             "can_order": status == PurchaseRequest.Status.APPROVED
             and roles.has_role(user, roles.BUYER),
             "decidable": decidable,
@@ -393,7 +404,9 @@ def request_attach(request: HttpRequest, pk: int) -> HttpResponse:
 def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
     """Download an attachment — only for users who may see the request (never a public URL)."""
     attachment = selectors.attachment_for(request.user, pk, attachment_pk)
-    if attachment is None:
+    if attachment is None or (
+        attachment.removed_at is not None and not roles.has_role(request.user, *roles.AUDIT_READERS)
+    ):
         raise Http404("No such attachment.")
     try:
         handle = attachment.file.open("rb")
@@ -415,12 +428,14 @@ def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> Fil
 @roles.role_required(*roles.PO_READERS)
 @require_POST
 def request_attachment_remove(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
-    """Remove an attachment from a request that can still change."""
+    """Take an attachment off a request that can still change, saying why."""
     attachment = selectors.attachment_for(request.user, pk, attachment_pk)
     if attachment is None:
         raise Http404("No such attachment.")
     try:
-        services.request_attachment_remove(attachment=attachment, by=request.user)
+        services.request_attachment_remove(
+            attachment=attachment, by=request.user, reason=request.POST.get("reason", "")
+        )
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

@@ -15,6 +15,7 @@ def issued_po(
     lines=(("A4 copy paper, box of 5 reams", "40", "23.50"),),
     category="goods",
     vendor=None,
+    currency="EUR",
 ):
     """A request approved and ordered on an issued PO."""
     vendor = vendor or factories.make_vendor()
@@ -22,6 +23,7 @@ def issued_po(
         by=people["requester"],
         title="Office supplies Q4",
         category=category,
+        currency=currency,
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
         lines=[procurement.LineInput(d, Decimal(q), Decimal(p)) for d, q, p in lines],

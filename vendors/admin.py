@@ -9,6 +9,7 @@ never displayed.
 from django.contrib import admin
 from django.http import HttpRequest
 
+from p2p.admin import AuditedAdmin
 from vendors.models import BankAccount, Contract, ContractLine, PaymentTerms, Vendor, VendorImport
 
 
@@ -26,7 +27,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PaymentTerms)
-class PaymentTermsAdmin(admin.ModelAdmin):
+class PaymentTermsAdmin(AuditedAdmin):
     """Net days, discount and end-of-month rule per terms code."""
 
     list_display = ("code", "name", "net_days", "discount_percent", "discount_days", "end_of_month")

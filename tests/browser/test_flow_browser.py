@@ -5,14 +5,17 @@ a worker would run it a moment later in production.
 """
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from metrics.rollup import rebuild_facts
 from payables.matching import match_invoices
 from payables.models import Invoice
+from procurement import services as procurement
 from procurement.models import PurchaseOrder, PurchaseRequest
 from tests import factories
 from tests.flow import invoice, issued_po, receive
@@ -115,4 +118,33 @@ def test_finance_leader_sees_the_kpi_chart_drawn_locally(browser, people, setup_
     assert all(width > 100 and height > 50 for width, height in sizes), sizes
     assert any(url.endswith("/static/vendor/chartjs/chart.umd.min.js") for url in browser.requested)
 
+    assert browser.foreign_requests() == []
+
+
+def test_a_quote_is_removed_with_a_reason_and_finance_still_reads_it(
+    browser, people, setup_org, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    request = procurement.request_create(
+        by=people["requester"],
+        title="Meeting chairs",
+        cost_center=setup_org["cost_center"],
+        gl_account=setup_org["gl_account"],
+        lines=[procurement.LineInput("Meeting chair, grey", Decimal("12"), Decimal("149.00"))],
+        attachments=[SimpleUploadedFile("quote-1788.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")],
+    )
+    procurement.request_submit(request=request, by=people["requester"])
+
+    rita = browser.login("rita")
+    rita.goto(f"/procurement/requests/{request.pk}/")
+    rita.get_by_label("Remove quote-1788.pdf").click()
+    rita.get_by_label("Reason for removing quote-1788.pdf").fill("Quote expired")
+    rita.get_by_role("button", name="Remove", exact=True).click()
+    expect(rita.locator(".messages")).to_contain_text("quote-1788.pdf removed.")
+    expect(rita.get_by_role("link", name="quote-1788.pdf")).to_have_count(0)
+
+    fiona = browser.login("fiona")
+    fiona.goto(f"/procurement/requests/{request.pk}/")
+    expect(fiona.get_by_text("removed by Rita")).to_contain_text("“Quote expired”")
+    expect(fiona.get_by_role("link", name="quote-1788.pdf")).to_have_count(1)
     assert browser.foreign_requests() == []

@@ -81,7 +81,7 @@ def test_bulk_keeps_segregation_of_duties_per_exception(
     assert (job.succeeded, job.failed) == (1, 1)
     failure = job.items.get(status="failed")
     assert failure.exception_id == large.pk
-    assert failure.message == "Variances above 500 EUR need an AP manager."
+    assert failure.message == "Variances above 500.00 EUR need an AP manager."
 
 
 def test_bulk_rejects_with_the_reason_and_refuses_bad_input(

@@ -7,12 +7,13 @@ from django.core import mail
 
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from payables import resolutions
+from payables import payments, resolutions
 from payables import services as payables
 from payables.matching import match_invoices
 from payables.models import Invoice, InvoiceException, InvoiceLine
 from procurement.models import CostCenter, GLAccount, PurchaseOrder
 from tests import factories
+from tests.flow import issued_po, receive
 from tests.payables.exception_flow import (
     credit_note,
     missing_receipt,
@@ -20,6 +21,7 @@ from tests.payables.exception_flow import (
     price_variance,
     unlinked_line,
 )
+from vendors.models import Vendor
 
 Status = InvoiceException.Status
 
@@ -72,7 +74,7 @@ def test_variance_above_threshold_needs_a_manager_who_did_not_capture_the_invoic
     capturing_manager = factories.make_user("mira", "ap_manager")
     Invoice.objects.filter(pk=exception.invoice_id).update(captured_by=capturing_manager)
 
-    with pytest.raises(NotAllowed, match="Variances above 500 EUR need an AP manager"):
+    with pytest.raises(NotAllowed, match="Variances above 500.00 EUR need an AP manager"):
         resolutions.exception_accept_variance(
             exception=exception, by=people["ap_clerk"], root_cause="stale_po_price"
         )
@@ -90,6 +92,50 @@ def test_variance_above_threshold_needs_a_manager_who_did_not_capture_the_invoic
     exception, invoice = refreshed(exception, exception.invoice)
     assert exception.resolved_by == people["ap_manager"]
     assert invoice.status == Invoice.Status.APPROVED
+
+
+def test_variance_threshold_is_per_currency_and_missing_currency_needs_a_manager(people, setup_org):
+    # 4 boxes at 2,350 JPY invoiced at 2,490 JPY: 560 JPY at stake, about 3.50 EUR. The old
+    # single threshold of 500 sent it to a manager; nobody had set a policy for yen at all.
+    vendor = factories.make_vendor("Kokuyo K.K.")
+    Vendor.objects.filter(pk=vendor.pk).update(currency="JPY")
+    vendor.refresh_from_db()
+    po = issued_po(
+        people,
+        setup_org,
+        lines=(("A4 copy paper", "4", "2350"),),
+        currency="JPY",
+        vendor=vendor,
+    )
+    receive(po, people, {1: "4"})
+    exception = price_variance(people, setup_org, po=po, qty="4", price="2490")
+    assert exception.amount_at_stake == Decimal("560.00")
+
+    with pytest.raises(NotAllowed, match="No variance threshold is set for JPY"):
+        resolutions.exception_accept_variance(
+            exception=exception, by=people["ap_clerk"], root_cause="vendor_pricing_error"
+        )
+    exception.refresh_from_db()
+    assert exception.status == Status.OPEN
+
+    settings_row = payments.CompanySettings.load()
+    payments.company_settings_update(
+        by=people["finance_leader"],
+        company_name=settings_row.company_name,
+        iban=settings_row.iban,
+        bic=settings_row.bic,
+        cost_of_capital_pct=settings_row.cost_of_capital_pct,
+        run_approval_threshold=settings_row.run_approval_threshold,
+        variance_thresholds={"EUR": Decimal("500"), "jpy": Decimal("75000")},
+    )
+    event = AuditEvent.objects.get(object_type="payables.companysettings", action="updated")
+    assert event.changes["variance_thresholds"] == ["EUR 500.00", "EUR 500.00, JPY 75000.00"]
+
+    resolutions.exception_accept_variance(
+        exception=exception, by=people["ap_clerk"], root_cause="vendor_pricing_error"
+    )
+    exception.refresh_from_db()
+    assert exception.status == Status.RESOLVED and exception.resolved_by == people["ap_clerk"]
 
 
 def test_credit_note_request_emails_the_vendor_and_waits_without_a_second_exception(

@@ -240,6 +240,39 @@ def test_finance_leader_edits_payment_settings_and_others_only_read_them(client,
     assert client.post(reverse("payables:company_settings"), data).status_code == 403
 
 
+def test_finance_leader_sets_variance_thresholds_per_currency_on_the_settings_page(client, people):
+    client.force_login(people["finance_leader"])
+    page = client.get(reverse("payables:company_settings"))
+    assert "EUR 500.00" in page.content.decode()  # the old single threshold, now in euros
+    data = {
+        "company_name": "Acme Nederland B.V.",
+        "iban": "",
+        "bic": "",
+        "cost_of_capital_pct": "8",
+        "run_approval_threshold": "100000",
+    }
+
+    bad = client.post(
+        reverse("payables:company_settings"), {**data, "variance_thresholds": "EUR 500\nJPY"}
+    )
+    assert bad.status_code == 400
+    assert "Line 2 “JPY”: write a currency and an amount" in bad.content.decode()
+    wrong_code = client.post(
+        reverse("payables:company_settings"), {**data, "variance_thresholds": "EURO 500"}
+    )
+    assert "is not a currency code" in " ".join(messages_of(wrong_code))
+    assert CompanySettings.load().variance_thresholds == {"EUR": "500.00"}
+
+    client.post(
+        reverse("payables:company_settings"),
+        {**data, "variance_thresholds": "EUR 500.00\r\njpy 75000\r\n"},
+    )
+    row = CompanySettings.load()
+    assert row.variance_thresholds == {"EUR": "500.00", "JPY": "75000.00"}
+    assert row.variance_threshold("JPY") == Decimal("75000.00")
+    assert row.variance_threshold("USD") is None
+
+
 def test_clerk_puts_an_invoice_on_hold_and_releases_it(client, people):
     invoice = approved(factories.make_vendor(), "OD-1", invoice_date=dt.date(2026, 10, 15))
     client.force_login(people["ap_clerk"])

@@ -308,7 +308,7 @@ def test_clerk_cannot_accept_a_variance_above_threshold_but_a_manager_can(
     refused = client.post(url, form)
 
     assert refused.status_code == 403
-    assert "Variances above 500 EUR need an AP manager." in texts(refused)
+    assert "Variances above 500.00 EUR need an AP manager." in texts(refused)
     exception.refresh_from_db()
     assert exception.status == InvoiceException.Status.OPEN
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditEvent
 from payables.matching import match_invoices
 from payables.models import Invoice
 from procurement import services
@@ -127,8 +128,11 @@ def test_attachments_are_added_and_removed_on_the_page_while_the_request_can_cha
     )
     assert list(request.attachments.values_list("original_name", flat=True)) == ["a.pdf", "b.png"]
     first = request.attachments.first()
-    rita.post(reverse("procurement:request_attachment_remove", args=[request.pk, first.pk]))
-    assert request.attachments.count() == 1
+    rita.post(
+        reverse("procurement:request_attachment_remove", args=[request.pk, first.pk]),
+        {"reason": "Old quote"},
+    )
+    assert request.attachments.current().count() == 1
     # Another requester cannot touch it; once approved the requester cannot either.
     stranger = client_for(factories.make_user("sam", "requester"))
     response = stranger.post(
@@ -141,6 +145,78 @@ def test_attachments_are_added_and_removed_on_the_page_while_the_request_can_cha
     )
     with pytest.raises(NotAllowed):
         services.request_attachment_add(request=request, by=people["requester"], uploads=[quote()])
+
+
+def test_removing_an_attachment_keeps_the_file_for_auditors_with_who_when_why(people, setup_org):
+    request = raise_request(people, setup_org, submit=False)
+    services.request_attachment_add(
+        request=request, by=people["requester"], uploads=[quote("quote-1788.pdf")]
+    )
+    services.request_submit(request=request, by=people["requester"])
+    attachment = request.attachments.get()
+    rita = client_for(people["requester"])
+    url = reverse("procurement:request_attachment_remove", args=[request.pk, attachment.pk])
+
+    refused = rita.post(url, {"reason": "  "}, follow=True)
+    assert "Say why the file is removed" in refused.content.decode()
+    rita.post(url, {"reason": "Quote expired; a new one follows"})
+
+    attachment.refresh_from_db()
+    assert attachment.removed_by == people["requester"] and attachment.removed_at is not None
+    assert attachment.removal_reason == "Quote expired; a new one follows"
+    assert attachment.file.storage.exists(attachment.file.name)
+    event = AuditEvent.objects.get(
+        object_type="procurement.purchaserequest",
+        object_id=request.pk,
+        action="attachment removed",
+    )
+    assert event.actor == people["requester"]
+    assert event.changes == {"file": "quote-1788.pdf", "attachment": attachment.pk}
+    assert event.note == "Quote expired; a new one follows"
+    # Gone from the request's page and API for the requester, still readable by finance.
+    download = reverse("procurement:request_attachment", args=[request.pk, attachment.pk])
+    page = rita.get(reverse("procurement:request_detail", args=[request.pk])).content.decode()
+    assert download not in page and "Quote expired" in page  # the trail says why
+    assert rita.get(download).status_code == 404
+    api = rita.get(f"/api/requests/{request.pk}/").json()
+    assert api["attachments"] == []
+    fiona = client_for(people["finance_leader"])
+    page = fiona.get(reverse("procurement:request_detail", args=[request.pk])).content.decode()
+    assert "Quote expired; a new one follows" in page
+    response = fiona.get(download)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(PDF)
+    with pytest.raises(DomainError, match="already removed"):
+        services.request_attachment_remove(
+            attachment=attachment, by=people["requester"], reason="again"
+        )
+
+
+@pytest.mark.parametrize("closing", ["reject", "withdraw"])
+def test_a_buyer_cannot_change_attachments_of_a_closed_or_draft_request(people, setup_org, closing):
+    request = raise_request(people, setup_org, submit=False)
+    services.request_attachment_add(request=request, by=people["requester"], uploads=[quote()])
+    attachment = request.attachments.get()
+    buyer = people["buyer"]
+    with pytest.raises(NotAllowed, match="is draft; you cannot change its attachments"):
+        services.request_attachment_add(request=request, by=buyer, uploads=[quote("b.pdf")])
+    services.request_submit(request=request, by=people["requester"])
+    # In approval a buyer may add the quote the approver asks for.
+    services.request_attachment_add(request=request, by=buyer, uploads=[quote("vendor.pdf")])
+    if closing == "reject":
+        services.approval_decide(
+            step=request.approvals.get(status="pending"),
+            by=people["approver"],
+            decision="reject",
+            comment="Not this quarter",
+        )
+    else:
+        services.request_withdraw(request=request, by=people["requester"])
+    with pytest.raises(NotAllowed, match="you cannot change its attachments now"):
+        services.request_attachment_add(request=request, by=buyer, uploads=[quote("c.pdf")])
+    with pytest.raises(NotAllowed):
+        services.request_attachment_remove(attachment=attachment, by=buyer, reason="Wrong file")
+    assert request.attachments.current().count() == 2
 
 
 # ---------- draft edit, copy, my requests ----------

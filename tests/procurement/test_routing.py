@@ -131,17 +131,22 @@ def test_nobody_approves_their_own_request(routing, setup_org):
         services.approval_decide(step=step, by=routing["requester"], decision="approve")
 
 
-def test_an_approver_who_edited_the_request_cannot_approve_it(routing, setup_org):
-    request = raise_request(routing, setup_org, amount="100")
+def change_quantity(request: PurchaseRequest, by, quantity: str) -> None:
+    """`by` changes the quantity of the request's one line, keeping everything else."""
     line = request.lines.get()
     services.request_update(
         request=request,
-        by=routing["head"],
+        by=by,
         title=request.title,
         cost_center=request.cost_center,
         gl_account=request.gl_account,
-        lines=[services.LineInput(line.description, Decimal("2"), line.unit_price)],
+        lines=[services.LineInput(line.description, Decimal(quantity), line.unit_price)],
     )
+
+
+def test_an_approver_who_edited_the_request_cannot_approve_it(routing, setup_org):
+    request = raise_request(routing, setup_org, amount="100")
+    change_quantity(request, routing["head"], "2")
     request.refresh_from_db()
     assert list(request.editors.all()) == [routing["head"]]
     assert request.status == PurchaseRequest.Status.PENDING_APPROVAL
@@ -153,7 +158,45 @@ def test_an_approver_who_edited_the_request_cannot_approve_it(routing, setup_org
     # They may still send it back; and the trail says what changed.
     services.approval_decide(step=step, by=routing["head"], decision="return", comment="Check")
     edit = AuditEvent.objects.get(object_id=request.pk, action="edited")
-    assert edit.changes["total"] == "100.00 → 200.00"
+    assert edit.changes["total"] == "100.00 EUR → 200.00 EUR"
+
+
+def test_an_approver_raising_the_amount_notifies_the_requester_and_shows_on_the_request(
+    routing, setup_org, mailoutbox, django_capture_on_commit_callbacks
+):
+    # 12 chairs at 149.00 EUR = 1,788.00 EUR; the head of department makes it 20 = 2,980.00.
+    request = raise_request(routing, setup_org, amount="149.00", quantity="12")
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        change_quantity(request, routing["head"], "20")
+
+    to_requester = [m for m in mailoutbox if m.to == [routing["requester"].email]]
+    assert len(to_requester) == 1
+    message = to_requester[0]
+    assert message.subject == f"{request.number} changed by Hannah"
+    assert "total: 1,788.00 EUR → 2,980.00 EUR" in message.body
+    assert f"/procurement/requests/{request.pk}/" in message.body
+    page = client_for(routing["requester"]).get(
+        reverse("procurement:request_detail", args=[request.pk])
+    )
+    assert "Changed by Hannah on " in page.content.decode()
+    assert "total 1,788.00 EUR → 2,980.00 EUR" in page.content.decode()
+
+
+def test_the_requester_is_not_notified_of_their_own_change(
+    routing, setup_org, mailoutbox, django_capture_on_commit_callbacks
+):
+    request = raise_request(routing, setup_org, amount="149.00", quantity="12", submit=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.request_update(
+            request=request,
+            by=routing["requester"],
+            title="Meeting chairs, second floor",
+            cost_center=request.cost_center,
+            gl_account=request.gl_account,
+            lines=[services.LineInput("Meeting chair, grey", Decimal("12"), Decimal("149.00"))],
+        )
+    assert not [m for m in mailoutbox if "changed by" in m.subject]
 
 
 def test_someone_the_request_does_not_wait_on_cannot_edit_it(routing, setup_org):

@@ -1,0 +1,134 @@
+"""The Django admin writes the audit trail too.
+
+Documents whose status matters are read-only in every app's admin (their changes go through
+the services). What stays editable here, reference data, policies, users and their roles,
+goes through AuditedAdmin: every add, change and delete records who did it and the diff,
+old → new, the same way a service would.
+"""
+
+from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models, transaction
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+
+from p2p.audit import audit_record
+
+# Never copied into the trail, not even as a hash.
+SECRET_FIELDS = frozenset({"password"})
+
+
+class AdminAction(models.TextChoices):
+    ADDED = "admin_added", "Added in the admin"
+    CHANGED = "admin_changed", "Changed in the admin"
+    DELETED = "admin_deleted", "Deleted in the admin"
+
+
+def _model_field(obj: models.Model, name: str) -> models.Field | None:
+    if name in SECRET_FIELDS:
+        return None
+    try:
+        field = obj._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None  # a form-only field, such as a new password typed twice
+    return field if field.concrete or field.many_to_many else None
+
+
+def _value_text(obj: models.Model, field: models.Field) -> str:
+    """A field's value as a clerk reads it: related objects by name, roles by group name."""
+    if field.many_to_many:
+        if obj.pk is None:
+            return ""
+        return ", ".join(sorted(str(related) for related in getattr(obj, field.name).all()))
+    value = getattr(obj, field.name)
+    return "" if value is None else str(value)
+
+
+def _snapshot(obj: models.Model, names: list[str]) -> dict[str, str]:
+    fields = [field for name in names if (field := _model_field(obj, name)) is not None]
+    return {field.name: _value_text(obj, field) for field in fields}
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose every add, change and delete writes an audit event with the diff."""
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form: ModelForm, change: bool):
+        if change:
+            # Read before saving: the row in the database still holds the old values.
+            stored = type(obj)._default_manager.get(pk=obj.pk)
+            form._audit_before = _snapshot(stored, form.changed_data)
+        else:
+            form._audit_before = {}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets, change: bool) -> None:
+        # Many-to-many values (a user's roles) are saved here, after save_model.
+        super().save_related(request, form, formsets, change)
+        before = getattr(form, "_audit_before", {})
+        names = form.changed_data if change else list(form.fields)
+        # Read back as stored, so 5 and 5.000 do not show as a change.
+        after = _snapshot(type(form.instance)._default_manager.get(pk=form.instance.pk), names)
+        changes = {
+            name: [before.get(name, ""), value]
+            for name, value in after.items()
+            if before.get(name, "") != value
+        }
+        if change and not changes:
+            return
+        audit_record(
+            obj=form.instance,
+            action=AdminAction.CHANGED if change else AdminAction.ADDED,
+            by=request.user,
+            changes=changes,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: models.Model) -> None:
+        with transaction.atomic():
+            self._audit_deletion(request, obj)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for obj in queryset.order_by("pk"):
+                self._audit_deletion(request, obj)
+            super().delete_queryset(request, queryset)
+
+    def _audit_deletion(self, request: HttpRequest, obj: models.Model) -> None:
+        names = [field.name for field in obj._meta.concrete_fields if not field.primary_key]
+        audit_record(
+            obj=obj,
+            action=AdminAction.DELETED,
+            by=request.user,
+            changes={name: [value, ""] for name, value in _snapshot(obj, names).items()},
+        )
+
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    """Users and their roles: who granted whom which role is part of the trail."""
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                audit_record(
+                    obj=self.get_object(request, id),
+                    action=AdminAction.CHANGED,
+                    by=request.user,
+                    changes={"password": ["", "set by an administrator"]},
+                )
+        return response
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    """Roles (groups) and their permissions."""
