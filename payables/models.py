@@ -868,8 +868,9 @@ class PaymentRun(models.Model):
     TRANSITIONS = {
         Status.PROPOSED: (Status.APPROVED, Status.CANCELLED),
         Status.APPROVED: (Status.SENT, Status.PAID, Status.CANCELLED),
-        # The bank refused the whole file: the run is dropped and its invoices payable again.
-        Status.SENT: (Status.PAID, Status.CANCELLED),
+        # Never back to cancelled once sent: the bank may execute the file whatever we click.
+        # Payments of a sent run are voided one by one after the bank confirms them unpaid.
+        Status.SENT: (Status.PAID,),
     }
 
     number = models.CharField(max_length=20, unique=True)

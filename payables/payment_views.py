@@ -130,8 +130,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_void": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID)
             and roles.has_role(user, *RUN_OPERATORS),
             "can_remit": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID),
-            "can_cancel": status
-            in (PaymentRun.Status.PROPOSED, PaymentRun.Status.APPROVED, PaymentRun.Status.SENT)
+            "can_cancel": status in (PaymentRun.Status.PROPOSED, PaymentRun.Status.APPROVED)
             and roles.has_role(user, *RUN_OPERATORS),
             "paid_form": MarkPaidForm(initial={"paid_on": min(run.pay_date, timezone.localdate())}),
             "threshold": company.run_approval_threshold,

@@ -692,10 +692,16 @@ def payment_run_mark_paid(
 
 
 def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "") -> PaymentRun:
-    """Drop a run that was not paid; its invoices become payable again."""
+    """Drop a run that never went to the bank; its invoices become payable again."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
     with transaction.atomic():
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
+        if run.status == PaymentRun.Status.SENT:
+            raise InvalidTransition(
+                f"{run.number} was sent to the bank, so it cannot be cancelled: the bank may "
+                "still pay it. Ask the bank to confirm a payment was not executed, then an AP "
+                "manager who did not prepare the run voids that payment with a reason."
+            )
         transition(run, PaymentRun.Status.CANCELLED, by=by, note=note)
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
         invoice_rows = list(
