@@ -14,7 +14,7 @@ from p2p.models import AuditEvent
 from payables import payments
 from payables.models import BankConfirmation, Invoice, Payment, PaymentExport, PaymentRun
 from tests import factories
-from tests.payables.payment_data import approved, company
+from tests.payables.payment_data import approved, company, office_depot_run_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -24,19 +24,7 @@ HORIZON = dt.date(2026, 11, 19)
 
 @pytest.fixture
 def sent_run(people) -> PaymentRun:
-    """Office Depot's 1,000.00 and 788.00 EUR invoices, proposed by Carla, sent to the bank."""
-    company()
-    office = factories.make_vendor("Office Depot B.V.")
-    approved(office, "OD-1", invoice_date=dt.date(2026, 10, 15), amount="1000.00")
-    approved(office, "OD-2", invoice_date=dt.date(2026, 10, 16), amount="788.00")
-    run = payments.payment_run_propose(
-        by=people["ap_clerk"], pay_date=PAY_DATE, horizon_date=HORIZON
-    )
-    run = payments.payment_run_approve(run=run, by=people["finance_leader"])
-    payments.payment_run_export(run=run, by=people["ap_clerk"])
-    run.refresh_from_db()
-    assert run.status == PaymentRun.Status.SENT
-    return run
+    return office_depot_run_sent(people)
 
 
 NS = {"p": "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"}
