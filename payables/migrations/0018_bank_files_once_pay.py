@@ -4,6 +4,40 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+# A bank file is evidence of what the bank was told: once written, only its status may move
+# from current to superseded. Anything else, from the app, the admin or psql, is refused.
+BANK_FILE_GUARD = """
+CREATE OR REPLACE FUNCTION payables_bank_file_written_once() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'bank file % is kept as it was written: DELETE is not allowed',
+            OLD.filename USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF (NEW.run_id, NEW.format, NEW.currency, NEW.message_id, NEW.payment_info_id,
+        NEW.end_to_end_ids, NEW.debtor_iban, NEW.filename, NEW.content, NEW.sha256,
+        NEW.transfer_count, NEW.control_sum, NEW.created_by_id, NEW.created_at,
+        NEW.replaces_id, NEW.replace_reason)
+       IS DISTINCT FROM
+       (OLD.run_id, OLD.format, OLD.currency, OLD.message_id, OLD.payment_info_id,
+        OLD.end_to_end_ids, OLD.debtor_iban, OLD.filename, OLD.content, OLD.sha256,
+        OLD.transfer_count, OLD.control_sum, OLD.created_by_id, OLD.created_at,
+        OLD.replaces_id, OLD.replace_reason)
+       OR (OLD.status = 'superseded' AND NEW.status <> 'superseded') THEN
+        RAISE EXCEPTION 'bank file % is written once: replace it instead of changing it',
+            OLD.filename USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER payables_paymentexport_written_once
+    BEFORE UPDATE OR DELETE ON payables_paymentexport
+    FOR EACH ROW EXECUTE FUNCTION payables_bank_file_written_once();
+"""
+BANK_FILE_GUARD_REVERSE = """
+DROP TRIGGER IF EXISTS payables_paymentexport_written_once ON payables_paymentexport;
+DROP FUNCTION IF EXISTS payables_bank_file_written_once();
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -109,4 +143,5 @@ class Migration(migrations.Migration):
             model_name='bankconfirmation',
             constraint=models.CheckConstraint(condition=models.Q(('outcome__in', ['not_executed', 'returned'])), name='bank_confirmation_outcome_valid'),
         ),
+        migrations.RunSQL(BANK_FILE_GUARD, BANK_FILE_GUARD_REVERSE),
     ]

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from defusedxml import ElementTree
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError, transaction
 from django.urls import reverse
 
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
@@ -329,3 +330,19 @@ def test_replace_file_refuses_a_different_paying_account(people, sent_run):
     xml_file.refresh_from_db()
     assert xml_file.status == PaymentExport.Status.CURRENT
     assert sent_run.exports.count() == 2
+
+
+def test_the_database_refuses_to_change_or_delete_a_written_bank_file(sent_run):
+    xml_file = sent_run.exports.get(format=PaymentExport.Format.PAIN001)
+    tampered = xml_file.content.replace("1788.00", "9788.00")
+
+    for attempt in (
+        lambda: PaymentExport.objects.filter(pk=xml_file.pk).update(content=tampered),
+        lambda: PaymentExport.objects.filter(pk=xml_file.pk).update(message_id="NEW-ID"),
+        lambda: PaymentExport.objects.filter(pk=xml_file.pk).delete(),
+    ):
+        with pytest.raises(DatabaseError, match="bank file"), transaction.atomic():
+            attempt()
+
+    xml_file.refresh_from_db()
+    assert "1788.00" in xml_file.content and "9788.00" not in xml_file.content
