@@ -23,6 +23,7 @@ from payables import capture, payments, queue, resolutions, services
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
 from payables.models import (
+    BankConfirmation,
     BulkJob,
     BulkJobItem,
     ExceptionComment,
@@ -267,9 +268,13 @@ class PaymentSerializer(serializers.ModelSerializer):
 
 
 class PaymentExportSerializer(serializers.ModelSerializer):
-    """A bank file written for the run; its content is at `download`."""
+    """A bank file written once for the run; its exact bytes are at `download`.
+
+    A `superseded` file was replaced (`replaces` on the newer one) and is kept as it was.
+    """
 
     download = serializers.SerializerMethodField()
+    end_to_end_ids = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = PaymentExport
@@ -279,6 +284,13 @@ class PaymentExportSerializer(serializers.ModelSerializer):
             "currency",
             "filename",
             "message_id",
+            "payment_info_id",
+            "end_to_end_ids",
+            "debtor_iban",
+            "status",
+            "replaces",
+            "replace_reason",
+            "superseded_at",
             "sha256",
             "transfer_count",
             "control_sum",
@@ -289,6 +301,29 @@ class PaymentExportSerializer(serializers.ModelSerializer):
 
     def get_download(self, export: PaymentExport) -> str:
         return f"/api/payment-runs/{export.run_id}/files/{export.pk}/"
+
+
+class BankConfirmationSerializer(serializers.ModelSerializer):
+    """What the bank confirmed about one transfer of the run, and its reference."""
+
+    vendor_name = serializers.CharField(source="vendor.name", read_only=True)
+    recorded_by_username = serializers.CharField(source="recorded_by.username", read_only=True)
+
+    class Meta:
+        model = BankConfirmation
+        fields = [
+            "id",
+            "vendor",
+            "vendor_name",
+            "currency",
+            "end_to_end_id",
+            "outcome",
+            "reference",
+            "recorded_by",
+            "recorded_by_username",
+            "recorded_at",
+        ]
+        read_only_fields = fields
 
 
 class PaymentRunExclusionSerializer(serializers.ModelSerializer):
@@ -328,6 +363,7 @@ class PaymentRunSerializer(serializers.ModelSerializer):
     payments = PaymentSerializer(many=True, read_only=True)
     exclusions = PaymentRunExclusionSerializer(many=True, read_only=True)
     exports = PaymentExportSerializer(many=True, read_only=True)
+    bank_confirmations = BankConfirmationSerializer(many=True, read_only=True)
 
     class Meta:
         model = PaymentRun
@@ -354,6 +390,7 @@ class PaymentRunSerializer(serializers.ModelSerializer):
             "payments",
             "exclusions",
             "exports",
+            "bank_confirmations",
         ]
         read_only_fields = fields
 
@@ -537,10 +574,24 @@ class PaymentRunInvoiceSerializer(serializers.Serializer):
 
 
 class PaymentVoidSerializer(serializers.Serializer):
-    """The transfer (vendor and currency) the bank failed or returned, and the bank's reason."""
+    """The payment of the run to void, once the bank confirmed its transfer unpaid, and why."""
+
+    payment = serializers.IntegerField()
+    reason = serializers.CharField(max_length=300)
+
+
+class BankConfirmationInputSerializer(serializers.Serializer):
+    """The transfer (vendor and currency), what the bank confirmed and the bank's reference."""
 
     vendor = serializers.PrimaryKeyRelatedField(queryset=Vendor.objects.all())
     currency = serializers.CharField(min_length=3, max_length=3)
+    outcome = serializers.ChoiceField(choices=BankConfirmation.Outcome.choices)
+    reference = serializers.CharField(max_length=140)
+
+
+class BankFileReplaceSerializer(serializers.Serializer):
+    """Why the bank file is issued again."""
+
     reason = serializers.CharField(max_length=300)
 
 
@@ -810,6 +861,10 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             Prefetch("payments", queryset=Payment.objects.select_related("invoice", "vendor")),
             Prefetch("exclusions", queryset=PaymentRunExclusion.objects.select_related("invoice")),
             Prefetch("exports", queryset=PaymentExport.objects.order_by("-created_at", "id")),
+            Prefetch(
+                "bank_confirmations",
+                queryset=BankConfirmation.objects.select_related("vendor", "recorded_by"),
+            ),
         )
 
     def get_permissions(self):
@@ -845,7 +900,10 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     @idempotent
     def export(self, request: Request, pk: str | None = None) -> Response:
-        """Write the schema-checked pain.001 files (one per currency) and the CSV; the run is sent."""
+        """Write the schema-checked pain.001 files (one per currency) and the CSV; the run is sent.
+
+        Written once: a sent run answers 409; a lost file is replaced through `files/{id}/replace`.
+        """
         run = self.get_object()
         payments.payment_run_export(run=run, by=request.user)
         return self._respond(run)
@@ -885,21 +943,45 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(run)
 
     @extend_schema(
+        request=BankFileReplaceSerializer,
+        responses=PaymentRunSerializer,
+        parameters=[OpenApiParameter("export_id", int, OpenApiParameter.PATH)],
+    )
+    @action(detail=True, methods=["post"], url_path=r"files/(?P<export_id>\d+)/replace")
+    def replace_file(
+        self, request: Request, pk: str | None = None, export_id: str = ""
+    ) -> Response:
+        """Issue a bank file again with the same MsgId, PmtInfId and EndToEndIds (AP manager)."""
+        payload = validated_input(BankFileReplaceSerializer, request)
+        run = self.get_object()
+        export = run.exports.filter(pk=int(export_id)).first()
+        if export is None:
+            raise NotFound("No such file for this run.")
+        payments.bank_file_replace(export=export, by=request.user, reason=payload["reason"])
+        return self._respond(run)
+
+    @extend_schema(request=BankConfirmationInputSerializer, responses=PaymentRunSerializer)
+    @action(detail=True, methods=["post"], url_path="bank-confirmation")
+    def bank_confirmation(self, request: Request, pk: str | None = None) -> Response:
+        """Record that the bank confirmed a transfer was not executed, or returned, with its reference."""
+        payload = validated_input(BankConfirmationInputSerializer, request)
+        run = self.get_object()
+        payments.transfer_bank_confirm(run=run, by=request.user, **payload)
+        return self._respond(run)
+
+    @extend_schema(
         request=PaymentVoidSerializer, responses=PaymentRunSerializer, parameters=[IDEMPOTENCY_KEY]
     )
     @action(detail=True, methods=["post"])
     @idempotent
     def void(self, request: Request, pk: str | None = None) -> Response:
-        """A transfer failed or came back: void it; its invoices are payable again."""
+        """Void one payment the bank confirmed unpaid; its invoice is payable again (AP manager)."""
         payload = validated_input(PaymentVoidSerializer, request)
         run = self.get_object()
-        payments.payment_void(
-            run=run,
-            vendor=payload["vendor"],
-            currency=payload["currency"].upper(),
-            by=request.user,
-            reason=payload["reason"],
-        )
+        payment = run.payments.filter(pk=payload["payment"]).first()
+        if payment is None:
+            raise NotFound("No such payment in this run.")
+        payments.payment_void(payment=payment, by=request.user, reason=payload["reason"])
         return self._respond(run)
 
     @extend_schema(request=PaymentRunInvoiceSerializer, responses=PaymentRunSerializer)
@@ -923,7 +1005,7 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=PaymentRunCancelSerializer, responses=PaymentRunSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: str | None = None) -> Response:
-        """Drop a run that was not paid; its invoices become payable again."""
+        """Drop a run not yet sent to the bank; its invoices become payable again."""
         payload = validated_input(PaymentRunCancelSerializer, request)
         run = payments.payment_run_cancel(
             run=self.get_object(), by=request.user, note=payload["note"]

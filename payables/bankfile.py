@@ -145,8 +145,14 @@ def pain001(
     currency: str,
     transfers: list[Transfer],
     at: dt.datetime,
+    message_id: str = "",
+    payment_info_id: str = "",
 ) -> bytes:
-    """One pain.001.001.09 document: the company's account pays every transfer in `currency`."""
+    """One pain.001.001.09 document: the company's account pays every transfer in `currency`.
+
+    `message_id` and `payment_info_id` repeat those of the file this one replaces; left blank,
+    the file gets new ones.
+    """
     if not company.iban:
         raise DomainError(
             "The company's own IBAN is not set; a finance leader enters it in payment settings."
@@ -181,6 +187,18 @@ def pain001(
         # sepaxml always writes SLEV ("as the SEPA service level says"), which means nothing
         # outside SEPA: charges are shared there, as banks expect for cross-border transfers.
         xml = xml.replace(b"<ChrgBr>SLEV</ChrgBr>", b"<ChrgBr>SHAR</ChrgBr>")
+    # sepaxml draws fresh ids for every document; a replacement swaps the earlier ones back in
+    # so the bank recognises it as the same instruction.
+    written_message_id, _count, _sum = _header(xml)
+    written_payment_info_id, _end_to_end_ids = _identifiers(xml)
+    for tag, written, wanted in (
+        ("MsgId", written_message_id, message_id),
+        ("PmtInfId", written_payment_info_id, payment_info_id),
+    ):
+        if wanted:
+            xml = xml.replace(
+                f"<{tag}>{written}</{tag}>".encode(), f"<{tag}>{wanted}</{tag}>".encode()
+            )
     validate_pain001(xml)
     return xml
 
@@ -243,39 +261,122 @@ def _header(xml: bytes) -> tuple[str, int, Decimal]:
     )
 
 
+def _identifiers(xml: bytes) -> tuple[str, list[str]]:
+    """The PmtInfId and every EndToEndId, in file order."""
+    root = ElementTree.fromstring(xml)
+    ns = {"p": NAMESPACE}
+    payment_info_id = root.findtext("p:CstmrCdtTrfInitn/p:PmtInf/p:PmtInfId", namespaces=ns)
+    end_to_end_ids = [
+        node.text for node in root.iterfind(".//p:CdtTrfTxInf/p:PmtId/p:EndToEndId", ns)
+    ]
+    return payment_info_id, end_to_end_ids
+
+
+def _filename(stem: str, extension: str, replaces: PaymentExport | None) -> str:
+    """RUN-000012-EUR-pain.001.001.09.xml, then …-replacement-1.xml, -2 … for its replacements."""
+    if replaces is None:
+        return f"{stem}.{extension}"
+    edition = 1
+    while replaces.replaces_id is not None:
+        replaces = replaces.replaces
+        edition += 1
+    return f"{stem}-replacement-{edition}.{extension}"
+
+
+def pain001_export(
+    *,
+    run: PaymentRun,
+    company: CompanySettings,
+    currency: str,
+    transfers: list[Transfer],
+    at: dt.datetime,
+    replaces: PaymentExport | None = None,
+) -> PaymentExport:
+    """An unsaved pain.001 export for `currency`, carrying the ids of the file it replaces."""
+    in_currency = [t for t in transfers if t.currency == currency]
+    if not in_currency:
+        raise DomainError(f"{run.number} has no live {currency} payment left to send.")
+    xml = pain001(
+        run=run,
+        company=company,
+        currency=currency,
+        transfers=in_currency,
+        at=at,
+        message_id=replaces.message_id if replaces else "",
+        payment_info_id=replaces.payment_info_id if replaces else "",
+    )
+    message_id, count, control_sum = _header(xml)
+    payment_info_id, end_to_end_ids = _identifiers(xml)
+    return PaymentExport(
+        run=run,
+        format=PaymentExport.Format.PAIN001,
+        currency=currency,
+        message_id=message_id,
+        payment_info_id=payment_info_id,
+        end_to_end_ids=end_to_end_ids,
+        debtor_iban=company.iban,
+        filename=_filename(f"{run.number}-{currency}-{PAIN_SCHEMA}", "xml", replaces),
+        content=xml.decode("utf-8"),
+        sha256=hashlib.sha256(xml).hexdigest(),
+        transfer_count=count,
+        control_sum=control_sum,
+        replaces=replaces,
+    )
+
+
+def csv_export(
+    *,
+    run: PaymentRun,
+    company: CompanySettings,
+    transfers: list[Transfer],
+    at: dt.datetime,
+    replaces: PaymentExport | None = None,
+) -> PaymentExport:
+    """An unsaved CSV export of every live line of the run."""
+    text = csv_file(run, transfers, max(run.pay_date, at.date()))
+    single_currency = len({t.currency for t in transfers}) == 1
+    return PaymentExport(
+        run=run,
+        format=PaymentExport.Format.CSV,
+        end_to_end_ids=[t.end_to_end_id for t in transfers],
+        debtor_iban=company.iban,
+        filename=_filename(f"{run.number}-payments", "csv", replaces),
+        content=text,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        transfer_count=len(transfers),
+        control_sum=sum((t.net for t in transfers), ZERO) if single_currency else ZERO,
+        replaces=replaces,
+    )
+
+
 def build_files(
     *, run: PaymentRun, company: CompanySettings, transfers: list[Transfer], at: dt.datetime
 ) -> list[PaymentExport]:
     """Unsaved exports: one pain.001 per currency, then the CSV of the whole run."""
-    exports = []
     currencies = sorted({transfer.currency for transfer in transfers})
-    for currency in currencies:
-        in_currency = [t for t in transfers if t.currency == currency]
-        xml = pain001(run=run, company=company, currency=currency, transfers=in_currency, at=at)
-        message_id, count, control_sum = _header(xml)
-        exports.append(
-            PaymentExport(
-                run=run,
-                format=PaymentExport.Format.PAIN001,
-                currency=currency,
-                message_id=message_id,
-                filename=f"{run.number}-{currency}-{PAIN_SCHEMA}.xml",
-                content=xml.decode("utf-8"),
-                sha256=hashlib.sha256(xml).hexdigest(),
-                transfer_count=count,
-                control_sum=control_sum,
-            )
-        )
-    text = csv_file(run, transfers, max(run.pay_date, at.date()))
-    exports.append(
-        PaymentExport(
-            run=run,
-            format=PaymentExport.Format.CSV,
-            filename=f"{run.number}-payments.csv",
-            content=text,
-            sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-            transfer_count=len(transfers),
-            control_sum=sum((t.net for t in transfers), ZERO) if len(currencies) == 1 else ZERO,
-        )
-    )
+    exports = [
+        pain001_export(run=run, company=company, currency=currency, transfers=transfers, at=at)
+        for currency in currencies
+    ]
+    exports.append(csv_export(run=run, company=company, transfers=transfers, at=at))
     return exports
+
+
+def rebuild_file(
+    *,
+    export: PaymentExport,
+    company: CompanySettings,
+    transfers: list[Transfer],
+    at: dt.datetime,
+) -> PaymentExport:
+    """An unsaved replacement of `export` from the run's live payments, with the same ids."""
+    if export.format == PaymentExport.Format.PAIN001:
+        return pain001_export(
+            run=export.run,
+            company=company,
+            currency=export.currency,
+            transfers=transfers,
+            at=at,
+            replaces=export,
+        )
+    return csv_export(run=export.run, company=company, transfers=transfers, at=at, replaces=export)

@@ -882,8 +882,9 @@ class PaymentRun(models.Model):
     TRANSITIONS = {
         Status.PROPOSED: (Status.APPROVED, Status.CANCELLED),
         Status.APPROVED: (Status.SENT, Status.PAID, Status.CANCELLED),
-        # The bank refused the whole file: the run is dropped and its invoices payable again.
-        Status.SENT: (Status.PAID, Status.CANCELLED),
+        # Never back to cancelled once sent: the bank may execute the file whatever we click.
+        # Payments of a sent run are voided one by one after the bank confirms them unpaid.
+        Status.SENT: (Status.PAID,),
     }
 
     number = models.CharField(max_length=20, unique=True)
@@ -1019,18 +1020,77 @@ class PaymentRunExclusion(models.Model):
         return f"{self.run} without {self.invoice}: {self.get_reason_display()}"
 
 
+class BankConfirmation(models.Model):
+    """What the bank said about one transfer of a sent run, and the reference it gave.
+
+    Entered by hand from the bank's answer today; an imported bank status report records the
+    same row. A payment of a sent run is voided only once its transfer has one.
+    """
+
+    class Outcome(models.TextChoices):
+        NOT_EXECUTED = "not_executed", "Not executed by the bank"
+        RETURNED = "returned", "Returned by the beneficiary's bank"
+
+    run = models.ForeignKey(PaymentRun, on_delete=models.PROTECT, related_name="bank_confirmations")
+    vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    end_to_end_id = models.CharField(max_length=35)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    # The bank's own reference: a ticket, a status report id or a return reason code.
+    reference = models.CharField(max_length=140)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["run_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "vendor", "currency"], name="one_bank_confirmation_per_transfer"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(outcome__in=["not_executed", "returned"]),
+                name="bank_confirmation_outcome_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_to_end_id}: {self.get_outcome_display()}"
+
+
 class PaymentExport(models.Model):
-    """A bank file generated for a run: kept as sent, so what went to the bank can be shown."""
+    """A bank file generated for a run: written once, kept byte for byte as the bank got it.
+
+    A run has one current file per format, currency and paying account. Replacing it writes a
+    new file with the same MsgId, PmtInfId and EndToEndIds, so a bank that already has the
+    first one refuses the second as a duplicate instead of paying twice.
+    """
 
     class Format(models.TextChoices):
         PAIN001 = "pain001", "ISO 20022 pain.001"
         CSV = "csv", "CSV"
+
+    class Status(models.TextChoices):
+        CURRENT = "current", "Current"
+        SUPERSEDED = "superseded", "Superseded"
 
     run = models.ForeignKey(PaymentRun, on_delete=models.PROTECT, related_name="exports")
     format = models.CharField(max_length=10, choices=Format.choices)
     currency = models.CharField(max_length=3, blank=True)
     # GrpHdr/MsgId of a pain.001 file: the bank quotes it in its status reports.
     message_id = models.CharField(max_length=35, blank=True)
+    # PmtInf/PmtInfId and every CdtTrfTxInf's EndToEndId: a replacement must repeat them.
+    payment_info_id = models.CharField(max_length=35, blank=True)
+    end_to_end_ids = models.JSONField(default=list, blank=True)
+    # The company account the file debits (blank on files written before it was recorded).
+    debtor_iban = models.CharField(max_length=34, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CURRENT)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
+    )
+    replace_reason = models.CharField(max_length=300, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
     filename = models.CharField(max_length=120)
     content = models.TextField()
     sha256 = models.CharField(max_length=64)
@@ -1043,6 +1103,17 @@ class PaymentExport(models.Model):
 
     class Meta:
         ordering = ["run_id", "-created_at", "currency", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "format", "currency", "debtor_iban"],
+                condition=models.Q(status="current"),
+                name="one_current_bank_file_per_run_currency_account",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["current", "superseded"]),
+                name="payment_export_status_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.filename

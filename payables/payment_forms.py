@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from payables.forms import DateInput
-from payables.models import CompanySettings, Invoice
+from payables.models import BankConfirmation, CompanySettings, Invoice
 
 DEFAULT_HORIZON_DAYS = 14
 CALENDAR_WEEKS = ((2, "2 weeks"), (4, "4 weeks"), (6, "6 weeks"), (8, "8 weeks"), (13, "13 weeks"))
@@ -78,11 +78,15 @@ class CancelForm(forms.Form):
     note = forms.CharField(max_length=300, required=False)
 
 
-class VoidForm(ReasonForm):
-    """Which transfer failed or came back, and the bank's reason."""
+class BankConfirmForm(forms.Form):
+    """What the bank said about one transfer (vendor and currency), and its reference."""
 
     vendor = forms.IntegerField(widget=forms.HiddenInput)
     currency = forms.CharField(max_length=3, widget=forms.HiddenInput)
+    outcome = forms.ChoiceField(
+        label="The bank confirmed", choices=BankConfirmation.Outcome.choices
+    )
+    reference = forms.CharField(label="Bank reference", max_length=140)
 
 
 class CompanySettingsForm(forms.ModelForm):

@@ -28,7 +28,6 @@ from payables.models import (
     Invoice,
     InvoiceException,
     Payment,
-    PaymentExport,
     PaymentHold,
     PaymentRun,
     PaymentRunExclusion,
@@ -100,6 +99,9 @@ def run_composition(run: PaymentRun) -> dict:
         .order_by("currency", "vendor__name", "vendor_id", "invoice__due_date", "id")
     )
     live = [p for p in payments if p.status != Payment.Status.VOID]
+    confirmations = {
+        (c.vendor_id, c.currency): c for c in run.bank_confirmations.select_related("recorded_by")
+    }
     currencies = []
     for currency, in_currency in groupby(live, key=lambda p: p.currency):
         in_currency = list(in_currency)
@@ -118,6 +120,7 @@ def run_composition(run: PaymentRun) -> dict:
                     "missed": sum((p.discount_available - p.discount_taken for p in lines), ZERO),
                     "net": sum((p.net_amount for p in lines), ZERO),
                     "status": lines[0].status,
+                    "confirmation": confirmations.get((vendor.pk, currency)),
                 }
             )
         currencies.append(
@@ -143,17 +146,9 @@ def run_composition(run: PaymentRun) -> dict:
         "voided": [p for p in payments if p.status == Payment.Status.VOID],
         "exclusions": exclusions,
         "exports": list(
-            run.exports.select_related("created_by").order_by("-created_at", "-format", "currency")
+            run.exports.select_related("created_by").order_by("-format", "currency", "-id")
         ),
     }
-
-
-def latest_exports(exports: list[PaymentExport]) -> list[PaymentExport]:
-    """The files of the most recent export only (an export again replaces them all)."""
-    if not exports:
-        return []
-    newest = exports[0].created_at
-    return [export for export in exports if export.created_at == newest]
 
 
 def addable_invoices(run: PaymentRun, limit: int = 300) -> QuerySet[Invoice]:

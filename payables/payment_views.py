@@ -19,16 +19,23 @@ from p2p.models import AuditEvent
 from p2p.roles import role_required
 from payables import payment_selectors as selectors
 from payables import payments
-from payables.models import CompanySettings, Invoice, PaymentExport, PaymentRun
+from payables.models import (
+    BankConfirmation,
+    CompanySettings,
+    Invoice,
+    Payment,
+    PaymentExport,
+    PaymentRun,
+)
 from payables.payment_forms import (
     AddInvoiceForm,
+    BankConfirmForm,
     CalendarForm,
     CancelForm,
     CompanySettingsForm,
     MarkPaidForm,
     PaymentRunProposeForm,
     ReasonForm,
-    VoidForm,
 )
 from vendors.models import Vendor
 
@@ -112,8 +119,12 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "run": run,
             **composition,
-            "exports": selectors.latest_exports(composition["exports"]),
-            "export_count": len(composition["exports"]),
+            "current_exports": [
+                e for e in composition["exports"] if e.status == PaymentExport.Status.CURRENT
+            ],
+            "superseded_exports": [
+                e for e in composition["exports"] if e.status == PaymentExport.Status.SUPERSEDED
+            ],
             "left_out": selectors.exclusion_summary(composition["exclusions"]),
             "company": company,
             "is_preparer": run.prepared_by_id == user.pk,
@@ -123,15 +134,24 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "add_form": AddInvoiceForm(invoices=selectors.addable_invoices(run))
             if can_change
             else None,
-            "can_export": status in (PaymentRun.Status.APPROVED, PaymentRun.Status.SENT)
+            "can_export": status == PaymentRun.Status.APPROVED
             and roles.has_role(user, *RUN_OPERATORS),
+            # Replacing a file and voiding a payment are the AP manager's; the services also
+            # refuse whoever prepared the run.
+            "can_replace": status == PaymentRun.Status.SENT
+            and roles.has_role(user, roles.AP_MANAGER),
             "can_mark_paid": status in (PaymentRun.Status.APPROVED, PaymentRun.Status.SENT)
             and roles.has_role(user, *RUN_OPERATORS),
-            "can_void": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID)
+            "can_confirm": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID)
             and roles.has_role(user, *RUN_OPERATORS),
+            "outcomes": BankConfirmation.Outcome.choices
+            if status == PaymentRun.Status.SENT
+            else [(BankConfirmation.Outcome.RETURNED, BankConfirmation.Outcome.RETURNED.label)],
+            "can_void": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID)
+            and roles.has_role(user, roles.AP_MANAGER)
+            and run.prepared_by_id != user.pk,
             "can_remit": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID),
-            "can_cancel": status
-            in (PaymentRun.Status.PROPOSED, PaymentRun.Status.APPROVED, PaymentRun.Status.SENT)
+            "can_cancel": status in (PaymentRun.Status.PROPOSED, PaymentRun.Status.APPROVED)
             and roles.has_role(user, *RUN_OPERATORS),
             "paid_form": MarkPaidForm(initial={"paid_on": min(run.pay_date, timezone.localdate())}),
             "threshold": company.run_approval_threshold,
@@ -246,27 +266,68 @@ def run_remove_invoice(request: HttpRequest, pk: int, invoice_pk: int) -> HttpRe
 
 @require_POST
 @role_required(*RUN_OPERATORS)
-def run_void(request: HttpRequest, pk: int) -> HttpResponse:
-    """Void a transfer the bank failed or returned; its invoices are payable again."""
-    form = VoidForm(request.POST)
+def run_bank_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record what the bank confirmed about one transfer (not executed, or returned)."""
+    form = BankConfirmForm(request.POST)
+
+    def confirm(run: PaymentRun) -> str:
+        if not form.is_valid():
+            raise DomainError(_first_error(form))
+        vendor = get_object_or_404(Vendor, pk=form.cleaned_data["vendor"])
+        confirmation = payments.transfer_bank_confirm(
+            run=run,
+            vendor=vendor,
+            currency=form.cleaned_data["currency"],
+            outcome=form.cleaned_data["outcome"],
+            reference=form.cleaned_data["reference"],
+            by=request.user,
+        )
+        return (
+            f"Recorded: the {confirmation.currency} transfer to {vendor.name} was "
+            f"{confirmation.get_outcome_display().lower()} (reference {confirmation.reference})."
+        )
+
+    return _step(request, pk, confirm)
+
+
+@require_POST
+@role_required(roles.AP_MANAGER)
+def run_void(request: HttpRequest, pk: int, payment_pk: int) -> HttpResponse:
+    """Void one payment the bank confirmed unpaid; its invoice is payable again."""
+    form = ReasonForm(request.POST)
 
     def void(run: PaymentRun) -> str:
         if not form.is_valid():
             raise DomainError(_first_error(form))
-        vendor = get_object_or_404(Vendor, pk=form.cleaned_data["vendor"])
-        voided = payments.payment_void(
-            run=run,
-            vendor=vendor,
-            currency=form.cleaned_data["currency"].upper(),
-            by=request.user,
-            reason=form.cleaned_data["reason"],
+        payment = get_object_or_404(
+            Payment.objects.select_related("invoice"), pk=payment_pk, run=run
         )
-        return (
-            f"Payment to {vendor.name} voided: {len(voided)} "
-            f"document{'s' if len(voided) != 1 else ''} payable again."
-        )
+        payments.payment_void(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
+        return f"Payment of {payment.invoice.number} voided; the invoice is payable again."
 
     return _step(request, pk, void)
+
+
+@require_POST
+@role_required(roles.AP_MANAGER)
+def run_file_replace(request: HttpRequest, pk: int, export_pk: int) -> HttpResponse:
+    """Re-issue one bank file with the same ids; the earlier one is kept as superseded."""
+    form = ReasonForm(request.POST)
+
+    def replace(run: PaymentRun) -> str:
+        if not form.is_valid():
+            raise DomainError(_first_error(form))
+        export = get_object_or_404(PaymentExport, pk=export_pk, run=run)
+        replacement = payments.bank_file_replace(
+            export=export, by=request.user, reason=form.cleaned_data["reason"]
+        )
+        return (
+            f"{replacement.filename} written with the same message id {replacement.message_id}"
+            if replacement.message_id
+            else f"{replacement.filename} written"
+        ) + f"; {export.filename} is superseded."
+
+    return _step(request, pk, replace)
 
 
 @role_required(*roles.PAYMENT_READERS)

@@ -48,7 +48,21 @@ urlpatterns = [
         payment_views.run_remove_invoice,
         name="run_remove_invoice",
     ),
-    path("runs/<int:pk>/void/", payment_views.run_void, name="run_void"),
+    path(
+        "runs/<int:pk>/bank-confirmation/",
+        payment_views.run_bank_confirm,
+        name="run_bank_confirm",
+    ),
+    path(
+        "runs/<int:pk>/payments/<int:payment_pk>/void/",
+        payment_views.run_void,
+        name="run_void",
+    ),
+    path(
+        "runs/<int:pk>/files/<int:export_pk>/replace/",
+        payment_views.run_file_replace,
+        name="run_file_replace",
+    ),
     path(
         "runs/<int:pk>/files/<int:export_pk>/",
         payment_views.export_download,

@@ -6,8 +6,10 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from payables.models import CompanySettings, Invoice
+from payables import payments
+from payables.models import CompanySettings, Invoice, PaymentRun
 from payables.services import normalize_invoice_number
+from tests import factories
 from vendors.models import PaymentTerms, Vendor
 
 
@@ -87,3 +89,19 @@ def own_account(vendor: Vendor, n: int) -> None:
 
     iban = IBAN.generate("NL", bank_code="ABNA", account_code=f"{417164300 + n}").compact
     BankAccount.objects.filter(vendor=vendor).update(iban=iban)
+
+
+def office_depot_run_sent(people: dict[str, User]) -> PaymentRun:
+    """Office Depot's 1,000.00 and 788.00 EUR invoices, proposed by Carla, sent to the bank."""
+    company()
+    office = factories.make_vendor("Office Depot B.V.")
+    approved(office, "OD-1", invoice_date=dt.date(2026, 10, 15), amount="1000.00")
+    approved(office, "OD-2", invoice_date=dt.date(2026, 10, 16), amount="788.00")
+    run = payments.payment_run_propose(
+        by=people["ap_clerk"], pay_date=dt.date(2026, 11, 5), horizon_date=dt.date(2026, 11, 19)
+    )
+    run = payments.payment_run_approve(run=run, by=people["finance_leader"])
+    payments.payment_run_export(run=run, by=people["ap_clerk"])
+    run.refresh_from_db()
+    assert run.status == PaymentRun.Status.SENT
+    return run

@@ -7,7 +7,7 @@ import xmlschema
 from rest_framework.test import APIClient
 
 from payables.bankfile import SCHEMA_PATH
-from payables.models import IdempotencyKey, Invoice, PaymentRun
+from payables.models import IdempotencyKey, Invoice, Payment, PaymentRun
 from tests import factories
 from tests.payables.payment_data import approved, company
 
@@ -65,9 +65,21 @@ def test_run_proposed_approved_exported_paid_and_voided_through_the_api(people, 
     assert {p["paid_on"] for p in response.json()["payments"]} == {"2026-11-06"}
 
     response = carla.post(
-        f"{url}void/",
-        {"vendor": invoices["usd"].vendor_id, "currency": "USD", "reason": "AC01 wrong account"},
+        f"{url}bank-confirmation/",
+        {
+            "vendor": invoices["usd"].vendor_id,
+            "currency": "USD",
+            "outcome": "returned",
+            "reference": "AC01 wrong account",
+        },
         format="json",
+    )
+    assert response.status_code == 200, response.json()
+    assert [c["reference"] for c in response.json()["bank_confirmations"]] == ["AC01 wrong account"]
+    ds1 = next(p for p in response.json()["payments"] if p["invoice_number"] == "DS-1")
+    martin = client_for(people["ap_manager"])
+    response = martin.post(
+        f"{url}void/", {"payment": ds1["id"], "reason": "AC01 wrong account"}, format="json"
     )
     assert response.status_code == 200, response.json()
     voided = [p for p in response.json()["payments"] if p["status"] == "void"]
@@ -184,10 +196,22 @@ def test_mark_paid_and_void_retries_do_not_act_twice(people, invoices):
     paid = carla.post(f"{url}mark-paid/", {}, format="json", HTTP_IDEMPOTENCY_KEY="paid-1")
     replay = carla.post(f"{url}mark-paid/", {}, format="json", HTTP_IDEMPOTENCY_KEY="paid-1")
     assert paid.status_code == replay.status_code == 200
-    body = {"vendor": invoices["eur"].vendor_id, "currency": "EUR", "reason": "Returned"}
-    void = carla.post(f"{url}void/", body, format="json", HTTP_IDEMPOTENCY_KEY="void-1")
-    void_again = carla.post(f"{url}void/", body, format="json", HTTP_IDEMPOTENCY_KEY="void-1")
+    carla.post(
+        f"{url}bank-confirmation/",
+        {
+            "vendor": invoices["eur"].vendor_id,
+            "currency": "EUR",
+            "outcome": "returned",
+            "reference": "MS03 returned",
+        },
+        format="json",
+    )
+    martin = client_for(people["ap_manager"])
+    payment = Payment.objects.get(invoice=invoices["eur"])
+    body = {"payment": payment.pk, "reason": "Returned"}
+    void = martin.post(f"{url}void/", body, format="json", HTTP_IDEMPOTENCY_KEY="void-1")
+    void_again = martin.post(f"{url}void/", body, format="json", HTTP_IDEMPOTENCY_KEY="void-1")
     assert void.status_code == void_again.status_code == 200
     assert void_again.json() == void.json()
-    # Without the key a second void is a new request, refused: nothing live is left to void.
-    assert carla.post(f"{url}void/", body, format="json").status_code == 400
+    # Without the key a second void is a new request, refused: the payment is already void.
+    assert martin.post(f"{url}void/", body, format="json").status_code == 400

@@ -13,7 +13,7 @@ from defusedxml import ElementTree
 from p2p.exceptions import DomainError, InvalidTransition
 from p2p.models import AuditEvent
 from payables import bankfile, payments
-from payables.models import Invoice, Payment, PaymentExport, PaymentRun
+from payables.models import BankConfirmation, Invoice, Payment, PaymentExport, PaymentRun
 from tests import factories
 from tests.payables.payment_data import approved, company
 from vendors.models import BankAccount
@@ -207,28 +207,35 @@ def test_mark_paid_with_the_bank_date_then_void_a_returned_transfer_and_pay_it_a
 
     od1 = Invoice.objects.get(number="OD-1")
     assert od1.status == Invoice.Status.PAID and od1.paid_at.date() == dt.date(2026, 11, 6)
-    with pytest.raises(DomainError, match="Say why"):
-        payments.payment_void(
-            run=run, vendor=two_vendors["office"], currency="EUR", by=people["ap_clerk"], reason=""
-        )
-
-    voided = payments.payment_void(
+    payments.transfer_bank_confirm(
         run=run,
         vendor=two_vendors["office"],
         currency="EUR",
+        outcome=BankConfirmation.Outcome.RETURNED,
+        reference="AC04 closed account",
         by=people["ap_clerk"],
-        reason="AC04 closed account",
     )
+    office_lines = list(run.payments.filter(vendor=two_vendors["office"]).order_by("pk"))
+    with pytest.raises(DomainError, match="Say why"):
+        payments.payment_void(payment=office_lines[0], by=people["ap_manager"], reason="")
 
-    assert len(voided) == 3  # OD-1, OD-2 and the credit note went back together
+    voided = [
+        payments.payment_void(payment=line, by=people["ap_manager"], reason="Returned: AC04")
+        for line in office_lines
+    ]
+
+    assert len(voided) == 3  # OD-1, OD-2 and the credit note, one by one
     od1.refresh_from_db()
     assert od1.status == Invoice.Status.APPROVED and od1.paid_at is None
     assert Invoice.objects.get(number="PC-77").status == Invoice.Status.PAID
     run.refresh_from_db()
     assert run.status == PaymentRun.Status.PAID and run.net_amount == Decimal("490.00")
-    assert AuditEvent.objects.filter(
-        object_type="payables.paymentrun", object_id=run.pk, action="transfer_voided"
-    ).exists()
+    assert (
+        AuditEvent.objects.filter(
+            object_type="payables.paymentrun", object_id=run.pk, action="payment_voided"
+        ).count()
+        == 3
+    )
     assert AuditEvent.objects.filter(
         object_type="payables.invoice", object_id=od1.pk, to_status="approved"
     ).exists()
@@ -252,11 +259,7 @@ def test_void_only_after_the_run_went_to_the_bank(people, two_vendors):
 
     with pytest.raises(InvalidTransition, match="Remove the invoice from the run instead"):
         payments.payment_void(
-            run=run,
-            vendor=two_vendors["office"],
-            currency="EUR",
-            by=people["ap_clerk"],
-            reason="Bank said no",
+            payment=run.payments.first(), by=people["ap_manager"], reason="Bank said no"
         )
 
 

@@ -192,13 +192,26 @@ def test_run_goes_to_the_bank_is_paid_and_a_returned_payment_is_voided(client, p
         reverse("payables:run_mark_paid", args=[run.pk]), {"paid_on": "2026-11-06"}, follow=True
     )
     assert f"{run.number} marked paid." in messages_of(response)
-    vendor = run.payments.first().vendor
+    payment = run.payments.first()
     response = client.post(
-        reverse("payables:run_void", args=[run.pk]),
-        {"vendor": vendor.pk, "currency": "EUR", "reason": "AC04 account closed"},
+        reverse("payables:run_bank_confirm", args=[run.pk]),
+        {
+            "vendor": payment.vendor_id,
+            "currency": "EUR",
+            "outcome": "returned",
+            "reference": "AC04 account closed",
+        },
         follow=True,
     )
-    assert any("voided" in m for m in messages_of(response))
+    assert any("returned by the beneficiary" in m for m in messages_of(response))
+    client.force_login(people["ap_manager"])
+    for line in run.payments.filter(vendor_id=payment.vendor_id):
+        response = client.post(
+            reverse("payables:run_void", args=[run.pk, line.pk]),
+            {"reason": "Account closed, new IBAN requested"},
+            follow=True,
+        )
+        assert any("voided" in m for m in messages_of(response))
     assert set(run.payments.values_list("status", flat=True)) == {Payment.Status.VOID}
     assert Invoice.objects.get(number="OD-1").status == Invoice.Status.APPROVED
 
