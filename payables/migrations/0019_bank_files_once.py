@@ -42,7 +42,7 @@ DROP FUNCTION IF EXISTS payables_bank_file_written_once();
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payables', '0017_matchresult_po_line_unindexed'),
+        ('payables', '0018_variance_thresholds'),
         ('vendors', '0003_contracts_imports_holds'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
