@@ -25,13 +25,15 @@ NPM_STAMP := node_modules/.p2p-installed
 N ?= 100000
 # Extra arguments for pytest, e.g. make test ARGS="-k matching -x"
 ARGS ?=
+# Test processes (pytest-xdist), each with its own database; 0 runs the suite in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: help venv install check-services db migrate collectstatic seed run test lint fmt \
 	worker beat bench bench-match bench-dashboard clean distclean
 
 help:
-	@echo "make run             set everything up and run the platform with demo data at http://127.0.0.1:8000/"
-	@echo "make test            run the test suite on real Postgres and Redis (ARGS=... for pytest)"
+	@echo "make run             set everything up and run the platform with demo data at http://127.0.0.1:8000/ (PORT=8001 for another port)"
+	@echo "make test            run the test suite on real Postgres and Redis (ARGS=... for pytest, TEST_WORKERS=n processes)"
 	@echo "make install         create $(VENV) and install Python and npm dependencies (alias: venv)"
 	@echo "make check-services  check that Postgres (DATABASE_URL) and Redis (REDIS_URL) answer"
 	@echo "make db              create the database if it does not exist"
@@ -52,15 +54,19 @@ $(PY):
 # Re-runs only when pyproject.toml changes (or the venv is new). The project has no
 # installable packages (the code runs from this checkout); this installs its dependencies.
 $(PY_STAMP): pyproject.toml requirements.lock | $(PY)
-	@echo "Installing Python dependencies into $(VENV) ..."
+	@echo "Installing Python dependencies into $(VENV): about 1-2 minutes the first time, one line per package ..."
 	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
-	$(PIP) install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(PIP) install --disable-pip-version-check --progress-bar off -c requirements.lock -e '.[dev]' \
+		| { grep --line-buffered -E '^(Collecting|Installing collected|Successfully installed)' || true; } \
+		| sed -u -e 's/^Collecting /  /' -e 's/^Installing collected.*/  installing .../' \
+			-e 's/^Successfully installed.*/  done/'
 	@rm -rf p2p.egg-info
 	@touch $@
 
 # htmx and Chart.js, served by Django from node_modules (STATICFILES_DIRS).
 $(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || { echo "npm is not installed: install Node.js with npm (sudo apt-get install nodejs npm / brew install node)" >&2; exit 1; }
+	@echo "Installing htmx and Chart.js with npm ci (a few seconds) ..."
 	npm ci --no-audit --no-fund
 	@touch $@
 
@@ -102,9 +108,10 @@ beat: install check-services
 
 # --- quality -------------------------------------------------------------------------------
 
-# Tests create and reuse their own database (TEST_DATABASE_NAME, default test_p2p).
+# Tests build their own databases (TEST_DATABASE_NAME, default test_p2p, with _gw0, _gw1 ...
+# per xdist process) and say so while they migrate.
 test: install check-services
-	$(VENV)/bin/pytest --create-db $(ARGS)
+	$(VENV)/bin/pytest --create-db -n $(TEST_WORKERS) $(ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -217,6 +217,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Django gives its "django" logger a console handler of its own in development; with the
+    # root handler above every Django line (a 404, a slow request) would be printed twice.
+    "loggers": {"django": {"handlers": [], "level": "INFO"}},
 }
 
 if PRODUCTION:

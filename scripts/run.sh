@@ -5,6 +5,7 @@
 # `make run` calls this after install, check-services, db, migrate, collectstatic and seed.
 # Logs: run/worker.log, run/beat.log. Pid files: run/worker.pid, run/beat.pid,
 # run/server.pid. Beat keeps its schedule in run/celerybeat-schedule.
+# PORT and HOST choose where the server listens (make run PORT=8001); RUN_DIR moves run/.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
-RUN_DIR="run"
+RUN_DIR="${RUN_DIR:-run}"
 CELERY="$VENV/bin/celery"
 PYTHON="$VENV/bin/python"
 NAMES=(server worker beat)
@@ -60,8 +61,29 @@ cleanup() {
 # Leftovers of an earlier run that was killed before it could clean up.
 stop_all
 
+# A refused bind would only show after the banner and with the worker already started.
+if ! "$PYTHON" - "$HOST" "$PORT" <<'PY'
+import errno, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+with socket.socket(family, socket.SOCK_STREAM) as probe:
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((host, port))
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            sys.exit(f"Port {port} on {host} is already in use. Stop what listens there "
+                     f"or pick another port: make run PORT={port + 1}")
+        sys.exit(f"Cannot listen on {host}:{port}: {error.strerror}. Set HOST and PORT, "
+                 f"e.g. make run HOST=127.0.0.1 PORT=8000")
+PY
+then
+    exit 1
+fi
+
 trap cleanup EXIT
-trap 'exit 130' INT
+# Ctrl-C is how the server is meant to stop: a clean exit, so make reports no error.
+trap 'exit 0' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 

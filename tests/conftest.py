@@ -2,6 +2,8 @@ import pytest
 
 from tests import factories
 
+pytest_plugins = ["tests.suite"]
+
 
 @pytest.fixture
 def people(db):

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import redis
 from django.db import connection
 from kombu import pools as kombu_pools
 
@@ -13,6 +14,73 @@ from p2p.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Every queue this test process handed to a worker; tests/suite.py forgets them at the end.
+QUEUES_USED: set[str] = set()
+
+
+def new_queue_name() -> str:
+    """A queue no other worker, test run or xdist process consumes (the pid tells them apart)."""
+    name = f"p2p-test-{os.getpid()}-{time.monotonic_ns()}"
+    QUEUES_USED.add(name)
+    return name
+
+
+def _names_a_queue(value: bytes, queues: set[str]) -> bool:
+    text = value.decode(errors="replace")
+    return any(queue in text for queue in queues)
+
+
+def _redis_traces(client: redis.Redis, queues: set[str]) -> list[tuple[bytes, list[bytes]]]:
+    """(key, members) that the workers of `queues` left: whole keys named after a queue
+    (members empty), else the set members and hash fields that name one."""
+    traces = []
+    for key in client.scan_iter(count=1000):
+        if _names_a_queue(key, queues):
+            traces.append((key, []))
+            continue
+        kind = client.type(key)
+        if kind == b"set":
+            members = [m for m in client.smembers(key) if _names_a_queue(m, queues)]
+        elif kind == b"hash":
+            members = [f for f, v in client.hgetall(key).items() if _names_a_queue(v, queues)]
+        else:
+            continue
+        if members:
+            traces.append((key, members))
+    return traces
+
+
+def redis_keys_of(queues: set[str]) -> list[bytes]:
+    """Keys of the test Redis that still hold something of these queues."""
+    with redis.Redis.from_url(TEST_REDIS_URL) as client:
+        return [key for key, _ in _redis_traces(client, queues)]
+
+
+def forget_queues(queues: set[str]) -> None:
+    """Delete what workers on these queues left in Redis, and nothing of anyone else's.
+
+    Kombu keeps a queue's messages under its name, its bindings (the queue's own exchange,
+    the worker's remote-control box) as members of `_kombu.binding.*` sets, messages handed
+    out but not acknowledged in the `unacked` hash indexed by `unacked_index`, and when each
+    expiring binding table is due in `_kombu.binding_deadlines`. Redis drops a set or hash
+    when its last member goes.
+    """
+    if not queues:
+        return
+    with redis.Redis.from_url(TEST_REDIS_URL) as client:
+        for key, members in _redis_traces(client, queues):
+            if not members:
+                client.delete(key)
+            elif client.type(key) == b"set":
+                client.srem(key, *members)
+            else:
+                client.hdel(key, *members)
+                if key == b"unacked":
+                    client.zrem(b"unacked_index", *members)
+        # Deadlines of binding tables that are gone (ours, just deleted) mean nothing any more.
+        for exchange in client.zrange(b"_kombu.binding_deadlines", 0, -1):
+            if not client.exists(b"_kombu.binding." + exchange):
+                client.zrem(b"_kombu.binding_deadlines", exchange)
 
 
 def _reset_producer_pool() -> None:
@@ -30,7 +98,7 @@ class Worker:
     def __init__(
         self, concurrency: int = 1, env: dict[str, str] | None = None, queue: str | None = None
     ):
-        self.queue = queue or f"p2p-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.queue = queue or new_queue_name()
         self.concurrency = concurrency
         self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
