@@ -203,8 +203,19 @@ CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 10, CELERY_TASK_TIME_
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
 CELERY_TIMEZONE = TIME_ZONE
+# An Idempotency-Key whose request never answered (its process was killed) is taken over by a
+# retry after this many seconds: longer than any request runs, so it cannot run twice at once.
+IDEMPOTENCY_PENDING_TIMEOUT = int(os.environ.get("IDEMPOTENCY_PENDING_TIMEOUT", "300"))
+# Answers are replayed to retries for this many seconds, then purged (hourly, by beat).
+IDEMPOTENCY_KEY_RETENTION = max(
+    int(os.environ.get("IDEMPOTENCY_KEY_RETENTION", str(24 * 3600))), IDEMPOTENCY_PENDING_TIMEOUT
+)
 CELERY_BEAT_SCHEDULE = {
     "match-sweep": {"task": "payables.tasks.match_sweep", "schedule": 300.0},
+    "idempotency-keys-purge": {
+        "task": "payables.tasks.purge_idempotency_keys",
+        "schedule": 3600.0,
+    },
     "kpi-rollup-recent": {"task": "metrics.tasks.rollup_recent_days", "schedule": 600.0},
     # Today's KPIs move within a minute of a match or payment; skipped while a rollup runs.
     "kpi-rollup-today": {"task": "metrics.tasks.rollup_today", "schedule": 30.0},

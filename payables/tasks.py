@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from payables import matching
+from payables import idempotency, matching
 from payables.models import Invoice
 
 SWEEP_BATCH = 5000
@@ -29,6 +29,12 @@ def match_sweep() -> int:
         Invoice.objects.awaiting_match().order_by("id").values_list("id", flat=True)[:SWEEP_BATCH]
     )
     return matching.match_invoices(ids)
+
+
+@shared_task(acks_late=True)
+def purge_idempotency_keys() -> int:
+    """Forget Idempotency-Key answers past their retention."""
+    return idempotency.purge_expired_keys()
 
 
 @shared_task(acks_late=True)
