@@ -203,6 +203,10 @@ CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 10, CELERY_TASK_TIME_
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
 CELERY_TIMEZONE = TIME_ZONE
+# An invoice still pending this many seconds after its match was queued has lost its task (a
+# killed worker, a lost message): the sweep queues it again. Above the usual queue wait, so a
+# busy queue is not fed duplicates; a duplicate is harmless anyway (matching is idempotent).
+MATCH_STUCK_AFTER = int(os.environ.get("MATCH_STUCK_AFTER", "60"))
 # An Idempotency-Key whose request never answered (its process was killed) is taken over by a
 # retry after this many seconds: longer than any request runs, so it cannot run twice at once.
 IDEMPOTENCY_PENDING_TIMEOUT = int(os.environ.get("IDEMPOTENCY_PENDING_TIMEOUT", "300"))
@@ -211,7 +215,8 @@ IDEMPOTENCY_KEY_RETENTION = max(
     int(os.environ.get("IDEMPOTENCY_KEY_RETENTION", str(24 * 3600))), IDEMPOTENCY_PENDING_TIMEOUT
 )
 CELERY_BEAT_SCHEDULE = {
-    "match-sweep": {"task": "payables.tasks.match_sweep", "schedule": 300.0},
+    # Every 30 s, so a lost match is back in the queue within MATCH_STUCK_AFTER + 30 s.
+    "match-sweep": {"task": "payables.tasks.match_sweep", "schedule": 30.0},
     "idempotency-keys-purge": {
         "task": "payables.tasks.purge_idempotency_keys",
         "schedule": 3600.0,

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,16 +29,27 @@ class Worker:
     """Starts `celery worker` on a private queue so no other worker steals the tasks."""
 
     def __init__(
-        self, concurrency: int = 1, env: dict[str, str] | None = None, queue: str | None = None
+        self,
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
+        queue: str | None = None,
+        beat: bool = False,
     ):
         self.queue = queue or f"p2p-test-{os.getpid()}-{time.monotonic_ns()}"
         self.concurrency = concurrency
+        # Beat inside the worker process, with the production schedule, sending to this queue.
+        self.beat = beat
+        self._beat_dir: tempfile.TemporaryDirectory | None = None
         self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
         self._saved: dict = {}
 
     def start(self) -> "Worker":
         db = connection.settings_dict
+        beat_args = []
+        if self.beat:
+            self._beat_dir = tempfile.TemporaryDirectory(prefix="p2p-beat-")
+            beat_args = ["--beat", f"--schedule={self._beat_dir.name}/celerybeat-schedule"]
         env = {
             **os.environ,
             "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
@@ -63,6 +75,7 @@ class Worker:
                 "info",
                 "-n",
                 f"{self.queue}@%h",
+                *beat_args,
             ],
             cwd=ROOT,
             env=env,
@@ -93,6 +106,8 @@ class Worker:
         for key, value in self._saved.items():
             app.conf[key] = value
         _reset_producer_pool()
+        if self._beat_dir is not None:
+            self._beat_dir.cleanup()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the worker logs that it consumes (its pool processes are up)."""
