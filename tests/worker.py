@@ -25,6 +25,12 @@ def _reset_producer_pool() -> None:
     kombu_pools.reset()
 
 
+def child_database_url() -> str:
+    """The test database, for a process this test starts (a worker, a server)."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 class Worker:
     """Starts `celery worker` on a private queue so no other worker steals the tasks."""
 
@@ -45,14 +51,13 @@ class Worker:
         self._saved: dict = {}
 
     def start(self) -> "Worker":
-        db = connection.settings_dict
         beat_args = []
         if self.beat:
             self._beat_dir = tempfile.TemporaryDirectory(prefix="p2p-beat-")
             beat_args = ["--beat", f"--schedule={self._beat_dir.name}/celerybeat-schedule"]
         env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DATABASE_URL": child_database_url(),
             "REDIS_URL": TEST_REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
