@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
 
@@ -24,3 +24,18 @@ def _close_old_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_process_init.connect
+def _size_the_connection_pool(**kwargs) -> None:
+    """A pool process runs one task at a time: it needs DB_WORKER_POOL_MAX_SIZE connections.
+
+    Its pool opens on the first query, after this; the one inherited from the parent is closed
+    by Celery's Django fixup.
+    """
+    from django.conf import settings
+
+    pool = settings.DATABASES["default"]["OPTIONS"].get("pool")
+    if pool:
+        pool["max_size"] = settings.DB_WORKER_POOL_MAX_SIZE
+        pool["min_size"] = min(pool["min_size"], pool["max_size"])

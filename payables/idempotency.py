@@ -3,15 +3,20 @@
 A client that times out cannot know whether its POST happened. With the header set, the
 first request stores its response under (user, key); a retry with the same key and the same
 body replays that response without calling the service again. The same key with a different
-body is refused (422), and a retry while the first is still running gets 409.
+body is refused (422), and a retry while the first is still running gets 409. A first request
+that never answered (its process was killed) is given up after IDEMPOTENCY_PENDING_TIMEOUT:
+the next retry runs it. Keys are kept for IDEMPOTENCY_KEY_RETENTION, then purged.
 """
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -63,14 +68,20 @@ def idempotent(view_method: Callable) -> Callable:
                     },
                     status=status.HTTP_422_UNPROCESSABLE_ENTITY,
                 )
-            if first.response_status is None:
+            if first.response_status is not None:
+                response = Response(first.response_body, status=first.response_status)
+                response["Idempotent-Replayed"] = "true"
+                return response
+            if not _take_over_abandoned(first):
                 return Response(
-                    {"detail": f"The request with {HEADER} '{key}' is still being processed."},
+                    {
+                        "detail": f"The request with {HEADER} '{key}' is still being processed. "
+                        "If it never answers, a retry with the same key runs it again "
+                        f"{settings.IDEMPOTENCY_PENDING_TIMEOUT} seconds after it started."
+                    },
                     status=status.HTTP_409_CONFLICT,
                 )
-            response = Response(first.response_body, status=first.response_status)
-            response["Idempotent-Replayed"] = "true"
-            return response
+            record = first
         try:
             response = view_method(self, request, *args, **kwargs)
         except Exception as exc:
@@ -90,3 +101,25 @@ def idempotent(view_method: Callable) -> Callable:
         return response
 
     return wrapped
+
+
+def _take_over_abandoned(record: IdempotencyKey) -> bool:
+    """Claim a key whose first request outlived IDEMPOTENCY_PENDING_TIMEOUT without answering.
+
+    No request runs that long, so its process died (a crash leaves no response to store). One
+    conditional update decides, so of several concurrent retries exactly one runs it again.
+    """
+    now = timezone.now()
+    started_before = now - dt.timedelta(seconds=settings.IDEMPOTENCY_PENDING_TIMEOUT)
+    return bool(
+        IdempotencyKey.objects.filter(
+            pk=record.pk, response_status__isnull=True, created_at__lt=started_before
+        ).update(created_at=now)
+    )
+
+
+def purge_expired_keys() -> int:
+    """Delete keys older than IDEMPOTENCY_KEY_RETENTION; returns how many were deleted."""
+    cutoff = timezone.now() - dt.timedelta(seconds=settings.IDEMPOTENCY_KEY_RETENTION)
+    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -17,9 +17,14 @@ Rules (see DESIGN.md):
 A variance that a person accepted (resolution accept_variance) no longer blocks approval.
 """
 
+import datetime as dt
 from collections.abc import Sequence
 
 from django.db import connection, transaction
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from payables.models import Invoice
 
 MATCHABLE = ("pending_match", "exception")
 DUPLICATE_WINDOW_DAYS = 3
@@ -551,8 +556,6 @@ def _statements(*, rematches: bool) -> list[str]:
 
 def match_invoices(invoice_ids: Sequence[int]) -> int:
     """Match a batch of invoices; returns how many were in a matchable state."""
-    from django.utils import timezone
-
     if not invoice_ids:
         return 0
     with transaction.atomic(), connection.cursor() as cursor:
@@ -570,3 +573,24 @@ def match_invoices(invoice_ids: Sequence[int]) -> int:
         for sql in _statements(rematches=rematches > 0):
             cursor.execute(sql, params)
     return batch_size
+
+
+def claim_stuck(*, older_than: dt.timedelta, limit: int) -> list[int]:
+    """Invoices pending longer than `older_than` since their match was queued, stamped as queued now.
+
+    A match that is running holds its invoices' rows, so SKIP LOCKED leaves in-flight invoices
+    alone. The stamp makes the sweep idempotent: a second sweep within `older_than` (beat firing
+    twice, a redelivered sweep) claims none of them again.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Invoice.objects.awaiting_match()
+            .alias(queued_at=Coalesce("match_queued_at", "captured_at"))
+            .filter(queued_at__lt=now - older_than)
+            .select_for_update(skip_locked=True)
+            .order_by("id")
+            .values_list("id", flat=True)[:limit]
+        )
+        Invoice.objects.filter(pk__in=ids).update(match_queued_at=now)
+    return ids

@@ -207,6 +207,9 @@ class Invoice(models.Model):
     )
     captured_at = models.DateTimeField()
     match_attempts = models.PositiveIntegerField(default=0)
+    # When the sweep last queued this invoice's match again; empty until then (captured_at
+    # stands in: capture queues the first match).
+    match_queued_at = models.DateTimeField(null=True, blank=True)
     first_matched_at = models.DateTimeField(null=True, blank=True)
     # True when the first match attempt approved the invoice (first-pass match).
     first_pass = models.BooleanField(null=True, blank=True)

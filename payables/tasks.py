@@ -1,8 +1,12 @@
 """Celery tasks for payables: ids in, one service call out."""
 
-from celery import shared_task
+import datetime as dt
 
-from payables import matching
+from celery import shared_task
+from django.conf import settings
+
+from payables import idempotency, matching
+from payables.importing import MATCH_BATCH
 from payables.models import Invoice
 
 SWEEP_BATCH = 5000
@@ -24,11 +28,18 @@ def bulk_resolve(job_id: int) -> int:
 
 @shared_task(acks_late=True)
 def match_sweep() -> int:
-    """Catch invoices a lost message left unmatched."""
-    ids = list(
-        Invoice.objects.awaiting_match().order_by("id").values_list("id", flat=True)[:SWEEP_BATCH]
-    )
-    return matching.match_invoices(ids)
+    """Queue again the matches a killed worker or a lost message left pending."""
+    older_than = dt.timedelta(seconds=settings.MATCH_STUCK_AFTER)
+    ids = matching.claim_stuck(older_than=older_than, limit=SWEEP_BATCH)
+    for start in range(0, len(ids), MATCH_BATCH):
+        match_invoices.delay(ids[start : start + MATCH_BATCH])
+    return len(ids)
+
+
+@shared_task(acks_late=True)
+def purge_idempotency_keys() -> int:
+    """Forget Idempotency-Key answers past their retention."""
+    return idempotency.purge_expired_keys()
 
 
 @shared_task(acks_late=True)

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,23 +93,39 @@ def _reset_producer_pool() -> None:
     kombu_pools.reset()
 
 
+def child_database_url() -> str:
+    """The test database, for a process this test starts (a worker, a server)."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 class Worker:
     """Starts `celery worker` on a private queue so no other worker steals the tasks."""
 
     def __init__(
-        self, concurrency: int = 1, env: dict[str, str] | None = None, queue: str | None = None
+        self,
+        concurrency: int = 1,
+        env: dict[str, str] | None = None,
+        queue: str | None = None,
+        beat: bool = False,
     ):
         self.queue = queue or new_queue_name()
         self.concurrency = concurrency
+        # Beat inside the worker process, with the production schedule, sending to this queue.
+        self.beat = beat
+        self._beat_dir: tempfile.TemporaryDirectory | None = None
         self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
         self._saved: dict = {}
 
     def start(self) -> "Worker":
-        db = connection.settings_dict
+        beat_args = []
+        if self.beat:
+            self._beat_dir = tempfile.TemporaryDirectory(prefix="p2p-beat-")
+            beat_args = ["--beat", f"--schedule={self._beat_dir.name}/celerybeat-schedule"]
         env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "DATABASE_URL": child_database_url(),
             "REDIS_URL": TEST_REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
@@ -131,6 +148,7 @@ class Worker:
                 "info",
                 "-n",
                 f"{self.queue}@%h",
+                *beat_args,
             ],
             cwd=ROOT,
             env=env,
@@ -161,6 +179,8 @@ class Worker:
         for key, value in self._saved.items():
             app.conf[key] = value
         _reset_producer_pool()
+        if self._beat_dir is not None:
+            self._beat_dir.cleanup()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the worker logs that it consumes (its pool processes are up)."""

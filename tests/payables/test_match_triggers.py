@@ -1,10 +1,12 @@
 """Every event that can change a match verdict re-runs the engine after its transaction commits."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from payables import resolutions
+from payables import matching, resolutions
 from payables.models import Invoice, InvoiceException
 from payables.tasks import match_sweep
 from procurement import services as procurement
@@ -87,5 +89,32 @@ def test_sweep_picks_up_what_a_lost_message_left_behind(
     with django_capture_on_commit_callbacks(execute=False):  # the task message is "lost"
         inv = invoice(po, people, "INV-TRG-5", {1: ("40", "23.50")})
     assert _status(inv) == Invoice.Status.PENDING_MATCH
+    assert match_sweep() == 0  # queued a moment ago: its match may simply not have run yet
+    _captured_seconds_ago(inv, 61)
     assert match_sweep() == 1
     assert _status(inv) == Invoice.Status.APPROVED
+
+
+def _captured_seconds_ago(inv, seconds: int) -> None:
+    Invoice.objects.filter(pk=inv.pk).update(
+        captured_at=timezone.now() - dt.timedelta(seconds=seconds)
+    )
+
+
+def test_sweep_claims_a_stuck_invoice_once_per_minute(people, setup_org, settings):
+    settings.MATCH_STUCK_AFTER = 60
+    po = issued_po(people, setup_org)
+    receive(po, people, {1: "40"})
+    inv = invoice(po, people, "INV-TRG-6", {1: ("40", "23.50")})
+    # As if its match task had died with a worker.
+    Invoice.objects.filter(pk=inv.pk).update(status=Invoice.Status.PENDING_MATCH)
+    _captured_seconds_ago(inv, 61)
+    minute = dt.timedelta(seconds=60)
+
+    assert matching.claim_stuck(older_than=minute, limit=10) == [inv.pk]
+    # Beat firing twice, or the sweep redelivered: the invoice is queued once, not twice.
+    assert matching.claim_stuck(older_than=minute, limit=10) == []
+    Invoice.objects.filter(pk=inv.pk).update(
+        match_queued_at=timezone.now() - dt.timedelta(seconds=61)
+    )
+    assert matching.claim_stuck(older_than=minute, limit=10) == [inv.pk]

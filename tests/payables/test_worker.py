@@ -2,6 +2,7 @@
 
 import os
 import signal
+import time
 
 import pytest
 from django.db import connection
@@ -114,6 +115,43 @@ def test_killed_worker_loses_nothing_and_matches_each_invoice_once(what):
     finally:
         first.stop()
         if what != "pool process":
+            survivor.stop()
+
+
+def test_after_a_killed_worker_the_sweep_has_every_invoice_matched_once_within_90_seconds():
+    generate(N_KILL)
+    ids = list(
+        Invoice.objects.filter(number__startswith="BINV-")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    # The visibility timeout keeps its production hour: only the sweep can bring the batch back.
+    first = Worker(concurrency=1).start()
+    first.wait_ready()
+    survivor = None
+    try:
+        match_invoices.delay(ids)
+        assert wait_for(_match_running_elsewhere, timeout=60, interval=0.01), (
+            "the batch never started"
+        )
+        first.kill_hard()
+        killed_at = time.monotonic()
+        assert Invoice.objects.filter(
+            pk__in=ids, status=Invoice.Status.PENDING_MATCH
+        ).count() == len(ids), "the killed run must not have committed anything"
+        survivor = Worker(concurrency=1, queue=first.queue, beat=True).start()
+        assert wait_for(
+            lambda: (
+                not Invoice.objects.filter(pk__in=ids, status=Invoice.Status.PENDING_MATCH).exists()
+            ),
+            timeout=90,
+            interval=0.5,
+        ), "the sweep did not re-queue the killed batch within 90 s"
+        print(f"recovered {len(ids)} invoices {time.monotonic() - killed_at:.1f} s after SIGKILL")
+        _assert_matched_exactly_once(ids)
+    finally:
+        first.stop()
+        if survivor is not None:
             survivor.stop()
 
 
