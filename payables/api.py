@@ -4,6 +4,7 @@ Writes parse input with a plain serializer, call the service and answer with the
 re-read through the ViewSet's queryset, so a response looks like a GET.
 """
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
+from p2p.dates import implausible_date
 from payables import capture, payments, queue, resolutions, services
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
@@ -415,6 +417,11 @@ class InvoiceCreateSerializer(serializers.Serializer):
         max_digits=18, decimal_places=2, required=False, allow_null=True, default=None
     )
     lines = InvoiceLineInputSerializer(many=True, allow_empty=False)
+
+    def validate_invoice_date(self, value: dt.date) -> dt.date:
+        if problem := implausible_date(value):
+            raise serializers.ValidationError(problem)
+        return value
 
 
 class InvoiceImportRequestSerializer(serializers.Serializer):

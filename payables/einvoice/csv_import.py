@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from p2p.dates import implausible_date
 from p2p.money import round_money
 from payables.einvoice.common import (
     CREDIT_NOTE,
@@ -188,6 +189,10 @@ def _read_row(line: int, record: dict[str, str], *, decimal_comma: bool) -> _Row
             errors.append(
                 RowError(line, f"invoice_date '{date_text}' is not a date (use YYYY-MM-DD).")
             )
+        else:
+            if problem := implausible_date(invoice_date, "invoice_date"):
+                errors.append(RowError(line, problem))
+                invoice_date = None
     currency = record.get("currency", "").upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
         errors.append(
