@@ -22,6 +22,7 @@ from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.dates import implausible_date
 from payables import capture, payments, queue, resolutions, services
+from payables.einvoice.csv_import import COMMA, POINT
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
 from payables.models import (
@@ -599,6 +600,13 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
                 bool,
                 description="1: import a CSV's valid invoices and report the rejected ones.",
             ),
+            OpenApiParameter(
+                "decimal_mark",
+                str,
+                enum=[POINT, COMMA],
+                description="The CSVs' decimal mark (point: 1,234.50; comma: 1.234,50); "
+                "without it, read from each file.",
+            ),
         ],
         responses={
             200: InvoiceImportResponseSerializer,
@@ -633,8 +641,18 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             )
         dry_run = request.query_params.get("dry_run", "") in ("1", "true", "yes")
         valid_only = request.query_params.get("valid_only", "") in ("1", "true", "yes")
+        decimal_mark = request.query_params.get("decimal_mark", "")
+        if decimal_mark not in ("", POINT, COMMA):
+            return Response(
+                {"decimal_mark": [f"Use {POINT} (1,234.50) or {COMMA} (1.234,50)."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         results = capture.import_uploads(
-            uploads, by=request.user, dry_run=dry_run, valid_only=valid_only
+            uploads,
+            by=request.user,
+            dry_run=dry_run,
+            valid_only=valid_only,
+            decimal_mark=decimal_mark,
         )
         rows = [
             result.as_json()

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -53,6 +54,7 @@ def _import_page(
         "batches": recent_batches(),
         "max_document_mb": MAX_DOCUMENT_BYTES // MB,
         "max_csv_mb": MAX_CSV_BYTES // MB,
+        "max_csv_rows": f"{settings.CSV_IMPORT_MAX_ROWS:,}",
         "max_request_mb": MAX_UPLOAD_REQUEST_BYTES // MB,
         "max_files": MAX_UPLOAD_FILES,
     }
@@ -91,6 +93,7 @@ def invoice_import(request: HttpRequest) -> HttpResponse:
             by=request.user,
             valid_only=mode == ImportUploadForm.VALID_ONLY,
             dry_run=mode == ImportUploadForm.CHECK_ONLY,
+            decimal_mark=form.cleaned_data["decimal_mark"],
         )
     except DomainError as exc:
         return _import_page(request, form, errors=[exc.message], status=exc.status_code)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePath
+from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -306,11 +307,13 @@ def import_files(
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ProgressCallback | None = None,
+    decimal_mark: str = "",
 ) -> ImportReport:
     """Import e-invoice and CSV files, each file in its own transaction, and report on each.
 
     With dry_run nothing is written: e-invoices are parsed and checked, CSV rows are validated
-    against vendors and POs. `progress(done, total)` is called after every file.
+    against vendors and POs. `progress(done, total)` is called after every file. A CSV's
+    decimal mark is `decimal_mark` (point or comma) when given, else read from the file.
     """
     if by is not None:
         roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
@@ -327,6 +330,7 @@ def import_files(
                 dry_run=dry_run,
                 valid_only=valid_only,
                 enqueue_match=False,
+                decimal_mark=decimal_mark,
             )
             report.results.extend(csv_report.results)
             imported_ids += [invoice.pk for invoice in csv_report.imported]
@@ -399,22 +403,24 @@ def _enqueue_match(invoice_ids: list[int]) -> None:
 
 def import_csv(
     *,
-    data: bytes,
+    data: bytes | BinaryIO,
     filename: str,
     by: AbstractBaseUser | None,
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ProgressCallback | None = None,
     enqueue_match: bool = True,
+    decimal_mark: str = "",
 ) -> ImportReport:
     """Import a CSV of invoice lines: all invoices or none, or (valid_only) the valid ones.
 
     Every bad row is reported with its line number and reason before anything is written.
+    `data` may be an open binary file: it is read as a stream, never whole.
     """
     if by is not None:
         roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     try:
-        invoices = read_csv(data)
+        invoices = read_csv(data, decimal_mark=decimal_mark)
     except EInvoiceError as exc:
         return ImportReport(results=[ImportResult(file=filename, ok=False, error=exc.message)])
     _check_against_database(invoices)

@@ -13,8 +13,10 @@ import datetime as dt
 import io
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Any, BinaryIO
+
+from django.conf import settings
 
 from p2p.dates import implausible_date
 from p2p.money import round_money
@@ -41,6 +43,15 @@ REQUIRED_COLUMNS = (
     "quantity",
     "unit_price",
 )
+NUMBER_COLUMNS = ("quantity", "unit_price", "tax_amount")
+# How the clerk names a file's decimal mark on upload, and the character it stands for.
+POINT, COMMA = "point", "comma"
+DECIMAL_MARKS = {POINT: ".", COMMA: ","}
+# A number written with the given decimal mark; the other mark may group thousands.
+_NUMBER_PATTERNS = {
+    ".": r"[-+]?(\d+|[1-9]\d{0,2}(,\d{3})+)(\.\d+)?",
+    ",": r"[-+]?(\d+|[1-9]\d{0,2}(\.\d{3})+)(,\d+)?",
+}
 OPTIONAL_COLUMNS = ("vendor_tax_id", "vendor_name", "po_number", "tax_amount", "document_type")
 _DOCUMENT_TYPES = {
     "": INVOICE,
@@ -82,7 +93,7 @@ class CsvInvoice:
     purchase_order: Any = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Row:
     line: int
     vendor_tax_id: str
@@ -99,23 +110,135 @@ class _Row:
     errors: list[RowError]
 
 
-def read_csv(data: bytes) -> list[CsvInvoice]:
-    """Group the file's rows into invoices; EInvoiceError when the file as a whole is unusable."""
-    if len(data) > MAX_CSV_BYTES:
+def read_csv(
+    source: bytes | BinaryIO, *, decimal_mark: str = "", max_rows: int | None = None
+) -> list[CsvInvoice]:
+    """Group the file's rows into invoices; EInvoiceError when the file as a whole is unusable.
+
+    `source` is the file's bytes or a seekable binary file, read twice as a stream: once to
+    count the rows and learn its decimal mark, once to read them. `decimal_mark` is POINT or
+    COMMA when the clerk chose it, else it is detected from the file.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    size = stream.seek(0, io.SEEK_END)
+    if size > MAX_CSV_BYTES:
         raise EInvoiceError(
-            f"The CSV is {len(data) / 1024 / 1024:.1f} MB; split files above "
+            f"The CSV is {size / 1024 / 1024:.1f} MB; split files above "
             f"{MAX_CSV_BYTES // 1024 // 1024} MB."
         )
-    text = _decode(data)
-    if not text.strip():
-        raise EInvoiceError("The CSV file is empty.")
-    first_line = text.splitlines()[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if decimal_mark and decimal_mark not in DECIMAL_MARKS:
+        raise EInvoiceError(f"Decimal mark '{decimal_mark}' must be {POINT} or {COMMA}.")
+    max_rows = settings.CSV_IMPORT_MAX_ROWS if max_rows is None else max_rows
     try:
-        header = [re.sub(r"\s+", "_", name.strip().lower()) for name in next(reader)]
-    except csv.Error as exc:
-        raise EInvoiceError(f"The CSV header cannot be read ({exc}).") from None
+        layout = _survey(stream, "utf-8-sig", decimal_mark, max_rows)
+    except UnicodeDecodeError:
+        # Excel in most of Europe still saves "CSV" as Windows-1252.
+        layout = _survey(stream, "cp1252", decimal_mark, max_rows)
+    rows = []
+    with _text(stream, layout.encoding) as text:
+        reader = csv.reader(text, delimiter=layout.delimiter)
+        next(reader)
+        try:
+            for values in reader:
+                if not any(value.strip() for value in values):
+                    continue
+                record = dict(zip(layout.header, (v.strip() for v in values), strict=False))
+                rows.append(_read_row(reader.line_num, record, layout))
+        except csv.Error as exc:
+            raise EInvoiceError(
+                f"The CSV cannot be read at line {reader.line_num} ({exc})."
+            ) from None
+    return _group(rows)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the first pass learnt about the file as a whole."""
+
+    encoding: str
+    delimiter: str
+    header: list[str]
+    # "." or ","; `mark_known` is False when the file gave no evidence either way.
+    decimal: str
+    mark_known: bool
+
+
+class _text:  # noqa: N801 - used as a context manager, like open()
+    """The binary stream as text from its start, handed back undetached and unclosed."""
+
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
+        stream.seek(0)
+        self.wrapper = io.TextIOWrapper(
+            stream,
+            encoding=encoding,
+            errors="replace" if encoding == "cp1252" else "strict",
+            newline="",
+        )
+
+    def __enter__(self) -> io.TextIOWrapper:
+        return self.wrapper
+
+    def __exit__(self, *exc: object) -> None:
+        self.wrapper.detach()
+
+
+def _survey(stream: BinaryIO, encoding: str, decimal_mark: str, max_rows: int) -> _Layout:
+    """Read the file once without keeping it: header, row count, the decimal mark it uses."""
+    with _text(stream, encoding) as text:
+        first_line = text.readline()
+        if not first_line.strip():
+            raise EInvoiceError("The CSV file is empty.")
+        delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+        text.seek(0)
+        reader = csv.reader(text, delimiter=delimiter)
+        try:
+            header = [re.sub(r"\s+", "_", name.strip().lower()) for name in next(reader)]
+        except csv.Error as exc:
+            raise EInvoiceError(f"The CSV header cannot be read ({exc}).") from None
+        _check_header(header)
+        columns = [(header.index(name), name) for name in NUMBER_COLUMNS if name in header]
+        evidence: dict[str, tuple[int, str, str]] = {}
+        rows = 0
+        try:
+            for values in reader:
+                if not any(value.strip() for value in values):
+                    continue
+                rows += 1
+                if rows > max_rows:
+                    raise EInvoiceError(
+                        f"The CSV has more than {max_rows:,} invoice lines; split it into files "
+                        f"of at most {max_rows:,} lines."
+                    )
+                if decimal_mark or len(evidence) == 2:
+                    continue
+                for index, name in columns:
+                    raw = values[index] if index < len(values) else ""
+                    mark = _decimal_mark_of(_compact(raw))
+                    if mark and mark not in evidence:
+                        evidence[mark] = (reader.line_num, name, raw.strip())
+        except csv.Error as exc:
+            raise EInvoiceError(
+                f"The CSV cannot be read at line {reader.line_num} ({exc})."
+            ) from None
+    if not rows:
+        raise EInvoiceError("The CSV has a header but no invoice lines.")
+    if decimal_mark:
+        return _Layout(encoding, delimiter, header, DECIMAL_MARKS[decimal_mark], True)
+    if len(evidence) == 2:
+        (comma_line, comma_column, comma_raw) = evidence[","]
+        (point_line, point_column, point_raw) = evidence["."]
+        raise EInvoiceError(
+            f"The CSV mixes decimal marks: {comma_column} '{comma_raw}' on line {comma_line} "
+            f"has a decimal comma, {point_column} '{point_raw}' on line {point_line} a decimal "
+            "point. Correct the file, or choose its decimal mark when you upload it."
+        )
+    if evidence:
+        return _Layout(encoding, delimiter, header, next(iter(evidence)), True)
+    # No number in the file says: a semicolon file comes from a decimal-comma Excel.
+    return _Layout(encoding, delimiter, header, "," if delimiter == ";" else ".", False)
+
+
+def _check_header(header: list[str]) -> None:
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if "vendor_tax_id" not in header and "vendor_name" not in header:
         missing.insert(0, "vendor_tax_id or vendor_name")
@@ -124,29 +247,47 @@ def read_csv(data: bytes) -> list[CsvInvoice]:
             f"The CSV lacks the column(s) {', '.join(missing)}. Expected: vendor_tax_id (or "
             f"vendor_name), {', '.join(REQUIRED_COLUMNS)}, po_number, tax_amount, document_type."
         )
-    rows = []
-    try:
-        for values in reader:
-            if not any(value.strip() for value in values):
-                continue
-            record = dict(zip(header, (value.strip() for value in values), strict=False))
-            rows.append(_read_row(reader.line_num, record, decimal_comma=delimiter == ";"))
-    except csv.Error as exc:
-        raise EInvoiceError(f"The CSV cannot be read at line {reader.line_num} ({exc}).") from None
-    if not rows:
-        raise EInvoiceError("The CSV has a header but no invoice lines.")
-    return _group(rows)
 
 
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel in most of Europe still saves "CSV" as Windows-1252.
-        return data.decode("cp1252", errors="replace")
+def _compact(raw: str) -> str:
+    """The number without the spaces some locales group thousands with (1 234,50)."""
+    return re.sub(r"[\s\u00a0\u202f']", "", raw)
 
 
-def _read_row(line: int, record: dict[str, str], *, decimal_comma: bool) -> _Row:
+def _decimal_mark_of(number: str) -> str:
+    """ "," or "." when the text can only be read one way, "" when it could be either or neither.
+
+    "390,00", "1.234,50" and "1.234.567" use a decimal comma; "23.50" and "1,234.50" a point;
+    "1,234" and "1.234" could be a thousand or one, so they decide nothing.
+    """
+    for decimal, thousands in ((",", "."), (".", ",")):
+        if re.fullmatch(_NUMBER_PATTERNS[decimal], number) and not re.fullmatch(
+            _NUMBER_PATTERNS[thousands], number
+        ):
+            return decimal
+    return ""
+
+
+def _not_a_number(number: str, layout: _Layout) -> str:
+    if _decimal_mark_of(number) not in ("", layout.decimal):
+        used, wanted = ("comma", "point") if layout.decimal == "." else ("point", "comma")
+        example = "1,234.50" if layout.decimal == "." else "1.234,50"
+        return (
+            f"has a decimal {used}, but this file uses a decimal {wanted} ({example}): correct "
+            "the file, or choose its decimal mark when you upload it."
+        )
+    return "is not a number."
+
+
+def _parse_number(number: str, layout: _Layout) -> Decimal | None:
+    """The value under the file's decimal mark; None when the text is not written that way."""
+    if not re.fullmatch(_NUMBER_PATTERNS[layout.decimal], number):
+        return None
+    thousands = "." if layout.decimal == "," else ","
+    return Decimal(number.replace(thousands, "").replace(layout.decimal, "."))
+
+
+def _read_row(line: int, record: dict[str, str], layout: _Layout) -> _Row:
     errors: list[RowError] = []
 
     def number(column: str, *, required: bool = True) -> Decimal | None:
@@ -155,17 +296,20 @@ def _read_row(line: int, record: dict[str, str], *, decimal_comma: bool) -> _Row
             if required:
                 errors.append(RowError(line, f"{column} is missing."))
             return None
-        cleaned = raw.replace(" ", "")
-        if decimal_comma and re.fullmatch(r"-?\d+(\.\d{3})*,\d+", cleaned):
-            cleaned = cleaned.replace(".", "").replace(",", ".")
-        else:
-            cleaned = cleaned.replace(",", "")
-        try:
-            value = Decimal(cleaned)
-        except InvalidOperation:
-            value = None
-        if value is None or not value.is_finite():
-            errors.append(RowError(line, f"{column} '{raw}' is not a number."))
+        compact = _compact(raw)
+        if not layout.mark_known and re.search(r"[.,]", compact) and not _decimal_mark_of(compact):
+            errors.append(
+                RowError(
+                    line,
+                    f"{column} '{raw}' could be read with a decimal point or a decimal comma and "
+                    "nothing else in the file says which: choose the decimal mark when you "
+                    "upload it.",
+                )
+            )
+            return None
+        value = _parse_number(compact, layout)
+        if value is None:
+            errors.append(RowError(line, f"{column} '{raw}' {_not_a_number(compact, layout)}"))
             return None
         if abs(value) >= MAX_MAGNITUDE:
             errors.append(RowError(line, f"{column} '{raw}' is too large."))

@@ -384,3 +384,23 @@ def test_recent_imports_cost_the_same_queries_for_2_or_12(client, people):
     with CaptureQueriesContext(connection) as many:
         assert client.get(IMPORT_URL).status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_clerks_decimal_mark_reaches_the_import_of_a_dutch_csv(
+    client, people, django_capture_on_commit_callbacks
+):
+    vendor_with("Office Depot B.V.", "NL004495445B01")
+    client.force_login(people["ap_clerk"])
+    page = client.get(IMPORT_URL).content.decode()
+    assert "Decimal comma: 1.234,50" in page and "200,000 lines" in page
+    dutch = (
+        CSV_HEADER + 'NL004495445B01,2026-0412,2026-11-02,EUR,,Papier,"1,500","390",,\n'
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            IMPORT_URL,
+            {"files": [upload("inkoop.csv", dutch)], "mode": "each_file", "decimal_mark": "comma"},
+        )
+    batch = finished_batch(client, response)
+    assert (batch.decimal_mark, batch.imported_count) == ("comma", 1)
+    assert Invoice.objects.get().net_amount == Decimal("585.00")

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from p2p import roles
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
-from payables.einvoice.csv_import import MAX_CSV_BYTES
+from payables.einvoice.csv_import import COMMA, MAX_CSV_BYTES, POINT
 from payables.importing import ImportReport, ImportResult, import_files
 
 IMPORTABLE_SUFFIXES = (".xml", ".pdf", ".csv")
@@ -36,6 +36,13 @@ class Command(BaseCommand):
             help="import the valid invoices of a CSV and report the rejected ones",
         )
         parser.add_argument(
+            "--decimal-mark",
+            choices=[POINT, COMMA],
+            default="",
+            help="decimal mark of the CSV files (point: 1,234.50; comma: 1.234,50); "
+            "default: read from each file",
+        )
+        parser.add_argument(
             "--user",
             help="username of the AP clerk the invoices are captured for (default: system)",
         )
@@ -52,7 +59,11 @@ class Command(BaseCommand):
                 )
         order, files, unreadable = _collect(options["files"])
         report = import_files(
-            files, by=by, dry_run=bool(options["dry_run"]), valid_only=bool(options["valid_only"])
+            files,
+            by=by,
+            dry_run=bool(options["dry_run"]),
+            valid_only=bool(options["valid_only"]),
+            decimal_mark=str(options["decimal_mark"]),
         )
         # Report in the order the files were named, the unreadable ones in their place.
         by_file: dict[str, list[ImportResult]] = {}
