@@ -655,9 +655,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             decimal_mark=decimal_mark,
         )
         rows = [
-            result.as_json()
-            if dry_run
-            else {**result.as_json(), "invoice_id": result.invoice.pk if result.invoice else None}
+            result.as_json() if dry_run else {**result.as_json(), "invoice_id": result.invoice_id}
             for result in results
         ]
         created = [row["invoice_id"] for row in rows if row.get("invoice_id")]

@@ -320,7 +320,7 @@ def _keep_original(upload: Upload, result: ImportResult, *, by: AbstractBaseUser
 def report_entry(result: ImportResult) -> dict[str, Any]:
     """One line of the upload report: the command line's JSON plus what the page links to."""
     entry = result.as_json()
-    entry["invoice_id"] = result.invoice.pk if result.invoice is not None else None
+    entry["invoice_id"] = result.invoice_id
     entry["lines"] = result.line_numbers
     entry["row_errors"] = [
         {"line": error.line, "message": error.message} for error in result.row_errors

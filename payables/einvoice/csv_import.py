@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, BinaryIO
@@ -29,6 +30,7 @@ from payables.einvoice.common import (
     ParsedInvoice,
     ParsedLine,
     clean_order_reference,
+    money_text,
     normalize_party_id,
 )
 from payables.services import normalize_invoice_number
@@ -77,20 +79,58 @@ class RowError:
         return f"line {self.line}: {self.message}"
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class CsvInvoice:
-    """The rows of one invoice in the file: parsed when they are all valid, else their errors."""
+    """One invoice of the file: its header as the first row gives it, totals and errors.
+
+    Its lines are not kept: `CsvFile.parsed_invoices` reads them again when they are written,
+    so a file of 200,000 lines is never in memory whole.
+    """
 
     first_line: int
     line_numbers: list[int]
     vendor_tax_id: str
     vendor_name: str
     number: str
-    parsed: ParsedInvoice | None = None
     errors: list[RowError] = field(default_factory=list)
+    invoice_date: dt.date | None = None
+    currency: str = ""
+    po_number: str = ""
+    document_type: str | None = None
+    tax_amount: Decimal | None = None
+    net_amount: Decimal = ZERO
+    # Every row could be read; set once the whole file has been (the database may still refuse).
+    readable: bool = False
     # Resolved against the database by payables.importing (a Vendor and a PurchaseOrder).
     vendor: Any = None
     purchase_order: Any = None
+
+    @property
+    def order_reference(self) -> str:
+        return clean_order_reference(self.po_number)
+
+    @property
+    def tax_total(self) -> Decimal:
+        return round_money(self.tax_amount or ZERO, self.currency)
+
+    def summary(self) -> dict[str, object] | None:
+        """The command line's facts about the invoice (ParsedInvoice.as_summary's keys)."""
+        if not self.readable:
+            return None
+        return {
+            "document_type": self.document_type,
+            "number": self.number,
+            "issue_date": self.invoice_date.isoformat(),
+            "due_date": None,
+            "currency": self.currency,
+            "seller_name": self.vendor_name or None,
+            "seller_tax_id": self.vendor_tax_id or None,
+            "order_reference": self.order_reference or None,
+            "line_count": len(self.line_numbers),
+            "line_net_total": money_text(self.net_amount),
+            "tax_total": money_text(self.tax_total),
+            "payable_amount": money_text(self.net_amount + self.tax_total),
+        }
 
 
 @dataclass(slots=True)
@@ -112,12 +152,13 @@ class _Row:
 
 def read_csv(
     source: bytes | BinaryIO, *, decimal_mark: str = "", max_rows: int | None = None
-) -> list[CsvInvoice]:
-    """Group the file's rows into invoices; EInvoiceError when the file as a whole is unusable.
+) -> "CsvFile":
+    """Read the file's invoices; EInvoiceError when the file as a whole is unusable.
 
-    `source` is the file's bytes or a seekable binary file, read twice as a stream: once to
-    count the rows and learn its decimal mark, once to read them. `decimal_mark` is POINT or
-    COMMA when the clerk chose it, else it is detected from the file.
+    `source` is the file's bytes or a seekable binary file, read as a stream: once to count
+    the rows and learn its decimal mark, once to check every row, and once more for the
+    lines when the invoices are written. `decimal_mark` is POINT or COMMA when the clerk
+    chose it, else it is detected from the file.
     """
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     size = stream.seek(0, io.SEEK_END)
@@ -134,21 +175,72 @@ def read_csv(
     except UnicodeDecodeError:
         # Excel in most of Europe still saves "CSV" as Windows-1252.
         layout = _survey(stream, "cp1252", decimal_mark, max_rows)
-    rows = []
-    with _text(stream, layout.encoding) as text:
-        reader = csv.reader(text, delimiter=layout.delimiter)
-        next(reader)
-        try:
-            for values in reader:
-                if not any(value.strip() for value in values):
-                    continue
-                record = dict(zip(layout.header, (v.strip() for v in values), strict=False))
-                rows.append(_read_row(reader.line_num, record, layout))
-        except csv.Error as exc:
-            raise EInvoiceError(
-                f"The CSV cannot be read at line {reader.line_num} ({exc})."
-            ) from None
-    return _group(rows)
+    csv_file = CsvFile(stream, layout)
+    groups: dict[tuple[str, str], CsvInvoice] = {}
+    ungroupable = []
+    for row in csv_file.rows():
+        key = _group_key(row.vendor_tax_id, row.vendor_name, row.number)
+        if key is None:
+            ungroupable.append(_invoice_of(row))
+        elif key in groups:
+            _add_row(groups[key], row)
+        else:
+            groups[key] = _invoice_of(row)
+    csv_file.invoices = sorted(
+        [*groups.values(), *ungroupable], key=lambda invoice: invoice.first_line
+    )
+    for invoice in csv_file.invoices:
+        invoice.readable = not invoice.errors
+    return csv_file
+
+
+class CsvFile:
+    """A CSV being imported: its invoices, and the stream to read their lines from again."""
+
+    def __init__(self, stream: BinaryIO, layout: "_Layout") -> None:
+        self.stream = stream
+        self.layout = layout
+        self.invoices: list[CsvInvoice] = []
+
+    def rows(self) -> Iterator["_Row"]:
+        with _text(self.stream, self.layout.encoding) as text:
+            reader = csv.reader(text, delimiter=self.layout.delimiter)
+            next(reader)
+            try:
+                for values in reader:
+                    if not any(value.strip() for value in values):
+                        continue
+                    record = dict(
+                        zip(self.layout.header, (v.strip() for v in values), strict=False)
+                    )
+                    yield _read_row(reader.line_num, record, self.layout)
+            except csv.Error as exc:
+                raise EInvoiceError(
+                    f"The CSV cannot be read at line {reader.line_num} ({exc})."
+                ) from None
+
+    def parsed_invoices(
+        self, invoices: Iterable[CsvInvoice]
+    ) -> Iterator[tuple[CsvInvoice, ParsedInvoice]]:
+        """The given invoices with their lines, each as soon as its last row has been read.
+
+        Only the rows of invoices not yet complete are held, which in a file that keeps an
+        invoice's rows together is one invoice's.
+        """
+        wanted = {
+            _group_key(i.vendor_tax_id, i.vendor_name, i.number): i for i in invoices if i.readable
+        }
+        pending: dict[tuple[str, str], list[_Row]] = {}
+        for row in self.rows():
+            key = _group_key(row.vendor_tax_id, row.vendor_name, row.number)
+            invoice = wanted.get(key)
+            if invoice is None:
+                continue
+            rows = pending.setdefault(key, [])
+            rows.append(row)
+            if len(rows) == len(invoice.line_numbers):
+                del pending[key]
+                yield invoice, _parsed(invoice, rows)
 
 
 @dataclass(frozen=True)
@@ -384,72 +476,66 @@ def _read_row(line: int, record: dict[str, str], layout: _Layout) -> _Row:
     )
 
 
-def _group_key(row: _Row) -> tuple[str, str]:
-    vendor = (
-        normalize_party_id(row.vendor_tax_id)
-        if row.vendor_tax_id
-        else "NAME:" + row.vendor_name.upper()
+def _group_key(vendor_tax_id: str, vendor_name: str, number: str) -> tuple[str, str] | None:
+    """Rows with the same vendor and invoice number (normalised) are one invoice."""
+    if not number or not (vendor_tax_id or vendor_name):
+        return None
+    vendor = normalize_party_id(vendor_tax_id) if vendor_tax_id else "NAME:" + vendor_name.upper()
+    return vendor, normalize_invoice_number(number)
+
+
+def _invoice_of(row: _Row) -> CsvInvoice:
+    invoice = CsvInvoice(
+        first_line=row.line,
+        line_numbers=[row.line],
+        vendor_tax_id=row.vendor_tax_id,
+        vendor_name=row.vendor_name,
+        number=row.number,
+        errors=list(row.errors),
+        invoice_date=row.invoice_date,
+        currency=row.currency,
+        po_number=row.po_number,
+        document_type=row.document_type,
+        tax_amount=row.tax_amount,
     )
-    return vendor, normalize_invoice_number(row.number)
+    _add_amount(invoice, row)
+    return invoice
 
 
-def _group(rows: list[_Row]) -> list[CsvInvoice]:
-    groups: dict[tuple[str, str], list[_Row]] = {}
-    ungroupable = []
-    for row in rows:
-        if not row.number or not (row.vendor_tax_id or row.vendor_name):
-            ungroupable.append(row)
-        else:
-            groups.setdefault(_group_key(row), []).append(row)
-    invoices = [_invoice(group) for group in groups.values()]
-    invoices += [
-        CsvInvoice(
-            first_line=row.line,
-            line_numbers=[row.line],
-            vendor_tax_id=row.vendor_tax_id,
-            vendor_name=row.vendor_name,
-            number=row.number,
-            errors=row.errors,
-        )
-        for row in ungroupable
-    ]
-    return sorted(invoices, key=lambda invoice: invoice.first_line)
-
-
-def _invoice(rows: list[_Row]) -> CsvInvoice:
-    first = rows[0]
-    errors = [error for row in rows for error in row.errors]
+def _add_row(invoice: CsvInvoice, row: _Row) -> None:
+    invoice.line_numbers.append(row.line)
+    invoice.errors += row.errors
     # Header values may be repeated on every row or given once; repeated ones must agree.
-    for row in rows[1:]:
+    if not row.errors:
         for label, mine, theirs in (
-            ("invoice_date", row.invoice_date, first.invoice_date),
-            ("currency", row.currency, first.currency),
-            ("po_number", row.po_number or first.po_number, first.po_number),
-            ("document_type", row.document_type, first.document_type),
+            ("invoice_date", row.invoice_date, invoice.invoice_date),
+            ("currency", row.currency, invoice.currency),
+            ("po_number", row.po_number or invoice.po_number, invoice.po_number),
+            ("document_type", row.document_type, invoice.document_type),
             (
                 "tax_amount",
-                row.tax_amount if row.tax_amount is not None else first.tax_amount,
-                first.tax_amount,
+                row.tax_amount if row.tax_amount is not None else invoice.tax_amount,
+                invoice.tax_amount,
             ),
         ):
-            if mine != theirs and not row.errors:
-                errors.append(
+            if mine != theirs:
+                invoice.errors.append(
                     RowError(
                         row.line,
-                        f"{label} differs from line {first.line} of the same invoice {first.number}.",
+                        f"{label} differs from line {invoice.first_line} of the same invoice "
+                        f"{invoice.number}.",
                     )
                 )
-    invoice = CsvInvoice(
-        first_line=first.line,
-        line_numbers=[row.line for row in rows],
-        vendor_tax_id=first.vendor_tax_id,
-        vendor_name=first.vendor_name,
-        number=first.number,
-        errors=errors,
-    )
-    if errors:
-        return invoice
-    currency = first.currency
+    _add_amount(invoice, row)
+
+
+def _add_amount(invoice: CsvInvoice, row: _Row) -> None:
+    if row.quantity is not None and row.unit_price is not None and row.currency:
+        invoice.net_amount += round_money(row.quantity * row.unit_price, row.currency)
+
+
+def _parsed(invoice: CsvInvoice, rows: list[_Row]) -> ParsedInvoice:
+    currency = invoice.currency
     lines = [
         ParsedLine(
             line_id=str(n),
@@ -462,26 +548,24 @@ def _invoice(rows: list[_Row]) -> CsvInvoice:
         for n, row in enumerate(rows, start=1)
     ]
     net = sum((line.net_amount for line in lines), ZERO)
-    tax = round_money(first.tax_amount or ZERO, currency)
-    po_number = first.po_number
-    invoice.parsed = ParsedInvoice(
+    tax = invoice.tax_total
+    return ParsedInvoice(
         syntax="csv",
-        document_type=first.document_type,
-        type_code="381" if first.document_type == CREDIT_NOTE else "380",
-        number=first.number,
-        issue_date=first.invoice_date,
+        document_type=invoice.document_type,
+        type_code="381" if invoice.document_type == CREDIT_NOTE else "380",
+        number=invoice.number,
+        issue_date=invoice.invoice_date,
         due_date=None,
         currency=currency,
         lines=lines,
-        seller_name=first.vendor_name,
-        seller_tax_id=first.vendor_tax_id,
-        seller_ids=(first.vendor_tax_id,) if first.vendor_tax_id else (),
-        order_reference=clean_order_reference(po_number),
-        order_reference_text=po_number,
+        seller_name=invoice.vendor_name,
+        seller_tax_id=invoice.vendor_tax_id,
+        seller_ids=(invoice.vendor_tax_id,) if invoice.vendor_tax_id else (),
+        order_reference=invoice.order_reference,
+        order_reference_text=invoice.po_number,
         line_net_total=net,
         tax_exclusive_amount=net,
         tax_total=tax,
         tax_inclusive_amount=net + tax,
         payable_amount=net + tax,
     )
-    return invoice

@@ -378,3 +378,17 @@ def test_command_takes_the_decimal_mark(people, office_depot, tmp_path):
     out = io.StringIO()
     call_command("import_invoices", str(path), "--decimal-mark", "comma", stdout=out)
     assert Invoice.objects.get().net_amount == Decimal("3.00")
+
+
+def test_rows_of_one_invoice_apart_in_the_file_are_still_one_invoice(people, office_depot, staples):
+    # The lines are read again as a stream when written; an invoice waits for its last row.
+    data = csv_bytes(
+        "NL004495445B01,OD-1500,2026-11-02,EUR,,A4 copy paper,40,23.50,,",
+        "NL812345678B01,ST-15,2026-11-03,EUR,,Pens,10,1.25,,",
+        "NL004495445B01,OD-1500,2026-11-02,EUR,,Toner,2,89.00,,",
+    )
+    report = import_csv(data=data, filename="x.csv", by=None)
+    assert [result.line_numbers for result in report.results] == [[2, 4], [3]]
+    paper_and_toner, pens = report.imported
+    assert (paper_and_toner.net_amount, paper_and_toner.lines.count()) == (Decimal("1118.00"), 2)
+    assert pens.net_amount == Decimal("12.50")

@@ -126,13 +126,14 @@ def _collect(paths: list[str]) -> tuple[list[str], list[tuple[str, bytes]], list
 def _describe(result: ImportResult, *, dry_run: bool) -> str:
     if not result.ok:
         return f"REJECTED {result.file}: {result.error}"
-    parsed = result.parsed
-    what = "credit note" if parsed.document_type == "credit_note" else "invoice"
+    facts = result.as_json()
+    what = "credit note" if facts["document_type"] == "credit_note" else "invoice"
     verb = "would import" if dry_run else "imported"
-    target = f" as #{result.invoice.pk}" if result.invoice is not None else ""
+    target = f" as #{result.invoice_id}" if result.invoice_id is not None else ""
     return (
-        f"OK {result.file}: {verb} {what} {parsed.number} from {parsed.seller_name or parsed.seller_tax_id}, "
-        f"{parsed.payable_amount} {parsed.currency} payable{target}"
+        f"OK {result.file}: {verb} {what} {facts['number']} from "
+        f"{facts['seller_name'] or facts['seller_tax_id']}, "
+        f"{facts['payable_amount']} {facts['currency']} payable{target}"
     )
 
 
