@@ -271,7 +271,9 @@ class _text:  # noqa: N801 - used as a context manager, like open()
         return self.wrapper
 
     def __exit__(self, *exc: object) -> None:
-        self.wrapper.detach()
+        # A generator abandoned mid-file may be finalised after its caller closed the file.
+        if not self.wrapper.buffer.closed:
+            self.wrapper.detach()
 
 
 def _survey(stream: BinaryIO, encoding: str, decimal_mark: str, max_rows: int) -> _Layout:
