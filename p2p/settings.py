@@ -114,6 +114,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Invoice dates further back or ahead than this are typos (9999-12-31, 2062 for 2026) and
+# are refused on every capture path before any date arithmetic runs.
+INVOICE_DATE_YEARS_BACK = int(os.environ.get("INVOICE_DATE_YEARS_BACK", "10"))
+INVOICE_DATE_YEARS_AHEAD = int(os.environ.get("INVOICE_DATE_YEARS_AHEAD", "1"))
+# A CSV with more invoice lines than this is refused whole; split it into several files.
+CSV_IMPORT_MAX_ROWS = int(os.environ.get("CSV_IMPORT_MAX_ROWS", "200000"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -4,6 +4,7 @@ Writes parse input with a plain serializer, call the service and answer with the
 re-read through the ViewSet's queryset, so a response looks like a GET.
 """
 
+import datetime as dt
 from decimal import Decimal
 
 from django.db.models import Count, Prefetch, Q, QuerySet
@@ -19,7 +20,9 @@ from rest_framework.response import Response
 
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
+from p2p.dates import implausible_date
 from payables import capture, payments, queue, resolutions, services
+from payables.einvoice.csv_import import COMMA, POINT
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
 from payables.models import (
@@ -453,6 +456,11 @@ class InvoiceCreateSerializer(serializers.Serializer):
     )
     lines = InvoiceLineInputSerializer(many=True, allow_empty=False)
 
+    def validate_invoice_date(self, value: dt.date) -> dt.date:
+        if problem := implausible_date(value):
+            raise serializers.ValidationError(problem)
+        return value
+
 
 class InvoiceImportRequestSerializer(serializers.Serializer):
     """E-invoice (UBL, CII, Factur-X PDF) and CSV files, each under the field name `file`."""
@@ -643,6 +651,13 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
                 bool,
                 description="1: import a CSV's valid invoices and report the rejected ones.",
             ),
+            OpenApiParameter(
+                "decimal_mark",
+                str,
+                enum=[POINT, COMMA],
+                description="The CSVs' decimal mark (point: 1,234.50; comma: 1.234,50); "
+                "without it, read from each file.",
+            ),
         ],
         responses={
             200: InvoiceImportResponseSerializer,
@@ -677,13 +692,21 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             )
         dry_run = request.query_params.get("dry_run", "") in ("1", "true", "yes")
         valid_only = request.query_params.get("valid_only", "") in ("1", "true", "yes")
+        decimal_mark = request.query_params.get("decimal_mark", "")
+        if decimal_mark not in ("", POINT, COMMA):
+            return Response(
+                {"decimal_mark": [f"Use {POINT} (1,234.50) or {COMMA} (1.234,50)."]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         results = capture.import_uploads(
-            uploads, by=request.user, dry_run=dry_run, valid_only=valid_only
+            uploads,
+            by=request.user,
+            dry_run=dry_run,
+            valid_only=valid_only,
+            decimal_mark=decimal_mark,
         )
         rows = [
-            result.as_json()
-            if dry_run
-            else {**result.as_json(), "invoice_id": result.invoice.pk if result.invoice else None}
+            result.as_json() if dry_run else {**result.as_json(), "invoice_id": result.invoice_id}
             for result in results
         ]
         created = [row["invoice_id"] for row in rows if row.get("invoice_id")]

@@ -6,13 +6,14 @@ module stores what the clerk sent, runs it through that importer and keeps the o
 
 import datetime as dt
 import hashlib
+import io
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
-from typing import Any
+from typing import Any, BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile, File
@@ -186,15 +187,27 @@ def recent_duplicate_of(
 
 @dataclass(frozen=True)
 class Upload:
-    """One file as received: its bytes, or why it was refused before it could be read."""
+    """One file as received: its bytes, or why it was refused before it could be read.
+
+    A CSV kept in private storage is named by its `path` instead and read as a stream, so a
+    file of 200,000 lines never sits in memory whole.
+    """
 
     name: str
     data: bytes | None = None
     error: str = ""
+    path: str = ""
 
     @property
     def is_csv(self) -> bool:
         return self.name.lower().endswith(".csv")
+
+    @property
+    def received(self) -> bool:
+        return self.data is not None or bool(self.path)
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.data) if self.data is not None else private_storage.open(self.path)
 
 
 class ImportProgress:
@@ -230,23 +243,25 @@ def import_uploads(
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ImportProgress | None = None,
+    decimal_mark: str = "",
 ) -> list[ImportResult]:
     """Import e-invoices and CSVs through the command line's importer, results in file order.
 
     Each e-invoice and each CSV is its own transaction (a CSV all-or-nothing unless
-    valid_only). The original of each imported e-invoice is kept as its attachment.
+    valid_only). The original of each imported e-invoice is kept as its attachment. A CSV's
+    decimal mark is `decimal_mark` (point or comma) when the clerk chose one.
     """
     roles.require_role(by, *roles.AP)
     progress = progress or ImportProgress()
     results: dict[int, list[ImportResult]] = {}
     for upload in uploads:
-        if upload.data is None:
+        if not upload.received:
             progress.file_finished()  # refused on arrival: nothing left to do for it
     # E-invoices go through import_files together, so a byte-identical copy is caught.
     einvoices = [
         (index, upload)
         for index, upload in enumerate(uploads)
-        if upload.data is not None and not upload.is_csv
+        if upload.received and not upload.is_csv
     ]
     if einvoices:
         progress.file_started(einvoices[0][1].name)
@@ -266,18 +281,20 @@ def import_uploads(
         for (index, _), result in zip(einvoices, report.results, strict=True):
             results[index] = [result]
     for index, upload in enumerate(uploads):
-        if upload.data is None:
+        if not upload.received:
             results[index] = [ImportResult(file=upload.name, ok=False, error=upload.error)]
         elif upload.is_csv:
             progress.file_started(upload.name)
-            report = import_csv(
-                data=upload.data,
-                filename=upload.name,
-                by=by,
-                dry_run=dry_run,
-                valid_only=valid_only,
-                progress=progress.rows,
-            )
+            with upload.open() as stream:
+                report = import_csv(
+                    data=stream,
+                    filename=upload.name,
+                    by=by,
+                    dry_run=dry_run,
+                    valid_only=valid_only,
+                    progress=progress.rows,
+                    decimal_mark=decimal_mark,
+                )
             results[index] = report.results
             progress.file_finished()
     if not dry_run:
@@ -303,7 +320,7 @@ def _keep_original(upload: Upload, result: ImportResult, *, by: AbstractBaseUser
 def report_entry(result: ImportResult) -> dict[str, Any]:
     """One line of the upload report: the command line's JSON plus what the page links to."""
     entry = result.as_json()
-    entry["invoice_id"] = result.invoice.pk if result.invoice is not None else None
+    entry["invoice_id"] = result.invoice_id
     entry["lines"] = result.line_numbers
     entry["row_errors"] = [
         {"line": error.line, "message": error.message} for error in result.row_errors
@@ -322,6 +339,7 @@ def import_batch_create(
     by: AbstractBaseUser,
     valid_only: bool = False,
     dry_run: bool = False,
+    decimal_mark: str = "",
 ) -> ImportBatch:
     """Keep the uploaded files and queue their import; the task reports progress on the batch."""
     roles.require_role(by, *roles.AP)
@@ -358,6 +376,7 @@ def import_batch_create(
                 created_at=timezone.now(),
                 valid_only=valid_only,
                 dry_run=dry_run,
+                decimal_mark=decimal_mark,
                 files=entries,
                 files_total=len(entries),
             )
@@ -460,6 +479,7 @@ def import_batch_run(*, batch_id: int) -> ImportBatch:
             dry_run=batch.dry_run,
             valid_only=batch.valid_only,
             progress=progress,
+            decimal_mark=batch.decimal_mark,
         )
     except Exception as exc:
         progress.close()
@@ -497,6 +517,10 @@ def import_batch_run(*, batch_id: int) -> ImportBatch:
 def _read_stored(entry: dict[str, Any]) -> Upload:
     if not entry.get("path"):
         return Upload(name=entry["name"], error=entry.get("error") or "The file was not received.")
+    if entry["name"].lower().endswith(".csv"):
+        if not private_storage.exists(entry["path"]):
+            return Upload(name=entry["name"], error="The uploaded file is gone; upload it again.")
+        return Upload(name=entry["name"], path=entry["path"])
     try:
         with private_storage.open(entry["path"], "rb") as stored:
             return Upload(name=entry["name"], data=stored.read())

@@ -5,6 +5,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from p2p.exceptions import DomainError
 from payables.capture import check_attachment
+from payables.einvoice.csv_import import COMMA, POINT
 from payables.uploads import ATTACHMENT_KINDS, MAX_ATTACHMENT_BYTES, MAX_UPLOAD_FILES, MB
 
 
@@ -43,6 +44,16 @@ class ImportUploadForm(forms.Form):
         widget=MultipleFileInput(attrs={"accept": ".xml,.pdf,.csv,text/xml,application/pdf"}),
     )
     mode = forms.ChoiceField(choices=MODES, initial=EACH_FILE, widget=forms.RadioSelect)
+    decimal_mark = forms.ChoiceField(
+        label="Decimals in CSV files",
+        choices=[
+            ("", "Read from the file"),
+            (POINT, "Decimal point: 1,234.50"),
+            (COMMA, "Decimal comma: 1.234,50"),
+        ],
+        required=False,
+        widget=forms.RadioSelect,
+    )
 
     def clean_files(self) -> list[UploadedFile]:
         files = self.cleaned_data["files"]

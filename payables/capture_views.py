@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -31,6 +32,8 @@ from payables.uploads import (
 from vendors.api import VENDOR_READERS
 
 RECENT_BATCHES = 20
+# A CSV may hold 100,000 invoices: the page lists this many of each kind, the counts say all.
+REPORT_ROWS_SHOWN = 500
 # Shown inline in the browser; anything else (the XML originals) is downloaded.
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
 
@@ -53,6 +56,7 @@ def _import_page(
         "batches": recent_batches(),
         "max_document_mb": MAX_DOCUMENT_BYTES // MB,
         "max_csv_mb": MAX_CSV_BYTES // MB,
+        "max_csv_rows": f"{settings.CSV_IMPORT_MAX_ROWS:,}",
         "max_request_mb": MAX_UPLOAD_REQUEST_BYTES // MB,
         "max_files": MAX_UPLOAD_FILES,
     }
@@ -91,6 +95,7 @@ def invoice_import(request: HttpRequest) -> HttpResponse:
             by=request.user,
             valid_only=mode == ImportUploadForm.VALID_ONLY,
             dry_run=mode == ImportUploadForm.CHECK_ONLY,
+            decimal_mark=form.cleaned_data["decimal_mark"],
         )
     except DomainError as exc:
         return _import_page(request, form, errors=[exc.message], status=exc.status_code)
@@ -110,10 +115,13 @@ def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             return HttpResponseClientRefresh()
         return render(request, "payables/_import_progress.html", {"batch": batch})
     report = batch.report if finished else []
-    imported_ids = [entry["invoice_id"] for entry in report if entry.get("invoice_id")]
+    accepted_entries = [entry for entry in report if entry["ok"]]
+    rejected_entries = [entry for entry in report if not entry["ok"]]
+    shown = accepted_entries[:REPORT_ROWS_SHOWN] + rejected_entries[:REPORT_ROWS_SHOWN]
+    imported_ids = [entry["invoice_id"] for entry in shown if entry.get("invoice_id")]
     invoices = Invoice.objects.select_related("vendor").in_bulk(imported_ids)
     rows = []
-    for entry in report:
+    for entry in shown:
         invoice = invoices.get(entry.get("invoice_id"))
         # A negative invoice is stored as a credit note: the stored type is the one that counts.
         document_type = invoice.document_type if invoice else entry.get("document_type")
@@ -140,7 +148,14 @@ def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows,
             "accepted": [row for row in rows if row["ok"]],
             "rejected": [row for row in rows if not row["ok"]],
-            "credit_notes": sum(1 for row in rows if row["ok"] and row["is_credit"]),
+            "accepted_count": len(accepted_entries),
+            "rejected_count": len(rejected_entries),
+            "credit_notes": sum(1 for row in rows if row["ok"] and row["is_credit"])
+            + sum(
+                1
+                for entry in accepted_entries[REPORT_ROWS_SHOWN:]
+                if entry.get("document_type") == "credit_note"
+            ),
             "duration": duration,
             "can_read_vendors": roles.has_role(request.user, *VENDOR_READERS),
         },

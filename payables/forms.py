@@ -1,10 +1,12 @@
 """Forms for the AP pages: they parse input; the services decide."""
 
+import datetime as dt
 from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
 
+from p2p.dates import implausible_date
 from p2p.money import round_money
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
@@ -53,6 +55,12 @@ class InvoiceHeaderForm(forms.Form):
 
     def clean_currency(self) -> str:
         return self.cleaned_data["currency"].strip().upper()
+
+    def clean_invoice_date(self) -> dt.date:
+        invoice_date = self.cleaned_data["invoice_date"]
+        if problem := implausible_date(invoice_date):
+            raise forms.ValidationError(problem)
+        return invoice_date
 
     def clean(self) -> dict:
         cleaned = super().clean()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import PurePath
+from typing import BinaryIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -72,7 +73,7 @@ _NOT_IMPORTED = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class ImportResult:
     """What happened to one invoice of a file (or to a file that yielded no invoice)."""
 
@@ -86,12 +87,20 @@ class ImportResult:
     # CSV only: the file lines this invoice came from, and what is wrong with them.
     line_numbers: list[int] = field(default_factory=list)
     row_errors: list[RowError] = field(default_factory=list)
+    # CSV only: the invoice as read (its lines are not kept) and the id it was captured as.
+    csv_invoice: CsvInvoice | None = None
+    invoice_id: int | None = None
 
     def as_json(self) -> dict[str, object]:
         """The command line's JSON object: file, ok, error and the document's key facts."""
-        summary = self.parsed.as_summary() if self.parsed else dict.fromkeys(SUMMARY_KEYS)
-        if self.parsed is None and self.number:
-            summary["number"] = self.number
+        if self.parsed is not None:
+            summary = self.parsed.as_summary()
+        elif self.csv_invoice is not None and self.csv_invoice.readable:
+            summary = self.csv_invoice.summary()
+        else:
+            summary = dict.fromkeys(SUMMARY_KEYS)
+            if self.number:
+                summary["number"] = self.number
         return {"file": self.file, "ok": self.ok, "error": self.error, **summary}
 
 
@@ -103,7 +112,10 @@ class ImportReport:
 
     @property
     def imported(self) -> list[Invoice]:
-        return [r.invoice for r in self.results if r.ok and r.invoice is not None]
+        """The captured invoices; those of a CSV are read back in one query."""
+        ids = [r.invoice_id for r in self.results if r.ok and r.invoice is None and r.invoice_id]
+        by_id = Invoice.objects.in_bulk(ids)
+        return [r.invoice or by_id[r.invoice_id] for r in self.results if r.ok and r.invoice_id]
 
     @property
     def rejected(self) -> list[ImportResult]:
@@ -306,11 +318,13 @@ def import_files(
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ProgressCallback | None = None,
+    decimal_mark: str = "",
 ) -> ImportReport:
     """Import e-invoice and CSV files, each file in its own transaction, and report on each.
 
     With dry_run nothing is written: e-invoices are parsed and checked, CSV rows are validated
-    against vendors and POs. `progress(done, total)` is called after every file.
+    against vendors and POs. `progress(done, total)` is called after every file. A CSV's
+    decimal mark is `decimal_mark` (point or comma) when given, else read from the file.
     """
     if by is not None:
         roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
@@ -327,9 +341,10 @@ def import_files(
                 dry_run=dry_run,
                 valid_only=valid_only,
                 enqueue_match=False,
+                decimal_mark=decimal_mark,
             )
             report.results.extend(csv_report.results)
-            imported_ids += [invoice.pk for invoice in csv_report.imported]
+            imported_ids += [r.invoice_id for r in csv_report.results if r.ok and r.invoice_id]
         else:
             result = _import_one(
                 filename,
@@ -339,8 +354,8 @@ def import_files(
                 seen_content=seen_content,
             )
             report.results.append(result)
-            if result.invoice is not None:
-                imported_ids.append(result.invoice.pk)
+            if result.invoice_id is not None:
+                imported_ids.append(result.invoice_id)
         if progress is not None:
             progress(done, len(files))
     _enqueue_match(imported_ids)
@@ -380,6 +395,7 @@ def _import_one(
                 result.invoice = import_parsed(
                     parsed=parsed, by=by, source_file=filename, enqueue_match=False
                 )
+                result.invoice_id = result.invoice.pk
         except DomainError as exc:
             return ImportResult(file=filename, ok=False, error=exc.message, parsed=parsed)
     seen_content[digest] = filename
@@ -399,30 +415,33 @@ def _enqueue_match(invoice_ids: list[int]) -> None:
 
 def import_csv(
     *,
-    data: bytes,
+    data: bytes | BinaryIO,
     filename: str,
     by: AbstractBaseUser | None,
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ProgressCallback | None = None,
     enqueue_match: bool = True,
+    decimal_mark: str = "",
 ) -> ImportReport:
     """Import a CSV of invoice lines: all invoices or none, or (valid_only) the valid ones.
 
     Every bad row is reported with its line number and reason before anything is written.
+    `data` may be an open binary file: it is read as a stream, never whole.
     """
     if by is not None:
         roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     try:
-        invoices = read_csv(data)
+        csv_file = read_csv(data, decimal_mark=decimal_mark)
     except EInvoiceError as exc:
         return ImportReport(results=[ImportResult(file=filename, ok=False, error=exc.message)])
+    invoices = csv_file.invoices
     _check_against_database(invoices)
     results = [
         ImportResult(
             file=filename,
             ok=not invoice.errors,
-            parsed=invoice.parsed,
+            csv_invoice=invoice,
             number=invoice.number or None,
             line_numbers=invoice.line_numbers,
             row_errors=invoice.errors,
@@ -439,24 +458,26 @@ def import_csv(
         return report
     if dry_run:
         return report
-    valid = [
-        (invoice, result) for invoice, result in zip(invoices, results, strict=True) if result.ok
-    ]
-    # Lock vendors in one order whatever the file's order, so two uploads cannot deadlock.
-    valid.sort(key=lambda pair: (pair[0].vendor.pk, pair[0].first_line))
+    valid = {result.csv_invoice.first_line: result for result in results if result.ok}
     try:
         with transaction.atomic():
-            for done, (invoice, result) in enumerate(valid, start=1):
+            # Lock the file's vendors in one order up front, so two uploads cannot deadlock
+            # however their rows are ordered; invoice_capture's own lock then holds already.
+            vendor_ids = {result.csv_invoice.vendor.pk for result in valid.values()}
+            list(Vendor.objects.select_for_update().filter(pk__in=vendor_ids).order_by("pk"))
+            parsed_invoices = csv_file.parsed_invoices(r.csv_invoice for r in valid.values())
+            for done, (invoice, parsed) in enumerate(parsed_invoices, start=1):
+                result = valid[invoice.first_line]
                 try:
                     with transaction.atomic():
-                        result.invoice = import_parsed(
-                            parsed=invoice.parsed,
+                        result.invoice_id = import_parsed(
+                            parsed=parsed,
                             by=by,
                             source_file=filename,
                             vendor=invoice.vendor,
                             purchase_order=invoice.purchase_order,
                             enqueue_match=False,
-                        )
+                        ).pk
                 except DomainError as exc:
                     result.ok, result.error = False, f"line {invoice.first_line}: {exc.message}"
                     result.row_errors = [RowError(invoice.first_line, exc.message)]
@@ -466,12 +487,12 @@ def import_csv(
                     progress(done, len(valid))
     except _AbortImport:
         for result in results:
-            result.invoice = None
+            result.invoice_id = None
             if result.ok:
                 result.ok, result.error = False, _NOT_IMPORTED
         return report
     if enqueue_match:
-        _enqueue_match([invoice.pk for invoice in report.imported])
+        _enqueue_match([result.invoice_id for result in valid.values() if result.ok])
     return report
 
 
@@ -484,7 +505,7 @@ def _check_against_database(invoices: list[CsvInvoice]) -> None:
     vendors: dict[tuple[str, str], Vendor | DomainError] = {}
     orders: dict[str, PurchaseOrder | None] = {}
     for invoice in invoices:
-        if invoice.parsed is None:
+        if not invoice.readable:
             continue
         key = (invoice.vendor_tax_id, invoice.vendor_name)
         if key not in vendors:
@@ -499,7 +520,7 @@ def _check_against_database(invoices: list[CsvInvoice]) -> None:
             invoice.errors.append(RowError(invoice.first_line, vendor.message))
         else:
             invoice.vendor = vendor
-        reference = invoice.parsed.order_reference
+        reference = invoice.order_reference
         if reference:
             if reference.upper() not in orders:
                 orders[reference.upper()] = resolve_purchase_order(reference)
@@ -513,7 +534,7 @@ def _check_against_database(invoices: list[CsvInvoice]) -> None:
                 )
         else:
             invoice.purchase_order = None
-    _check_earlier_captures([i for i in invoices if i.parsed is not None and not i.errors])
+    _check_earlier_captures([i for i in invoices if i.readable and not i.errors])
 
 
 def _check_earlier_captures(invoices: list[CsvInvoice]) -> None:
@@ -521,8 +542,7 @@ def _check_earlier_captures(invoices: list[CsvInvoice]) -> None:
     if not invoices:
         return
     wanted = {
-        (i.vendor.pk, normalize_invoice_number(i.number), i.parsed.document_type): i
-        for i in invoices
+        (i.vendor.pk, normalize_invoice_number(i.number), i.document_type): i for i in invoices
     }
     existing = (
         Invoice.objects.filter(

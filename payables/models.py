@@ -369,6 +369,8 @@ class ImportBatch(models.Model):
     valid_only = models.BooleanField(default=False)
     # Check everything, write nothing (the command line's --dry-run).
     dry_run = models.BooleanField(default=False)
+    # The CSVs' decimal mark as the clerk chose it ("point" or "comma"); empty: read from the file.
+    decimal_mark = models.CharField(max_length=5, blank=True)
     # [{"name", "size", "path" (in private storage, until imported), "error" (refused on upload)}]
     files = models.JSONField(default=list)
     files_total = models.PositiveIntegerField(default=0)

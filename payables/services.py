@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_record
+from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
 from p2p.money import ZERO, line_amount, parse_decimal, round_money, round_quantity
 from payables.models import Invoice, InvoiceException, InvoiceLine
@@ -94,6 +95,10 @@ def invoice_capture(
         raise DomainError("Currency must be a three-letter ISO code such as EUR.")
     if not lines:
         raise DomainError("An invoice needs at least one line.")
+    facts = document or DocumentFacts()
+    for value, what in ((invoice_date, "The invoice date"), (facts.due_date, "The due date")):
+        if value is not None and (problem := implausible_date(value, what)):
+            raise DomainError(problem)
     tax_amount = round_money(parse_decimal(tax_amount, "Tax"), currency)
     if tax_amount < 0:
         raise DomainError("Tax cannot be negative; enter a credit note instead.")
@@ -116,7 +121,6 @@ def invoice_capture(
         if total_amount is not None
         else net + tax_amount
     )
-    facts = document or DocumentFacts()
     prepaid = round_money(parse_decimal(facts.prepaid_amount, "Prepaid amount"), currency)
     payable = (
         round_money(parse_decimal(facts.payable_amount, "Payable amount"), currency)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import redis
+from django.conf import settings
 from django.db import connection
 from kombu import pools as kombu_pools
 
@@ -129,6 +130,8 @@ class Worker:
             "REDIS_URL": TEST_REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
+            # The worker applies the same invoice date window as the test that starts it.
+            "INVOICE_DATE_YEARS_BACK": str(settings.INVOICE_DATE_YEARS_BACK),
             **self.extra_env,
         }
         self.process = subprocess.Popen(

@@ -21,6 +21,7 @@ from payables.einvoice.common import (
     net_unit_price,
     parse_amount,
     parse_iso_date,
+    plausible_date,
     text_of,
     unique,
 )
@@ -67,9 +68,10 @@ def _date(element: Element | None, what: str) -> dt.date | None:
         and text.isdigit()
     ):
         try:
-            return dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+            value = dt.date(int(text[:4]), int(text[4:6]), int(text[6:]))
         except ValueError:
             raise EInvoiceError(f"{what} '{text}' is not a date.") from None
+        return plausible_date(value, what)
     return parse_iso_date(text, what)
 
 

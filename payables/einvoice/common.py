@@ -13,6 +13,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml
 import defusedxml.ElementTree as SafeET
 
+from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
 
 ZERO = Decimal("0")
@@ -184,9 +185,17 @@ def parse_amount(text: str, what: str) -> Decimal:
 
 def parse_iso_date(text: str, what: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text.strip()[:10])
+        value = dt.date.fromisoformat(text.strip()[:10])
     except ValueError:
         raise EInvoiceError(f"{what} '{text.strip()}' is not a date.") from None
+    return plausible_date(value, what)
+
+
+def plausible_date(value: dt.date, what: str) -> dt.date:
+    """The document date, or EInvoiceError when it is too far from today to be real."""
+    if problem := implausible_date(value, what):
+        raise EInvoiceError(problem)
+    return value
 
 
 def is_credit_note_code(type_code: str) -> bool:

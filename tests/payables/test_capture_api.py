@@ -164,3 +164,33 @@ def test_a_request_above_the_total_limit_is_not_read(people, monkeypatch):
     assert response.status_code == 413
     assert "split it into several uploads" in response.json()["detail"]
     assert not Invoice.objects.exists()
+
+
+def test_csv_decimal_mark_is_a_query_parameter(people):
+    vendor_with("Office Depot B.V.", "NL004495445B01")
+    dutch = (
+        b"vendor_tax_id,invoice_number,invoice_date,currency,line_description,quantity,unit_price\n"
+        b'NL004495445B01,2026-0412,2026-11-02,EUR,Papier,"1,500",390\n'
+    )
+    client = api_client(people["ap_clerk"])
+    refused = client.post(
+        URL, {"file": [SimpleUploadedFile("inkoop.csv", dutch)]}, format="multipart"
+    )
+    assert refused.status_code == 400
+    assert (
+        "could be read with a decimal point or a decimal comma"
+        in refused.json()["results"][0]["error"]
+    )
+    response = client.post(
+        URL + "?decimal_mark=comma",
+        {"file": [SimpleUploadedFile("inkoop.csv", dutch)]},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["results"][0]["payable_amount"] == "585.00"
+    wrong = client.post(
+        URL + "?decimal_mark=euro",
+        {"file": [SimpleUploadedFile("x.csv", dutch)]},
+        format="multipart",
+    )
+    assert wrong.status_code == 400 and "decimal_mark" in wrong.json()

@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables import capture, uploads
+from payables import capture, capture_views, uploads
 from payables.einvoice.common import DTD_REFUSED
 from payables.models import ImportBatch, Invoice, InvoiceAttachment, InvoiceException
 from tests import factories
@@ -384,3 +384,44 @@ def test_recent_imports_cost_the_same_queries_for_2_or_12(client, people):
     with CaptureQueriesContext(connection) as many:
         assert client.get(IMPORT_URL).status_code == 200
     assert len(many) == len(few)
+
+
+def test_the_clerks_decimal_mark_reaches_the_import_of_a_dutch_csv(
+    client, people, django_capture_on_commit_callbacks
+):
+    vendor_with("Office Depot B.V.", "NL004495445B01")
+    client.force_login(people["ap_clerk"])
+    page = client.get(IMPORT_URL).content.decode()
+    assert "Decimal comma: 1.234,50" in page and "200,000 lines" in page
+    dutch = (
+        CSV_HEADER + 'NL004495445B01,2026-0412,2026-11-02,EUR,,Papier,"1,500","390",,\n'
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            IMPORT_URL,
+            {"files": [upload("inkoop.csv", dutch)], "mode": "each_file", "decimal_mark": "comma"},
+        )
+    batch = finished_batch(client, response)
+    assert (batch.decimal_mark, batch.imported_count) == ("comma", 1)
+    assert Invoice.objects.get().net_amount == Decimal("585.00")
+
+
+def test_a_large_import_lists_the_first_invoices_and_counts_them_all(
+    client, people, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(capture_views, "REPORT_ROWS_SHOWN", 2)
+    vendor_with("Office Depot B.V.", "NL004495445B01")
+    client.force_login(people["ap_clerk"])
+    lines = "".join(
+        f"NL004495445B01,OD-16{n:02d},2026-11-02,EUR,,Paper,10,2.50,5.25,\n" for n in range(3)
+    )
+    response = post_files(
+        client,
+        [upload("november.csv", (CSV_HEADER + lines).encode())],
+        capture_callbacks=django_capture_on_commit_callbacks,
+    )
+    batch = finished_batch(client, response)
+    assert batch.imported_count == 3
+    page = client.get(response.url)
+    assert page.context["accepted_count"] == 3 and len(page.context["accepted"]) == 2
+    assert "the first 2 of 3" in page.content.decode()

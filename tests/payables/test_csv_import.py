@@ -260,3 +260,135 @@ def test_command_imports_a_csv_all_or_nothing(people, office_depot, tmp_path):
         call_command("import_invoices", str(path), "--valid-only", stdout=out, stderr=io.StringIO())
     assert out.getvalue().splitlines()[-1] == "1 imported, 1 rejected."
     assert list(Invoice.objects.values_list("number", flat=True)) == ["OD-1000"]
+
+
+# --- decimal marks ---------------------------------------------------------------------------
+
+DUTCH_HEADER = (
+    "vendor_tax_id,invoice_number,invoice_date,currency,po_number,line_description,"
+    "quantity,unit_price,tax_amount\n"
+)
+
+
+def test_dutch_comma_file_with_decimal_commas_keeps_its_amounts(people, office_depot):
+    # Exported by a Dutch bookkeeping package: commas between fields, decimal commas quoted.
+    data = csv_bytes(
+        'NL004495445B01,2026-0412,2026-11-02,EUR,,"Kopieerpapier A4, 80 g","1,5","390,00","147,42"',
+        'NL004495445B01,2026-0412,2026-11-02,EUR,,Nietjes 24/6,"2","1.250,00","147,42"',
+        header=DUTCH_HEADER,
+    )
+    (invoice,) = import_csv(data=data, filename="inkoop.csv", by=None).imported
+    assert [line.quantity for line in invoice.lines.order_by("line_no")] == [
+        Decimal("1.5"),
+        Decimal("2"),
+    ]
+    assert [line.amount for line in invoice.lines.order_by("line_no")] == [
+        Decimal("585.00"),
+        Decimal("2500.00"),
+    ]
+    assert (invoice.net_amount, invoice.tax_amount, invoice.total_amount, invoice.currency) == (
+        Decimal("3085.00"),
+        Decimal("147.42"),
+        Decimal("3232.42"),
+        "EUR",
+    )
+
+
+def test_german_semicolon_file_with_thousands_only_is_refused_until_the_clerk_chooses(
+    people, office_depot
+):
+    # Nothing in this file says whether 1.250 means one thousand two hundred and fifty.
+    data = (
+        "vendor_tax_id;invoice_number;invoice_date;currency;line_description;quantity;unit_price\n"
+        "NL004495445B01;RE-2026-118;2026-11-02;EUR;Kopierpapier A4;1.250;2\n"
+        "NL004495445B01;RE-2026-119;2026-11-03;EUR;Toner schwarz;4;89\n"
+    ).encode("cp1252")
+    report = import_csv(data=data, filename="rechnungen.csv", by=None)
+    assert report.results[0].error == (
+        "line 2: quantity '1.250' could be read with a decimal point or a decimal comma and "
+        "nothing else in the file says which: choose the decimal mark when you upload it."
+    )
+    assert report.results[1].error == NOT_IMPORTED
+    assert not Invoice.objects.exists()
+
+    first, second = import_csv(
+        data=data, filename="rechnungen.csv", by=None, decimal_mark="comma"
+    ).imported
+    assert (first.net_amount, second.net_amount) == (Decimal("2500.00"), Decimal("356.00"))
+
+
+@pytest.mark.parametrize(
+    ("decimal_mark", "quantity", "net"),
+    [("point", Decimal("1234"), Decimal("2468.00")), ("comma", Decimal("1.234"), Decimal("2.47"))],
+)
+def test_ambiguous_comma_is_named_by_row_and_column_and_the_clerks_choice_decides(
+    people, office_depot, decimal_mark, quantity, net
+):
+    data = csv_bytes(
+        'NL004495445B01,OD-1100,2026-11-02,EUR,,Paper,"1,234",2,',
+        header=DUTCH_HEADER,
+    )
+    (result,) = import_csv(data=data, filename="x.csv", by=None).results
+    assert not result.ok
+    assert result.error.startswith("line 2: quantity '1,234' could be read with a decimal point")
+    assert not Invoice.objects.exists()
+
+    (invoice,) = import_csv(
+        data=data, filename="x.csv", by=None, decimal_mark=decimal_mark
+    ).imported
+    assert (invoice.lines.get().quantity, invoice.net_amount) == (quantity, net)
+
+
+def test_a_file_mixing_decimal_marks_is_refused_naming_both(people, office_depot):
+    data = csv_bytes(
+        'NL004495445B01,OD-1200,2026-11-02,EUR,,Paper,1,"390,00",',
+        "NL004495445B01,OD-1201,2026-11-02,EUR,,Toner,1,89.50,",
+        header=DUTCH_HEADER,
+    )
+    (result,) = import_csv(data=data, filename="x.csv", by=None).results
+    assert result.error == (
+        "The CSV mixes decimal marks: unit_price '390,00' on line 2 has a decimal comma, "
+        "unit_price '89.50' on line 3 a decimal point. Correct the file, or choose its decimal "
+        "mark when you upload it."
+    )
+    report = import_csv(data=data, filename="x.csv", by=None, decimal_mark="comma")
+    assert report.results[1].error == (
+        "line 3: unit_price '89.50' has a decimal point, but this file uses a decimal comma "
+        "(1.234,50): correct the file, or choose its decimal mark when you upload it."
+    )
+    assert not Invoice.objects.exists()
+
+
+def test_a_file_above_the_row_limit_is_refused_whole(people, office_depot, settings):
+    settings.CSV_IMPORT_MAX_ROWS = 3
+    rows = [f"NL004495445B01,OD-13{n:02d},2026-11-02,EUR,,Paper,1,2.50," for n in range(4)]
+    (result,) = import_csv(data=csv_bytes(*rows), filename="big.csv", by=None).results
+    assert result.error == (
+        "The CSV has more than 3 invoice lines; split it into files of at most 3 lines."
+    )
+    assert not Invoice.objects.exists()
+    assert len(import_csv(data=csv_bytes(*rows[:3]), filename="ok.csv", by=None).imported) == 3
+
+
+def test_command_takes_the_decimal_mark(people, office_depot, tmp_path):
+    path = tmp_path / "inkoop.csv"
+    path.write_bytes(
+        csv_bytes('NL004495445B01,OD-1400,2026-11-02,EUR,,Paper,"1,500",2,', header=DUTCH_HEADER)
+    )
+    out = io.StringIO()
+    call_command("import_invoices", str(path), "--decimal-mark", "comma", stdout=out)
+    assert Invoice.objects.get().net_amount == Decimal("3.00")
+
+
+def test_rows_of_one_invoice_apart_in_the_file_are_still_one_invoice(people, office_depot, staples):
+    # The lines are read again as a stream when written; an invoice waits for its last row.
+    data = csv_bytes(
+        "NL004495445B01,OD-1500,2026-11-02,EUR,,A4 copy paper,40,23.50,,",
+        "NL812345678B01,ST-15,2026-11-03,EUR,,Pens,10,1.25,,",
+        "NL004495445B01,OD-1500,2026-11-02,EUR,,Toner,2,89.00,,",
+    )
+    report = import_csv(data=data, filename="x.csv", by=None)
+    assert [result.line_numbers for result in report.results] == [[2, 4], [3]]
+    paper_and_toner, pens = report.imported
+    assert (paper_and_toner.net_amount, paper_and_toner.lines.count()) == (Decimal("1118.00"), 2)
+    assert pens.net_amount == Decimal("12.50")

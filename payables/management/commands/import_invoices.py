@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from p2p import roles
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
-from payables.einvoice.csv_import import MAX_CSV_BYTES
+from payables.einvoice.csv_import import COMMA, MAX_CSV_BYTES, POINT
 from payables.importing import ImportReport, ImportResult, import_files
 
 IMPORTABLE_SUFFIXES = (".xml", ".pdf", ".csv")
@@ -36,6 +36,13 @@ class Command(BaseCommand):
             help="import the valid invoices of a CSV and report the rejected ones",
         )
         parser.add_argument(
+            "--decimal-mark",
+            choices=[POINT, COMMA],
+            default="",
+            help="decimal mark of the CSV files (point: 1,234.50; comma: 1.234,50); "
+            "default: read from each file",
+        )
+        parser.add_argument(
             "--user",
             help="username of the AP clerk the invoices are captured for (default: system)",
         )
@@ -52,7 +59,11 @@ class Command(BaseCommand):
                 )
         order, files, unreadable = _collect(options["files"])
         report = import_files(
-            files, by=by, dry_run=bool(options["dry_run"]), valid_only=bool(options["valid_only"])
+            files,
+            by=by,
+            dry_run=bool(options["dry_run"]),
+            valid_only=bool(options["valid_only"]),
+            decimal_mark=str(options["decimal_mark"]),
         )
         # Report in the order the files were named, the unreadable ones in their place.
         by_file: dict[str, list[ImportResult]] = {}
@@ -115,13 +126,14 @@ def _collect(paths: list[str]) -> tuple[list[str], list[tuple[str, bytes]], list
 def _describe(result: ImportResult, *, dry_run: bool) -> str:
     if not result.ok:
         return f"REJECTED {result.file}: {result.error}"
-    parsed = result.parsed
-    what = "credit note" if parsed.document_type == "credit_note" else "invoice"
+    facts = result.as_json()
+    what = "credit note" if facts["document_type"] == "credit_note" else "invoice"
     verb = "would import" if dry_run else "imported"
-    target = f" as #{result.invoice.pk}" if result.invoice is not None else ""
+    target = f" as #{result.invoice_id}" if result.invoice_id is not None else ""
     return (
-        f"OK {result.file}: {verb} {what} {parsed.number} from {parsed.seller_name or parsed.seller_tax_id}, "
-        f"{parsed.payable_amount} {parsed.currency} payable{target}"
+        f"OK {result.file}: {verb} {what} {facts['number']} from "
+        f"{facts['seller_name'] or facts['seller_tax_id']}, "
+        f"{facts['payable_amount']} {facts['currency']} payable{target}"
     )
 
 
