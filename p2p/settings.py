@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from p2p import dbroles
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DJANGO_ENV = os.environ.get("DJANGO_ENV", "development")
@@ -85,9 +87,19 @@ TEMPLATES = [
     },
 ]
 
+# The web server and workers connect as the app role (DATABASE_URL); migrations run as the
+# owner role (DATABASE_ROLE=owner picks DATABASE_OWNER_URL). See p2p/dbroles.py.
+_DATABASE_URL = os.environ.get("DATABASE_URL") or dbroles.DEFAULT_DATABASE_URL
+DATABASE_ROLE_URLS = {
+    "app": _DATABASE_URL,
+    "owner": os.environ.get("DATABASE_OWNER_URL") or dbroles.owner_url_for(_DATABASE_URL),
+}
+DATABASE_ROLE = os.environ.get("DATABASE_ROLE", "app")
+if DATABASE_ROLE not in DATABASE_ROLE_URLS:
+    raise ImproperlyConfigured("DATABASE_ROLE must be 'app' or 'owner'")
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/p2p"),
+        DATABASE_ROLE_URLS[DATABASE_ROLE],
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )

@@ -6,10 +6,11 @@ import sys
 import time
 from pathlib import Path
 
-from django.db import connection
 from kombu import pools as kombu_pools
 
 from p2p.celery import app
+from p2p.dbroles import url_from_settings
+from tests.dbroles import role_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -36,16 +37,21 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self._saved: dict = {}
 
-    def start(self) -> "Worker":
-        db = connection.settings_dict
-        env = {
+    def environment(self) -> dict[str, str]:
+        """What the worker process reads: the test database, its Redis db and its queue."""
+        return {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            # As the web and workers run: the app role, with its password and libpq options.
+            "DATABASE_URL": url_from_settings(role_settings("app")),
+            "DATABASE_ROLE": "app",
             "REDIS_URL": TEST_REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
             **self.extra_env,
         }
+
+    def start(self) -> "Worker":
+        env = self.environment()
         self.process = subprocess.Popen(
             [
                 sys.executable,
