@@ -77,7 +77,13 @@ def url_from_settings(db: dict) -> str:
     if db.get("PORT"):
         netloc += f":{db['PORT']}"
     return urlunsplit(
-        ("postgres", netloc, "/" + quote(db["NAME"], safe=""), urlencode(options), "")
+        (
+            "postgres",
+            netloc,
+            "/" + quote(db["NAME"], safe=""),
+            urlencode(options, quote_via=quote),
+            "",
+        )
     )
 
 
