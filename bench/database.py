@@ -31,9 +31,7 @@ def bench_url(name: str) -> str:
     The owner, since a benchmark resets tables; its sessions may empty the audit trail, which
     in this database is generated too.
     """
-    app_url = os.environ.get("DATABASE_URL") or dbroles.DEFAULT_DATABASE_URL
-    owner_url = os.environ.get("DATABASE_OWNER_URL") or dbroles.owner_url_for(app_url)
-    parts = urlsplit(owner_url)
+    parts = urlsplit(dbroles.role_urls(os.environ)["owner"])
     query = dict(parse_qsl(parts.query))
     query["options"] = (
         query.get("options", "") + f" -c {dbroles.AUDIT_TRUNCATE_SETTING}=on"
@@ -42,8 +40,7 @@ def bench_url(name: str) -> str:
 
 
 def admin_connection() -> psycopg.Connection:
-    url = os.environ.get("DATABASE_ADMIN_URL") or dbroles.DEFAULT_ADMIN_URL
-    maintenance, params = dbroles.connect_kwargs(url)
+    maintenance, params = dbroles.connect_kwargs(dbroles.role_urls(os.environ)["admin"])
     return psycopg.connect(dbname=maintenance or "postgres", autocommit=True, **params)
 
 

@@ -30,6 +30,20 @@ AUDIT_TABLE = "p2p_auditevent"
 AUDIT_TRUNCATE_SETTING = "p2p.allow_audit_truncate"
 
 
+def role_urls(environ) -> dict[str, str]:
+    """The URL of each role from the environment, with the development defaults.
+
+    app: DATABASE_URL; owner: DATABASE_OWNER_URL, else DATABASE_URL's server and database as
+    p2p_owner; admin: DATABASE_ADMIN_URL.
+    """
+    app = environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    return {
+        "app": app,
+        "owner": environ.get("DATABASE_OWNER_URL") or owner_url_for(app),
+        "admin": environ.get("DATABASE_ADMIN_URL") or DEFAULT_ADMIN_URL,
+    }
+
+
 def owner_url_for(app_url: str) -> str:
     """The owner's URL when DATABASE_OWNER_URL is not set: the app's server and database."""
     parts = urlsplit(app_url)

@@ -88,18 +88,14 @@ TEMPLATES = [
 ]
 
 # The web server and workers connect as the app role (DATABASE_URL); migrations run as the
-# owner role (DATABASE_ROLE=owner picks DATABASE_OWNER_URL). See p2p/dbroles.py.
-_DATABASE_URL = os.environ.get("DATABASE_URL") or dbroles.DEFAULT_DATABASE_URL
-DATABASE_ROLE_URLS = {
-    "app": _DATABASE_URL,
-    "owner": os.environ.get("DATABASE_OWNER_URL") or dbroles.owner_url_for(_DATABASE_URL),
-}
+# owner role (DATABASE_ROLE=owner picks DATABASE_OWNER_URL). See p2p/dbroles.py. The URLs
+# hold passwords, so they stay out of the settings (error pages list settings).
 DATABASE_ROLE = os.environ.get("DATABASE_ROLE", "app")
-if DATABASE_ROLE not in DATABASE_ROLE_URLS:
+if DATABASE_ROLE not in ("app", "owner"):
     raise ImproperlyConfigured("DATABASE_ROLE must be 'app' or 'owner'")
 DATABASES = {
     "default": dj_database_url.parse(
-        DATABASE_ROLE_URLS[DATABASE_ROLE],
+        dbroles.role_urls(os.environ)[DATABASE_ROLE],
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )

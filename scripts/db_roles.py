@@ -125,9 +125,8 @@ def adopt_objects(admin_url: str, name: str, owner: str) -> None:
 
 
 def main() -> int:
-    app_url = os.environ.get("DATABASE_URL") or dbroles.DEFAULT_DATABASE_URL
-    owner_url = os.environ.get("DATABASE_OWNER_URL") or dbroles.owner_url_for(app_url)
-    admin_url = os.environ.get("DATABASE_ADMIN_URL") or dbroles.DEFAULT_ADMIN_URL
+    urls = dbroles.role_urls(os.environ)
+    app_url, owner_url, admin_url = urls["app"], urls["owner"], urls["admin"]
     name, app = dbroles.connect_kwargs(app_url)
     owner_name, owner = dbroles.connect_kwargs(owner_url)
     if not name:

@@ -102,11 +102,8 @@ def test_the_purchase_flow_runs_as_the_app_role(as_app_role, people, setup_org, 
     assert client.get(reverse("payables:invoice_detail", args=[inv.pk])).status_code == 200
 
 
-def test_the_test_worker_connects_as_the_app_role_with_its_password(db, settings):
-    settings.DATABASE_ROLE_URLS = {
-        **settings.DATABASE_ROLE_URLS,
-        "app": "postgres://p2p_app:s3cr%40t%2Fpw@127.0.0.1:5432/p2p",
-    }
+def test_the_test_worker_connects_as_the_app_role_with_its_password(db, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://p2p_app:s3cr%40t%2Fpw@127.0.0.1:5432/p2p")
     env = Worker().environment()
     parsed = dj_database_url.parse(env["DATABASE_URL"])
     assert (parsed["USER"], parsed["PASSWORD"]) == ("p2p_app", "s3cr@t/pw")
