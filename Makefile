@@ -36,8 +36,8 @@ help:
 	@echo "make test            run the test suite on real Postgres and Redis (ARGS=... for pytest, TEST_WORKERS=n processes)"
 	@echo "make install         create $(VENV) and install Python and npm dependencies (alias: venv)"
 	@echo "make check-services  check that Postgres (DATABASE_URL) and Redis (REDIS_URL) answer"
-	@echo "make db              create the database if it does not exist"
-	@echo "make migrate         apply migrations"
+	@echo "make db              create the database roles, the database and the app role's grants"
+	@echo "make migrate         apply migrations (as the owner role)"
 	@echo "make seed            load the demo data (idempotent)"
 	@echo "make worker / beat   run a Celery worker / the beat scheduler in the foreground"
 	@echo "make lint / fmt      check / fix formatting and lint with ruff"
@@ -80,11 +80,14 @@ venv: install
 check-services:
 	@$(PYTHON) scripts/check_services.py
 
+# Owner and app roles, the database and the grants (DATABASE_ADMIN_URL, DATABASE_OWNER_URL,
+# DATABASE_URL; see .env.example). Idempotent.
 db: install check-services
-	$(PY) scripts/create_db.py
+	$(PY) scripts/db_roles.py
 
+# Migrations run as the owner role; everything else connects as the app role.
 migrate: install db
-	$(MANAGE) migrate --noinput
+	DATABASE_ROLE=owner $(MANAGE) migrate --noinput
 
 collectstatic: install
 	$(MANAGE) collectstatic --noinput -v 0
@@ -108,9 +111,10 @@ beat: install check-services
 
 # --- quality -------------------------------------------------------------------------------
 
-# Tests build their own databases (TEST_DATABASE_NAME, default test_p2p, with _gw0, _gw1 ...
-# per xdist process) and say so while they migrate.
-test: install check-services
+# Tests build their own databases as the owner role (TEST_DATABASE_NAME, default test_p2p,
+# with _gw0, _gw1 ... per xdist process) and say so while they migrate; `make db` creates
+# the roles.
+test: install check-services db
 	$(VENV)/bin/pytest --create-db -n $(TEST_WORKERS) $(ARGS)
 
 lint: install
@@ -123,11 +127,12 @@ fmt: install
 
 bench: bench-match
 
-bench-match: install check-services
+# Writes into its own database (p2p_bench).
+bench-match: install check-services db
 	$(PY) bench/match.py --n $(N)
 
-# Writes into its own database (DATABASE_URL's name + _kpibench); ends with the p95 line.
-bench-dashboard: install check-services
+# Writes into its own database (p2p_kpibench); ends with the p95 line.
+bench-dashboard: install check-services db
 	$(PY) bench/dashboard.py
 
 # --- housekeeping --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """KPI benchmark: rollup times and dashboard render time at 10k and at 1M invoices.
 
-Runs in its own database (the DATABASE_URL database name + "_kpibench", created and migrated
-if missing) so the development data is never touched. For each size it grows the generated
+Runs in its own database p2p_kpibench (created and migrated if missing, refused if it holds
+anything else; bench/database.py), so the development data is never touched. For each size it grows the generated
 invoices (bench/kpi_generate.py, two years of them), then measures:
   - the full rebuild of the facts from nothing (every invoice, every day),
   - the incremental rollup of one day: today from the audit trail (the 30-second beat task)
@@ -21,7 +21,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
@@ -29,32 +28,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
 os.environ.setdefault("DEBUG", "0")
 
 
-def bench_database_url() -> str:
-    url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/p2p")
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") or "p2p"
-    if not name.endswith("_kpibench"):
-        name = f"{name}_kpibench"
-    return urlunsplit(parts._replace(path=f"/{name}"))
+from bench.database import use_bench_database  # noqa: E402
 
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
-            print(f"bench: created database {name}")
-
-
-os.environ["DATABASE_URL"] = bench_database_url()
-ensure_database(os.environ["DATABASE_URL"])
+use_bench_database("p2p_kpibench")
 
 import django  # noqa: E402
 

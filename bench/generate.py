@@ -3,7 +3,7 @@
 Fixed shares of problems: 90% clean, 4% price variance (+10% on line 3), 3% short
 receipt on line 1, 3% over-billed line 2. Rows are built with bulk_create in chunks so
 the generator follows the models' defaults as they grow.
-Usage: python bench/generate.py --n 100000   (writes into the database of DATABASE_URL)
+Usage: python bench/generate.py --n 100000   (into p2p_bench, the matching benchmark's database)
 """
 
 import argparse
@@ -16,6 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
+
+if __name__ == "__main__":
+    from bench.database import use_bench_database
+
+    use_bench_database("p2p_bench")
 
 import django  # noqa: E402
 

@@ -7,7 +7,7 @@ receipts for requesters, duplicates, keying errors and invoices without a PO for
 resolved after hours to days (still open when that lies in the future); payments 0–35 days
 after approval, with 2/10 net 30 discounts for every third vendor.
 
-Usage: python bench/kpi_generate.py --n 100000 [--days 730]   (into DATABASE_URL's database)
+Usage: python bench/kpi_generate.py --n 100000 [--days 730]   (into p2p_kpibench, the KPI benchmark's database)
 """
 
 import argparse
@@ -20,6 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
+
+if __name__ == "__main__":
+    from bench.database import use_bench_database
+
+    use_bench_database("p2p_kpibench")
 
 import django  # noqa: E402
 

@@ -6,7 +6,8 @@ payables.tasks.match_invoices and waits until none is pending. For scale it also
 hand-written SQL statement that does the same joins and writes the same verdicts (the
 floor), inside a transaction that is rolled back.
 
-Runs against DATABASE_URL, default the database p2p_bench (created and migrated if needed).
+Runs in its own database p2p_bench on DATABASE_URL's server (created and migrated if needed,
+refused if it holds anything else; bench/database.py), whatever database DATABASE_URL names.
 Ends with: match N=<n>: <seconds> s, <invoices/s> inv/s, floor <seconds> s, ratio <x>
 """
 
@@ -20,34 +21,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/p2p_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
 os.environ.setdefault("CELERY_QUEUE", f"bench-match-{os.getpid()}")
 
+from bench.database import checkpoint, use_bench_database  # noqa: E402
 
-def _ensure_database() -> None:
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
-    with psycopg.connect(
-        host=cfg["HOST"],
-        port=cfg["PORT"] or 5432,
-        user=cfg["USER"],
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [cfg["NAME"]]
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"], cwd=ROOT, check=True
-    )
-
-
-_ensure_database()
+use_bench_database("p2p_bench")
 
 import django  # noqa: E402
 
@@ -184,12 +163,6 @@ def bench_statuses() -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def checkpoint() -> None:
-    """Start each timed phase just after a checkpoint, so neither pays for one mid-run."""
-    with connection.cursor() as cursor:
-        cursor.execute("CHECKPOINT")
-
-
 def time_floor() -> tuple[float, dict[str, int]]:
     """Seconds for the floor statement and the verdicts it reached (then rolled back)."""
     checkpoint()
@@ -276,6 +249,7 @@ def main() -> None:
 
     generate(args.n)
     ids = reset()[: args.n]
+    # Each timed phase starts just after a checkpoint, so neither pays for one mid-run.
     floor, verdicts = time_floor()
     print(f"floor: one SQL statement over {len(ids)} invoices in {floor:.2f} s: {verdicts}")
     checkpoint()

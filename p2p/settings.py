@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from p2p import dbroles
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DJANGO_ENV = os.environ.get("DJANGO_ENV", "development")
@@ -85,16 +87,17 @@ TEMPLATES = [
     },
 ]
 
-# Each process keeps at most this many connections in a pool shared by its threads: a dev
-# server's thread per request or gunicorn threads wait for a free one rather than each opening
-# its own (16 clients once held 85 of Postgres's 100). A Celery pool process runs one task at a
-# time and keeps DB_WORKER_POOL_MAX_SIZE (p2p/celery.py). 0 turns pooling off; then
-# DB_CONN_MAX_AGE keeps one connection per thread.
+# The web server and workers connect as the app role (DATABASE_URL); migrations run as the
+# owner role (DATABASE_ROLE=owner picks DATABASE_OWNER_URL). See p2p/dbroles.py. The URLs
+# hold passwords, so they stay out of the settings (error pages list settings).
+DATABASE_ROLE = os.environ.get("DATABASE_ROLE", "app")
+if DATABASE_ROLE not in ("app", "owner"):
+    raise ImproperlyConfigured("DATABASE_ROLE must be 'app' or 'owner'")
 DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "10"))
 DB_WORKER_POOL_MAX_SIZE = int(os.environ.get("DB_WORKER_POOL_MAX_SIZE", "1"))
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/p2p"),
+        dbroles.role_urls(os.environ)[DATABASE_ROLE],
         # A pooled connection goes back to the pool after each request or task instead.
         conn_max_age=0 if DB_POOL_MAX_SIZE else int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/p2p"
+DEFAULT_DATABASE_URL = "postgres://p2p_app:p2p_app@127.0.0.1:5432/p2p"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 TIMEOUT = 2.0
 

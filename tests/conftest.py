@@ -1,8 +1,37 @@
 import pytest
+from django.conf import settings
+from django.db import connection
 
+from p2p import dbroles
 from tests import factories
+from tests.dbroles import ROLE_KEYS, role_settings
 
 pytest_plugins = ["tests.suite"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The test database is created and migrated by the owner role, as in a deployment.
+
+    Flushing between transactional tests truncates every table, the audit trail included:
+    the owner's sessions here may (see migration p2p 0007); the app role's never can.
+    """
+    owner = role_settings("owner")
+    options = dict(owner["OPTIONS"])
+    options["options"] = f"{options.get('options', '')} -c {dbroles.AUDIT_TRUNCATE_SETTING}=on"
+    settings.DATABASES["default"].update(
+        {**{key: owner[key] for key in ROLE_KEYS}, "OPTIONS": options}
+    )
+    connection.close()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Grant the app role its privileges, so tests that run as it see any missing grant."""
+    with django_db_blocker.unblock():
+        connection.ensure_connection()
+        dbroles.grant_app_privileges(connection.connection, role_settings("app")["USER"])
+        connection.close()
 
 
 @pytest.fixture

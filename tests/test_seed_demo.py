@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -124,3 +125,10 @@ def test_login_page_context_lists_every_demo_user():
         "rita", "alex", "bob", "carla", "martin", "fiona", "admin"
     ]  # fmt: skip
     assert context["demo_password"] == DEMO_PASSWORD
+
+
+def test_demo_data_is_refused_in_production(settings):
+    settings.PRODUCTION = True
+    with pytest.raises(CommandError, match="does not run with DJANGO_ENV=production"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not User.objects.filter(username="admin").exists()

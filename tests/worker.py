@@ -9,10 +9,11 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.db import connection
 from kombu import pools as kombu_pools
 
 from p2p.celery import app
+from p2p.dbroles import url_from_settings
+from tests.dbroles import role_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -96,8 +97,8 @@ def _reset_producer_pool() -> None:
 
 def child_database_url() -> str:
     """The test database, for a process this test starts (a worker, a server)."""
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    # As the web and workers run: the app role, with its password and libpq options.
+    return url_from_settings(role_settings("app"))
 
 
 class Worker:
@@ -119,14 +120,12 @@ class Worker:
         self.process: subprocess.Popen | None = None
         self._saved: dict = {}
 
-    def start(self) -> "Worker":
-        beat_args = []
-        if self.beat:
-            self._beat_dir = tempfile.TemporaryDirectory(prefix="p2p-beat-")
-            beat_args = ["--beat", f"--schedule={self._beat_dir.name}/celerybeat-schedule"]
-        env = {
+    def environment(self) -> dict[str, str]:
+        """What the worker process reads: the test database, its Redis db and its queue."""
+        return {
             **os.environ,
             "DATABASE_URL": child_database_url(),
+            "DATABASE_ROLE": "app",
             "REDIS_URL": TEST_REDIS_URL,
             "CELERY_QUEUE": self.queue,
             "DB_CONN_MAX_AGE": "0",
@@ -134,6 +133,13 @@ class Worker:
             "INVOICE_DATE_YEARS_BACK": str(settings.INVOICE_DATE_YEARS_BACK),
             **self.extra_env,
         }
+
+    def start(self) -> "Worker":
+        beat_args = []
+        if self.beat:
+            self._beat_dir = tempfile.TemporaryDirectory(prefix="p2p-beat-")
+            beat_args = ["--beat", f"--schedule={self._beat_dir.name}/celerybeat-schedule"]
+        env = self.environment()
         self.process = subprocess.Popen(
             [
                 sys.executable,

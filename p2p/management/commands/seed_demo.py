@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import models, transaction
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -216,6 +217,12 @@ class Command(BaseCommand):
     help = "Load demo users, reference data, vendors and 90 days of documents (idempotent)."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            # Every demo user, the administrator included, has the published password.
+            raise CommandError(
+                "seed_demo loads demo users whose password is published; "
+                "it does not run with DJANGO_ENV=production."
+            )
         started = time.monotonic()
         today = timezone.localdate()
         # Approval e-mails to example addresses would only clutter the console, and matching
