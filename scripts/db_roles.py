@@ -124,6 +124,28 @@ def adopt_objects(admin_url: str, name: str, owner: str) -> None:
             print(f"Handed {len(found)} existing objects in {name!r} to {owner!r}.")
 
 
+def adopt_test_databases(conn, owner: str) -> None:
+    """Hand test databases an earlier superuser setup left behind to the owner role.
+
+    The tests build their databases as the owner role, which can drop only what it owns:
+    without this, the first `make test` after an upgrade fails with "must be owner".
+    """
+    base = os.environ.get("TEST_DATABASE_NAME", "test_p2p")
+    stale = conn.execute(
+        "SELECT datname FROM pg_database"
+        " WHERE (datname = %(base)s OR datname ~ ('^' || %(base)s || '_gw[0-9]+$'))"
+        "   AND pg_get_userbyid(datdba) <> %(owner)s",
+        {"base": base, "owner": owner},
+    ).fetchall()
+    for (database,) in stale:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(database), sql.Identifier(owner)
+            )
+        )
+        print(f"Test database {database!r} now owned by {owner!r}.")
+
+
 def main() -> int:
     urls = dbroles.role_urls(os.environ)
     app_url, owner_url, admin_url = urls["app"], urls["owner"], urls["admin"]
@@ -157,6 +179,7 @@ def main() -> int:
         # Whoever migrates sees what the app's sessions run and wait on (pg_stat_activity).
         conn.execute(sql.SQL("GRANT pg_read_all_stats TO {}").format(sql.Identifier(owner["user"])))
         ensure_database(conn, name, owner["user"])
+        adopt_test_databases(conn, owner["user"])
     adopt_objects(admin_url, name, owner["user"])
     try:
         with psycopg.connect(dbname=name, autocommit=True, connect_timeout=5, **owner) as conn:
