@@ -67,26 +67,29 @@ ERROR_DESCRIPTIONS = {
     "401": "Not logged in: no session and no valid token.",
     "403": "The user's role or relationship to the document does not allow this.",
     "404": "No such document visible to this user, or an unknown page cursor.",
-    "409": "The document is not in a state that allows this step.",
+    "409": "The document is not in a state that allows this step, or the first request with "
+    "this Idempotency-Key is still being processed.",
+    "422": "The Idempotency-Key was already used for a different request.",
 }
 
 
 def _error_codes(path: str, method: str, operation: dict) -> list[str]:
     """The refusals an operation can answer with, from its shape alone."""
+    parameters = operation.get("parameters", [])
     codes = ["403"]
     if {} not in operation.get("security", []):
         codes.append("401")
-    has_query = any(p["in"] == "query" for p in operation.get("parameters", []))
+    has_query = any(p["in"] == "query" for p in parameters)
     if has_query or "requestBody" in operation or method != "get":
         codes.append("400")
     # A path parameter names a document that may not exist or not be visible to the user;
     # a list may be handed a cursor that is not one of ours.
-    if re.search(r"{\w+}", path) or any(
-        p["name"] == "cursor" for p in operation.get("parameters", [])
-    ):
+    if re.search(r"{\w+}", path) or any(p["name"] == "cursor" for p in parameters):
         codes.append("404")
     if method != "get":
         codes.append("409")
+    if any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in parameters):
+        codes.append("422")
     return codes
 
 

@@ -96,6 +96,7 @@ def test_every_operation_documents_the_refusals_it_can_answer_with(schema):
             if method != "get":
                 assert {"400", "409"} <= documented, (method, path)
     run_approve = schema["paths"]["/api/payment-runs/{id}/approve/"]["post"]["responses"]
+    assert "422" in run_approve, "a reused Idempotency-Key is refused with 422"
     assert run_approve["409"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
