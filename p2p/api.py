@@ -1,5 +1,7 @@
 """API plumbing shared by the apps: pagination, input checks, error mapping, fresh responses."""
 
+import re
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from rest_framework import serializers, status
@@ -44,3 +46,75 @@ def exception_handler(exc, context):
     if isinstance(exc, PermissionDenied):
         return Response({"detail": str(exc) or "Not allowed."}, status=status.HTTP_403_FORBIDDEN)
     return drf_exception_handler(exc, context)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "Why the request was refused, in words a clerk understands.",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        "What is wrong with the input: each offending field (or `non_field_errors`) with its "
+        "messages, or `detail` when a business rule refused the request as a whole."
+    ),
+    "additionalProperties": {},
+}
+ERROR_DESCRIPTIONS = {
+    "400": "Invalid input or a business rule refused it.",
+    "401": "Not logged in: no session and no valid token.",
+    "403": "The user's role or relationship to the document does not allow this.",
+    "404": "No such document visible to this user, or an unknown page cursor.",
+    "409": "The document is not in a state that allows this step, or the first request with "
+    "this Idempotency-Key is still being processed.",
+    "422": "The Idempotency-Key was already used for a different request.",
+}
+
+
+def _error_codes(path: str, method: str, operation: dict) -> list[str]:
+    """The refusals an operation can answer with, from its shape alone."""
+    parameters = operation.get("parameters", [])
+    codes = ["403"]
+    if {} not in operation.get("security", []):
+        codes.append("401")
+    has_query = any(p["in"] == "query" for p in parameters)
+    if has_query or "requestBody" in operation or method != "get":
+        codes.append("400")
+    # A path parameter names a document that may not exist or not be visible to the user;
+    # a list may be handed a cursor that is not one of ours.
+    if re.search(r"{\w+}", path) or any(p["name"] == "cursor" for p in parameters):
+        codes.append("404")
+    if method != "get":
+        codes.append("409")
+    if any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in parameters):
+        codes.append("422")
+    return codes
+
+
+def document_error_responses(result: dict, generator, request, public: bool) -> dict:
+    """drf-spectacular hook: every operation documents the refusals the exception handler sends.
+
+    Written once here rather than on each view, so an endpoint added later is described
+    honestly too (the schemathesis test checks every status it sees is documented).
+    """
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["ValidationError"] = VALIDATION_ERROR_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for code in _error_codes(path, method, operation):
+                if code in responses:
+                    continue
+                component = "ValidationError" if code == "400" else "Error"
+                responses[code] = {
+                    "description": ERROR_DESCRIPTIONS[code],
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{component}"}
+                        }
+                    },
+                }
+    return result

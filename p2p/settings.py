@@ -204,6 +204,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One name for a choice set that several components share (vendor, payment hold, patch).
     "ENUM_NAME_OVERRIDES": {"VendorStatusEnum": "vendors.models.Vendor.Status"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "p2p.api.document_error_responses",
+    ],
 }
 
 CELERY_BROKER_URL = REDIS_URL

@@ -10,7 +10,12 @@ from decimal import Decimal
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -94,7 +99,7 @@ class InvoiceSerializer(serializers.ModelSerializer):
     )
     vendor_name = serializers.CharField(source="vendor.name", read_only=True)
     purchase_order_number = serializers.CharField(
-        source="purchase_order.number", read_only=True, default=None
+        source="purchase_order.number", read_only=True, allow_null=True, default=None
     )
     open_exception_count = serializers.IntegerField(read_only=True)
     lines = InvoiceLineSerializer(many=True, read_only=True)
@@ -148,6 +153,14 @@ class InvoiceExceptionSerializer(serializers.ModelSerializer):
     # A plain string: the engine's guess shares root_cause's choices, one enum documents both.
     suggested_root_cause = serializers.CharField(
         read_only=True, help_text="One of the root_cause values, or blank."
+    )
+    # Declared so the schema admits the blank an open exception has; a ModelSerializer drops
+    # allow_blank from read-only fields.
+    root_cause = serializers.ChoiceField(
+        choices=InvoiceException.RootCause.choices, allow_blank=True, read_only=True
+    )
+    resolution = serializers.ChoiceField(
+        choices=InvoiceException.Resolution.choices, allow_blank=True, read_only=True
     )
 
     class Meta:
@@ -360,7 +373,7 @@ class PaymentRunSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     prepared_by_username = serializers.CharField(source="prepared_by.username", read_only=True)
     approved_by_username = serializers.CharField(
-        source="approved_by.username", read_only=True, default=None
+        source="approved_by.username", read_only=True, allow_null=True, default=None
     )
     totals = serializers.SerializerMethodField()
     payments = PaymentSerializer(many=True, read_only=True)
@@ -662,7 +675,13 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         responses={
             200: InvoiceImportResponseSerializer,
             201: InvoiceImportResponseSerializer,
-            400: InvoiceImportResponseSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Nothing imported: an import response, or `detail` when no file came.",
+            ),
+            413: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="`detail`: the upload is over the size limit."
+            ),
         },
     )
     @action(
@@ -813,7 +832,8 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         request=ExceptionCommentCreateSerializer,
         responses={201: ExceptionCommentSerializer},
     )
-    @action(detail=True, methods=["get", "post"])
+    # Comments are few per exception and listed whole: no cursor, as the schema says.
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def comments(self, request: Request, pk: str | None = None) -> Response:
         """The exception's comments, oldest first; POST adds one (@username notifies)."""
         exception = self.get_object()

@@ -90,10 +90,10 @@ class ApprovalStepSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     approver = serializers.CharField(source="approver_label", read_only=True)
     decided_by_username = serializers.CharField(
-        source="decided_by.username", read_only=True, default=None
+        source="decided_by.username", read_only=True, allow_null=True, default=None
     )
     on_behalf_of_username = serializers.CharField(
-        source="on_behalf_of.username", read_only=True, default=None
+        source="on_behalf_of.username", read_only=True, allow_null=True, default=None
     )
 
     class Meta:
@@ -213,7 +213,9 @@ class PurchaseOrderSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     vendor_name = serializers.CharField(source="vendor.name", read_only=True)
     buyer_username = serializers.CharField(source="buyer.username", read_only=True)
-    request_number = serializers.CharField(source="request.number", read_only=True, default=None)
+    request_number = serializers.CharField(
+        source="request.number", read_only=True, allow_null=True, default=None
+    )
     request_numbers = serializers.SlugRelatedField(
         source="requests", many=True, read_only=True, slug_field="number"
     )
@@ -435,7 +437,9 @@ class BudgetSerializer(serializers.ModelSerializer):
     """A budget and its position: available = amount − committed − spent."""
 
     cost_center_code = serializers.CharField(source="cost_center.code", read_only=True)
-    gl_account_code = serializers.CharField(source="gl_account.code", read_only=True, default=None)
+    gl_account_code = serializers.CharField(
+        source="gl_account.code", read_only=True, allow_null=True, default=None
+    )
     committed = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     spent = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     available = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)

@@ -84,3 +84,39 @@ def test_docs_page_serves_assets_from_the_app(client, people):
     assert "swagger-ui" in html
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert not re.search(r"https?://", html), "the docs page must not load anything from a CDN"
+
+
+def test_every_operation_documents_the_refusals_it_can_answer_with(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            assert {"401", "403"} <= documented or path == "/api/auth/token/", (method, path)
+            if "{" in path:
+                assert "404" in documented, (method, path)
+            if method != "get":
+                assert {"400", "409"} <= documented, (method, path)
+    run_approve = schema["paths"]["/api/payment-runs/{id}/approve/"]["post"]["responses"]
+    assert "422" in run_approve, "a reused Idempotency-Key is refused with 422"
+    assert run_approve["409"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
+
+
+def test_fields_that_can_be_empty_are_documented_so(schema):
+    components = schema["components"]["schemas"]
+    for component, field in [
+        ("PaymentRun", "approved_by_username"),
+        ("BankAccount", "verified_by_username"),
+        ("Invoice", "purchase_order_number"),
+        ("ApprovalStep", "decided_by_username"),
+        ("ApprovalStep", "on_behalf_of_username"),
+    ]:
+        assert components[component]["properties"][field].get("nullable") is True, field
+    assert "format" not in components["Vendor"]["properties"]["email"]
+    resolution = components["InvoiceException"]["properties"]["resolution"]
+    assert {"$ref": "#/components/schemas/BlankEnum"} in resolution["oneOf"]
+
+
+def test_exception_comments_are_a_plain_list(schema):
+    listed = schema["paths"]["/api/exceptions/{id}/comments/"]["get"]["responses"]["200"]
+    assert listed["content"]["application/json"]["schema"]["type"] == "array"

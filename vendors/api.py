@@ -89,6 +89,8 @@ class VendorSerializer(serializers.ModelSerializer):
 
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     payment_terms_code = serializers.CharField(source="payment_terms.code", read_only=True)
+    # Not an EmailField: a vendor without an address has a blank one, which is no email format.
+    email = serializers.CharField(read_only=True, help_text="The vendor's email, or blank.")
     is_payable = serializers.BooleanField(read_only=True)
     on_payment_hold = serializers.BooleanField(read_only=True)
     pending_bank_change = serializers.BooleanField(read_only=True)
@@ -257,19 +259,19 @@ class VendorViewSet(
         vendor = self.get_object()
         current = {
             "name": vendor.name,
-            "payment_terms": vendor.payment_terms_id,
+            "payment_terms": vendor.payment_terms,
             "tax_id": vendor.tax_id,
             "country": vendor.country,
             "currency": vendor.currency,
             "email": vendor.email,
             "remit_to": vendor.remit_to,
         }
-        payload = VendorInputSerializer(
-            data={**current, **request.data} if partial else request.data
-        )
+        # The serializer checks the body itself (a JSON list is a 400, not a crash); a PATCH
+        # then lays the fields it sent over the current ones.
+        payload = VendorInputSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        data = dict(payload.validated_data)
-        confirm = data.pop("confirm_duplicates")
+        data = {**current, **payload.validated_data} if partial else dict(payload.validated_data)
+        confirm = data.pop("confirm_duplicates", False)
         try:
             vendor = services.vendor_update(
                 vendor=vendor,
@@ -334,7 +336,7 @@ class BankAccountSerializer(serializers.ModelSerializer):
     status_display = serializers.CharField(source="get_status_display", read_only=True)
     requested_by_username = serializers.CharField(source="requested_by.username", read_only=True)
     verified_by_username = serializers.CharField(
-        source="verified_by.username", read_only=True, default=None
+        source="verified_by.username", read_only=True, allow_null=True, default=None
     )
 
     class Meta:

@@ -303,6 +303,18 @@ def test_api_creates_updates_and_blocks_a_vendor(client, people):
     assert blocked.status_code == 200 and blocked.json()["status_reason"] == "Fraud suspicion"
 
 
+def test_api_patch_with_a_list_body_is_a_400_not_a_crash(client, people):
+    vendor = create(people)
+    client.force_login(people["buyer"])
+    response = client.patch(
+        f"/api/vendors/{vendor.pk}/", ["email", "x@example.de"], content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "Expected a dictionary" in response.json()["non_field_errors"][0]
+    vendor.refresh_from_db()
+    assert vendor.email == ""
+
+
 def test_api_vendor_writes_need_a_vendor_editor(client, people):
     client.force_login(people["ap_clerk"])
     response = client.post(
