@@ -18,6 +18,10 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     """
     owner = role_settings("owner")
     options = dict(owner["OPTIONS"])
+    # The suite runs on the connection pool production runs on (p2p/settings.py).
+    pool = settings.DATABASES["default"].get("OPTIONS", {}).get("pool")
+    if pool:
+        options["pool"] = pool
     options["options"] = f"{options.get('options', '')} -c {dbroles.AUDIT_TRUNCATE_SETTING}=on"
     settings.DATABASES["default"].update(
         {**{key: owner[key] for key in ROLE_KEYS}, "OPTIONS": options}
