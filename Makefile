@@ -29,7 +29,7 @@ ARGS ?=
 TEST_WORKERS ?= auto
 
 .PHONY: help venv install check-services db migrate collectstatic seed run test lint fmt \
-	worker beat bench bench-match bench-dashboard clean distclean
+	worker beat bench bench-match bench-dashboard bench-csv clean distclean
 
 help:
 	@echo "make run             set everything up and run the platform with demo data at http://127.0.0.1:8000/ (PORT=8001 for another port)"
@@ -43,6 +43,7 @@ help:
 	@echo "make lint / fmt      check / fix formatting and lint with ruff"
 	@echo "make bench           matching benchmark (N=$(N) invoices)"
 	@echo "make bench-dashboard KPI rollup and dashboard benchmark at 10k and 1M invoices (own database)"
+	@echo "make bench-csv       CSV import of N=$(N) invoice lines: time and peak memory (own database)"
 	@echo "make clean           remove collected static files, run/ and caches (distclean: also $(VENV) and node_modules)"
 
 # --- install -------------------------------------------------------------------------------
@@ -134,6 +135,10 @@ bench-match: install check-services db
 # Writes into its own database (p2p_kpibench); ends with the p95 line.
 bench-dashboard: install check-services db
 	$(PY) bench/dashboard.py
+
+# Writes into its own database (p2p_csvbench); ends with the time and peak memory line.
+bench-csv: install check-services db
+	$(PY) bench/csv_import.py --n $(N)
 
 # --- housekeeping --------------------------------------------------------------------------
 

@@ -5,14 +5,13 @@ bookkeeping export writes them), stores it as an upload batch and runs the batch
 in this process. Matching is not enqueued: this measures reading, checking and capture.
 
 Always uses its own database, p2p_csvbench on DATABASE_URL's server (created and migrated
-if needed), whatever DATABASE_URL names. Ends with:
+if needed, refused if it holds anything else; bench/database.py), whatever DATABASE_URL names. Ends with:
 csv N=<n>: <seconds> s, <lines/s> lines/s, peak RSS <MB> MB (<MB> MB before the import)
 """
 
 import argparse
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,32 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATABASE = "p2p_csvbench"
 VENDORS = 50
-
-
-def _own_database() -> None:
-    import dj_database_url
-    import psycopg
-
-    cfg = dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/p2p")
-    )
-    server = {
-        "host": cfg["HOST"],
-        "port": cfg["PORT"] or 5432,
-        "user": cfg["USER"],
-        "password": cfg["PASSWORD"] or None,
-    }
-    with psycopg.connect(**server, dbname="postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    password = f":{cfg['PASSWORD']}" if cfg["PASSWORD"] else ""
-    os.environ["DATABASE_URL"] = (
-        f"postgres://{cfg['USER']}{password}@{cfg['HOST']}:{server['port']}/{DATABASE}"
-    )
-    os.environ["DJANGO_SETTINGS_MODULE"] = "p2p.settings"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0", "--skip-checks"], cwd=ROOT, check=True
-    )
 
 
 def write_csv(path: Path, lines: int, run: str) -> None:
@@ -70,7 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=100_000, help="CSV lines")
     args = parser.parse_args()
-    _own_database()
+    from bench.database import use_bench_database
+
+    use_bench_database(DATABASE)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "p2p.settings"
     media = tempfile.TemporaryDirectory()
     os.environ["MEDIA_ROOT"] = media.name
 
@@ -96,7 +72,7 @@ def main() -> None:
     importing._enqueue_match = lambda invoice_ids: None  # the import alone is measured
     capture._enqueue_batch = lambda batch_id: None  # run below, in this process
 
-    run = f"B{int(time.time())}"
+    run = f"CSVB{int(time.time())}"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.csv"
         write_csv(path, args.n, run)

@@ -21,8 +21,9 @@ from p2p import dbroles
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "p2p benchmark database: generated data only, emptied and refilled by bench/"
-# Invoice numbers the generators write (bench/generate.py, bench/kpi_generate.py).
-BENCH_NUMBERS = ("BINV-%", "KPI-%")
+# Invoice numbers the generators write (bench/generate.py, bench/kpi_generate.py,
+# bench/csv_import.py).
+BENCH_NUMBERS = ("BINV-%", "KPI-%", "CSVB%")
 
 
 def bench_url(name: str) -> str:
