@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from rest_framework.authtoken.views import ObtainAuthToken
 
-from p2p import roles
+from p2p import accounts, roles
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -25,3 +25,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 class ObtainToken(ObtainAuthToken):
     """POST username and password, get an API token (for scripts and integrations)."""
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        # Axes marks DRF's request wrapper, which its middleware never sees.
+        if getattr(self.request, "axes_locked_out", False):
+            return accounts.lockout_response(self.request)
+        return super().handle_exception(exc)
