@@ -19,6 +19,16 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("account/api-tokens/new/", views.api_token_create, name="api_token_create"),
+    path(
+        "account/api-tokens/revoke-all/", views.api_tokens_revoke_all, name="api_tokens_revoke_all"
+    ),
+    path(
+        "account/api-tokens/<str:token_key>/revoke/",
+        views.api_token_revoke,
+        name="api_token_revoke",
+    ),
     path("admin/", admin.site.urls),
     path("vendors/", include("vendors.urls")),
     path("procurement/", include("procurement.urls")),
@@ -26,6 +36,8 @@ urlpatterns = [
     path("metrics/", include("metrics.urls")),
     path("api/", include(router.urls)),
     path("api/auth/token/", views.ObtainToken.as_view(), name="api-token"),
+    path("api/auth/logout/", views.RevokeToken.as_view(), name="api-logout"),
+    path("api/auth/logout-all/", views.RevokeAllTokens.as_view(), name="api-logout-all"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

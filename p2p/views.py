@@ -1,8 +1,16 @@
-"""Platform-level pages: the home redirect and the API token endpoint."""
+"""Platform-level pages: the home redirect, API tokens and the API token endpoint."""
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from rest_framework.authtoken.views import ObtainAuthToken
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from p2p import accounts, roles
 
@@ -23,11 +31,93 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("metrics:dashboard")
 
 
-class ObtainToken(ObtainAuthToken):
+def api_tokens(request: HttpRequest, new_token: str = "") -> HttpResponse:
+    """The signed-in user's API tokens: when each was issued and expires, with revoke."""
+    return render(
+        request,
+        "account/api_tokens.html",
+        {"tokens": accounts.api_tokens_of(request.user), "new_token": new_token},
+    )
+
+
+@require_POST
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    """Issue a token and show its secret once, in this response only (it is stored hashed)."""
+    _, secret = accounts.api_token_issue(user=request.user)
+    return api_tokens(request, new_token=secret)
+
+
+@require_POST
+def api_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
+    """Revoke one of the user's own tokens; scripts using it get 401 from now on."""
+    if accounts.api_token_revoke(user=request.user, token_key=token_key, by=request.user):
+        messages.success(request, f"Token {token_key}… revoked.")
+    else:
+        messages.error(request, "That token no longer exists.")
+    return redirect("api_tokens")
+
+
+@require_POST
+def api_tokens_revoke_all(request: HttpRequest) -> HttpResponse:
+    """Revoke every token of the user, e.g. after a laptop was lost."""
+    revoked = accounts.api_tokens_revoke_all(
+        user=request.user, by=request.user, why="revoked all from the API tokens page"
+    )
+    messages.success(request, f"{revoked} API token{'s' if revoked != 1 else ''} revoked.")
+    return redirect("api_tokens")
+
+
+class ObtainToken(APIView):
     """POST username and password, get an API token (for scripts and integrations)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    serializer_class = AuthTokenSerializer
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer(
+                "IssuedToken",
+                {"token": serializers.CharField(), "expiry": serializers.DateTimeField()},
+            ),
+            400: OpenApiResponse(description="Wrong username or password."),
+            429: OpenApiResponse(description="Locked after too many wrong passwords."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, secret = accounts.api_token_issue(user=serializer.validated_data["user"])
+        return Response({"token": secret, "expiry": token.expiry})
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         # Axes marks DRF's request wrapper, which its middleware never sees.
         if getattr(self.request, "axes_locked_out", False):
             return accounts.lockout_response(self.request)
         return super().handle_exception(exc)
+
+
+class RevokeToken(APIView):
+    """POST with a token to revoke that token (a script signing out)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        if request.auth is not None:
+            accounts.api_token_revoke(
+                user=request.user, token_key=request.auth.token_key, by=request.user
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RevokeAllTokens(APIView):
+    """POST to revoke every API token of the caller (sign out everywhere)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        accounts.api_tokens_revoke_all(user=request.user, by=request.user, why="API logout-all")
+        return Response(status=status.HTTP_204_NO_CONTENT)
