@@ -1,14 +1,31 @@
 """Sign-in protection and API tokens: what happens around a password, in one place."""
 
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from knox.models import AuthToken
 
+from p2p import roles
 from p2p.audit import audit_record
+
+# Session keys (epoch seconds): when the user signed in, last typed their password, and
+# last made a request.
+SIGNED_IN_AT = "p2p_signed_in_at"
+PASSWORD_CONFIRMED_AT = "p2p_password_confirmed_at"
+LAST_SEEN = "p2p_last_seen"
 
 
 def lockout_message() -> str:
@@ -79,3 +96,65 @@ class RevokeTokensOnPasswordChange:
 
     def get_help_text(self) -> str:
         return "Changing the password revokes every API token of the account."
+
+
+def stamp_sign_in(
+    sender: type, request: HttpRequest, user: AbstractBaseUser, **kwargs: Any
+) -> None:
+    """Receiver of user_logged_in: the session remembers when the password was typed."""
+    if request is not None and hasattr(request, "session"):
+        now = time.time()
+        request.session[SIGNED_IN_AT] = now
+        # Signing in is activity: the idle clock starts now, not at the next page.
+        request.session[LAST_SEEN] = now
+
+
+def idle_minutes_for(user: AbstractBaseUser) -> int:
+    """The shortest idle timeout among the user's roles, or the general one."""
+    by_role = [
+        minutes
+        for role, minutes in settings.SESSION_IDLE_MINUTES_BY_ROLE.items()
+        if role in roles.roles_of(user)
+    ]
+    return min(by_role, default=settings.SESSION_IDLE_MINUTES)
+
+
+def password_recently_entered(request: HttpRequest) -> bool:
+    """True within REAUTH_MINUTES of signing in or of confirming the password."""
+    entered_at = max(
+        request.session.get(SIGNED_IN_AT, 0), request.session.get(PASSWORD_CONFIRMED_AT, 0)
+    )
+    return time.time() - entered_at <= settings.REAUTH_MINUTES * 60
+
+
+def password_confirm(*, request: HttpRequest, password: str) -> bool:
+    """Check the signed-in user's password again (wrong ones count towards the lockout)."""
+    user = authenticate(request, username=request.user.get_username(), password=password)
+    if user is None or user.pk != request.user.pk:
+        return False
+    request.session[PASSWORD_CONFIRMED_AT] = time.time()
+    return True
+
+
+def safe_next(request: HttpRequest, candidate: str | None) -> str:
+    """Where to go back to after confirming: a page of this site, else home."""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("home")
+
+
+def password_confirmation_required(view: Callable) -> Callable:
+    """View decorator for acts that move money: ask for the password again unless it was
+    typed in the last REAUTH_MINUTES, so an unattended signed-in browser cannot approve."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if password_recently_entered(request):
+            return view(request, *args, **kwargs)
+        messages.info(request, "Confirm your password, then repeat the approval.")
+        back = safe_next(request, request.headers.get("Referer"))
+        return redirect(f"{reverse('password_confirm')}?{urlencode({'next': back})}")
+
+    return wrapped

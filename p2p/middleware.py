@@ -1,6 +1,13 @@
-"""Every page requires login; the API answers 401/403 itself instead of redirecting."""
+"""Every page requires login (the API answers 401/403 itself), and sessions time out."""
 
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+
+from p2p import accounts
 
 
 class LoginRequiredEverywhere(LoginRequiredMiddleware):
@@ -10,3 +17,40 @@ class LoginRequiredEverywhere(LoginRequiredMiddleware):
         if request.path_info.startswith("/api/") or request.path_info.startswith("/static/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class SessionTimeouts:
+    """Signs a user out after SESSION_IDLE_MINUTES without a request (shorter for the roles
+    in SESSION_IDLE_MINUTES_BY_ROLE, who can pay money out) or SESSION_MAX_HOURS after sign-in,
+    whichever comes first. Placed before LoginRequiredEverywhere, which then sends the user
+    to the login page and back."""
+
+    # Writing the session on every request would cost a database write per page; a
+    # minute's precision is plenty for a timeout counted in tens of minutes.
+    TOUCH_EVERY_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            self.expire_or_touch(request)
+        return self.get_response(request)
+
+    def expire_or_touch(self, request) -> None:
+        session = request.session
+        now = time.time()
+        # A session without the sign-in stamp predates these limits: treat it as too old.
+        signed_in_at = session.get(accounts.SIGNED_IN_AT, 0)
+        last_seen = session.get(accounts.LAST_SEEN, now)
+        idle_minutes = accounts.idle_minutes_for(request.user)
+        if now - last_seen > idle_minutes * 60:
+            reason = f"You were signed out after {idle_minutes} minutes without activity."
+        elif now - signed_in_at > settings.SESSION_MAX_HOURS * 3600:
+            reason = f"You were signed out {settings.SESSION_MAX_HOURS} hours after signing in."
+        else:
+            if now - session.get(accounts.LAST_SEEN, 0) > self.TOUCH_EVERY_SECONDS:
+                session[accounts.LAST_SEEN] = now
+            return
+        logout(request)
+        messages.info(request, f"{reason} Please sign in again.")

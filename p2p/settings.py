@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "p2p.middleware.SessionTimeouts",
     "p2p.middleware.LoginRequiredEverywhere",
     # Last, so it turns a lockout raised anywhere in the login views into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -124,6 +125,19 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUT
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "p2p.accounts.lockout_response"
+# Sessions end after this many idle minutes, sooner for the roles that can pay money out,
+# and in any case SESSION_MAX_HOURS after signing in (p2p.middleware.SessionTimeouts).
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "240"))
+_finance_idle = int(os.environ.get("SESSION_IDLE_MINUTES_FINANCE", "30"))
+SESSION_IDLE_MINUTES_BY_ROLE = {
+    "ap_clerk": _finance_idle,
+    "ap_manager": _finance_idle,
+    "finance_leader": _finance_idle,
+}
+SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "10"))
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Approving a payment run asks for the password again unless it was typed this recently.
+REAUTH_MINUTES = int(os.environ.get("REAUTH_MINUTES", "5"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

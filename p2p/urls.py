@@ -19,6 +19,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/confirm-password/", views.password_confirm, name="password_confirm"),
     path("account/api-tokens/", views.api_tokens, name="api_tokens"),
     path("account/api-tokens/new/", views.api_token_create, name="api_token_create"),
     path(

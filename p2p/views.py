@@ -67,6 +67,18 @@ def api_tokens_revoke_all(request: HttpRequest) -> HttpResponse:
     return redirect("api_tokens")
 
 
+def password_confirm(request: HttpRequest) -> HttpResponse:
+    """Ask a signed-in user for their password again before an act that moves money."""
+    next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    error = ""
+    if request.method == "POST":
+        if accounts.password_confirm(request=request, password=request.POST.get("password", "")):
+            messages.success(request, "Password confirmed.")
+            return redirect(next_url)
+        error = "That password is not right."
+    return render(request, "account/password_confirm.html", {"next": next_url, "error": error})
+
+
 class ObtainToken(APIView):
     """POST username and password, get an API token (for scripts and integrations)."""
 
