@@ -1,8 +1,10 @@
 """Platform-level pages: the home redirect, API tokens and the API token endpoint."""
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -29,6 +31,13 @@ def home(request: HttpRequest) -> HttpResponse:
     if roles.has_role(user, roles.REQUESTER) and not user.is_superuser:
         return redirect("procurement:request_list")
     return redirect("metrics:dashboard")
+
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The icon for pages without an icon link (the admin, raw files); resolved per request
+    because the hashed static name is only known once collectstatic has run."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def api_tokens(request: HttpRequest, new_token: str = "") -> HttpResponse:
