@@ -1,11 +1,15 @@
 """Every page requires login (the API answers 401/403 itself), and sessions time out."""
 
 import time
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from p2p import accounts
 
@@ -54,3 +58,36 @@ class SessionTimeouts:
             return
         logout(request)
         messages.info(request, f"{reason} Please sign in again.")
+
+
+class TwoFactorRequired:
+    """After the password, a user with an authenticator app must enter its code, and a user
+    whose role requires one (MFA_REQUIRED_ROLES) must first enrol; until then only the
+    two-factor pages and logout answer. Placed after django-otp's OTPMiddleware."""
+
+    OPEN_PATHS = ("/account/two-factor/", "/logout/", "/login/", "/static/", "/favicon.ico")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            user.is_authenticated
+            and not user.is_verified()
+            and not request.path_info.startswith(self.OPEN_PATHS)
+        ):
+            enrolled = accounts.mfa_device_of(user) is not None
+            if enrolled or accounts.mfa_required(user):
+                return self.refuse(request, enrolled)
+        return self.get_response(request)
+
+    def refuse(self, request, enrolled: bool):
+        # Token clients never reach here (DRF authenticates them later); this is a browser
+        # session calling the API before its second factor.
+        if request.path_info.startswith("/api/"):
+            return JsonResponse(
+                {"detail": "Enter your two-factor code in the browser first."}, status=403
+            )
+        target = "two_factor_verify" if enrolled else "two_factor"
+        return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")

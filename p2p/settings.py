@@ -46,6 +46,8 @@ INSTALLED_APPS = [
     "knox",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -65,11 +67,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "p2p.middleware.SessionTimeouts",
     "p2p.middleware.LoginRequiredEverywhere",
+    "p2p.middleware.TwoFactorRequired",
     # Last, so it turns a lockout raised anywhere in the login views into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -160,6 +164,17 @@ SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "10"))
 SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
 # Approving a payment run asks for the password again unless it was typed this recently.
 REAUTH_MINUTES = int(os.environ.get("REAUTH_MINUTES", "5"))
+# Two-factor sign-in with an authenticator app (TOTP) is open to everyone; these roles must
+# use it, by default in production only. Comma-separated role names; empty turns it off.
+MFA_REQUIRED_ROLES = tuple(
+    role.strip()
+    for role in os.environ.get(
+        "MFA_REQUIRED_ROLES", "ap_manager,finance_leader" if PRODUCTION else ""
+    ).split(",")
+    if role.strip()
+)
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = os.environ.get("MFA_ISSUER", "P2P")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -22,6 +22,8 @@ urlpatterns = [
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/confirm-password/", views.password_confirm, name="password_confirm"),
+    path("account/two-factor/", views.two_factor, name="two_factor"),
+    path("account/two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("account/api-tokens/", views.api_tokens, name="api_tokens"),
     path("account/api-tokens/new/", views.api_token_create, name="api_token_create"),
     path(

@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -88,28 +89,90 @@ def password_confirm(request: HttpRequest) -> HttpResponse:
     return render(request, "account/password_confirm.html", {"next": next_url, "error": error})
 
 
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Two-factor sign-in: status, enrolment with a QR code and a first code, or removal."""
+    next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    device = accounts.mfa_device_of(request.user)
+    error = ""
+    if request.method == "POST" and request.POST.get("action") == "confirm":
+        if accounts.mfa_enrolment_confirm(request=request, code=request.POST.get("code", "")):
+            messages.success(request, "Two-factor sign-in is on: keep the app on your phone.")
+            return redirect(next_url)
+        error = "That code is not right. Check the phone's clock and enter the newest code."
+    elif request.method == "POST" and request.POST.get("action") == "remove":
+        try:
+            accounts.mfa_disable(user=request.user)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Two-factor sign-in is off.")
+        return redirect("two_factor")
+    pending = None
+    if request.method == "POST" and request.POST.get("action") in ("start", "confirm"):
+        pending = accounts.mfa_pending_device(user=request.user, keep=bool(error))
+    return render(
+        request,
+        "account/two_factor.html",
+        {
+            "device": device,
+            "pending": pending,
+            "qr_svg": accounts.mfa_qr_svg(pending) if pending else "",
+            "secret": accounts.mfa_secret_text(pending) if pending else "",
+            "required": accounts.mfa_required(request.user),
+            "next": next_url,
+            "error": error,
+        },
+    )
+
+
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of signing in: a code from the user's authenticator app."""
+    next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    error = ""
+    if request.method == "POST":
+        if accounts.mfa_verify(request=request, code=request.POST.get("code", "")):
+            return redirect(next_url)
+        error = "That code is not right. Enter the newest code from your app."
+    return render(request, "account/two_factor_verify.html", {"next": next_url, "error": error})
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    otp = serializers.CharField(
+        required=False,
+        write_only=True,
+        help_text="The authenticator app's current code, for users with two-factor sign-in.",
+    )
+
+
 class ObtainToken(APIView):
     """POST username and password, get an API token (for scripts and integrations)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    serializer_class = AuthTokenSerializer
+    serializer_class = TokenRequestSerializer
 
     @extend_schema(
-        request=AuthTokenSerializer,
+        request=TokenRequestSerializer,
         responses={
             200: inline_serializer(
                 "IssuedToken",
                 {"token": serializers.CharField(), "expiry": serializers.DateTimeField()},
             ),
             400: OpenApiResponse(description="Wrong username or password."),
+            403: OpenApiResponse(description="Two-factor code missing or wrong."),
             429: OpenApiResponse(description="Locked after too many wrong passwords."),
         },
     )
     def post(self, request: Request) -> Response:
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer = TokenRequestSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        token, secret = accounts.api_token_issue(user=serializer.validated_data["user"])
+        user = serializer.validated_data["user"]
+        refusal = accounts.mfa_refusal_for_token(
+            user=user, code=serializer.validated_data.get("otp", "")
+        )
+        if refusal:
+            return Response({"detail": refusal}, status=status.HTTP_403_FORBIDDEN)
+        token, secret = accounts.api_token_issue(user=user)
         return Response({"token": secret, "expiry": token.expiry})
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
