@@ -34,6 +34,20 @@ PASSWORD_CONFIRMED_AT = "p2p_password_confirmed_at"
 LAST_SEEN = "p2p_last_seen"
 
 
+def client_ip(request: HttpRequest) -> str:
+    """The address lockouts count against. Behind PROXY_COUNT reverse proxies, each of which
+    appends to X-Forwarded-For, the client is that many entries from the end; entries further
+    left were written by the client itself and prove nothing."""
+    forwarded = [
+        part.strip()
+        for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        if part.strip()
+    ]
+    if settings.PROXY_COUNT and len(forwarded) >= settings.PROXY_COUNT:
+        return forwarded[-settings.PROXY_COUNT]
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def lockout_message() -> str:
     """What a locked-out user reads: why, for how long, and who can lift it."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)

@@ -150,6 +150,10 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# Reverse proxies in front of the app (0: clients connect directly). Without it, behind a
+# proxy every sign-in would count against the proxy's address and one lockout would lock all.
+PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "p2p.accounts.client_ip"
 AXES_LOCKOUT_CALLABLE = "p2p.accounts.lockout_response"
 # Sessions end after this many idle minutes, sooner for the roles that can pay money out,
 # and in any case SESSION_MAX_HOURS after signing in (p2p.middleware.SessionTimeouts).

@@ -85,3 +85,17 @@ def test_a_wrong_password_still_gets_the_usual_message(people):
     response = web_login(Client(), "carla", WRONG)
     assert response.status_code == 200
     assert "Please enter a correct username and password" in response.content.decode()
+
+
+def test_behind_a_proxy_the_forwarded_client_address_is_locked(people, settings):
+    settings.PROXY_COUNT = 1
+    proxy = "10.0.0.2"
+    guesser = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.40")
+    for username in ("rita", "alex", "bob", "carla", "fiona"):
+        web_login(guesser, username, WRONG)
+
+    colleague = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.41")
+    # A forged first entry does not escape the lock: the proxy's own entry is the last one.
+    forged = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.40")
+    assert web_login(colleague, "martin", factories.PASSWORD).status_code == 302
+    assert web_login(forged, "martin", factories.PASSWORD).status_code == 429
