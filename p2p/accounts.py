@@ -32,6 +32,9 @@ from p2p.audit import audit_record
 SIGNED_IN_AT = "p2p_signed_in_at"
 PASSWORD_CONFIRMED_AT = "p2p_password_confirmed_at"
 LAST_SEEN = "p2p_last_seen"
+# Whether the signed-in user has an authenticator app: read at sign-in and kept up to date
+# by enrolment, so the two-factor check costs no query per page.
+MFA_ENROLLED = "p2p_mfa_enrolled"
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -127,6 +130,7 @@ def stamp_sign_in(
         request.session[SIGNED_IN_AT] = now
         # Signing in is activity: the idle clock starts now, not at the next page.
         request.session[LAST_SEEN] = now
+        request.session[MFA_ENROLLED] = mfa_device_of(user) is not None
 
 
 def idle_minutes_for(user: AbstractBaseUser) -> int:
@@ -193,6 +197,13 @@ def mfa_device_of(user: AbstractBaseUser) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 
 
+def mfa_enrolled(request: HttpRequest) -> bool:
+    """Whether the session's user has an authenticator app (the sign-in flag, else the database)."""
+    if MFA_ENROLLED not in request.session:
+        request.session[MFA_ENROLLED] = mfa_device_of(request.user) is not None
+    return request.session[MFA_ENROLLED]
+
+
 def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
     """The secret being enrolled: a fresh one for every visit of the page, the same one again
     after a mistyped code (keep) so the user need not scan twice."""
@@ -220,25 +231,32 @@ def mfa_enrolment_confirm(*, request: HttpRequest, code: str) -> bool:
         device.save(update_fields=["confirmed"])
         audit_record(obj=request.user, action="mfa_enrolled", by=request.user)
     otp_login(request, device)
+    request.session[MFA_ENROLLED] = True
     return True
 
 
 def mfa_verify(*, request: HttpRequest, code: str) -> bool:
     """Check a code from the user's app after the password; wrong codes slow down (django-otp)."""
     device = mfa_device_of(request.user)
-    if device is None or not device.verify_token(code.strip()):
+    if device is None:
+        # Removed since sign-in (by an admin): nothing to verify against any more.
+        request.session[MFA_ENROLLED] = False
+        return False
+    if not device.verify_token(code.strip()):
         return False
     otp_login(request, device)
     return True
 
 
-def mfa_disable(*, user: AbstractBaseUser) -> None:
+def mfa_disable(*, request: HttpRequest) -> None:
     """Remove the user's authenticator app (refused where the role requires one)."""
+    user = request.user
     if mfa_required(user):
         raise PermissionDenied("Your role requires two-factor sign-in; it cannot be turned off.")
     with transaction.atomic():
         if TOTPDevice.objects.filter(user=user).delete()[0]:
             audit_record(obj=user, action="mfa_removed", by=user)
+    request.session[MFA_ENROLLED] = False
 
 
 def mfa_secret_text(device: TOTPDevice) -> str:

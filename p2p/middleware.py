@@ -77,7 +77,7 @@ class TwoFactorRequired:
             and not user.is_verified()
             and not request.path_info.startswith(self.OPEN_PATHS)
         ):
-            enrolled = accounts.mfa_device_of(user) is not None
+            enrolled = accounts.mfa_enrolled(request)
             if enrolled or accounts.mfa_required(user):
                 return self.refuse(request, enrolled)
         return self.get_response(request)

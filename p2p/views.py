@@ -101,7 +101,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
         error = "That code is not right. Check the phone's clock and enter the newest code."
     elif request.method == "POST" and request.POST.get("action") == "remove":
         try:
-            accounts.mfa_disable(user=request.user)
+            accounts.mfa_disable(request=request)
         except PermissionDenied as exc:
             messages.error(request, str(exc))
         else:
