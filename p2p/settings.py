@@ -5,10 +5,12 @@ localhost; `DJANGO_ENV=production` turns on every deploy check and refuses to st
 without a real secret key and host list.
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
 from p2p import dbroles
@@ -43,7 +45,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -57,15 +63,21 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "p2p.middleware.SessionTimeouts",
     "p2p.middleware.LoginRequiredEverywhere",
+    "p2p.middleware.TwoFactorRequired",
+    # Last, so it turns a lockout raised anywhere in the login views into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "p2p.urls"
@@ -129,7 +141,69 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "p2p.accounts.RevokeTokensOnPasswordChange"},
 ]
+# Scripts and styles only from our own files: no inline script or event handler, no CDN.
+# Inline style *attributes* stay allowed (progress bars set their width from the server);
+# they cannot run code. Attachment downloads send their own stricter `sandbox` policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Axes first: it refuses a locked-out username or address before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Brute-force protection on the web login, the admin login and the API token endpoint:
+# this many wrong passwords lock the username, and separately the client address, for the
+# cool-off. An admin unlocks earlier under Admin > Axes > Access attempts (delete the row)
+# or with `manage.py axes_reset_username NAME`.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Reverse proxies in front of the app (0: clients connect directly). Without it, behind a
+# proxy every sign-in would count against the proxy's address and one lockout would lock all.
+PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "p2p.accounts.client_ip"
+AXES_LOCKOUT_CALLABLE = "p2p.accounts.lockout_response"
+# Sessions end after this many idle minutes, sooner for the roles that can pay money out,
+# and in any case SESSION_MAX_HOURS after signing in (p2p.middleware.SessionTimeouts).
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "240"))
+_finance_idle = int(os.environ.get("SESSION_IDLE_MINUTES_FINANCE", "30"))
+SESSION_IDLE_MINUTES_BY_ROLE = {
+    "ap_clerk": _finance_idle,
+    "ap_manager": _finance_idle,
+    "finance_leader": _finance_idle,
+}
+SESSION_MAX_HOURS = int(os.environ.get("SESSION_MAX_HOURS", "10"))
+SESSION_COOKIE_AGE = SESSION_MAX_HOURS * 3600
+# Approving a payment run asks for the password again unless it was typed this recently.
+REAUTH_MINUTES = int(os.environ.get("REAUTH_MINUTES", "5"))
+# Two-factor sign-in with an authenticator app (TOTP) is open to everyone; these roles must
+# use it, by default in production only. Comma-separated role names; empty turns it off.
+MFA_REQUIRED_ROLES = tuple(
+    role.strip()
+    for role in os.environ.get(
+        "MFA_REQUIRED_ROLES", "ap_manager,finance_leader" if PRODUCTION else ""
+    ).split(",")
+    if role.strip()
+)
+# The name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = os.environ.get("MFA_ISSUER", "P2P")
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -181,7 +255,7 @@ SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -192,6 +266,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "p2p.api.exception_handler",
+}
+# API tokens are stored hashed, expire, and can be listed and revoked (Account > API tokens).
+REST_KNOX = {
+    "TOKEN_TTL": dt.timedelta(hours=int(os.environ.get("API_TOKEN_TTL_HOURS", "720"))),
+    # The header scripts already send: `Authorization: Token <token>`.
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Procure-to-pay API",

@@ -1,10 +1,12 @@
 """URL map: one prefix per app, the API under /api/, docs served without a CDN."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from p2p import views
 from p2p.api_router import router
@@ -19,6 +21,19 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", login_view, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/confirm-password/", views.password_confirm, name="password_confirm"),
+    path("account/two-factor/", views.two_factor, name="two_factor"),
+    path("account/two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
+    path("account/api-tokens/", views.api_tokens, name="api_tokens"),
+    path("account/api-tokens/new/", views.api_token_create, name="api_token_create"),
+    path(
+        "account/api-tokens/revoke-all/", views.api_tokens_revoke_all, name="api_tokens_revoke_all"
+    ),
+    path(
+        "account/api-tokens/<str:token_key>/revoke/",
+        views.api_token_revoke,
+        name="api_token_revoke",
+    ),
     path("admin/", admin.site.urls),
     path("vendors/", include("vendors.urls")),
     path("procurement/", include("procurement.urls")),
@@ -26,6 +41,18 @@ urlpatterns = [
     path("metrics/", include("metrics.urls")),
     path("api/", include(router.urls)),
     path("api/auth/token/", views.ObtainToken.as_view(), name="api-token"),
+    path("api/auth/logout/", views.RevokeToken.as_view(), name="api-logout"),
+    path("api/auth/logout-all/", views.RevokeAllTokens.as_view(), name="api-logout-all"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves its start-up script as a file, so the CSP needs no inline script;
+    # Swagger UI still sets styles from script, which only this page allows.
+    path(
+        "api/docs/",
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api-schema")
+        ),
+        name="api-docs",
+    ),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin, raw files).
+    path("favicon.ico", views.favicon),
 ]

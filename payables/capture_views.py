@@ -5,13 +5,14 @@ import datetime as dt
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
 from p2p import roles
+from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.roles import role_required
 from payables import capture
@@ -198,14 +199,9 @@ def invoice_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> Htt
     except FileNotFoundError:
         messages.error(request, f"{attachment.original_name} is missing from storage.")
         return redirect("payables:invoice_detail", pk=pk)
-    inline = attachment.content_type in INLINE_TYPES
-    response = FileResponse(
+    return private_file_response(
         handle,
-        as_attachment=not inline,
         filename=attachment.original_name,
         content_type=attachment.content_type,
+        inline=attachment.content_type in INLINE_TYPES,
     )
-    # The browser must not guess a more dangerous type than the one we recognised.
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response

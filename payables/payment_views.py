@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from p2p import roles
+from p2p.accounts import password_confirmation_required
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from p2p.roles import role_required
@@ -174,6 +175,7 @@ def _step(request: HttpRequest, pk: int, step: Callable[[PaymentRun], str]) -> H
 
 @require_POST
 @role_required(roles.AP_MANAGER, roles.FINANCE_LEADER)
+@password_confirmation_required
 def run_approve(request: HttpRequest, pk: int) -> HttpResponse:
     """Approve a proposed run (never by whoever prepared or changed it: the service refuses)."""
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from p2p import roles
+from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from payables.views import EXCEPTION_READERS
@@ -412,17 +413,12 @@ def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> Fil
         handle = attachment.file.open("rb")
     except FileNotFoundError:
         raise Http404("The file is missing from storage.") from None
-    response = FileResponse(
+    return private_file_response(
         handle,
-        as_attachment=request.GET.get("inline") != "1"
-        or attachment.content_type != "application/pdf",
         filename=attachment.original_name,
         content_type=attachment.content_type,
+        inline=request.GET.get("inline") == "1" and attachment.content_type == "application/pdf",
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 @roles.role_required(*roles.PO_READERS)

@@ -65,7 +65,8 @@ def test_invoice_form_captures_the_vendor_pdf_served_only_by_role(client, people
     assert b"".join(served.streaming_content) == PDF
     assert served["Content-Type"] == "application/pdf"
     assert served["X-Content-Type-Options"] == "nosniff"
-    assert "inline" in served["Content-Disposition"]
+    assert served["Content-Security-Policy"] == "sandbox"
+    assert served["Content-Disposition"] == 'inline; filename="INV-7001.pdf"'
     for role, status in (("buyer", 200), ("finance_leader", 200), ("requester", 403)):
         client.force_login(people[role])
         assert client.get(url).status_code == status

@@ -2,9 +2,11 @@
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from unittest import mock
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -178,7 +180,10 @@ def test_htmx_filter_returns_only_the_queue(client, people, setup_org):
     assert f'id="ex-{exception.pk}"' in partial.content.decode()
     assert "<html" not in partial.content.decode()
     body = page.content.decode()
-    assert 'id="queue"' in body and "data-toggle-context" in body and 'case "j"' in body
+    assert 'id="queue"' in body and "data-toggle-context" in body
+    # The keyboard handling is a static file (the CSP allows no inline script).
+    assert "/static/js/exception_queue.js" in body
+    assert 'case "j"' in Path(finders.find("js/exception_queue.js")).read_text()
 
 
 def test_claiming_from_a_row_swaps_only_that_row(client, people, setup_org):

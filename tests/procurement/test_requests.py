@@ -80,6 +80,7 @@ def test_a_quote_uploaded_with_the_request_is_kept_under_media_and_served_to_rea
         assert b"".join(download.streaming_content) == PDF
         assert download["Content-Disposition"].startswith("attachment")
         assert download["X-Content-Type-Options"] == "nosniff"
+        assert download["Content-Security-Policy"] == "sandbox"
     stranger = factories.make_user("sam", "requester")
     assert client_for(stranger).get(url).status_code == 404
 
