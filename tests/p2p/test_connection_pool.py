@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.conf import settings
 from django.db import connection
-from rest_framework.authtoken.models import Token
 
+from p2p.accounts import api_token_issue
 from tests import factories
 from tests.worker import ROOT, child_database_url, wait_for
 
@@ -76,7 +76,7 @@ def dev_server():
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_64_concurrent_clients_get_no_server_error_and_stay_within_the_pool(dev_server):
     carla = factories.make_user("carla", "ap_clerk")
-    token = Token.objects.create(user=carla)
+    _, token = api_token_issue(user=carla)
     factories.make_vendor("Office Depot B.V.")
     factories.make_vendor("Staples Nederland B.V.")
     bound = settings.DB_POOL_MAX_SIZE
@@ -86,7 +86,7 @@ def test_64_concurrent_clients_get_no_server_error_and_stay_within_the_pool(dev_
         statuses = []
         for _ in range(REQUESTS_PER_CLIENT):
             request = urllib.request.Request(
-                f"{dev_server}/api/vendors/", headers={"Authorization": f"Token {token.key}"}
+                f"{dev_server}/api/vendors/", headers={"Authorization": f"Token {token}"}
             )
             try:
                 with urllib.request.urlopen(request, timeout=60) as response:
