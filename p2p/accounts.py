@@ -151,10 +151,15 @@ def password_recently_entered(request: HttpRequest) -> bool:
     return time.time() - entered_at <= settings.REAUTH_MINUTES * 60
 
 
+def password_matches(*, request: HttpRequest, user: AbstractBaseUser, password: str) -> bool:
+    """Whether `password` is `user`'s own (a wrong one counts towards the lockout)."""
+    found = authenticate(request, username=user.get_username(), password=password)
+    return found is not None and found.pk == user.pk
+
+
 def password_confirm(*, request: HttpRequest, password: str) -> bool:
-    """Check the signed-in user's password again (wrong ones count towards the lockout)."""
-    user = authenticate(request, username=request.user.get_username(), password=password)
-    if user is None or user.pk != request.user.pk:
+    """Check the signed-in user's password again and remember when, for this session."""
+    if not password_matches(request=request, user=request.user, password=password):
         return False
     request.session[PASSWORD_CONFIRMED_AT] = time.time()
     return True

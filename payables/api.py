@@ -18,12 +18,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from p2p import roles
+from p2p import accounts, roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.dates import implausible_date
 from payables import capture, payments, queue, resolutions, services
@@ -567,6 +567,14 @@ class BulkResolveSerializer(serializers.Serializer):
     )
 
 
+class PaymentRunApproveSerializer(serializers.Serializer):
+    password = serializers.CharField(
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="The approver's own password, asked again before money is released.",
+    )
+
+
 class PaymentRunCreateSerializer(serializers.Serializer):
     """What to propose: pay date, horizon and currency (blank: every currency)."""
 
@@ -927,7 +935,11 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         run = payments.payment_run_propose(by=request.user, **payload)
         return self._respond(run, status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses=PaymentRunSerializer, parameters=[IDEMPOTENCY_KEY])
+    @extend_schema(
+        request=PaymentRunApproveSerializer,
+        responses=PaymentRunSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+    )
     @action(
         detail=True,
         methods=["post"],
@@ -935,7 +947,16 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     )
     @idempotent
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        """Approve a proposed run; never by the person who prepared or changed it."""
+        """Approve a proposed run; never by the person who prepared or changed it.
+
+        The approver's password is asked again, as on the page: a token or a browser session
+        alone does not release money.
+        """
+        password = validated_input(PaymentRunApproveSerializer, request)["password"]
+        if not accounts.password_matches(
+            request=request._request, user=request.user, password=password
+        ):
+            raise PermissionDenied("The password is not right; the run was not approved.")
         run = payments.payment_run_approve(run=self.get_object(), by=request.user)
         return self._respond(run)
 

@@ -28,9 +28,16 @@ MAX_KEY_LENGTH = 255
 
 
 def request_hash(request: Request) -> str:
-    """The method, path and body, canonicalised so key order or spacing does not matter."""
+    """The method, path and body, canonicalised so key order or spacing does not matter.
+
+    A password confirming the act is left out: the stored digest must not be a way to test
+    guesses, and a retry with the same key is the same act whatever was typed.
+    """
+    data = request.data
+    if isinstance(data, dict) and "password" in data:
+        data = {key: value for key, value in data.items() if key != "password"}
     try:
-        body = json.dumps(request.data, sort_keys=True, default=str)
+        body = json.dumps(data, sort_keys=True, default=str)
     except (TypeError, ValueError):
         body = request.body.decode("utf-8", "replace")
     raw = f"{request.method} {request.path}\n{body}"

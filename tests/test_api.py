@@ -331,10 +331,14 @@ def test_payment_run_proposed_approved_and_paid_through_api(
     assert run["net_amount"] == "1137.40"
     assert [p["invoice_number"] for p in run["payments"]] == ["INV-9001"]
 
-    own = carla.post(f"/api/payment-runs/{run['id']}/approve/")
+    own = carla.post(
+        f"/api/payment-runs/{run['id']}/approve/", {"password": factories.PASSWORD}, format="json"
+    )
     assert own.status_code == 403
 
-    response = martin.post(f"/api/payment-runs/{run['id']}/approve/")
+    response = martin.post(
+        f"/api/payment-runs/{run['id']}/approve/", {"password": factories.PASSWORD}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "approved"
 

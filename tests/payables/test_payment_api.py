@@ -16,6 +16,10 @@ pytestmark = pytest.mark.django_db
 PROPOSAL = {"pay_date": "2026-11-05", "horizon_date": "2026-11-19", "currency": ""}
 
 
+# Approving a run asks for the approver's password again (make_user's password).
+CONFIRM = {"password": factories.PASSWORD}
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     client.force_authenticate(user)
@@ -46,8 +50,8 @@ def test_run_proposed_approved_exported_paid_and_voided_through_the_api(people, 
     ]
     url = f"/api/payment-runs/{run['id']}/"
 
-    assert carla.post(f"{url}approve/").status_code == 403
-    assert fiona.post(f"{url}approve/").json()["status"] == "approved"
+    assert carla.post(f"{url}approve/", CONFIRM, format="json").status_code == 403
+    assert fiona.post(f"{url}approve/", CONFIRM, format="json").json()["status"] == "approved"
 
     response = carla.post(f"{url}export/")
     assert response.status_code == 200, response.json()
@@ -151,9 +155,9 @@ def test_keys_belong_to_their_user_and_refusals_are_replayed_too(people, invoice
 
     # Martin's key "x" and Carla's key "x" are different keys.
     carla.post("/api/payment-runs/", PROPOSAL, format="json", HTTP_IDEMPOTENCY_KEY="x")
-    first = martin.post(approve, HTTP_IDEMPOTENCY_KEY="x")
-    again = martin.post(approve, HTTP_IDEMPOTENCY_KEY="x")
-    fresh = martin.post(approve, HTTP_IDEMPOTENCY_KEY="y")
+    first = martin.post(approve, CONFIRM, format="json", HTTP_IDEMPOTENCY_KEY="x")
+    again = martin.post(approve, CONFIRM, format="json", HTTP_IDEMPOTENCY_KEY="x")
+    fresh = martin.post(approve, CONFIRM, format="json", HTTP_IDEMPOTENCY_KEY="y")
 
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
@@ -188,7 +192,7 @@ def test_mark_paid_and_void_retries_do_not_act_twice(people, invoices):
     carla, fiona = client_for(people["ap_clerk"]), client_for(people["finance_leader"])
     run = carla.post("/api/payment-runs/", PROPOSAL, format="json").json()
     url = f"/api/payment-runs/{run['id']}/"
-    fiona.post(f"{url}approve/")
+    fiona.post(f"{url}approve/", CONFIRM, format="json")
     carla.post(f"{url}export/", HTTP_IDEMPOTENCY_KEY="export-1")
     assert carla.post(f"{url}export/", HTTP_IDEMPOTENCY_KEY="export-1").status_code == 200
     assert len(PaymentRun.objects.get().exports.all()) == 3  # written once, not twice
@@ -215,3 +219,21 @@ def test_mark_paid_and_void_retries_do_not_act_twice(people, invoices):
     assert void_again.json() == void.json()
     # Without the key a second void is a new request, refused: the payment is already void.
     assert martin.post(f"{url}void/", body, format="json").status_code == 400
+
+
+def test_approving_through_the_api_asks_for_the_password_again(people, invoices):
+    carla, fiona = client_for(people["ap_clerk"]), client_for(people["finance_leader"])
+    run = carla.post("/api/payment-runs/", PROPOSAL, format="json").json()
+    approve = f"/api/payment-runs/{run['id']}/approve/"
+
+    missing = fiona.post(approve, {}, format="json")
+    wrong = fiona.post(approve, {"password": "guess-2026"}, format="json")
+
+    assert missing.status_code == 400
+    assert "password" in missing.json()
+    assert wrong.status_code == 403
+    assert "password is not right" in wrong.json()["detail"]
+    assert PaymentRun.objects.get().status == PaymentRun.Status.PROPOSED
+    right = fiona.post(approve, CONFIRM, format="json")
+    assert right.status_code == 200, right.json()
+    assert right.json()["status"] == "approved"
