@@ -204,6 +204,17 @@ def mfa_enrolled(request: HttpRequest) -> bool:
     return request.session[MFA_ENROLLED]
 
 
+def mfa_change_needs_code(request: HttpRequest) -> bool:
+    """Whether the user has an authenticator app but this session has not shown a code from
+    it: replacing or removing the app then would make the password alone enough."""
+    return not request.user.is_verified() and mfa_device_of(request.user) is not None
+
+
+def _refuse_unverified_change(request: HttpRequest) -> None:
+    if mfa_change_needs_code(request):
+        raise PermissionDenied("Enter a code from your current authenticator app first.")
+
+
 def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
     """The secret being enrolled: a fresh one for every visit of the page, the same one again
     after a mistyped code (keep) so the user need not scan twice."""
@@ -217,6 +228,7 @@ def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
 
 def mfa_enrolment_confirm(*, request: HttpRequest, code: str) -> bool:
     """Confirm the pending secret with a code from the app; the session counts as verified."""
+    _refuse_unverified_change(request)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
@@ -251,6 +263,7 @@ def mfa_verify(*, request: HttpRequest, code: str) -> bool:
 def mfa_disable(*, request: HttpRequest) -> None:
     """Remove the user's authenticator app (refused where the role requires one)."""
     user = request.user
+    _refuse_unverified_change(request)
     if mfa_required(user):
         raise PermissionDenied("Your role requires two-factor sign-in; it cannot be turned off.")
     with transaction.atomic():
