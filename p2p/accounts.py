@@ -23,6 +23,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import BasePermission
 
 from p2p import roles
 from p2p.audit import audit_record
@@ -182,6 +184,19 @@ def password_confirmation_required(view: Callable) -> Callable:
         return redirect(f"{reverse('password_confirm')}?{urlencode({'next': back})}")
 
     return wrapped
+
+
+class PasswordRecentlyEnteredInBrowser(BasePermission):
+    """The API's side of password_confirmation_required: a browser session calling the API
+    must have typed the password as recently, or the page's check is skipped by posting to
+    the API with the same cookie. A token client showed its credentials to get the token."""
+
+    message = "Confirm your password in the browser, then repeat the approval."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        if not isinstance(request.successful_authenticator, SessionAuthentication):
+            return True
+        return password_recently_entered(request)
 
 
 # --- two-factor sign-in (TOTP) ---------------------------------------------------------------

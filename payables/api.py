@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
+from p2p.accounts import PasswordRecentlyEnteredInBrowser
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.dates import implausible_date
 from payables import capture, payments, queue, resolutions, services
@@ -931,7 +932,10 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[roles.api_roles(roles.AP_MANAGER, roles.FINANCE_LEADER)],
+        permission_classes=[
+            roles.api_roles(roles.AP_MANAGER, roles.FINANCE_LEADER),
+            PasswordRecentlyEnteredInBrowser,
+        ],
     )
     @idempotent
     def approve(self, request: Request, pk: str | None = None) -> Response:

@@ -129,3 +129,23 @@ def test_confirm_page_never_sends_the_user_off_site(client, people):
     )
 
     assert response["Location"] == "/"
+
+
+def test_the_api_in_the_same_browser_session_asks_for_the_password_too(
+    client, people, proposed_run
+):
+    # The page's confirmation must not be skippable by posting to the API with the same
+    # session cookie from an unattended, signed-in browser.
+    client.force_login(people["finance_leader"])
+    age_session(client, signed_in=20 * MINUTE)
+    approve = f"/api/payment-runs/{proposed_run.pk}/approve/"
+
+    refused = client.post(approve)
+
+    assert refused.status_code == 403
+    assert "Confirm your password" in refused.json()["detail"]
+    proposed_run.refresh_from_db()
+    assert proposed_run.status == PaymentRun.Status.PROPOSED
+
+    client.post("/account/confirm-password/", {"password": factories.PASSWORD})
+    assert client.post(approve).json()["status"] == "approved"
