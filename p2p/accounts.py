@@ -9,6 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import segno
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
@@ -72,6 +75,20 @@ def lockout_response(
     return render(
         request, "registration/locked_out.html", {"message": lockout_message()}, status=429
     )
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """Axes' database handler, but a successful sign-in clears only that account's failures.
+
+    Axes would also clear every failure counted on the client's address, including the guesses
+    at other accounts: someone could guess at a colleague's password from their own desk
+    without end, signing in as themselves between rounds.
+    """
+
+    def reset_user_attempts(self, request: HttpRequest, credentials: dict | None = None) -> int:
+        username = get_client_username(request, credentials)
+        deleted, _ = AccessAttempt.objects.filter(username=username).delete()
+        return deleted
 
 
 def api_token_issue(*, user: AbstractBaseUser) -> tuple[AuthToken, str]:
