@@ -9,6 +9,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import segno
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
@@ -70,6 +73,20 @@ def lockout_response(
     return render(
         request, "registration/locked_out.html", {"message": lockout_message()}, status=429
     )
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """Axes' database handler, but a successful sign-in clears only that account's failures.
+
+    Axes would also clear every failure counted on the client's address, including the guesses
+    at other accounts: someone could guess at a colleague's password from their own desk
+    without end, signing in as themselves between rounds.
+    """
+
+    def reset_user_attempts(self, request: HttpRequest, credentials: dict | None = None) -> int:
+        username = get_client_username(request, credentials)
+        deleted, _ = AccessAttempt.objects.filter(username=username).delete()
+        return deleted
 
 
 def api_token_issue(*, user: AbstractBaseUser) -> tuple[AuthToken, str]:
@@ -209,6 +226,17 @@ def mfa_enrolled(request: HttpRequest) -> bool:
     return request.session[MFA_ENROLLED]
 
 
+def mfa_change_needs_code(request: HttpRequest) -> bool:
+    """Whether the user has an authenticator app but this session has not shown a code from
+    it: replacing or removing the app then would make the password alone enough."""
+    return not request.user.is_verified() and mfa_device_of(request.user) is not None
+
+
+def _refuse_unverified_change(request: HttpRequest) -> None:
+    if mfa_change_needs_code(request):
+        raise PermissionDenied("Enter a code from your current authenticator app first.")
+
+
 def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
     """The secret being enrolled: a fresh one for every visit of the page, the same one again
     after a mistyped code (keep) so the user need not scan twice."""
@@ -222,6 +250,7 @@ def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
 
 def mfa_enrolment_confirm(*, request: HttpRequest, code: str) -> bool:
     """Confirm the pending secret with a code from the app; the session counts as verified."""
+    _refuse_unverified_change(request)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
@@ -256,6 +285,7 @@ def mfa_verify(*, request: HttpRequest, code: str) -> bool:
 def mfa_disable(*, request: HttpRequest) -> None:
     """Remove the user's authenticator app (refused where the role requires one)."""
     user = request.user
+    _refuse_unverified_change(request)
     if mfa_required(user):
         raise PermissionDenied("Your role requires two-factor sign-in; it cannot be turned off.")
     with transaction.atomic():

@@ -6,6 +6,8 @@ goes through AuditedAdmin: every add, change and delete records who did it and t
 old → new, the same way a service would.
 """
 
+from axes.admin import AccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
@@ -14,7 +16,11 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.admin import AuthTokenAdmin
+from knox.models import AuthToken
 
+from p2p import accounts
 from p2p.audit import audit_record
 
 # Never copied into the trail, not even as a hash.
@@ -27,8 +33,8 @@ class AdminAction(models.TextChoices):
     DELETED = "admin_deleted", "Deleted in the admin"
 
 
-def _model_field(obj: models.Model, name: str) -> models.Field | None:
-    if name in SECRET_FIELDS:
+def _model_field(obj: models.Model, name: str, hidden: frozenset[str]) -> models.Field | None:
+    if name in SECRET_FIELDS or name in hidden:
         return None
     try:
         field = obj._meta.get_field(name)
@@ -47,19 +53,24 @@ def _value_text(obj: models.Model, field: models.Field) -> str:
     return "" if value is None else str(value)
 
 
-def _snapshot(obj: models.Model, names: list[str]) -> dict[str, str]:
-    fields = [field for name in names if (field := _model_field(obj, name)) is not None]
+def _snapshot(
+    obj: models.Model, names: list[str], hidden: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    fields = [field for name in names if (field := _model_field(obj, name, hidden)) is not None]
     return {field.name: _value_text(obj, field) for field in fields}
 
 
 class AuditedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose every add, change and delete writes an audit event with the diff."""
 
+    # A model's own secrets (a TOTP key, a token digest), kept out of the trail like passwords.
+    audit_hidden_fields: frozenset[str] = frozenset()
+
     def save_model(self, request: HttpRequest, obj: models.Model, form: ModelForm, change: bool):
         if change:
             # Read before saving: the row in the database still holds the old values.
             stored = type(obj)._default_manager.get(pk=obj.pk)
-            form._audit_before = _snapshot(stored, form.changed_data)
+            form._audit_before = _snapshot(stored, form.changed_data, self.audit_hidden_fields)
         else:
             form._audit_before = {}
         super().save_model(request, obj, form, change)
@@ -70,7 +81,8 @@ class AuditedAdmin(admin.ModelAdmin):
         before = getattr(form, "_audit_before", {})
         names = form.changed_data if change else list(form.fields)
         # Read back as stored, so 5 and 5.000 do not show as a change.
-        after = _snapshot(type(form.instance)._default_manager.get(pk=form.instance.pk), names)
+        stored = type(form.instance)._default_manager.get(pk=form.instance.pk)
+        after = _snapshot(stored, names, self.audit_hidden_fields)
         changes = {
             name: [before.get(name, ""), value]
             for name, value in after.items()
@@ -102,7 +114,10 @@ class AuditedAdmin(admin.ModelAdmin):
             obj=obj,
             action=AdminAction.DELETED,
             by=request.user,
-            changes={name: [value, ""] for name, value in _snapshot(obj, names).items()},
+            changes={
+                name: [value, ""]
+                for name, value in _snapshot(obj, names, self.audit_hidden_fields).items()
+            },
         )
 
 
@@ -132,3 +147,55 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
 @admin.register(Group)
 class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
     """Roles (groups) and their permissions."""
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(AuthToken)
+admin.site.unregister(AccessAttempt)
+
+
+class RemoveOnlyAdmin(AuditedAdmin):
+    """Shown for support and removable (audited), never added or edited here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+
+@admin.register(TOTPDevice)
+class AuthenticatorAppAdmin(RemoveOnlyAdmin):
+    """A user's authenticator app: an administrator removes one for a lost phone. The secret
+    is never shown or set here: whoever knows it can produce the user's codes."""
+
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    fields = ("user", "name", "confirmed", "created_at", "last_used_at")
+    search_fields = ("user__username",)
+    audit_hidden_fields = frozenset({"key"})
+
+
+@admin.register(AuthToken)
+class ApiTokenAdmin(RemoveOnlyAdmin):
+    """API tokens, revoked here by deleting; none is made here, as it would act as its user
+    past their two-factor sign-in (users issue their own under Account > API tokens)."""
+
+    list_display = ("token_key", "user", "created", "expiry")
+    fields = ("token_key", "user", "created", "expiry")
+    search_fields = AuthTokenAdmin.search_fields
+
+    # Revoked through the service, which records it on the user (a token's key is no row id).
+    def delete_model(self, request: HttpRequest, obj: AuthToken) -> None:
+        accounts.api_token_revoke(user=obj.user, token_key=obj.token_key, by=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        with transaction.atomic():
+            for token in queryset.select_related("user").order_by("token_key"):
+                self.delete_model(request, token)
+
+
+@admin.register(AccessAttempt)
+class SignInLockoutAdmin(RemoveOnlyAdmin, AccessAttemptAdmin):
+    """Failed sign-ins; deleting a row lifts its lockout, and who lifted it is recorded."""
+
+    audit_hidden_fields = frozenset({"get_data", "post_data", "http_accept"})

@@ -1,11 +1,14 @@
 """Platform-level pages: the home redirect, API tokens and the API token endpoint."""
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -92,6 +95,10 @@ def password_confirm(request: HttpRequest) -> HttpResponse:
 def two_factor(request: HttpRequest) -> HttpResponse:
     """Two-factor sign-in: status, enrolment with a QR code and a first code, or removal."""
     next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    if accounts.mfa_change_needs_code(request):
+        # The page is open before the second factor (to enrol); an enrolled user proves the
+        # current app first, or a stolen password could swap in the thief's phone.
+        return redirect(f"{reverse('two_factor_verify')}?{urlencode({'next': next_url})}")
     device = accounts.mfa_device_of(request.user)
     error = ""
     if request.method == "POST" and request.POST.get("action") == "confirm":

@@ -137,8 +137,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else None,
             "can_export": status == PaymentRun.Status.APPROVED
             and roles.has_role(user, *RUN_OPERATORS),
-            # Replacing a file and voiding a payment are the AP manager's; the services also
-            # refuse whoever prepared the run.
+            # Replacing a file and voiding a payment are the AP manager's; voiding is also
+            # refused to whoever prepared or changed the run (the service checks).
             "can_replace": status == PaymentRun.Status.SENT
             and roles.has_role(user, roles.AP_MANAGER),
             "can_mark_paid": status in (PaymentRun.Status.APPROVED, PaymentRun.Status.SENT)

@@ -26,6 +26,7 @@ from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, Segregati
 from p2p.models import AuditEvent
 from p2p.money import ZERO, parse_decimal, round_money
 from p2p.numbering import next_number
+from payables import bankfile
 from payables.models import (
     BankConfirmation,
     CompanySettings,
@@ -650,8 +651,6 @@ def payment_run_export(*, run: PaymentRun, by: AbstractBaseUser) -> list[Payment
     not recognise as a duplicate, and pay twice. A lost or broken file is replaced instead
     (`bank_file_replace`). Nothing is kept if a check fails.
     """
-    from payables import bankfile
-
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
     company = CompanySettings.load()
     with transaction.atomic():
@@ -701,8 +700,6 @@ def bank_file_replace(*, export: PaymentExport, by: AbstractBaseUser, reason: st
     refuses the replacement as a duplicate rather than paying twice. The earlier file is kept,
     marked superseded.
     """
-    from payables import bankfile
-
     roles.require_role(by, roles.AP_MANAGER)
     reason = reason.strip()
     if not reason:

@@ -3,10 +3,13 @@
 from decimal import Decimal
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.models import AuthToken
 
 from p2p.models import AuditEvent
 from procurement.models import CostCenter, GLAccount, PurchaseRequest
@@ -137,3 +140,59 @@ def test_documents_whose_status_matters_are_read_only_in_the_admin(admin_client,
     assert admin_client.post(url, {"status": "approved"}).status_code == 403
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.PENDING_APPROVAL
+
+
+def test_the_admin_never_shows_or_sets_an_authenticator_secret(admin_client, people):
+    # Whoever reads the secret can produce the user's codes: two-factor sign-in would be
+    # one factor for them.
+    device = TOTPDevice.objects.create(user=people["ap_manager"], name="phone", confirmed=True)
+
+    page = admin_client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
+
+    assert page.status_code == 200
+    assert device.key not in page.content.decode()
+    assert admin_client.get(reverse("admin:otp_totp_totpdevice_add")).status_code == 403
+
+
+def test_removing_an_authenticator_app_in_the_admin_is_audited(admin_client, people):
+    device = TOTPDevice.objects.create(user=people["ap_manager"], name="phone", confirmed=True)
+    device_pk = device.pk
+
+    response = admin_client.post(
+        reverse("admin:otp_totp_totpdevice_delete", args=[device_pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(pk=device_pk).exists()
+    [event] = AuditEvent.objects.filter(object_type="otp_totp.totpdevice", object_id=device_pk)
+    assert (event.action, event.actor_name) == ("admin_deleted", "ada")
+    assert event.changes["user"] == ["martin", ""]
+    assert "key" not in event.changes
+
+
+def test_the_admin_cannot_mint_an_api_token_for_someone_else(admin_client, people):
+    # A token made here would act as the user, past their two-factor sign-in, unrecorded.
+    assert admin_client.get(reverse("admin:knox_authtoken_add")).status_code == 403
+
+
+def test_revoking_a_token_or_unlocking_a_sign_in_in_the_admin_is_audited(admin_client, people):
+    token, _ = AuthToken.objects.create(user=people["ap_clerk"])
+    attempt = AccessAttempt.objects.create(
+        username="carla", ip_address="192.0.2.10", failures_since_start=5, get_data="", post_data=""
+    )
+
+    admin_client.post(reverse("admin:knox_authtoken_delete", args=[token.pk]), {"post": "yes"})
+    admin_client.post(
+        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"}
+    )
+
+    assert not AuthToken.objects.filter(pk=token.pk).exists()
+    revoked = AuditEvent.objects.get(action="api_token_revoked")
+    assert (revoked.object_id, revoked.actor_name, revoked.note) == (
+        people["ap_clerk"].pk,
+        "ada",
+        token.token_key,
+    )
+    unlocked = AuditEvent.objects.get(object_type="axes.accessattempt", action="admin_deleted")
+    assert unlocked.changes["username"] == ["carla", ""]
+    assert unlocked.changes["ip_address"] == ["192.0.2.10", ""]

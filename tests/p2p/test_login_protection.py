@@ -99,3 +99,29 @@ def test_behind_a_proxy_the_forwarded_client_address_is_locked(people, settings)
     forged = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.40")
     assert web_login(colleague, "martin", factories.PASSWORD).status_code == 302
     assert web_login(forged, "martin", factories.PASSWORD).status_code == 429
+
+
+def test_signing_in_as_oneself_does_not_wipe_the_guesses_at_a_colleague(people):
+    # Someone guessing at carla's password from their own desk signs in as themselves between
+    # rounds: that success must clear their own failures, not every failure of the address.
+    desk = "198.51.100.50"
+    for _ in range(4):
+        web_login(Client(REMOTE_ADDR=desk), "carla", WRONG)
+    assert web_login(Client(REMOTE_ADDR=desk), "rita", factories.PASSWORD).status_code == 302
+    web_login(Client(REMOTE_ADDR=desk), "carla", WRONG)
+
+    response = web_login(Client(REMOTE_ADDR="203.0.113.8"), "carla", factories.PASSWORD)
+
+    assert response.status_code == 429
+
+
+def test_signing_in_clears_ones_own_earlier_typos(people):
+    desk = Client(REMOTE_ADDR="198.51.100.51")
+    for _ in range(4):
+        web_login(desk, "carla", WRONG)
+    assert web_login(desk, "carla", factories.PASSWORD).status_code == 302
+    desk.logout()
+
+    web_login(desk, "carla", WRONG)
+
+    assert web_login(desk, "carla", factories.PASSWORD).status_code == 302

@@ -129,3 +129,25 @@ def test_confirm_page_never_sends_the_user_off_site(client, people):
     )
 
     assert response["Location"] == "/"
+
+
+def test_the_api_in_the_same_browser_session_asks_for_the_password_too(
+    client, people, proposed_run
+):
+    # The page's confirmation must not be skippable by posting to the API with the same
+    # session cookie from an unattended, signed-in browser.
+    client.force_login(people["finance_leader"])
+    age_session(client, signed_in=20 * MINUTE)
+    approve = f"/api/payment-runs/{proposed_run.pk}/approve/"
+
+    refused = client.post(approve, {}, content_type="application/json")
+    wrong = client.post(approve, {"password": "guess-2026"}, content_type="application/json")
+
+    assert refused.status_code == 400
+    assert "password" in refused.json()
+    assert wrong.status_code == 403
+    proposed_run.refresh_from_db()
+    assert proposed_run.status == PaymentRun.Status.PROPOSED
+
+    right = client.post(approve, {"password": factories.PASSWORD}, content_type="application/json")
+    assert right.json()["status"] == "approved"

@@ -163,3 +163,34 @@ def test_production_requires_it_for_ap_manager_and_finance_leader():
         timeout=60,
     )
     assert result.stdout.strip() == "('ap_manager', 'finance_leader')", result.stderr
+
+
+def test_password_alone_cannot_swap_in_a_new_authenticator_app(people):
+    # Someone who knows only the password must not enrol their own phone in place of the
+    # user's: that would be two-factor sign-in with one factor.
+    device = TOTPDevice.objects.create(user=people["ap_clerk"], name="phone", confirmed=True)
+    carla = signed_in("carla")
+
+    started = carla.post("/account/two-factor/", {"action": "start"})
+    attacker_phone = TOTPDevice.objects.create(
+        user=people["ap_clerk"], name="Authenticator app", confirmed=False
+    )
+    confirmed = carla.post(
+        "/account/two-factor/", {"action": "confirm", "code": code_for(attacker_phone)}
+    )
+
+    assert started["Location"].startswith("/account/two-factor/verify/")
+    assert confirmed["Location"].startswith("/account/two-factor/verify/")
+    assert list(TOTPDevice.objects.filter(user=people["ap_clerk"], confirmed=True)) == [device]
+    assert carla.get("/payables/invoices/")["Location"].startswith("/account/two-factor/verify/")
+
+
+def test_password_alone_cannot_turn_it_off(people):
+    TOTPDevice.objects.create(user=people["ap_clerk"], name="phone", confirmed=True)
+    carla = signed_in("carla")
+
+    response = carla.post("/account/two-factor/", {"action": "remove"})
+
+    assert response["Location"].startswith("/account/two-factor/verify/")
+    assert TOTPDevice.objects.filter(user=people["ap_clerk"], confirmed=True).exists()
+    assert carla.get("/payables/invoices/")["Location"].startswith("/account/two-factor/verify/")
