@@ -7,7 +7,7 @@ statement over every approved invoice, so its cost does not depend on how many t
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -43,6 +43,7 @@ from vendors.models import BankAccount, Vendor
 RUN_FINANCE_APPROVAL_THRESHOLD = Decimal("100000")
 COST_OF_CAPITAL_PCT = Decimal("8")
 HUNDRED = Decimal("100")
+COST_OF_CAPITAL_PLACES = Decimal("0.001")  # CompanySettings.cost_of_capital_pct keeps three
 DAYS_PER_YEAR = Decimal("365")
 # Audit actions that change what a run pays: whoever did one of them helped prepare it.
 COMPOSITION_ACTIONS = ("invoice_added", "invoice_removed")
@@ -132,7 +133,10 @@ def company_settings_update(
             BIC(bic)
         except SchwiftyException as exc:
             raise DomainError(f"The BIC {bic} is not valid: {exc}.") from None
-    cost = parse_decimal(cost_of_capital_pct, "Cost of capital")
+    # At the column's three places, so "8" over a stored 8.000 is no change in the trail.
+    cost = parse_decimal(cost_of_capital_pct, "Cost of capital").quantize(
+        COST_OF_CAPITAL_PLACES, rounding=ROUND_HALF_UP
+    )
     if not ZERO <= cost < HUNDRED:
         raise DomainError("Cost of capital is a yearly percentage between 0 and 100.")
     threshold = round_money(parse_decimal(run_approval_threshold, "Approval threshold"))

@@ -53,6 +53,15 @@ def humanize_status(value: str | None) -> str:
 
 
 @register.filter
+def audit_change(value: Any) -> str:
+    """An audit trail value: an [old, new] pair reads 'old → new'; blanks read '—'."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        old, new = (DASH if part in (None, "") else part for part in value)
+        return f"{old} → {new}"
+    return DASH if value in (None, "") else str(value)
+
+
+@register.filter
 def pct(value: Decimal | float | None, places: int = 1) -> str:
     """A ratio 0..1 as a percentage: `{{ rate|pct }}` → '87.5 %', `{{ rate|pct:0 }}` → '88 %'."""
     ratio = _to_decimal(value)
