@@ -451,8 +451,7 @@ def request_create(
                 to_status=request.status,
                 note=note,
                 changes={
-                    "total": request.total_amount,
-                    "currency": request.currency,
+                    "total": _money(request.total_amount, request.currency),
                     "lines": len(cleaned),
                     **({"attachments": len(saved)} if saved else {}),
                 },
