@@ -395,7 +395,7 @@ def request_attachment_remove(
             obj=request,
             action="attachment removed",
             by=by,
-            changes={"file": attachment.original_name, "attachment": attachment.pk},
+            changes={"file": attachment.original_name},
             note=attachment.removal_reason,
         )
     return attachment
