@@ -172,6 +172,7 @@ def test_clerk_takes_an_invoice_out_and_puts_another_in_through_the_page(client,
     assert f"Invoice OD-LATER added to {run.number}." in messages_of(response)
     page = response.content.decode()
     assert "Removed or voided" in page and "Disputed" in page and "Added by hand" in page
+    assert "A total above 100,000.00 EUR needs a finance leader." in page
     run.refresh_from_db()
     assert run.net_amount == Decimal("2000.00")
 
