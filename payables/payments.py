@@ -24,7 +24,7 @@ from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from p2p.money import ZERO, parse_decimal, round_money
+from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
 from payables.models import (
     BankConfirmation,
@@ -547,7 +547,10 @@ def payment_run_add_invoice(
             action="invoice_added",
             by=by,
             note=reason,
-            changes={"invoice": invoice.number, "net": payment.net_amount},
+            changes={
+                "invoice": invoice.number,
+                "net": format_money(payment.net_amount, payment.currency),
+            },
         )
     return payment
 
@@ -599,7 +602,10 @@ def payment_run_remove_invoice(
             action="invoice_removed",
             by=by,
             note=reason,
-            changes={"invoice": invoice.number, "net": payment.net_amount},
+            changes={
+                "invoice": invoice.number,
+                "net": format_money(payment.net_amount, payment.currency),
+            },
         )
     return payment
 
@@ -976,7 +982,7 @@ def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Paym
             changes={
                 "invoice": invoice.number,
                 "vendor": payment.vendor.name,
-                "net": f"{payment.net_amount} {payment.currency}",
+                "net": format_money(payment.net_amount, payment.currency),
                 "bank": f"{confirmation.get_outcome_display()}, {confirmation.reference}",
             },
         )

@@ -1338,7 +1338,7 @@ def po_create_from_requests(
                 changes={
                     ("requests" if len(requests) > 1 else "request"): numbers,
                     "vendor": vendor.name,
-                    "total": po.total_amount,
+                    "total": format_money(po.total_amount, po.currency),
                 },
             )
             for request in requests:
@@ -1807,7 +1807,7 @@ def _apply_change(
         action="revised",
         by=by,
         note=revision.reason,
-        changes={"revision": po.revision, "total": po.total_amount},
+        changes={"revision": po.revision, "total": format_money(po.total_amount, po.currency)},
     )
     _reconcile_receiving_status(po, by, note=f"Revision {po.revision}")
     po_id = po.pk

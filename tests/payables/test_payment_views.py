@@ -173,6 +173,7 @@ def test_clerk_takes_an_invoice_out_and_puts_another_in_through_the_page(client,
     page = response.content.decode()
     assert "Removed or voided" in page and "Disputed" in page and "Added by hand" in page
     assert "A total above 100,000.00 EUR needs a finance leader." in page
+    assert "Net: <span>400.00 EUR</span>" in page  # the activity trail
     run.refresh_from_db()
     assert run.net_amount == Decimal("2000.00")
 
