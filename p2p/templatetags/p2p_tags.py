@@ -52,6 +52,28 @@ def humanize_status(value: str | None) -> str:
     return str(value).replace("_", " ").capitalize()
 
 
+# Words an audit key spells in lower case that a finance reader knows in capitals or as a sign.
+AUDIT_KEY_WORDS = {
+    "iban": "IBAN",
+    "bic": "BIC",
+    "gl": "GL",
+    "po": "PO",
+    "vat": "VAT",
+    "csv": "CSV",
+    "id": "ID",
+    "ids": "IDs",
+    "sha256": "SHA-256",
+    "pct": "%",
+}
+
+
+@register.filter
+def audit_label(key: str) -> str:
+    """An audit key as a label: 'cost_of_capital_pct' → 'Cost of capital %', 'iban' → 'IBAN'."""
+    words = humanize_status(key).split(" ")
+    return " ".join(AUDIT_KEY_WORDS.get(word.lower(), word) for word in words)
+
+
 @register.filter
 def audit_change(value: Any) -> str:
     """An audit trail value: an [old, new] pair reads 'old → new'; blanks read '—'."""

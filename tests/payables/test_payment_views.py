@@ -268,7 +268,7 @@ def test_payment_settings_history_reads_old_to_new_and_skips_a_number_retyped(cl
 
     page = client.get(reverse("payables:company_settings")).content.decode()
 
-    assert "Iban: <span>— → NL91ABNA0417164300</span>" in page
+    assert "IBAN: <span>— → NL91ABNA0417164300</span>" in page
     assert "Cost of capital" not in page.split("Changes", 1)[1]
     assert "[&#x27;" not in page
 
