@@ -7,7 +7,7 @@ statement over every approved invoice, so its cost does not depend on how many t
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,7 +24,7 @@ from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from p2p.money import ZERO, parse_decimal, round_money
+from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
 from payables import bankfile
 from payables.models import (
@@ -44,6 +44,7 @@ from vendors.models import BankAccount, Vendor
 RUN_FINANCE_APPROVAL_THRESHOLD = Decimal("100000")
 COST_OF_CAPITAL_PCT = Decimal("8")
 HUNDRED = Decimal("100")
+COST_OF_CAPITAL_PLACES = Decimal("0.001")  # CompanySettings.cost_of_capital_pct keeps three
 DAYS_PER_YEAR = Decimal("365")
 # Audit actions that change what a run pays: whoever did one of them helped prepare it.
 COMPOSITION_ACTIONS = ("invoice_added", "invoice_removed")
@@ -133,7 +134,10 @@ def company_settings_update(
             BIC(bic)
         except SchwiftyException as exc:
             raise DomainError(f"The BIC {bic} is not valid: {exc}.") from None
-    cost = parse_decimal(cost_of_capital_pct, "Cost of capital")
+    # At the column's three places, so "8" over a stored 8.000 is no change in the trail.
+    cost = parse_decimal(cost_of_capital_pct, "Cost of capital").quantize(
+        COST_OF_CAPITAL_PLACES, rounding=ROUND_HALF_UP
+    )
     if not ZERO <= cost < HUNDRED:
         raise DomainError("Cost of capital is a yearly percentage between 0 and 100.")
     threshold = round_money(parse_decimal(run_approval_threshold, "Approval threshold"))
@@ -544,7 +548,10 @@ def payment_run_add_invoice(
             action="invoice_added",
             by=by,
             note=reason,
-            changes={"invoice": invoice.number, "net": payment.net_amount},
+            changes={
+                "invoice": invoice.number,
+                "net": format_money(payment.net_amount, payment.currency),
+            },
         )
     return payment
 
@@ -596,7 +603,10 @@ def payment_run_remove_invoice(
             action="invoice_removed",
             by=by,
             note=reason,
-            changes={"invoice": invoice.number, "net": payment.net_amount},
+            changes={
+                "invoice": invoice.number,
+                "net": format_money(payment.net_amount, payment.currency),
+            },
         )
     return payment
 
@@ -969,7 +979,7 @@ def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Paym
             changes={
                 "invoice": invoice.number,
                 "vendor": payment.vendor.name,
-                "net": f"{payment.net_amount} {payment.currency}",
+                "net": format_money(payment.net_amount, payment.currency),
                 "bank": f"{confirmation.get_outcome_display()}, {confirmation.reference}",
             },
         )

@@ -13,7 +13,14 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
-from p2p.money import ZERO, line_amount, parse_decimal, round_money, round_quantity
+from p2p.money import (
+    ZERO,
+    format_money,
+    line_amount,
+    parse_decimal,
+    round_money,
+    round_quantity,
+)
 from payables.models import Invoice, InvoiceException, InvoiceLine
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
@@ -207,8 +214,7 @@ def invoice_capture(
             by=by,
             to_status=invoice.status,
             changes={
-                "total": invoice.total_amount,
-                "currency": currency,
+                "total": format_money(invoice.total_amount, currency),
                 "source": source,
                 "purchase_order": purchase_order.number if purchase_order else "",
                 **({"file": facts.source_file} if facts.source_file else {}),

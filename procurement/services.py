@@ -395,7 +395,7 @@ def request_attachment_remove(
             obj=request,
             action="attachment removed",
             by=by,
-            changes={"file": attachment.original_name, "attachment": attachment.pk},
+            changes={"file": attachment.original_name},
             note=attachment.removal_reason,
         )
     return attachment
@@ -451,8 +451,7 @@ def request_create(
                 to_status=request.status,
                 note=note,
                 changes={
-                    "total": request.total_amount,
-                    "currency": request.currency,
+                    "total": _money(request.total_amount, request.currency),
                     "lines": len(cleaned),
                     **({"attachments": len(saved)} if saved else {}),
                 },
@@ -1339,7 +1338,7 @@ def po_create_from_requests(
                 changes={
                     ("requests" if len(requests) > 1 else "request"): numbers,
                     "vendor": vendor.name,
-                    "total": po.total_amount,
+                    "total": format_money(po.total_amount, po.currency),
                 },
             )
             for request in requests:
@@ -1808,7 +1807,7 @@ def _apply_change(
         action="revised",
         by=by,
         note=revision.reason,
-        changes={"revision": po.revision, "total": po.total_amount},
+        changes={"revision": po.revision, "total": format_money(po.total_amount, po.currency)},
     )
     _reconcile_receiving_status(po, by, note=f"Revision {po.revision}")
     po_id = po.pk

@@ -52,6 +52,37 @@ def humanize_status(value: str | None) -> str:
     return str(value).replace("_", " ").capitalize()
 
 
+# Words an audit key spells in lower case that a finance reader knows in capitals or as a sign.
+AUDIT_KEY_WORDS = {
+    "iban": "IBAN",
+    "bic": "BIC",
+    "gl": "GL",
+    "po": "PO",
+    "vat": "VAT",
+    "csv": "CSV",
+    "id": "ID",
+    "ids": "IDs",
+    "sha256": "SHA-256",
+    "pct": "%",
+}
+
+
+@register.filter
+def audit_label(key: str) -> str:
+    """An audit key as a label: 'cost_of_capital_pct' → 'Cost of capital %', 'iban' → 'IBAN'."""
+    words = humanize_status(key).split(" ")
+    return " ".join(AUDIT_KEY_WORDS.get(word.lower(), word) for word in words)
+
+
+@register.filter
+def audit_change(value: Any) -> str:
+    """An audit trail value: an [old, new] pair reads 'old → new'; blanks read '—'."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        old, new = (DASH if part in (None, "") else part for part in value)
+        return f"{old} → {new}"
+    return DASH if value in (None, "") else str(value)
+
+
 @register.filter
 def pct(value: Decimal | float | None, places: int = 1) -> str:
     """A ratio 0..1 as a percentage: `{{ rate|pct }}` → '87.5 %', `{{ rate|pct:0 }}` → '88 %'."""

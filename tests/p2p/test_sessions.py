@@ -100,6 +100,7 @@ def test_approving_a_run_asks_for_the_password_again(client, people, proposed_ru
 
     wrong = client.post("/account/confirm-password/", {"password": "guess", "next": detail})
     assert "That password is not right." in wrong.content.decode()
+    assert f'<a href="{detail}">Back without confirming</a>' in wrong.content.decode()
     confirmed = client.post(
         "/account/confirm-password/", {"password": factories.PASSWORD, "next": detail}
     )

@@ -404,6 +404,8 @@ def test_the_clerks_decimal_mark_reaches_the_import_of_a_dutch_csv(
     batch = finished_batch(client, response)
     assert (batch.decimal_mark, batch.imported_count) == ("comma", 1)
     assert Invoice.objects.get().net_amount == Decimal("585.00")
+    report = client.get(response.url).content.decode()
+    assert "CSV decimals with a comma: 1.234,50" in report  # the page says how it was read
 
 
 def test_a_large_import_lists_the_first_invoices_and_counts_them_all(

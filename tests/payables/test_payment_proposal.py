@@ -422,4 +422,4 @@ def test_company_settings_are_set_by_finance_and_audited(people):
     )
     event = AuditEvent.objects.get(object_type="payables.companysettings")
     assert event.actor == people["finance_leader"]
-    assert event.changes["cost_of_capital_pct"] == ["8.000", "6.5"]
+    assert event.changes["cost_of_capital_pct"] == ["8.000", "6.500"]

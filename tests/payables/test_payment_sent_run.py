@@ -159,7 +159,7 @@ def test_void_after_the_bank_confirmed_frees_only_that_invoice(people, sent_run)
     voided = AuditEvent.objects.get(object_id=sent_run.pk, action="payment_voided")
     assert voided.actor_name == "martin"
     assert voided.changes["invoice"] == "OD-1"
-    assert voided.changes["net"] == "1000.00 EUR"
+    assert voided.changes["net"] == "1,000.00 EUR"
     assert "ABN-2026-11-0477" in voided.changes["bank"]
     # OD-2 sits in the same unexecuted transfer: the run cannot be marked paid around it.
     with pytest.raises(DomainError, match="Void their payments before marking the run paid"):

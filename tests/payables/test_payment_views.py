@@ -172,6 +172,8 @@ def test_clerk_takes_an_invoice_out_and_puts_another_in_through_the_page(client,
     assert f"Invoice OD-LATER added to {run.number}." in messages_of(response)
     page = response.content.decode()
     assert "Removed or voided" in page and "Disputed" in page and "Added by hand" in page
+    assert "A total above 100,000.00 EUR needs a finance leader." in page
+    assert "Net: <span>400.00 EUR</span>" in page  # the activity trail
     run.refresh_from_db()
     assert run.net_amount == Decimal("2000.00")
 
@@ -251,6 +253,24 @@ def test_finance_leader_edits_payment_settings_and_others_only_read_them(client,
     client.force_login(people["ap_manager"])
     assert client.get(reverse("payables:company_settings")).status_code == 200
     assert client.post(reverse("payables:company_settings"), data).status_code == 403
+
+
+def test_payment_settings_history_reads_old_to_new_and_skips_a_number_retyped(client, people):
+    client.force_login(people["finance_leader"])
+    data = {
+        "company_name": "Acme Nederland B.V.",
+        "iban": "NL91 ABNA 0417 1643 00",
+        "bic": "",
+        "cost_of_capital_pct": "8",  # what is stored already, as 8.000
+        "run_approval_threshold": "100000",
+    }
+    client.post(reverse("payables:company_settings"), data)
+
+    page = client.get(reverse("payables:company_settings")).content.decode()
+
+    assert "IBAN: <span>— → NL91ABNA0417164300</span>" in page
+    assert "Cost of capital" not in page.split("Changes", 1)[1]
+    assert "[&#x27;" not in page
 
 
 def test_finance_leader_sets_variance_thresholds_per_currency_on_the_settings_page(client, people):

@@ -110,6 +110,7 @@ def test_clerk_enters_invoice_against_po_and_the_match_approves_it(
     page = client.get(response["Location"])
     assert "Invoice INV-2026-0117 captured — matching runs in the background." in texts(page)
     assert "Matched" in page.content.decode()
+    assert "Total: <span>1,137.40 EUR</span>" in page.content.decode()  # the activity trail
 
 
 def test_invoice_detail_polls_while_pending_and_refreshes_once_matched(client, people, setup_org):

@@ -209,6 +209,19 @@ def test_request_detail_shows_lines_approvals_and_trail(people, setup_org):
     assert "Draft" in text and "Pending approval" in text  # the audit timeline
 
 
+def test_request_trail_names_people_and_formats_the_total(people, setup_org):
+    rita = people["requester"]
+    rita.last_name = "Jansen"
+    rita.save(update_fields=["last_name"])
+    request = submitted_request(people, setup_org, amount="298.00")  # 6 x 298.00
+
+    page = client_for(rita).get(reverse("procurement:request_detail", args=[request.pk]))
+
+    text = page.content.decode()
+    assert '<span class="timeline-actor">Rita Jansen</span>' in text
+    assert "Total: <span>1,788.00 EUR</span>" in text
+
+
 def test_another_requester_cannot_open_someone_elses_request(people, setup_org):
     request = submitted_request(people, setup_org)
     rene = client_for(factories.make_user("rene", "requester"))
