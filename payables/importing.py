@@ -39,6 +39,8 @@ from payables.services import (
     DocumentFacts,
     InvoiceInput,
     InvoiceLineInput,
+    captured_numbers,
+    duplicate_error,
     invoice_capture_many,
     normalize_invoice_number,
 )
@@ -594,26 +596,14 @@ def _check_against_database(invoices: list[CsvInvoice]) -> None:
 
 def _check_earlier_captures(invoices: list[CsvInvoice]) -> None:
     """One query for the whole file: invoices already captured under the same vendor and number."""
-    if not invoices:
-        return
-    wanted = {
-        (i.vendor.pk, normalize_invoice_number(i.number), i.document_type): i for i in invoices
-    }
-    existing = (
-        Invoice.objects.filter(
-            vendor_id__in={key[0] for key in wanted},
-            normalized_number__in={key[1] for key in wanted},
+    captured = captured_numbers((i.vendor.pk, normalize_invoice_number(i.number)) for i in invoices)
+    for invoice in invoices:
+        error = duplicate_error(
+            vendor=invoice.vendor,
+            number=invoice.number,
+            document_type=invoice.document_type,
+            normalized=normalize_invoice_number(invoice.number),
+            captured=captured,
         )
-        .exclude(status=Invoice.Status.REJECTED)
-        .values_list("vendor_id", "normalized_number", "document_type", "number", "captured_at")
-    )
-    for vendor_id, normalized, document_type, number, captured_at in existing:
-        invoice = wanted.get((vendor_id, normalized, document_type))
-        if invoice is not None:
-            invoice.errors.append(
-                RowError(
-                    invoice.first_line,
-                    f"{invoice.vendor.name} invoice {invoice.number} was already captured as {number} "
-                    f"on {captured_at:%d %b %Y}.",
-                )
-            )
+        if error is not None:
+            invoice.errors.append(RowError(invoice.first_line, error.message))

@@ -1,13 +1,16 @@
 """Payables state changes: capture, exception resolution and payment runs."""
 
 import datetime as dt
+import functools
+import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from p2p import roles
@@ -164,7 +167,9 @@ def invoice_capture_many(
             .filter(pk__in={draft.input.vendor.pk for draft in drafts})
             .order_by("pk")
         }
-        captured = _captured_numbers(drafts)
+        captured = captured_numbers(
+            (draft.input.vendor.pk, draft.normalized_number) for draft in drafts
+        )
         orders = {
             draft.input.purchase_order.pk: draft.input.purchase_order
             for draft in drafts
@@ -327,13 +332,30 @@ def _draft(invoice: InvoiceInput) -> _Draft:
     )
 
 
-def _captured_numbers(drafts: list[_Draft]) -> dict[tuple[int, str, str], tuple[str, dt.datetime]]:
-    """Invoices already captured under the drafts' vendors and numbers: one query for all."""
+# (vendor id, normalised number, document type) -> the number as captured and when.
+CapturedNumbers = dict[tuple[int, str, str], tuple[str, dt.datetime]]
+
+
+def captured_numbers(wanted: Iterable[tuple[int, str]]) -> CapturedNumbers:
+    """Invoices already captured (and not rejected) under these (vendor id, normalised number).
+
+    One query, each vendor's numbers probed through the (vendor, normalized_number) index, so
+    its cost follows the numbers asked for, not the size of the invoice table.
+    """
+    by_vendor: dict[int, set[str]] = {}
+    for vendor_id, normalized in wanted:
+        by_vendor.setdefault(vendor_id, set()).add(normalized)
+    if not by_vendor:
+        return {}
+    condition = functools.reduce(
+        operator.or_,
+        (
+            Q(vendor_id=vendor_id, normalized_number__in=numbers)
+            for vendor_id, numbers in by_vendor.items()
+        ),
+    )
     existing = (
-        Invoice.objects.filter(
-            vendor_id__in={draft.input.vendor.pk for draft in drafts},
-            normalized_number__in={draft.normalized_number for draft in drafts},
-        )
+        Invoice.objects.filter(condition)
         .exclude(status=Invoice.Status.REJECTED)
         # Ascending, so the latest capture of a number is the one named.
         .order_by("id")
@@ -345,17 +367,31 @@ def _captured_numbers(drafts: list[_Draft]) -> dict[tuple[int, str, str], tuple[
     }
 
 
-def _check_duplicate(
-    draft: _Draft, vendor: Vendor, captured: dict[tuple[int, str, str], tuple[str, dt.datetime]]
-) -> None:
+def duplicate_error(
+    *, vendor: Vendor, number: str, document_type: str, normalized: str, captured: CapturedNumbers
+) -> DomainError | None:
+    """Why the vendor's number cannot be captured again, or None when it was not captured yet."""
+    key = (vendor.pk, normalized, document_type)
+    if key not in captured:
+        return None
+    earlier_number, captured_at = captured[key]
+    return DomainError(
+        f"{vendor.name} invoice {number} was already captured as {earlier_number} "
+        f"on {captured_at:%d %b %Y}."
+    )
+
+
+def _check_duplicate(draft: _Draft, vendor: Vendor, captured: CapturedNumbers) -> None:
     """Refuse a number the vendor already billed (or billed earlier in the same batch)."""
+    if error := duplicate_error(
+        vendor=vendor,
+        number=draft.number,
+        document_type=draft.input.document_type,
+        normalized=draft.normalized_number,
+        captured=captured,
+    ):
+        raise error
     key = (vendor.pk, draft.normalized_number, draft.input.document_type)
-    if key in captured:
-        number, captured_at = captured[key]
-        raise DomainError(
-            f"{vendor.name} invoice {draft.number} was already captured as {number} "
-            f"on {captured_at:%d %b %Y}."
-        )
     captured[key] = (draft.number, draft.input.captured_at or timezone.now())
 
 
