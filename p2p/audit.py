@@ -36,7 +36,31 @@ def audit_record(
     note: str = "",
 ) -> AuditEvent:
     """Append one event to the trail; called by every service that creates or changes a document."""
-    return AuditEvent.objects.create(
+    event = audit_event(
+        obj=obj,
+        action=action,
+        by=by,
+        changes=changes,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+    )
+    event.save()
+    return event
+
+
+def audit_event(
+    *,
+    obj: models.Model,
+    action: str,
+    by: AbstractBaseUser | None,
+    changes: dict[str, Any] | None = None,
+    from_status: str = "",
+    to_status: str = "",
+    note: str = "",
+) -> AuditEvent:
+    """One unsaved event, for services that write the trail of many documents with audit_bulk."""
+    return AuditEvent(
         actor=by if by is not None and by.is_authenticated else None,
         actor_name=by.get_username() if by is not None and by.is_authenticated else "system",
         object_type=object_type_of(obj),

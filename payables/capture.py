@@ -487,9 +487,14 @@ def import_batch_run(*, batch_id: int) -> ImportBatch:
         _finish_failed(batch, f"The import stopped: {message}")
         raise
     progress.close()
-    batch.report = [report_entry(result) for result in results]
     batch.imported_count = sum(1 for result in results if result.ok)
     batch.rejected_count = len(results) - batch.imported_count
+    # Each result is let go once its entry is made, so a large file's outcome is not held
+    # twice over (the results and the report) at its peak.
+    batch.report = []
+    results.reverse()
+    while results:
+        batch.report.append(report_entry(results.pop()))
     batch.files_done = batch.files_total
     batch.current_file, batch.current_done, batch.current_total = "", 0, 0
     batch.finished_at = timezone.now()

@@ -10,6 +10,7 @@ credit_note; a negative invoice is stored as a credit note with its signs flippe
 """
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -36,8 +37,11 @@ from payables.einvoice.csv_import import CsvInvoice, RowError, read_csv
 from payables.models import Invoice
 from payables.services import (
     DocumentFacts,
+    InvoiceInput,
     InvoiceLineInput,
-    invoice_capture,
+    captured_numbers,
+    duplicate_error,
+    invoice_capture_many,
     normalize_invoice_number,
 )
 from procurement.models import PurchaseOrder
@@ -47,6 +51,8 @@ ZERO = Decimal("0")
 ProgressCallback = Callable[[int, int], None]
 # One match task per this many imported invoices: the engine is set-based, batches are cheap.
 MATCH_BATCH = 1000
+# A CSV's invoices are captured this many at a time: a few queries per chunk, not per invoice.
+CAPTURE_CHUNK = 500
 SUMMARY_KEYS = (
     "document_type",
     "number",
@@ -181,13 +187,29 @@ def resolve_purchase_order(reference: str) -> PurchaseOrder | None:
     return PurchaseOrder.objects.filter(number__iexact=reference.strip()).order_by("pk").first()
 
 
+class PoLineNumbers:
+    """The PO lines by line number, read once per purchase order for all invoices of a file."""
+
+    def __init__(self) -> None:
+        self.by_order: dict[int, dict[int, int]] = {}
+
+    def of(self, purchase_order: PurchaseOrder) -> dict[int, int]:
+        if purchase_order.pk not in self.by_order:
+            self.by_order[purchase_order.pk] = dict(
+                purchase_order.lines.values_list("line_no", "pk")
+            )
+        return self.by_order[purchase_order.pk]
+
+
 def map_po_lines(
-    lines: Sequence[ParsedLine], purchase_order: PurchaseOrder | None
+    lines: Sequence[ParsedLine],
+    purchase_order: PurchaseOrder | None,
+    po_lines: PoLineNumbers | None = None,
 ) -> list[int | None]:
     """Which PO line each invoice line bills: by the quoted order line, else by position."""
     if purchase_order is None:
         return [None] * len(lines)
-    by_line_no = dict(purchase_order.lines.values_list("line_no", "pk"))
+    by_line_no = (po_lines or PoLineNumbers()).of(purchase_order)
     if any(line.order_line_reference for line in lines):
         return [
             by_line_no.get(int(ref))
@@ -213,6 +235,27 @@ def import_parsed(
     enqueue_match: bool = True,
 ) -> Invoice:
     """Capture a parsed document as an Invoice, resolving its vendor and PO when not given."""
+    invoice = capture_input(
+        parsed=parsed, source_file=source_file, vendor=vendor, purchase_order=purchase_order
+    )
+    (outcome,) = invoice_capture_many(by=by, invoices=[invoice], enqueue_match=enqueue_match)
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def capture_input(
+    *,
+    parsed: ParsedInvoice,
+    source_file: str = "",
+    vendor: Vendor | None = None,
+    purchase_order: PurchaseOrder | None = None,
+    po_lines: PoLineNumbers | None = None,
+) -> InvoiceInput:
+    """What invoice_capture takes for a parsed document; DomainError when it cannot be one.
+
+    `po_lines` remembers the PO lines across the invoices of one file.
+    """
     if len(parsed.number) > Invoice._meta.get_field("number").max_length:
         raise DomainError(f"The invoice number '{parsed.number[:80]}…' is too long to be real.")
     if vendor is None:
@@ -234,9 +277,8 @@ def import_parsed(
     if sign < 0:
         document_type = CREDIT_NOTE if parsed.document_type == INVOICE else INVOICE
     lines = []
-    for line, po_line_id in zip(
-        parsed.lines, map_po_lines(parsed.lines, purchase_order), strict=True
-    ):
+    po_line_ids = map_po_lines(parsed.lines, purchase_order, po_lines)
+    for line, po_line_id in zip(parsed.lines, po_line_ids, strict=True):
         quantity, unit_price = line.quantity * sign, line.unit_price
         if unit_price < 0:  # EN 16931 forbids it, but the line total means the same either way
             quantity, unit_price = -quantity, -unit_price
@@ -266,8 +308,7 @@ def import_parsed(
             )
         )
     discount = parsed.discount
-    return invoice_capture(
-        by=by,
+    return InvoiceInput(
         vendor=vendor,
         number=parsed.number,
         invoice_date=parsed.issue_date,
@@ -291,7 +332,6 @@ def import_parsed(
             prepaid_amount=parsed.prepaid_amount * sign,
             payable_amount=parsed.payable_amount * sign,
         ),
-        enqueue_match=enqueue_match,
     )
 
 
@@ -466,23 +506,31 @@ def import_csv(
             vendor_ids = {result.csv_invoice.vendor.pk for result in valid.values()}
             list(Vendor.objects.select_for_update().filter(pk__in=vendor_ids).order_by("pk"))
             parsed_invoices = csv_file.parsed_invoices(r.csv_invoice for r in valid.values())
-            for done, (invoice, parsed) in enumerate(parsed_invoices, start=1):
-                result = valid[invoice.first_line]
-                try:
-                    with transaction.atomic():
-                        result.invoice_id = import_parsed(
-                            parsed=parsed,
-                            by=by,
-                            source_file=filename,
-                            vendor=invoice.vendor,
-                            purchase_order=invoice.purchase_order,
-                            enqueue_match=False,
-                        ).pk
-                except DomainError as exc:
-                    result.ok, result.error = False, f"line {invoice.first_line}: {exc.message}"
-                    result.row_errors = [RowError(invoice.first_line, exc.message)]
-                    if not valid_only:
-                        raise _AbortImport from exc
+            po_lines = PoLineNumbers()
+            done = 0
+            while chunk := list(itertools.islice(parsed_invoices, CAPTURE_CHUNK)):
+                captured_results, inputs = [], []
+                for invoice, parsed in chunk:
+                    try:
+                        inputs.append(
+                            capture_input(
+                                parsed=parsed,
+                                source_file=filename,
+                                vendor=invoice.vendor,
+                                purchase_order=invoice.purchase_order,
+                                po_lines=po_lines,
+                            )
+                        )
+                        captured_results.append(valid[invoice.first_line])
+                    except DomainError as exc:
+                        _refuse(valid[invoice.first_line], exc, valid_only=valid_only)
+                outcomes = invoice_capture_many(by=by, invoices=inputs, enqueue_match=False)
+                for result, outcome in zip(captured_results, outcomes, strict=True):
+                    if isinstance(outcome, DomainError):
+                        _refuse(result, outcome, valid_only=valid_only)
+                    else:
+                        result.invoice_id = outcome.pk
+                done += len(chunk)
                 if progress is not None:
                     progress(done, len(valid))
     except _AbortImport:
@@ -498,6 +546,15 @@ def import_csv(
 
 class _AbortImport(Exception):
     """Rolls back an all-or-nothing CSV import after the first capture that failed."""
+
+
+def _refuse(result: ImportResult, exc: DomainError, *, valid_only: bool) -> None:
+    """Report why capture refused an invoice; without valid_only the whole file is rolled back."""
+    line = result.csv_invoice.first_line
+    result.ok, result.error = False, f"line {line}: {exc.message}"
+    result.row_errors = [RowError(line, exc.message)]
+    if not valid_only:
+        raise _AbortImport from exc
 
 
 def _check_against_database(invoices: list[CsvInvoice]) -> None:
@@ -539,26 +596,14 @@ def _check_against_database(invoices: list[CsvInvoice]) -> None:
 
 def _check_earlier_captures(invoices: list[CsvInvoice]) -> None:
     """One query for the whole file: invoices already captured under the same vendor and number."""
-    if not invoices:
-        return
-    wanted = {
-        (i.vendor.pk, normalize_invoice_number(i.number), i.document_type): i for i in invoices
-    }
-    existing = (
-        Invoice.objects.filter(
-            vendor_id__in={key[0] for key in wanted},
-            normalized_number__in={key[1] for key in wanted},
+    captured = captured_numbers((i.vendor.pk, normalize_invoice_number(i.number)) for i in invoices)
+    for invoice in invoices:
+        error = duplicate_error(
+            vendor=invoice.vendor,
+            number=invoice.number,
+            document_type=invoice.document_type,
+            normalized=normalize_invoice_number(invoice.number),
+            captured=captured,
         )
-        .exclude(status=Invoice.Status.REJECTED)
-        .values_list("vendor_id", "normalized_number", "document_type", "number", "captured_at")
-    )
-    for vendor_id, normalized, document_type, number, captured_at in existing:
-        invoice = wanted.get((vendor_id, normalized, document_type))
-        if invoice is not None:
-            invoice.errors.append(
-                RowError(
-                    invoice.first_line,
-                    f"{invoice.vendor.name} invoice {invoice.number} was already captured as {number} "
-                    f"on {captured_at:%d %b %Y}.",
-                )
-            )
+        if error is not None:
+            invoice.errors.append(RowError(invoice.first_line, error.message))

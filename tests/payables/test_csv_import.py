@@ -7,8 +7,11 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, reset_queries
+from django.test.utils import CaptureQueriesContext
 
 from p2p.exceptions import DomainError
+from p2p.models import AuditEvent
 from payables import importing
 from payables.importing import import_csv
 from payables.models import Invoice
@@ -142,14 +145,14 @@ def test_valid_only_imports_the_good_invoices_and_reports_the_rest(people, offic
 
 
 def test_a_capture_failing_mid_file_rolls_back_the_whole_file(people, office_depot, monkeypatch):
-    real_import = importing.import_parsed
+    real_input = importing.capture_input
 
     def failing_on_the_second(*, parsed, **kwargs):
         if parsed.number == "OD-401":
             raise DomainError("The database refused it.")
-        return real_import(parsed=parsed, **kwargs)
+        return real_input(parsed=parsed, **kwargs)
 
-    monkeypatch.setattr(importing, "import_parsed", failing_on_the_second)
+    monkeypatch.setattr(importing, "capture_input", failing_on_the_second)
     data = csv_bytes(
         "NL004495445B01,OD-400,2026-11-02,EUR,,Paper,1,1.00,,",
         "NL004495445B01,OD-401,2026-11-02,EUR,,Paper,1,1.00,,",
@@ -214,7 +217,8 @@ def test_missing_columns_are_named(people):
     )
 
 
-def test_progress_is_reported_per_invoice(people, office_depot):
+def test_progress_is_reported_per_chunk_of_invoices(people, office_depot, monkeypatch):
+    monkeypatch.setattr(importing, "CAPTURE_CHUNK", 1)
     calls = []
     data = csv_bytes(
         "NL004495445B01,OD-900,2026-11-02,EUR,,Paper,1,1.00,,",
@@ -392,3 +396,50 @@ def test_rows_of_one_invoice_apart_in_the_file_are_still_one_invoice(people, off
     paper_and_toner, pens = report.imported
     assert (paper_and_toner.net_amount, paper_and_toner.lines.count()) == (Decimal("1118.00"), 2)
     assert pens.net_amount == Decimal("12.50")
+
+
+def test_a_large_import_runs_a_few_queries_per_chunk_not_per_invoice(
+    people, setup_org, office_depot, staples
+):
+    po = issued_po(
+        people,
+        setup_org,
+        vendor=office_depot,
+        lines=(("A4 copy paper", "40", "23.50"), ("Toner", "2", "89.00")),
+    )
+
+    def november(invoices: int, prefix: str) -> bytes:
+        rows = []
+        for n in range(invoices):
+            if n % 2:
+                rows.append(f"NL812345678B01,{prefix}-{n},2026-11-03,EUR,,Staples,10,1.25,2.63,")
+            else:
+                rows += [
+                    f"NL004495445B01,{prefix}-{n},2026-11-02,EUR,{po.number},A4 copy paper,40,23.50,236.78,",
+                    f"NL004495445B01,{prefix}-{n},2026-11-02,EUR,,Toner,2,89.00,,",
+                ]
+        return csv_bytes(*rows)
+
+    # The query log keeps the last 9,000 statements: start each count from an empty one.
+    reset_queries()
+    with CaptureQueriesContext(connection) as one_chunk:
+        report = import_csv(data=november(500, "OCT"), filename="october.csv", by=None)
+    assert report.ok
+    reset_queries()
+    with CaptureQueriesContext(connection) as four_chunks:
+        report = import_csv(data=november(2000, "NOV"), filename="november.csv", by=None)
+    assert report.ok
+    # 1,500 more invoices are three more chunks of 500, each a handful of statements.
+    assert len(four_chunks) - len(one_chunk) <= 3 * 10
+    assert len(four_chunks) < 100
+    assert Invoice.objects.filter(number__startswith="NOV-").count() == 2000
+    first = Invoice.objects.get(number="NOV-0")
+    assert (first.total_amount, first.currency) == (Decimal("1354.78"), "EUR")
+    assert first.purchase_order == po
+    assert sorted(first.lines.values_list("po_line__line_no", "amount")) == [
+        (1, Decimal("940.00")),
+        (2, Decimal("178.00")),
+    ]
+    assert AuditEvent.objects.filter(
+        object_type="payables.invoice", object_id=first.pk, action="created"
+    ).exists()
