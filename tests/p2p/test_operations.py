@@ -93,15 +93,19 @@ def test_ctrl_c_stops_make_run_quietly(tmp_path, db):
         CELERY_QUEUE=queue,
         DB_CONN_MAX_AGE="0",
     )
-    script = subprocess.Popen(
-        ["bash", str(RUN_SH)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # A file, not a pipe: a grandchild still holding a pipe open would keep communicate()
+    # waiting after the script itself has exited, which is all this test is about.
+    log = tmp_path / "run.out"
+    with log.open("w") as out:
+        script = subprocess.Popen(
+            ["bash", str(RUN_SH)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 120  # a busy 2-core machine starts Django slowly
         while time.monotonic() < deadline:
@@ -112,18 +116,20 @@ def test_ctrl_c_stops_make_run_quietly(tmp_path, db):
                 time.sleep(0.3)
         else:
             os.killpg(script.pid, signal.SIGKILL)
-            pytest.fail(f"the development server did not answer:\n{script.communicate()[0]}")
+            script.wait()
+            pytest.fail(f"the development server did not answer:\n{log.read_text()}")
         pids = {
             name: int((tmp_path / "run" / f"{name}.pid").read_text())
             for name in ("server", "worker", "beat")
         }
         # Ctrl-C in a terminal signals the whole foreground process group.
         os.killpg(script.pid, signal.SIGINT)
-        output, _ = script.communicate(timeout=60)
+        script.wait(timeout=90)
     finally:
         if script.poll() is None:
             os.killpg(script.pid, signal.SIGKILL)
             script.wait()
+    output = log.read_text()
     assert script.returncode == 0, output
     assert "Traceback" not in output
     for name, pid in pids.items():
