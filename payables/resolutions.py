@@ -334,9 +334,9 @@ def variance_needs_manager(amount: Decimal, currency: str) -> bool:
 
 def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBaseUser) -> None:
     """Above the threshold only an AP manager who did not capture the invoice may accept."""
-    threshold = variance_threshold(invoice.currency)
-    if threshold is not None and amount <= threshold:
+    if not variance_needs_manager(amount, invoice.currency):
         return
+    threshold = variance_threshold(invoice.currency)
     if not roles.has_role(by, roles.AP_MANAGER):
         if threshold is None:
             raise NotAllowed(
