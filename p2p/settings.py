@@ -175,6 +175,8 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+# Its start-up banner would print before every manage.py command, worker and test run.
+AXES_VERBOSE = False
 # A success resets the account's failures only, not its address's (p2p.accounts.LockoutHandler).
 AXES_HANDLER = "p2p.accounts.LockoutHandler"
 # Reverse proxies in front of the app (0: clients connect directly). Without it, behind a
