@@ -38,6 +38,10 @@ from payables.uploads import (
 )
 
 UNKNOWN_VENDOR = "Unknown vendor:"
+# A batch's report lists this many imported and this many rejected invoices; the rest are
+# counted. Nobody reads 50,000 lines in a page, and a worker holding them all would grow
+# with the file.
+REPORT_ENTRIES_KEPT = 500
 _ORIGINAL_TYPES = {"facturx": "application/pdf"}
 
 
@@ -487,14 +491,7 @@ def import_batch_run(*, batch_id: int) -> ImportBatch:
         _finish_failed(batch, f"The import stopped: {message}")
         raise
     progress.close()
-    batch.imported_count = sum(1 for result in results if result.ok)
-    batch.rejected_count = len(results) - batch.imported_count
-    # Each result is let go once its entry is made, so a large file's outcome is not held
-    # twice over (the results and the report) at its peak.
-    batch.report = []
-    results.reverse()
-    while results:
-        batch.report.append(report_entry(results.pop()))
+    _keep_report(batch, results)
     batch.files_done = batch.files_total
     batch.current_file, batch.current_done, batch.current_total = "", 0, 0
     batch.finished_at = timezone.now()
@@ -508,6 +505,7 @@ def import_batch_run(*, batch_id: int) -> ImportBatch:
                 "report",
                 "imported_count",
                 "rejected_count",
+                "credit_note_count",
                 "files_done",
                 "current_file",
                 "current_done",
@@ -517,6 +515,28 @@ def import_batch_run(*, batch_id: int) -> ImportBatch:
         )
     _delete_stored(batch)
     return batch
+
+
+def _keep_report(batch: ImportBatch, results: list[ImportResult]) -> None:
+    """Count every outcome on the batch and keep the first entries of each kind.
+
+    Each result is let go once counted, so the results and the report are never both held.
+    """
+    batch.imported_count = batch.rejected_count = batch.credit_note_count = 0
+    batch.report = []
+    results.reverse()
+    while results:
+        result = results.pop()
+        if result.ok:
+            batch.imported_count += 1
+            kept = batch.imported_count
+            if result.document_type == Invoice.DocumentType.CREDIT_NOTE:
+                batch.credit_note_count += 1
+        else:
+            batch.rejected_count += 1
+            kept = batch.rejected_count
+        if kept <= REPORT_ENTRIES_KEPT:
+            batch.report.append(report_entry(result))
 
 
 def _read_stored(entry: dict[str, Any]) -> Upload:

@@ -34,7 +34,6 @@ from vendors.api import VENDOR_READERS
 
 RECENT_BATCHES = 20
 # A CSV may hold 100,000 invoices: the page lists this many of each kind, the counts say all.
-REPORT_ROWS_SHOWN = 500
 # Shown inline in the browser; anything else (the XML originals) is downloaded.
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
 
@@ -115,10 +114,7 @@ def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if finished:
             return HttpResponseClientRefresh()
         return render(request, "payables/_import_progress.html", {"batch": batch})
-    report = batch.report if finished else []
-    accepted_entries = [entry for entry in report if entry["ok"]]
-    rejected_entries = [entry for entry in report if not entry["ok"]]
-    shown = accepted_entries[:REPORT_ROWS_SHOWN] + rejected_entries[:REPORT_ROWS_SHOWN]
+    shown = batch.report if finished else []
     imported_ids = [entry["invoice_id"] for entry in shown if entry.get("invoice_id")]
     invoices = Invoice.objects.select_related("vendor").in_bulk(imported_ids)
     rows = []
@@ -149,14 +145,9 @@ def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows,
             "accepted": [row for row in rows if row["ok"]],
             "rejected": [row for row in rows if not row["ok"]],
-            "accepted_count": len(accepted_entries),
-            "rejected_count": len(rejected_entries),
-            "credit_notes": sum(1 for row in rows if row["ok"] and row["is_credit"])
-            + sum(
-                1
-                for entry in accepted_entries[REPORT_ROWS_SHOWN:]
-                if entry.get("document_type") == "credit_note"
-            ),
+            "accepted_count": batch.imported_count,
+            "rejected_count": batch.rejected_count,
+            "credit_notes": batch.credit_note_count,
             "duration": duration,
             "can_read_vendors": roles.has_role(request.user, *VENDOR_READERS),
         },

@@ -97,6 +97,17 @@ class ImportResult:
     csv_invoice: CsvInvoice | None = None
     invoice_id: int | None = None
 
+    @property
+    def document_type(self) -> str | None:
+        """Invoice or credit note, as stored once captured (a negative invoice is a credit note)."""
+        if self.invoice is not None:
+            return self.invoice.document_type
+        if self.parsed is not None:
+            return self.parsed.document_type
+        if self.csv_invoice is not None:
+            return self.csv_invoice.document_type
+        return None
+
     def as_json(self) -> dict[str, object]:
         """The command line's JSON object: file, ok, error and the document's key facts."""
         if self.parsed is not None:
@@ -595,7 +606,16 @@ def _check_against_database(invoices: list[CsvInvoice]) -> None:
 
 
 def _check_earlier_captures(invoices: list[CsvInvoice]) -> None:
-    """One query for the whole file: invoices already captured under the same vendor and number."""
+    """Invoices already captured under the same vendor and number: one query per chunk.
+
+    Chunked so that a file of 100,000 invoices does not build one statement of 100,000
+    parameters.
+    """
+    for start in range(0, len(invoices), CAPTURE_CHUNK):
+        _check_captured_chunk(invoices[start : start + CAPTURE_CHUNK])
+
+
+def _check_captured_chunk(invoices: list[CsvInvoice]) -> None:
     captured = captured_numbers((i.vendor.pk, normalize_invoice_number(i.number)) for i in invoices)
     for invoice in invoices:
         error = duplicate_error(

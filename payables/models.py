@@ -345,8 +345,9 @@ class InvoiceAttachment(models.Model):
 class ImportBatch(models.Model):
     """One browser upload of e-invoice and CSV files, imported by a Celery task.
 
-    The task reports progress on this row while it works; `report` then holds one entry per
-    invoice (or per file that yielded none) with the outcome, in file order.
+    The task reports progress on this row while it works; `report` then holds, in file order,
+    the outcome of the first REPORT_ENTRIES_KEPT imported and rejected invoices (or files that
+    yielded none): a file of 100,000 invoices is counted whole but listed in part.
     """
 
     class Status(models.TextChoices):
@@ -381,6 +382,8 @@ class ImportBatch(models.Model):
     current_total = models.PositiveIntegerField(default=0)
     imported_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
+    # Of imported_count, how many were credit notes (as stored: a negative invoice is one).
+    credit_note_count = models.PositiveIntegerField(default=0)
     report = models.JSONField(default=list)
     error = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables import capture, capture_views, uploads
+from payables import capture, uploads
 from payables.einvoice.common import DTD_REFUSED
 from payables.models import ImportBatch, Invoice, InvoiceAttachment, InvoiceException
 from tests import factories
@@ -411,11 +411,16 @@ def test_the_clerks_decimal_mark_reaches_the_import_of_a_dutch_csv(
 def test_a_large_import_lists_the_first_invoices_and_counts_them_all(
     client, people, django_capture_on_commit_callbacks, monkeypatch
 ):
-    monkeypatch.setattr(capture_views, "REPORT_ROWS_SHOWN", 2)
+    monkeypatch.setattr(capture, "REPORT_ENTRIES_KEPT", 2)
     vendor_with("Office Depot B.V.", "NL004495445B01")
     client.force_login(people["ap_clerk"])
     lines = "".join(
         f"NL004495445B01,OD-16{n:02d},2026-11-02,EUR,,Paper,10,2.50,5.25,\n" for n in range(3)
+    )
+    # Past the entries kept, the credit notes are counted all the same.
+    lines += "".join(
+        f"NL004495445B01,CN-16{n:02d},2026-11-03,EUR,,Paper returned,2,2.50,1.05,credit_note\n"
+        for n in range(2)
     )
     response = post_files(
         client,
@@ -423,7 +428,10 @@ def test_a_large_import_lists_the_first_invoices_and_counts_them_all(
         capture_callbacks=django_capture_on_commit_callbacks,
     )
     batch = finished_batch(client, response)
-    assert batch.imported_count == 3
+    assert (batch.imported_count, batch.credit_note_count) == (5, 2)
+    # The worker keeps only what the page lists, however large the file.
+    assert [entry["number"] for entry in batch.report] == ["OD-1600", "OD-1601"]
     page = client.get(response.url)
-    assert page.context["accepted_count"] == 3 and len(page.context["accepted"]) == 2
-    assert "the first 2 of 3" in page.content.decode()
+    assert page.context["accepted_count"] == 5 and len(page.context["accepted"]) == 2
+    content = page.content.decode()
+    assert "the first 2 of 5" in content and "2 credit notes" in content
