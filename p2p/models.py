@@ -9,6 +9,10 @@ from django.db import models
 
 
 class AuditEventQuerySet(models.QuerySet):
+    def for_object(self, obj: models.Model) -> "AuditEventQuerySet":
+        """Events of one document: ids alone repeat across tables, the type tells them apart."""
+        return self.filter(object_type=obj._meta.label_lower, object_id=obj.pk)
+
     def for_objects(self, refs: list[tuple[str, int]]) -> "AuditEventQuerySet":
         """Events of several documents, e.g. everything around one purchase order."""
         condition = models.Q(pk__in=[])

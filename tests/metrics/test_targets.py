@@ -34,7 +34,7 @@ def test_an_empty_target_removes_it(people):
     target = services.kpi_target_set(kpi="on_time", target=Decimal("95"), by=fiona)
     assert services.kpi_target_set(kpi="on_time", target=None, by=fiona) is None
     assert not KpiTarget.objects.exists()
-    assert AuditEvent.objects.filter(object_id=target.pk, action="target_removed").exists()
+    assert AuditEvent.objects.for_object(target).filter(action="target_removed").exists()
 
 
 @pytest.mark.parametrize("role", ["ap_manager", "ap_clerk", "buyer", "requester"])

@@ -256,7 +256,7 @@ def test_the_report_is_emailed_as_html(client, people, sync_week):
     assert (filename, mimetype) == ("weekly-sync-2026-W10.pdf", "application/pdf")
     assert content.startswith(b"%PDF")
     note = WeeklySyncNote.objects.get(week=MON)
-    assert AuditEvent.objects.filter(object_id=note.pk, action="report_emailed").exists()
+    assert AuditEvent.objects.for_object(note).filter(action="report_emailed").exists()
 
 
 def test_a_bad_address_is_refused_before_sending(client, people, sync_week):

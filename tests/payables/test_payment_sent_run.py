@@ -154,9 +154,9 @@ def test_void_after_the_bank_confirmed_frees_only_that_invoice(people, sent_run)
     assert scheduled_numbers() == {"OD-2"}
     sent_run.refresh_from_db()
     assert (sent_run.status, sent_run.net_amount) == (PaymentRun.Status.SENT, Decimal("788.00"))
-    confirmed = AuditEvent.objects.get(object_id=sent_run.pk, action="bank_confirmed")
+    confirmed = AuditEvent.objects.for_object(sent_run).get(action="bank_confirmed")
     assert (confirmed.actor_name, confirmed.note) == ("carla", "ABN-2026-11-0477")
-    voided = AuditEvent.objects.get(object_id=sent_run.pk, action="payment_voided")
+    voided = AuditEvent.objects.for_object(sent_run).get(action="payment_voided")
     assert voided.actor_name == "martin"
     assert voided.changes["invoice"] == "OD-1"
     assert voided.changes["net"] == "1,000.00 EUR"
@@ -279,7 +279,7 @@ def test_replace_file_keeps_the_ids_and_supersedes_the_earlier_file(client, peop
     )
     with pytest.raises(DomainError, match="already replaced"):
         payments.bank_file_replace(export=original, by=people["ap_manager"], reason="Again")
-    event = AuditEvent.objects.get(object_id=sent_run.pk, action="bank_file_replaced")
+    event = AuditEvent.objects.for_object(sent_run).get(action="bank_file_replaced")
     assert event.note == "Bank portal rejected the upload"
     assert event.changes["message_id"] == original.message_id
 

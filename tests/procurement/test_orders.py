@@ -243,7 +243,7 @@ def test_contract_price_deviations_need_confirmation_to_issue(people, setup_org)
     page = client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[other.pk]))
     assert "Prices differ from the contract" in page.content.decode()
     services.po_issue(po=other, by=people["buyer"], confirm_contract_prices=True)
-    event = AuditEvent.objects.get(object_id=other.pk, to_status="issued")
+    event = AuditEvent.objects.for_object(other).get(to_status="issued")
     assert event.changes == {"line 1 price vs contract": "20.0000 vs 23.5000 (confirmed)"}
 
 
@@ -495,7 +495,7 @@ def test_a_po_with_receipts_is_closed_not_cancelled(people, setup_org):
     services.po_close(po=po, by=people["buyer"], reason="Rest cancelled by vendor")
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.CLOSED and po.closed_at is not None
-    event = AuditEvent.objects.get(object_id=po.pk, to_status="closed")
+    event = AuditEvent.objects.for_object(po).get(to_status="closed")
     assert event.changes == {"commitment released": "940.00 EUR"}  # nothing invoiced yet
     with pytest.raises(DomainError):
         services.receipt_post(
@@ -521,7 +521,7 @@ def test_issuing_emails_the_po_with_its_pdf(
     assert content.startswith(b"%PDF-")
     po.refresh_from_db()
     assert po.sent_at is not None
-    assert AuditEvent.objects.filter(object_id=po.pk, action="sent to vendor").exists()
+    assert AuditEvent.objects.for_object(po).filter(action="sent to vendor").exists()
 
 
 def test_the_po_is_sent_on_demand_and_bad_addresses_are_refused(people, setup_org, mailoutbox):

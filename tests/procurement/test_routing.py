@@ -157,7 +157,7 @@ def test_an_approver_who_edited_the_request_cannot_approve_it(routing, setup_org
         services.approval_decide(step=step, by=routing["head"], decision="approve")
     # They may still send it back; and the trail says what changed.
     services.approval_decide(step=step, by=routing["head"], decision="return", comment="Check")
-    edit = AuditEvent.objects.get(object_id=request.pk, action="edited")
+    edit = AuditEvent.objects.for_object(request).get(action="edited")
     assert edit.changes["total"] == "100.00 EUR → 200.00 EUR"
 
 
@@ -233,7 +233,7 @@ def test_a_delegate_sees_and_decides_on_behalf_of_the_absent_approver(routing, s
     step = decide(request, 1, routing["approver"])
     step.refresh_from_db()
     assert step.decided_by == routing["approver"] and step.on_behalf_of == routing["head"]
-    event = AuditEvent.objects.get(object_id=step.pk, to_status="approved")
+    event = AuditEvent.objects.for_object(step).get(to_status="approved")
     assert event.changes == {"on behalf of": "Hannah"}
     page = client_for(routing["requester"]).get(
         reverse("procurement:request_detail", args=[request.pk])
