@@ -126,7 +126,10 @@ def test_after_a_killed_worker_the_sweep_has_every_invoice_matched_once_within_9
         .values_list("id", flat=True)
     )
     # The visibility timeout keeps its production hour: only the sweep can bring the batch back.
-    first = Worker(concurrency=1).start()
+    # A 20 s stuck age instead of the default 60 s keeps the suite short; the 90 s bound holds
+    # for the default too (60 s plus the 30 s sweep interval).
+    env = {"MATCH_STUCK_AFTER": "20"}
+    first = Worker(concurrency=1, env=env).start()
     first.wait_ready()
     survivor = None
     try:
@@ -139,7 +142,7 @@ def test_after_a_killed_worker_the_sweep_has_every_invoice_matched_once_within_9
         assert Invoice.objects.filter(
             pk__in=ids, status=Invoice.Status.PENDING_MATCH
         ).count() == len(ids), "the killed run must not have committed anything"
-        survivor = Worker(concurrency=1, queue=first.queue, beat=True).start()
+        survivor = Worker(concurrency=1, env=env, queue=first.queue, beat=True).start()
         assert wait_for(
             lambda: (
                 not Invoice.objects.filter(pk__in=ids, status=Invoice.Status.PENDING_MATCH).exists()
