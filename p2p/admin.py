@@ -6,8 +6,6 @@ goes through AuditedAdmin: every add, change and delete records who did it and t
 old → new, the same way a service would.
 """
 
-from typing import cast
-
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin
@@ -24,6 +22,7 @@ from knox.models import AuthToken
 
 from p2p import accounts
 from p2p.audit import audit_record
+from p2p.http import request_user
 
 # Never copied into the trail, not even as a hash.
 SECRET_FIELDS = frozenset({"password"})
@@ -33,11 +32,6 @@ class AdminAction(models.TextChoices):
     ADDED = "admin_added", "Added in the admin"
     CHANGED = "admin_changed", "Changed in the admin"
     DELETED = "admin_deleted", "Deleted in the admin"
-
-
-def _staff_user(request: HttpRequest) -> User:
-    # AdminSite.has_permission lets in active staff only: never an AnonymousUser here.
-    return cast(User, request.user)
 
 
 def _model_field(obj: models.Model, name: str, hidden: frozenset[str]) -> models.Field | None:
@@ -107,7 +101,7 @@ class AuditedAdmin(admin.ModelAdmin):
         audit_record(
             obj=form.instance,
             action=AdminAction.CHANGED if change else AdminAction.ADDED,
-            by=_staff_user(request),
+            by=request_user(request),
             changes=changes,
         )
 
@@ -127,7 +121,7 @@ class AuditedAdmin(admin.ModelAdmin):
         audit_record(
             obj=obj,
             action=AdminAction.DELETED,
-            by=_staff_user(request),
+            by=request_user(request),
             changes={
                 name: [value, ""]
                 for name, value in _snapshot(obj, names, self.audit_hidden_fields).items()
@@ -153,7 +147,7 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
                     # The password was just changed, so the user exists.
                     obj=self.get_object(request, id),  # type: ignore[arg-type]
                     action=AdminAction.CHANGED,
-                    by=_staff_user(request),
+                    by=request_user(request),
                     changes={"password": ["", "set by an administrator"]},
                 )
         return response
@@ -201,7 +195,7 @@ class ApiTokenAdmin(RemoveOnlyAdmin):
 
     # Revoked through the service, which records it on the user (a token's key is no row id).
     def delete_model(self, request: HttpRequest, obj: AuthToken) -> None:
-        accounts.api_token_revoke(user=obj.user, token_key=obj.token_key, by=_staff_user(request))
+        accounts.api_token_revoke(user=obj.user, token_key=obj.token_key, by=request_user(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
