@@ -28,7 +28,7 @@ ARGS ?=
 # Test processes (pytest-xdist), each with its own database; 0 runs the suite in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: help venv install check-services db migrate collectstatic seed run test lint fmt \
+.PHONY: help venv install check-services db migrate collectstatic seed run test lint typecheck fmt \
 	worker beat bench bench-match bench-dashboard bench-csv clean distclean
 
 help:
@@ -41,6 +41,7 @@ help:
 	@echo "make seed            load the demo data (idempotent)"
 	@echo "make worker / beat   run a Celery worker / the beat scheduler in the foreground"
 	@echo "make lint / fmt      check / fix formatting and lint with ruff"
+	@echo "make typecheck       check types with mypy (django-stubs, strict on services and selectors)"
 	@echo "make bench           matching benchmark (N=$(N) invoices)"
 	@echo "make bench-dashboard KPI rollup and dashboard benchmark at 10k and 1M invoices (own database)"
 	@echo "make bench-csv       CSV import of N=$(N) invoice lines: time and peak memory (own database)"
@@ -122,6 +123,10 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Configured in pyproject.toml ([tool.mypy]); settings are imported, no database is needed.
+typecheck: install
+	$(VENV)/bin/mypy .
+
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -143,7 +148,7 @@ bench-csv: install check-services db
 # --- housekeeping --------------------------------------------------------------------------
 
 clean:
-	rm -rf staticfiles $(RUN_DIR) bench/out .pytest_cache .ruff_cache build p2p.egg-info
+	rm -rf staticfiles $(RUN_DIR) bench/out .pytest_cache .ruff_cache .mypy_cache build p2p.egg-info
 	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

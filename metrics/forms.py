@@ -1,6 +1,7 @@
 """Forms for the dashboard filters, the drill-downs, targets and the weekly sync report."""
 
 import datetime as dt
+from typing import cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -52,11 +53,11 @@ class ScopeForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["buyer"].queryset = buyers()
+        cast(forms.ModelChoiceField, self.fields["buyer"]).queryset = buyers()
         # One query serves the department list, the cost-center options and the scope.
         self.cost_centers = list(CostCenter.objects.order_by("code"))
         departments = sorted({center.department for center in self.cost_centers})
-        self.fields["department"].choices = [("", "All departments")] + [
+        cast(forms.ChoiceField, self.fields["department"]).choices = [("", "All departments")] + [
             (name, name) for name in departments
         ]
 
@@ -96,13 +97,15 @@ class DashboardForm(ScopeForm):
         choices=[(str(days), f"Last {days} days") for days in PERIODS],
         coerce=int,
         required=False,
-        empty_value=DEFAULT_PERIOD,
+        # Any value may stand for "not chosen"; the stubs allow only a string.
+        empty_value=DEFAULT_PERIOD,  # type: ignore[arg-type]
     )
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("start"), data.get("end")
         if bool(start) != bool(end):
             raise ValidationError("Give both a start and an end date, or neither.")
@@ -131,7 +134,8 @@ class DrillForm(ScopeForm):
     currency = forms.CharField(required=False, max_length=3)
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise ValidationError("The start date must be on or before the end date.")
         return data

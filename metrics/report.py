@@ -115,7 +115,7 @@ def root_causes(week: Week) -> tuple[list[dict], int, int]:
     last_week = selectors.exception_slices(EVERYONE, week.previous.monday, week.previous.sunday)
     now: Counter = Counter()
     before: Counter = Counter()
-    amounts: dict[str, Counter] = defaultdict(Counter)
+    amounts: dict[str, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     owners: dict[str, Counter] = defaultdict(Counter)
     for item in this_week:
         now[item.root_cause] += item.opened
@@ -312,6 +312,8 @@ def _why(
     row: InvoiceKpi, exceptions: list[InvoiceException], exclusion: PaymentRunExclusion | None
 ) -> MissedDiscount:
     deadline = row.discount_date
+    # Rows come by discount_day, which the rollup sets only when there is a discount date.
+    assert deadline is not None
     deadline_end = _midnight(deadline + dt.timedelta(days=1))
     if row.discount_taken > 0:
         return MissedDiscount(
@@ -440,17 +442,18 @@ def csv_rows(report: WeeklyReport, table: str) -> tuple[list[str], list[list]]:
              "currency", "reason", "detail"],
             [[m.kpi.invoice.number, m.kpi.vendor.name,
               m.kpi.purchase_order.number if m.kpi.purchase_order else "",
-              m.kpi.discount_date.isoformat(), m.kpi.discount_available, m.kpi.discount_taken,
+              m.kpi.discount_date.isoformat(),  # type: ignore[union-attr]  # see _why()
+              m.kpi.discount_available, m.kpi.discount_taken,
               m.missed, m.kpi.currency, REASONS[m.reason], m.detail]
              for m in report.missed_discounts],
         )  # fmt: skip
     if table == "actions":
-        rows = [
+        note_rows = [
             [note.week.isoformat(), note.actions, note.updated_by.get_username(),
              timezone.localtime(note.updated_at).isoformat(timespec="minutes")]
             for note in (report.note, report.previous_note) if note is not None
         ]  # fmt: skip
-        return ["week", "actions", "updated_by", "updated_at"], rows
+        return ["week", "actions", "updated_by", "updated_at"], note_rows
     raise KeyError(table)
 
 

@@ -16,6 +16,7 @@ once, leaves exactly one copy of every fact; readers see the old facts or the ne
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal, overload
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -469,6 +470,18 @@ class RollupResult:
     kpi_rows: int
 
 
+@overload
+def rollup_window(
+    start: dt.date, end: dt.date, *, scan_invoices: bool = True, wait: Literal[True] = True
+) -> RollupResult: ...
+
+
+@overload
+def rollup_window(
+    start: dt.date, end: dt.date, *, scan_invoices: bool = True, wait: bool
+) -> RollupResult | None: ...
+
+
 def rollup_window(
     start: dt.date, end: dt.date, *, scan_invoices: bool = True, wait: bool = True
 ) -> RollupResult | None:
@@ -482,7 +495,7 @@ def rollup_window(
         raise ValueError("start must be on or before end")
     tz = settings.TIME_ZONE
     zone = timezone.get_default_timezone()
-    params = {
+    params: dict[str, dt.date | str] = {
         "start": start,
         "end": end,
         "ts_start": dt.datetime.combine(start, dt.time.min, tzinfo=zone),

@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -27,6 +28,8 @@ from metrics.models import (
     OpenExceptionFact,
 )
 
+# The fact tables a Scope reads; each has the grain and the vendor, cost center and buyer.
+FactModel = DailyKpiFact | DailyExceptionFact | OpenExceptionFact | DurationFact
 ZERO = Decimal("0")
 COUNT_FIELDS = (
     "invoices_captured",
@@ -98,7 +101,7 @@ class Scope:
             return Grain.BUYER
         return Grain.DETAIL
 
-    def facts(self, model: type, *, by: str | None = None) -> QuerySet:
+    def facts(self, model: type[FactModel], *, by: str | None = None) -> QuerySet[FactModel]:
         """Rows of one fact table at the grain for these filters (and breakdown)."""
         rows = model.objects.filter(grain=self.grain(by=by))
         if self.vendor_id is not None:
@@ -214,9 +217,9 @@ class KpiTotals:
         return rows[0].po_compliance if len(rows) == 1 else None
 
 
-def _sum_rows(rows: Iterable[dict]) -> KpiTotals:
-    counts: Counter = Counter()
-    money: dict[str, Counter] = defaultdict(Counter)
+def _sum_rows(rows: Iterable[dict[str, Any]]) -> KpiTotals:
+    counts: Counter[str] = Counter()
+    money: dict[str, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in rows:
         for name in COUNT_FIELDS:
             counts[name] += row[name]
@@ -235,9 +238,11 @@ def _sum_rows(rows: Iterable[dict]) -> KpiTotals:
 class DailyKpis:
     """Per-day, per-currency sums for a span of days; any sub-period is summed in Python."""
 
-    rows: tuple[dict, ...]
+    rows: tuple[dict[str, Any], ...]
     # Tiles, trends and tables ask for the same weeks again and again.
-    _sums: dict = field(default_factory=dict, compare=False, repr=False)
+    _sums: dict[tuple[dt.date, dt.date], KpiTotals] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def between(self, start: dt.date, end: dt.date) -> KpiTotals:
         key = (start, end)
@@ -289,7 +294,9 @@ GROUP BY {keys}, total, weighted
 """
 
 
-def _medians(histogram: QuerySet, keys: tuple[str, ...]) -> dict[tuple, Durations]:
+def _medians(
+    histogram: QuerySet[Any, Any], keys: tuple[str, ...]
+) -> dict[tuple[Any, ...], Durations]:
     """Durations per key from a queryset yielding (*keys, value, n) rows."""
     inner, params = histogram.query.sql_with_params()
     sql = _MEDIANS.format(keys=", ".join(keys), histogram=inner)
@@ -379,7 +386,7 @@ def exception_slices(scope: Scope, start: dt.date, end: dt.date) -> list[Excepti
         )
         .order_by("root_cause", "type", "owner", "currency")
     )
-    merged: dict[tuple[str, str, str], dict] = {}
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for row in rows:
         key = (row["root_cause"], row["type"], row["owner"])
         slot = merged.setdefault(key, {"opened": 0, "resolved": 0, "hours": 0, "amounts": []})
@@ -416,7 +423,7 @@ class OpenSnapshot:
 
     def by(self, position: int) -> dict[str, int]:
         """Totals per owner (0), type (1) or age bucket (2)."""
-        totals: Counter = Counter()
+        totals: Counter[str] = Counter()
         for key, count in self.counts.items():
             totals[key[position]] += count
         return dict(totals)
@@ -439,8 +446,8 @@ def open_snapshots(scope: Scope, days: Iterable[dt.date]) -> dict[dt.date, OpenS
         .annotate(n=Sum("open_count"), amount=Sum("open_amount"))
         .order_by()
     )
-    counts: dict[dt.date, Counter] = defaultdict(Counter)
-    amounts: dict[dt.date, Counter] = defaultdict(Counter)
+    counts: dict[dt.date, Counter[tuple[str, str, str]]] = defaultdict(Counter)
+    amounts: dict[dt.date, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in rows:
         counts[row["day"]][(row["owner"], row["type"], row["age_bucket"])] += row["n"]
         amounts[row["day"]][row["currency"]] += row["amount"] or ZERO
@@ -452,7 +459,7 @@ def open_snapshots(scope: Scope, days: Iterable[dt.date]) -> dict[dt.date, OpenS
 
 def vendors_by_exceptions(
     scope: Scope, start: dt.date, end: dt.date, *, limit: int = 10
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Two queries: the vendors whose invoices raised most exceptions, with their quality."""
     top = list(
         scope.facts(DailyExceptionFact, by="vendor")
@@ -498,7 +505,7 @@ def vendors_by_exceptions(
 # --- buyers ---------------------------------------------------------------------------------
 
 
-def buyer_quality(scope: Scope, start: dt.date, end: dt.date) -> list[dict]:
+def buyer_quality(scope: Scope, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
     """Buyer PO quality per buyer: first-pass matches of invoices against each buyer's POs."""
     kpi_rows = (
         scope.facts(DailyKpiFact, by="buyer")
@@ -518,7 +525,7 @@ def buyer_quality(scope: Scope, start: dt.date, end: dt.date) -> list[dict]:
         .annotate(opened_n=Sum("opened"), resolved_n=Sum("resolved"))
         .order_by()
     )
-    buyers: dict[int, dict] = defaultdict(
+    buyers: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"attempts": 0, "first_pass": 0, "captured": 0, "exceptions": 0, "disputes": 0}
     )
     for row in kpi_rows:

@@ -5,7 +5,7 @@ import smtplib
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +28,7 @@ _TARGET_LIMITS = {
 }
 
 
-def kpi_target_set(*, kpi: str, target: Decimal | None, by: AbstractBaseUser) -> KpiTarget | None:
+def kpi_target_set(*, kpi: str, target: Decimal | None, by: User) -> KpiTarget | None:
     """Set (or, with None, remove) the target of a headline KPI; returns the target row."""
     roles.require_role(by, *TARGET_SETTERS)
     if kpi not in {k.key for k in kpis.HEADLINE}:
@@ -72,7 +72,7 @@ def kpi_target_set(*, kpi: str, target: Decimal | None, by: AbstractBaseUser) ->
     return existing
 
 
-def weekly_actions_save(*, week: dt.date, actions: str, by: AbstractBaseUser) -> WeeklySyncNote:
+def weekly_actions_save(*, week: dt.date, actions: str, by: User) -> WeeklySyncNote:
     """Record the actions agreed in one week's AP–procurement sync (the week's Monday)."""
     roles.require_role(by, *ACTION_EDITORS)
     if week.weekday() != 0:
@@ -111,7 +111,7 @@ def weekly_report_send(
     html: str,
     text: str,
     pdf: tuple[str, bytes] | None = None,
-    by: AbstractBaseUser,
+    by: User,
 ) -> int:
     """Email the weekly sync report (HTML, a plain-text part, the PDF) and note it in the trail."""
     roles.require_role(by, *REPORT_READERS)

@@ -1,5 +1,6 @@
 """Metrics pages: the shared KPI dashboard, its drill-downs, targets and the weekly sync report."""
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -30,6 +31,7 @@ from metrics.models import AgeBucket, Measure
 from metrics.report_pdf import render_weekly_pdf
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from payables.models import InvoiceException
 from vendors.models import Vendor
 
@@ -71,7 +73,7 @@ def _query(request: HttpRequest, **changes: str | None) -> str:
 
 
 @roles.role_required(*roles.DASHBOARD_READERS)
-def dashboard_view(request: HttpRequest) -> HttpResponse:
+def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Headline KPIs with trend and target, charts and tables, per audience, from the facts."""
     user = request.user
     allowed = dict(_audiences(user))
@@ -120,7 +122,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     open_now, open_before = snapshots[end], snapshots[period.previous_end]
     discount_currency = _main_currency(daily.between(period.weeks[0], end))
 
-    context = {
+    context: dict[str, Any] = {
         "form": form,
         "form_errors": form_errors,
         "audience": audience,
@@ -210,8 +212,10 @@ def _options(rows, selected: str, empty: str) -> SafeString:
 def _filter_options(form: DashboardForm) -> dict[str, str]:
     data = form.cleaned_data
     chosen = {key: str(getattr(data.get(key), "pk", data.get(key) or "")) for key in SCOPE_KEYS}
+    # form.fields types every field as Field; the ones read here are (Model)ChoiceFields.
     buyers = [
-        (user.pk, user.get_full_name() or user.username) for user in form.fields["buyer"].queryset
+        (user.pk, user.get_full_name() or user.username)
+        for user in form.fields["buyer"].queryset  # type: ignore[attr-defined]
     ]
     return {
         "vendor": _options(
@@ -220,7 +224,11 @@ def _filter_options(form: DashboardForm) -> dict[str, str]:
             "All vendors",
         ),
         "department": _options(
-            [(name, name) for name, _label in form.fields["department"].choices if name],
+            [
+                (name, name)
+                for name, _label in form.fields["department"].choices  # type: ignore[attr-defined]
+                if name
+            ],
             chosen["department"],
             "All departments",
         ),
@@ -303,7 +311,7 @@ def _page(request: HttpRequest, rows):
 
 
 @roles.role_required(*roles.INVOICE_READERS)
-def drill_invoices(request: HttpRequest) -> HttpResponse:
+def drill_invoices(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The invoices behind one dashboard number, counted exactly as the facts count them."""
     form = InvoiceDrillForm(request.GET)
     if not form.is_valid():
@@ -329,8 +337,9 @@ def drill_invoices(request: HttpRequest) -> HttpResponse:
         )
         .order_by("currency")
     )
-    labels = dict(form.fields["event"].choices)
-    parts = dict(form.fields["part"].choices)
+    # form.fields types every field as Field; these are ChoiceFields.
+    labels = dict(form.fields["event"].choices)  # type: ignore[attr-defined]
+    parts = dict(form.fields["part"].choices)  # type: ignore[attr-defined]
     return render(
         request,
         "metrics/drill_invoices.html",
@@ -378,7 +387,7 @@ _SIBLINGS = {
 
 
 def _sibling_parts(request: HttpRequest, event: str) -> list[dict]:
-    labels = dict(InvoiceDrillForm.base_fields["part"].choices)
+    labels = dict(InvoiceDrillForm.base_fields["part"].choices)  # type: ignore[attr-defined]
     current = request.GET.get("part") or "all"
     return [
         {
@@ -414,7 +423,7 @@ def _dashboard_back(form) -> str:
 
 
 @roles.role_required(*EXCEPTION_DRILLERS)
-def drill_exceptions(request: HttpRequest) -> HttpResponse:
+def drill_exceptions(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The exceptions behind one dashboard number (opened, resolved or unresolved at the end)."""
     form = ExceptionDrillForm(request.GET)
     if not form.is_valid():
@@ -452,7 +461,7 @@ def drill_exceptions(request: HttpRequest) -> HttpResponse:
             exception.hours = int(
                 (exception.resolved_at - exception.opened_at).total_seconds() // 3600
             )
-    event_labels = dict(form.fields["event"].choices)
+    event_labels = dict(form.fields["event"].choices)  # type: ignore[attr-defined]
     describing = [
         label
         for label in (
@@ -497,7 +506,7 @@ def _target_rows(current: dict) -> list[dict]:
 
 
 @roles.role_required(*services.TARGET_SETTERS)
-def targets_view(request: HttpRequest) -> HttpResponse:
+def targets_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Finance leaders set the target of each headline KPI; tiles show met or missed."""
     if request.method == "POST":
         form = TargetForm(request.POST)
@@ -533,7 +542,7 @@ def _week(request: HttpRequest, value=None) -> report.Week:
 
 
 @roles.role_required(*services.REPORT_READERS)
-def weekly_report_view(request: HttpRequest) -> HttpResponse:
+def weekly_report_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The weekly AP–procurement sync: root causes, worst vendors and POs, missed discounts."""
     week = _week(request)
     weekly = report.build(week)
@@ -559,7 +568,11 @@ def weekly_report_view(request: HttpRequest) -> HttpResponse:
 
 
 def _report_context(
-    request: HttpRequest, weekly: report.WeeklyReport, *, can_edit: bool, inline_messages=False
+    request: AuthenticatedHttpRequest,
+    weekly: report.WeeklyReport,
+    *,
+    can_edit: bool,
+    inline_messages=False,
 ) -> dict:
     week = weekly.week
     # Every count in the report opens the exceptions behind it, for the same week.
@@ -594,7 +607,7 @@ def _report_context(
 
 @require_POST
 @roles.role_required(*services.ACTION_EDITORS)
-def weekly_actions_view(request: HttpRequest) -> HttpResponse:
+def weekly_actions_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Save the actions agreed for a week (htmx swaps the actions card; plain POST redirects)."""
     form = WeeklyActionsForm(request.POST)
     if not form.is_valid():
@@ -621,14 +634,15 @@ def weekly_actions_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @roles.role_required(*services.REPORT_READERS)
-def weekly_report_email_view(request: HttpRequest) -> HttpResponse:
+def weekly_report_email_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Email the week's report as HTML to the addresses given."""
     form = ReportEmailForm(request.POST)
     week_value = request.POST.get("week", "")
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                # An ErrorList yields its messages as strings; the stubs say ValidationError too.
+                messages.error(request, error)  # type: ignore[arg-type]
         return redirect(f"{reverse('metrics:weekly_report')}?week={week_value}")
     week = report.Week(selectors.monday(form.cleaned_data["week"]))
     weekly = report.build(week)

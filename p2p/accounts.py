@@ -15,7 +15,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -29,6 +29,7 @@ from knox.models import AuthToken
 
 from p2p import roles
 from p2p.audit import audit_record
+from p2p.http import AuthenticatedHttpRequest
 
 # Session keys (epoch seconds): when the user signed in, last typed their password, and
 # last made a request.
@@ -89,7 +90,7 @@ class LockoutHandler(AxesDatabaseHandler):
         return deleted
 
 
-def api_token_issue(*, user: AbstractBaseUser) -> tuple[AuthToken, str]:
+def api_token_issue(*, user: User) -> tuple[AuthToken, str]:
     """A new API token for the user, expiring after REST_KNOX's TOKEN_TTL; the secret is shown once."""
     with transaction.atomic():
         token, secret = AuthToken.objects.create(user=user)
@@ -97,12 +98,12 @@ def api_token_issue(*, user: AbstractBaseUser) -> tuple[AuthToken, str]:
     return token, secret
 
 
-def api_tokens_of(user: AbstractBaseUser):
+def api_tokens_of(user: User):
     """The user's tokens that still work, newest first."""
     return AuthToken.objects.filter(user=user, expiry__gt=timezone.now()).order_by("-created")
 
 
-def api_token_revoke(*, user: AbstractBaseUser, token_key: str, by: AbstractBaseUser) -> int:
+def api_token_revoke(*, user: User, token_key: str, by: User) -> int:
     """Revoke one of the user's tokens by its visible prefix; only the user's own are touched."""
     with transaction.atomic():
         revoked, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
@@ -111,7 +112,7 @@ def api_token_revoke(*, user: AbstractBaseUser, token_key: str, by: AbstractBase
     return revoked
 
 
-def api_tokens_revoke_all(*, user: AbstractBaseUser, by: AbstractBaseUser | None, why: str) -> int:
+def api_tokens_revoke_all(*, user: User, by: User | None, why: str) -> int:
     """Revoke every token of the user (sign out everywhere, a new password)."""
     with transaction.atomic():
         revoked, _ = AuthToken.objects.filter(user=user).delete()
@@ -127,10 +128,10 @@ class RevokeTokensOnPasswordChange:
     after every saved password change — admin form, password views, `changepassword` or
     set_password() + save() — so no path can keep a token issued under the old password."""
 
-    def validate(self, password: str, user: AbstractBaseUser | None = None) -> None:
+    def validate(self, password: str, user: User | None = None) -> None:
         return None
 
-    def password_changed(self, password: str, user: AbstractBaseUser | None = None) -> None:
+    def password_changed(self, password: str, user: User | None = None) -> None:
         if user is not None and user.pk is not None:
             api_tokens_revoke_all(user=user, by=None, why="password changed")
 
@@ -138,9 +139,7 @@ class RevokeTokensOnPasswordChange:
         return "Changing the password revokes every API token of the account."
 
 
-def stamp_sign_in(
-    sender: type, request: HttpRequest, user: AbstractBaseUser, **kwargs: Any
-) -> None:
+def stamp_sign_in(sender: type, request: HttpRequest, user: User, **kwargs: Any) -> None:
     """Receiver of user_logged_in: the session remembers when the password was typed."""
     if request is not None and hasattr(request, "session"):
         now = time.time()
@@ -150,7 +149,7 @@ def stamp_sign_in(
         request.session[MFA_ENROLLED] = mfa_device_of(user) is not None
 
 
-def idle_minutes_for(user: AbstractBaseUser) -> int:
+def idle_minutes_for(user: User) -> int:
     """The shortest idle timeout among the user's roles, or the general one."""
     by_role = [
         minutes
@@ -168,13 +167,13 @@ def password_recently_entered(request: HttpRequest) -> bool:
     return time.time() - entered_at <= settings.REAUTH_MINUTES * 60
 
 
-def password_matches(*, request: HttpRequest, user: AbstractBaseUser, password: str) -> bool:
+def password_matches(*, request: HttpRequest, user: User, password: str) -> bool:
     """Whether `password` is `user`'s own (a wrong one counts towards the lockout)."""
     found = authenticate(request, username=user.get_username(), password=password)
     return found is not None and found.pk == user.pk
 
 
-def password_confirm(*, request: HttpRequest, password: str) -> bool:
+def password_confirm(*, request: AuthenticatedHttpRequest, password: str) -> bool:
     """Check the signed-in user's password again and remember when, for this session."""
     if not password_matches(request=request, user=request.user, password=password):
         return False
@@ -209,35 +208,36 @@ def password_confirmation_required(view: Callable) -> Callable:
 # --- two-factor sign-in (TOTP) ---------------------------------------------------------------
 
 
-def mfa_required(user: AbstractBaseUser) -> bool:
+def mfa_required(user: User) -> bool:
     """Whether the user's roles oblige a second factor (MFA_REQUIRED_ROLES; superusers too)."""
     return bool(settings.MFA_REQUIRED_ROLES) and roles.has_role(user, *settings.MFA_REQUIRED_ROLES)
 
 
-def mfa_device_of(user: AbstractBaseUser) -> TOTPDevice | None:
+def mfa_device_of(user: User) -> TOTPDevice | None:
     """The user's confirmed authenticator app, if they enrolled one."""
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 
 
-def mfa_enrolled(request: HttpRequest) -> bool:
+def mfa_enrolled(request: AuthenticatedHttpRequest) -> bool:
     """Whether the session's user has an authenticator app (the sign-in flag, else the database)."""
     if MFA_ENROLLED not in request.session:
         request.session[MFA_ENROLLED] = mfa_device_of(request.user) is not None
     return request.session[MFA_ENROLLED]
 
 
-def mfa_change_needs_code(request: HttpRequest) -> bool:
+def mfa_change_needs_code(request: AuthenticatedHttpRequest) -> bool:
     """Whether the user has an authenticator app but this session has not shown a code from
     it: replacing or removing the app then would make the password alone enough."""
-    return not request.user.is_verified() and mfa_device_of(request.user) is not None
+    # OTPMiddleware gives request.user is_verified(); the User model has no such method.
+    return not request.user.is_verified() and mfa_device_of(request.user) is not None  # type: ignore[attr-defined]
 
 
-def _refuse_unverified_change(request: HttpRequest) -> None:
+def _refuse_unverified_change(request: AuthenticatedHttpRequest) -> None:
     if mfa_change_needs_code(request):
         raise PermissionDenied("Enter a code from your current authenticator app first.")
 
 
-def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
+def mfa_pending_device(*, user: User, keep: bool) -> TOTPDevice:
     """The secret being enrolled: a fresh one for every visit of the page, the same one again
     after a mistyped code (keep) so the user need not scan twice."""
     with transaction.atomic():
@@ -248,7 +248,7 @@ def mfa_pending_device(*, user: AbstractBaseUser, keep: bool) -> TOTPDevice:
         return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
-def mfa_enrolment_confirm(*, request: HttpRequest, code: str) -> bool:
+def mfa_enrolment_confirm(*, request: AuthenticatedHttpRequest, code: str) -> bool:
     """Confirm the pending secret with a code from the app; the session counts as verified."""
     _refuse_unverified_change(request)
     with transaction.atomic():
@@ -269,7 +269,7 @@ def mfa_enrolment_confirm(*, request: HttpRequest, code: str) -> bool:
     return True
 
 
-def mfa_verify(*, request: HttpRequest, code: str) -> bool:
+def mfa_verify(*, request: AuthenticatedHttpRequest, code: str) -> bool:
     """Check a code from the user's app after the password; wrong codes slow down (django-otp)."""
     device = mfa_device_of(request.user)
     if device is None:
@@ -282,7 +282,7 @@ def mfa_verify(*, request: HttpRequest, code: str) -> bool:
     return True
 
 
-def mfa_disable(*, request: HttpRequest) -> None:
+def mfa_disable(*, request: AuthenticatedHttpRequest) -> None:
     """Remove the user's authenticator app (refused where the role requires one)."""
     user = request.user
     _refuse_unverified_change(request)
@@ -300,7 +300,7 @@ def mfa_secret_text(device: TOTPDevice) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-def mfa_refusal_for_token(*, user: AbstractBaseUser, code: str) -> str:
+def mfa_refusal_for_token(*, user: User, code: str) -> str:
     """Why a token may not be issued on a password alone ("" when it may): a script of a
     user with two-factor sign-in sends the app's current code as `otp` too."""
     device = mfa_device_of(user)

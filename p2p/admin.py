@@ -22,6 +22,7 @@ from knox.models import AuthToken
 
 from p2p import accounts
 from p2p.audit import audit_record
+from p2p.http import request_user
 
 # Never copied into the trail, not even as a hash.
 SECRET_FIELDS = frozenset({"password"})
@@ -40,6 +41,10 @@ def _model_field(obj: models.Model, name: str, hidden: frozenset[str]) -> models
         field = obj._meta.get_field(name)
     except FieldDoesNotExist:
         return None  # a form-only field, such as a new password typed twice
+    # Names come from form fields, so a reverse relation or generic key is never asked for;
+    # the isinstance check says so to the type checker too.
+    if not isinstance(field, models.Field):
+        return None
     return field if field.concrete or field.many_to_many else None
 
 
@@ -70,9 +75,12 @@ class AuditedAdmin(admin.ModelAdmin):
         if change:
             # Read before saving: the row in the database still holds the old values.
             stored = type(obj)._default_manager.get(pk=obj.pk)
-            form._audit_before = _snapshot(stored, form.changed_data, self.audit_hidden_fields)
+            # Carried on the form, the one object save_related receives too.
+            form._audit_before = _snapshot(  # type: ignore[attr-defined]
+                stored, form.changed_data, self.audit_hidden_fields
+            )
         else:
-            form._audit_before = {}
+            form._audit_before = {}  # type: ignore[attr-defined]
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: ModelForm, formsets, change: bool) -> None:
@@ -93,7 +101,7 @@ class AuditedAdmin(admin.ModelAdmin):
         audit_record(
             obj=form.instance,
             action=AdminAction.CHANGED if change else AdminAction.ADDED,
-            by=request.user,
+            by=request_user(request),
             changes=changes,
         )
 
@@ -113,7 +121,7 @@ class AuditedAdmin(admin.ModelAdmin):
         audit_record(
             obj=obj,
             action=AdminAction.DELETED,
-            by=request.user,
+            by=request_user(request),
             changes={
                 name: [value, ""]
                 for name, value in _snapshot(obj, names, self.audit_hidden_fields).items()
@@ -136,9 +144,10 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
             response = super().user_change_password(request, id, form_url)
             if request.method == "POST" and response.status_code == 302:
                 audit_record(
-                    obj=self.get_object(request, id),
+                    # The password was just changed, so the user exists.
+                    obj=self.get_object(request, id),  # type: ignore[arg-type]
                     action=AdminAction.CHANGED,
-                    by=request.user,
+                    by=request_user(request),
                     changes={"password": ["", "set by an administrator"]},
                 )
         return response
@@ -186,7 +195,7 @@ class ApiTokenAdmin(RemoveOnlyAdmin):
 
     # Revoked through the service, which records it on the user (a token's key is no row id).
     def delete_model(self, request: HttpRequest, obj: AuthToken) -> None:
-        accounts.api_token_revoke(user=obj.user, token_key=obj.token_key, by=request.user)
+        accounts.api_token_revoke(user=obj.user, token_key=obj.token_key, by=request_user(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():

@@ -1,9 +1,10 @@
 """API plumbing shared by the apps: pagination, input checks, error mapping, fresh responses."""
 
 import re
+from typing import Any, Protocol
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
@@ -22,10 +23,18 @@ class NewestFirstCursorPagination(CursorPagination):
     max_page_size = 500
 
 
+class ObjectViewSet(Protocol):
+    """What FreshResponseMixin needs from the viewset it is mixed into."""
+
+    def get_queryset(self) -> QuerySet[Any]: ...
+
+    def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer[Any]: ...
+
+
 class FreshResponseMixin:
     """Viewset mixin answering a state change with the object as a GET would show it."""
 
-    def _respond(self, obj: Model, code: int = status.HTTP_200_OK) -> Response:
+    def _respond(self: ObjectViewSet, obj: Model, code: int = status.HTTP_200_OK) -> Response:
         # Services return the bare instance; re-read it through get_queryset so the
         # annotations, prefetches and visibility rules of the list/detail endpoints apply.
         fresh = self.get_queryset().get(pk=obj.pk)

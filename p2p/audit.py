@@ -1,14 +1,25 @@
 """Writing the audit trail and moving documents through their states."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Protocol, cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models
 
 from p2p.exceptions import InvalidTransition
 from p2p.models import AuditEvent
+
+
+class StatusDocument(Protocol):
+    """What transition() reads from a document model besides the Model API: each declares a
+    status field, its Status choices and the TRANSITIONS table, without a common base class."""
+
+    status: str
+    Status: ClassVar[type[models.TextChoices]]
+    TRANSITIONS: ClassVar[Mapping[str, Iterable[str]]]
+
+    def get_status_display(self) -> str: ...
 
 
 def _jsonable(value: Any) -> Any:
@@ -29,7 +40,7 @@ def audit_record(
     *,
     obj: models.Model,
     action: str,
-    by: AbstractBaseUser | None,
+    by: User | None,
     changes: dict[str, Any] | None = None,
     from_status: str = "",
     to_status: str = "",
@@ -53,7 +64,7 @@ def audit_event(
     *,
     obj: models.Model,
     action: str,
-    by: AbstractBaseUser | None,
+    by: User | None,
     changes: dict[str, Any] | None = None,
     from_status: str = "",
     to_status: str = "",
@@ -83,21 +94,22 @@ def transition(
     obj: models.Model,
     to_status: str,
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     note: str = "",
     extra_fields: Iterable[str] = (),
     changes: dict[str, Any] | None = None,
 ) -> None:
     """Move a document to `to_status` if its TRANSITIONS table allows it, save and audit."""
-    from_status = obj.status
-    allowed = obj.TRANSITIONS.get(from_status, ())
+    document = cast(StatusDocument, obj)
+    from_status = document.status
+    allowed = document.TRANSITIONS.get(from_status, ())
     if to_status not in allowed:
         label = obj._meta.verbose_name
         raise InvalidTransition(
-            f"This {label} is {obj.get_status_display().lower()} and cannot move to "
-            f"'{dict(obj.Status.choices)[to_status].lower()}'."
+            f"This {label} is {document.get_status_display().lower()} and cannot move to "
+            f"'{dict(document.Status.choices)[to_status].lower()}'."
         )
-    obj.status = to_status
+    document.status = to_status
     obj.save(update_fields=["status", *extra_fields])
     audit_record(
         obj=obj,

@@ -19,9 +19,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from p2p import accounts, roles
+from p2p.http import AuthenticatedHttpRequest, AuthenticatedRequest
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Send each user to the page their role starts from."""
     user = request.user
     if roles.has_role(user, roles.FINANCE_LEADER) and not user.is_superuser:
@@ -44,7 +45,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("favicon.svg"), permanent=True)
 
 
-def api_tokens(request: HttpRequest, new_token: str = "") -> HttpResponse:
+def api_tokens(request: AuthenticatedHttpRequest, new_token: str = "") -> HttpResponse:
     """The signed-in user's API tokens: when each was issued and expires, with revoke."""
     return render(
         request,
@@ -54,14 +55,14 @@ def api_tokens(request: HttpRequest, new_token: str = "") -> HttpResponse:
 
 
 @require_POST
-def api_token_create(request: HttpRequest) -> HttpResponse:
+def api_token_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Issue a token and show its secret once, in this response only (it is stored hashed)."""
     _, secret = accounts.api_token_issue(user=request.user)
     return api_tokens(request, new_token=secret)
 
 
 @require_POST
-def api_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
+def api_token_revoke(request: AuthenticatedHttpRequest, token_key: str) -> HttpResponse:
     """Revoke one of the user's own tokens; scripts using it get 401 from now on."""
     if accounts.api_token_revoke(user=request.user, token_key=token_key, by=request.user):
         messages.success(request, f"Token {token_key}… revoked.")
@@ -71,7 +72,7 @@ def api_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
 
 
 @require_POST
-def api_tokens_revoke_all(request: HttpRequest) -> HttpResponse:
+def api_tokens_revoke_all(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Revoke every token of the user, e.g. after a laptop was lost."""
     revoked = accounts.api_tokens_revoke_all(
         user=request.user, by=request.user, why="revoked all from the API tokens page"
@@ -80,7 +81,7 @@ def api_tokens_revoke_all(request: HttpRequest) -> HttpResponse:
     return redirect("api_tokens")
 
 
-def password_confirm(request: HttpRequest) -> HttpResponse:
+def password_confirm(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Ask a signed-in user for their password again before an act that moves money."""
     next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
     error = ""
@@ -92,7 +93,7 @@ def password_confirm(request: HttpRequest) -> HttpResponse:
     return render(request, "account/password_confirm.html", {"next": next_url, "error": error})
 
 
-def two_factor(request: HttpRequest) -> HttpResponse:
+def two_factor(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Two-factor sign-in: status, enrolment with a QR code and a first code, or removal."""
     next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
     if accounts.mfa_change_needs_code(request):
@@ -132,7 +133,7 @@ def two_factor(request: HttpRequest) -> HttpResponse:
     )
 
 
-def two_factor_verify(request: HttpRequest) -> HttpResponse:
+def two_factor_verify(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The second step of signing in: a code from the user's authenticator app."""
     next_url = accounts.safe_next(request, request.POST.get("next") or request.GET.get("next"))
     error = ""
@@ -182,7 +183,9 @@ class ObtainToken(APIView):
         token, secret = accounts.api_token_issue(user=user)
         return Response({"token": secret, "expiry": token.expiry})
 
-    def handle_exception(self, exc: Exception) -> HttpResponse:
+    # Returns Django's lockout response where DRF expects its own Response; DRF sends any
+    # HttpResponse as it is.
+    def handle_exception(self, exc: Exception) -> HttpResponse:  # type: ignore[override]
         # Axes marks DRF's request wrapper, which its middleware never sees.
         if getattr(self.request, "axes_locked_out", False):
             return accounts.lockout_response(self.request)
@@ -195,7 +198,7 @@ class RevokeToken(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         if request.auth is not None:
             accounts.api_token_revoke(
                 user=request.user, token_key=request.auth.token_key, by=request.user
@@ -209,6 +212,6 @@ class RevokeAllTokens(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         accounts.api_tokens_revoke_all(user=request.user, by=request.user, why="API logout-all")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,6 +1,7 @@
 """Forms for the vendor pages: they parse what was typed; the services validate and decide."""
 
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -61,8 +62,8 @@ class VendorForm(forms.Form):
 
     def __init__(self, *args, with_bank: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = validation.country_choices()
-        self.fields["currency"].choices = validation.currency_choices()
+        cast(forms.ChoiceField, self.fields["country"]).choices = validation.country_choices()
+        cast(forms.ChoiceField, self.fields["currency"]).choices = validation.currency_choices()
         if not with_bank:
             for name in self.BANK_FIELDS:
                 del self.fields[name]
@@ -100,7 +101,8 @@ class VendorForm(forms.Form):
         )
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             "iban" in self.fields
             and not data.get("iban")
@@ -166,13 +168,14 @@ class ContractForm(forms.Form):
 
     def __init__(self, *args, editing: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["currency"].choices = validation.currency_choices()
+        cast(forms.ChoiceField, self.fields["currency"]).choices = validation.currency_choices()
         if editing:
             del self.fields["vendor"]
             del self.fields["number"]
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             data.get("valid_from")
             and data.get("valid_to")

@@ -7,8 +7,9 @@ vendors.validation), runs in one transaction, and writes the audit trail.
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -26,6 +27,9 @@ from vendors.models import (
     Vendor,
     VendorImport,
 )
+
+if TYPE_CHECKING:
+    from vendors.importing import VendorRow
 
 VENDOR_EDITORS = (roles.BUYER, roles.AP_MANAGER, roles.ADMIN)
 # Who may enter a bank change, and who may verify one (never the same person).
@@ -116,7 +120,7 @@ class BankDetails:
 
 def vendor_create(
     *,
-    by: AbstractBaseUser,
+    by: User,
     name: str,
     payment_terms: PaymentTerms,
     tax_id: str = "",
@@ -167,7 +171,7 @@ _AUDITED_FIELDS = ("name", "tax_id", "country", "currency", "payment_terms", "em
 def vendor_update(
     *,
     vendor: Vendor,
-    by: AbstractBaseUser,
+    by: User,
     details: VendorDetails,
     confirm_duplicates: bool = False,
 ) -> Vendor:
@@ -199,9 +203,7 @@ def vendor_update(
     return vendor
 
 
-def vendor_set_status(
-    *, vendor: Vendor, status: str, by: AbstractBaseUser, note: str = ""
-) -> Vendor:
+def vendor_set_status(*, vendor: Vendor, status: str, by: User, note: str = "") -> Vendor:
     """Activate or block a vendor; blocking needs a reason, which AP sees on the hold list."""
     roles.require_role(by, *VENDOR_EDITORS)
     note = note.strip()
@@ -218,7 +220,7 @@ def vendor_set_status(
 
 
 def _create_bank_request(
-    vendor: Vendor, by: AbstractBaseUser, account_holder: str, iban: str, bic: str
+    vendor: Vendor, by: User, account_holder: str, iban: str, bic: str
 ) -> BankAccount:
     if BankAccount.objects.filter(vendor=vendor, status=BankAccount.Status.PENDING).exists():
         raise DomainError(
@@ -250,7 +252,7 @@ def _create_bank_request(
 
 
 def bank_account_request(
-    *, vendor: Vendor, by: AbstractBaseUser, account_holder: str, iban: str, bic: str = ""
+    *, vendor: Vendor, by: User, account_holder: str, iban: str, bic: str = ""
 ) -> BankAccount:
     """Record new bank details; they take effect only when a different user verifies them."""
     roles.require_role(by, *BANK_MAKERS)
@@ -265,7 +267,7 @@ def bank_account_request(
 
 
 def bank_account_verify(
-    *, account: BankAccount, by: AbstractBaseUser, confirm_iban: str | None = None
+    *, account: BankAccount, by: User, confirm_iban: str | None = None
 ) -> BankAccount:
     """Second pair of eyes on a bank change; the earlier verified account is superseded.
 
@@ -307,7 +309,7 @@ def bank_account_verify(
     return account
 
 
-def bank_account_reject(*, account: BankAccount, by: AbstractBaseUser, reason: str) -> BankAccount:
+def bank_account_reject(*, account: BankAccount, by: User, reason: str) -> BankAccount:
     """Turn down a pending bank change (suspected fraud, a typo); the old account stays."""
     roles.require_role(by, *BANK_MAKERS)
     reason = reason.strip()
@@ -376,7 +378,7 @@ def _check_contract_header(
 
 def contract_create(
     *,
-    by: AbstractBaseUser,
+    by: User,
     vendor: Vendor,
     number: str,
     title: str,
@@ -422,7 +424,7 @@ def contract_create(
 def contract_update(
     *,
     contract: Contract,
-    by: AbstractBaseUser,
+    by: User,
     title: str,
     currency: str,
     valid_from: dt.date,
@@ -459,7 +461,7 @@ def contract_update(
     return contract
 
 
-def contract_activate(*, contract: Contract, by: AbstractBaseUser) -> Contract:
+def contract_activate(*, contract: Contract, by: User) -> Contract:
     """Put a draft's prices in force; refused when another active contract prices the same item."""
     roles.require_role(by, *CONTRACT_EDITORS)
     with transaction.atomic():
@@ -488,7 +490,7 @@ def contract_activate(*, contract: Contract, by: AbstractBaseUser) -> Contract:
     return contract
 
 
-def contract_terminate(*, contract: Contract, by: AbstractBaseUser, reason: str) -> Contract:
+def contract_terminate(*, contract: Contract, by: User, reason: str) -> Contract:
     """End a contract early (or drop a draft); its prices stop applying at once."""
     roles.require_role(by, *CONTRACT_EDITORS)
     reason = reason.strip()
@@ -534,7 +536,7 @@ def contracts_expire(*, today: dt.date | None = None) -> int:
 
 
 def vendor_import_start(
-    *, by: AbstractBaseUser, file_name: str, content: str, valid_rows_only: bool = False
+    *, by: User, file_name: str, content: str, valid_rows_only: bool = False
 ) -> VendorImport:
     """Store an uploaded vendor file and queue it; the worker checks and imports it."""
     from vendors import importing, tasks
@@ -559,7 +561,7 @@ def vendor_import_start(
     return vendor_import
 
 
-def vendor_import_valid_rows(*, vendor_import: VendorImport, by: AbstractBaseUser) -> VendorImport:
+def vendor_import_valid_rows(*, vendor_import: VendorImport, by: User) -> VendorImport:
     """After reading the report, import only the good rows of a rejected file."""
     from vendors import tasks
 
@@ -664,7 +666,7 @@ def vendor_import_run(*, import_id: int) -> VendorImport:
     return vendor_import
 
 
-def _write_import_rows(rows: list, vendor_import: VendorImport) -> int:
+def _write_import_rows(rows: list["VendorRow"], vendor_import: VendorImport) -> int:
     """Insert the checked rows set-based: vendors, their pending bank changes, the trail."""
     by = vendor_import.created_by
     _lock_vendor_master()

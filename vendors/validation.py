@@ -39,7 +39,7 @@ _EXAMPLES = {
 def country_name(code: str) -> str:
     """'DE' → 'Germany'; the code itself when unknown."""
     country = pycountry.countries.get(alpha_2=code.upper()) if code else None
-    return getattr(country, "common_name", None) or getattr(country, "name", code)
+    return getattr(country, "common_name", "") or getattr(country, "name", code)
 
 
 def country_choices() -> list[tuple[str, str]]:
