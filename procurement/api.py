@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
-from procurement import selectors, services
+from procurement import selectors
 from procurement.filters import (
     BudgetFilter,
     PurchaseOrderFilter,
@@ -38,6 +38,27 @@ from procurement.models import (
     ReceiptLine,
     RequestAttachment,
 )
+from procurement.services.approvals import Decision, approval_decide, can_decide
+from procurement.services.orders import (
+    OrderSelection,
+    po_cancel,
+    po_close,
+    po_create_from_request,
+    po_create_from_requests,
+    po_issue,
+    po_request_reapproval,
+)
+from procurement.services.receipts import ReceiptLineInput, receipt_post
+from procurement.services.requests import (
+    LineInput,
+    request_copy,
+    request_create,
+    request_submit,
+    request_update,
+    request_withdraw,
+)
+from procurement.services.revisions import PoLineChange, po_revise
+from procurement.services.sending import po_send
 from vendors.models import PaymentTerms, Vendor
 
 
@@ -343,9 +364,9 @@ class RequestCreateSerializer(serializers.Serializer):
         return _not_past(value)
 
 
-def _line_inputs(lines: list[dict]) -> list[services.LineInput]:
+def _line_inputs(lines: list[dict]) -> list[LineInput]:
     return [
-        services.LineInput(
+        LineInput(
             description=line["description"],
             quantity=line["quantity"],
             unit_price=line["unit_price"],
@@ -374,7 +395,7 @@ def _request_values(data: dict) -> dict:
 class DecisionInputSerializer(serializers.Serializer):
     """An approver's decision on the step waiting for them."""
 
-    decision = serializers.ChoiceField(choices=services.Decision.ALL)
+    decision = serializers.ChoiceField(choices=Decision.ALL)
     comment = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -533,7 +554,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request: Request) -> Response:
         """Save a draft request with its lines (requesters)."""
         payload = validated_input(RequestCreateSerializer, request)
-        purchase_request = services.request_create(by=request.user, **_request_values(payload))
+        purchase_request = request_create(by=request.user, **_request_values(payload))
         return self._respond(purchase_request, status.HTTP_201_CREATED)
 
     @extend_schema(request=RequestCreateSerializer, responses=PurchaseRequestSerializer)
@@ -541,7 +562,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         """Replace a request's header and lines (its requester while it can change, or an
         approver it waits on — who then may not approve it)."""
         payload = validated_input(RequestCreateSerializer, request)
-        purchase_request = services.request_update(
+        purchase_request = request_update(
             request=self.get_object(), by=request.user, **_request_values(payload)
         )
         return self._respond(purchase_request)
@@ -550,21 +571,21 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def copy(self, request: Request, pk: str | None = None) -> Response:
         """A new draft for the caller with the same header and lines."""
-        purchase_request = services.request_copy(request=self.get_object(), by=request.user)
+        purchase_request = request_copy(request=self.get_object(), by=request.user)
         return self._respond(purchase_request, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PurchaseRequestSerializer)
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
         """Send a draft or returned request into approval."""
-        purchase_request = services.request_submit(request=self.get_object(), by=request.user)
+        purchase_request = request_submit(request=self.get_object(), by=request.user)
         return self._respond(purchase_request)
 
     @extend_schema(request=None, responses=PurchaseRequestSerializer)
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
         """The requester takes the request back."""
-        purchase_request = services.request_withdraw(request=self.get_object(), by=request.user)
+        purchase_request = request_withdraw(request=self.get_object(), by=request.user)
         return self._respond(purchase_request)
 
     @extend_schema(request=DecisionInputSerializer, responses=PurchaseRequestSerializer)
@@ -585,8 +606,8 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             )
         # Without a step of their own, hand the service the pending one anyway: it gives
         # the precise refusal (own request, or not assigned to you).
-        step = next((s for s in pending if services.can_decide(s, request.user)), pending[0])
-        services.approval_decide(
+        step = next((s for s in pending if can_decide(s, request.user)), pending[0])
+        approval_decide(
             step=step,
             by=request.user,
             decision=payload["decision"],
@@ -633,7 +654,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request: Request) -> Response:
         """Turn an approved request into a draft PO for a vendor (buyers)."""
         data = validated_input(PurchaseOrderCreateSerializer, request)
-        po = services.po_create_from_request(
+        po = po_create_from_request(
             request=data["request"],
             vendor=data["vendor"],
             payment_terms=data["payment_terms"],
@@ -649,9 +670,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def from_requests(self, request: Request) -> Response:
         """Order several approved requests at once: one draft PO per vendor (buyers)."""
         data = validated_input(OrderRequestsSerializer, request)
-        orders = services.po_create_from_requests(
+        orders = po_create_from_requests(
             selections=[
-                services.OrderSelection(request=item["request"], vendor=item["vendor"])
+                OrderSelection(request=item["request"], vendor=item["vendor"])
                 for item in data["selections"]
             ],
             payment_terms=data["payment_terms"],
@@ -666,7 +687,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def issue(self, request: Request, pk: str | None = None) -> Response:
         """Issue a draft PO to its vendor (and email it, unless told not to)."""
         payload = validated_input(IssueInputSerializer, request)
-        po = services.po_issue(po=self.get_object(), by=request.user, **payload)
+        po = po_issue(po=self.get_object(), by=request.user, **payload)
         return self._respond(po)
 
     @extend_schema(request=ReviseInputSerializer, responses=PurchaseOrderSerializer)
@@ -675,12 +696,12 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         """Change order: new quantities or prices; above the approved amount it waits for
         re-approval (see `awaiting_reapproval` and the pending revision)."""
         data = validated_input(ReviseInputSerializer, request)
-        po = services.po_revise(
+        po = po_revise(
             po=self.get_object(),
             by=request.user,
             reason=data["reason"],
             lines=[
-                services.PoLineChange(
+                PoLineChange(
                     po_line_id=line["po_line"],
                     quantity=line["quantity"],
                     unit_price=line["unit_price"],
@@ -694,7 +715,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
     def reapproval(self, request: Request, pk: str | None = None) -> Response:
         """Send a draft above its approved amount back to the approvers."""
-        po = services.po_request_reapproval(po=self.get_object(), by=request.user)
+        po = po_request_reapproval(po=self.get_object(), by=request.user)
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
@@ -702,7 +723,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def close(self, request: Request, pk: str | None = None) -> Response:
         """Close an issued PO, releasing its open commitment."""
         payload = validated_input(ReasonInputSerializer, request)
-        po = services.po_close(po=self.get_object(), by=request.user, **payload)
+        po = po_close(po=self.get_object(), by=request.user, **payload)
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
@@ -710,7 +731,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
         payload = validated_input(ReasonInputSerializer, request)
-        po = services.po_cancel(po=self.get_object(), by=request.user, **payload)
+        po = po_cancel(po=self.get_object(), by=request.user, **payload)
         return self._respond(po)
 
     @extend_schema(request=SendInputSerializer, responses=PurchaseOrderSerializer)
@@ -718,9 +739,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def send(self, request: Request, pk: str | None = None) -> Response:
         """Email the PO document (PDF attached) to the vendor or the given addresses."""
         payload = validated_input(SendInputSerializer, request)
-        po = services.po_send(
-            po=self.get_object(), by=request.user, recipients=payload["to"] or None
-        )
+        po = po_send(po=self.get_object(), by=request.user, recipients=payload["to"] or None)
         return self._respond(po)
 
     @extend_schema(request=DecisionInputSerializer, responses=PurchaseOrderSerializer)
@@ -736,8 +755,8 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         pending = list(po.approvals.filter(status=ApprovalStep.Status.PENDING))
         if not pending:
             raise InvalidTransition(f"{po.number} is not waiting for re-approval.")
-        step = next((s for s in pending if services.can_decide(s, request.user)), pending[0])
-        services.approval_decide(step=step, by=request.user, **payload)
+        step = next((s for s in pending if can_decide(s, request.user)), pending[0])
+        approval_decide(step=step, by=request.user, **payload)
         return self._respond(po)
 
 
@@ -787,13 +806,13 @@ class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request: Request) -> Response:
         """Record what arrived or went back on a PO (its requester or a buyer)."""
         data = validated_input(ReceiptCreateSerializer, request)
-        receipt = services.receipt_post(
+        receipt = receipt_post(
             po=data["purchase_order"],
             by=request.user,
             received_on=data["received_on"],
             note=data["note"],
             lines=[
-                services.ReceiptLineInput(
+                ReceiptLineInput(
                     po_line_id=line["po_line"],
                     received_qty=line["received_qty"],
                     returned_qty=line["returned_qty"],

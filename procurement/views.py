@@ -19,7 +19,7 @@ from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from payables.views import EXCEPTION_READERS
-from procurement import contracts, documents, selectors, services
+from procurement import contracts, documents, selectors
 from procurement.filters import BudgetFilter, PurchaseOrderFilter, PurchaseRequestFilter
 from procurement.forms import (
     LINES_PREFIX,
@@ -56,6 +56,15 @@ from procurement.models import (
     PurchaseOrder,
     PurchaseRequest,
 )
+from procurement.services import approvals as approval_services
+from procurement.services import attachments as attachment_services
+from procurement.services import budgets as budget_services
+from procurement.services import orders as order_services
+from procurement.services import receipts as receipt_services
+from procurement.services import requests as request_services
+from procurement.services import revisions as revision_services
+from procurement.services import routing as routing_services
+from procurement.services import sending as sending_services
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
@@ -160,8 +169,8 @@ def _save_request(request: HttpRequest, form, lines, purchase_request=None):
     }
     try:
         if purchase_request is None:
-            return services.request_create(**values)
-        return services.request_update(request=purchase_request, **values)
+            return request_services.request_create(**values)
+        return request_services.request_update(request=purchase_request, **values)
     except DomainError as exc:
         messages.error(request, exc.message)
         return None
@@ -176,7 +185,7 @@ def _after_save(request: HttpRequest, purchase_request: PurchaseRequest) -> Http
             messages.success(request, f"{purchase_request.number} saved as a draft.")
         return redirect("procurement:request_detail", pk=purchase_request.pk)
     try:
-        services.request_submit(request=purchase_request, by=request.user)
+        request_services.request_submit(request=purchase_request, by=request.user)
     except DomainError as exc:
         # The draft is kept; the requester can submit it once the problem is fixed.
         messages.warning(
@@ -213,7 +222,7 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a request: the requester's draft or returned request, or — during approval —
     the requester or an approver it waits on (who then cannot approve it)."""
     purchase_request = _visible_request(request, pk)
-    if not services.can_edit_request(purchase_request, request.user):
+    if not request_services.can_edit_request(purchase_request, request.user):
         messages.error(
             request,
             f"{purchase_request.number} is {purchase_request.get_status_display().lower()}; "
@@ -288,7 +297,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     decidable, on_behalf_of = None, None
     for step in approvals:
         if step.status == ApprovalStep.Status.PENDING and not is_requester:
-            may_decide, on_behalf_of = services.decision_capacity(step, user)
+            may_decide, on_behalf_of = approval_services.decision_capacity(step, user)
             if may_decide:
                 decidable = step
                 break
@@ -324,9 +333,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "editors": editors,
             "can_submit": is_requester and status in SUBMITTABLE,
             "can_withdraw": is_requester and status in WITHDRAWABLE,
-            "can_edit": services.can_edit_request(purchase_request, user),
+            "can_edit": request_services.can_edit_request(purchase_request, user),
             "can_copy": roles.has_role(user, roles.REQUESTER),
-            "can_attach": services.can_change_attachments(purchase_request, user),
+            "can_attach": attachment_services.can_change_attachments(purchase_request, user),
             "can_order": status == PurchaseRequest.Status.APPROVED
             and roles.has_role(user, roles.BUYER),
             "decidable": decidable,
@@ -342,7 +351,7 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a draft or returned request into approval."""
     purchase_request = _visible_request(request, pk)
     try:
-        services.request_submit(request=purchase_request, by=request.user)
+        request_services.request_submit(request=purchase_request, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -356,7 +365,7 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     """Take back a request that has not been ordered."""
     purchase_request = _visible_request(request, pk)
     try:
-        services.request_withdraw(request=purchase_request, by=request.user)
+        request_services.request_withdraw(request=purchase_request, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -370,7 +379,7 @@ def request_copy(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a new draft from a previous request, then open it for changes."""
     source = _visible_request(request, pk)
     try:
-        copy = services.request_copy(request=source, by=request.user)
+        copy = request_services.request_copy(request=source, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("procurement:request_detail", pk=pk)
@@ -388,7 +397,7 @@ def request_attach(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "Choose a file to attach.")
     else:
         try:
-            saved = services.request_attachment_add(
+            saved = attachment_services.request_attachment_add(
                 request=purchase_request, by=request.user, uploads=form.cleaned_data["files"]
             )
         except DomainError as exc:
@@ -429,7 +438,7 @@ def request_attachment_remove(request: HttpRequest, pk: int, attachment_pk: int)
     if attachment is None:
         raise Http404("No such attachment.")
     try:
-        services.request_attachment_remove(
+        attachment_services.request_attachment_remove(
             attachment=attachment, by=request.user, reason=request.POST.get("reason", "")
         )
     except DomainError as exc:
@@ -490,7 +499,7 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
         error = "Choose approve, reject or return."
     else:
         try:
-            decided = services.approval_decide(
+            decided = approval_services.approval_decide(
                 step=step,
                 by=request.user,
                 decision=form.cleaned_data["decision"],
@@ -560,7 +569,7 @@ def delegation_list(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                delegation = services.delegation_create(
+                delegation = approval_services.delegation_create(
                     by=user,
                     to_user=data["to_user"],
                     start_date=data["start_date"],
@@ -597,7 +606,7 @@ def delegation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """End a delegation early."""
     delegation = get_object_or_404(ApprovalDelegation, pk=pk)
     try:
-        services.delegation_cancel(delegation=delegation, by=request.user)
+        approval_services.delegation_cancel(delegation=delegation, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -643,7 +652,9 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form = ApprovalRuleForm(request.POST)
         if form.is_valid():
             try:
-                saved = services.approval_rule_save(by=request.user, rule=rule, **form.cleaned_data)
+                saved = routing_services.approval_rule_save(
+                    by=request.user, rule=rule, **form.cleaned_data
+                )
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
@@ -724,7 +735,9 @@ def budget_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form = BudgetForm(request.POST)
         if form.is_valid():
             try:
-                saved = services.budget_set(by=request.user, budget=budget, **form.cleaned_data)
+                saved = budget_services.budget_set(
+                    by=request.user, budget=budget, **form.cleaned_data
+                )
             except DomainError as exc:
                 messages.error(request, exc.message)
             else:
@@ -793,11 +806,11 @@ def po_select(request: HttpRequest) -> HttpResponse:
         form = PoSelectionForm(request.POST, requests=awaiting)
         if form.is_valid():
             selections = [
-                services.OrderSelection(request=pr, vendor=vendor)
+                order_services.OrderSelection(request=pr, vendor=vendor)
                 for pr, vendor in form.cleaned_data["chosen"]
             ]
             try:
-                orders = services.po_create_from_requests(
+                orders = order_services.po_create_from_requests(
                     selections=selections,
                     by=request.user,
                     payment_terms=form.cleaned_data["payment_terms"],
@@ -834,7 +847,7 @@ def po_create(request: HttpRequest, pk: int) -> HttpResponse:
         form = PurchaseOrderForm(request.POST, request=purchase_request)
         if form.is_valid():
             try:
-                po = services.po_create_from_request(
+                po = order_services.po_create_from_request(
                     request=purchase_request,
                     vendor=form.cleaned_data["vendor"],
                     payment_terms=form.cleaned_data["payment_terms"],
@@ -883,7 +896,7 @@ def po_detail(request: HttpRequest, pk: int) -> HttpResponse:
     is_open = po.status in PurchaseOrder.OPEN_STATUSES
     decidable = None
     for step in life.po_approvals:
-        if step.status == ApprovalStep.Status.PENDING and services.can_decide(step, user):
+        if step.status == ApprovalStep.Status.PENDING and approval_services.can_decide(step, user):
             decidable = step
     deviations = selectors.contract_price_deviations(po, life.lines) if is_draft else []
     return render(
@@ -933,7 +946,7 @@ def po_edit(request: HttpRequest, pk: int) -> HttpResponse:
         formset = PoLineFormSet(request.POST, prefix=PO_LINES_PREFIX)
         if header.is_valid() and formset.is_valid():
             try:
-                services.po_update_draft(
+                order_services.po_update_draft(
                     po=po,
                     by=request.user,
                     lines=formset.line_edits(),
@@ -985,7 +998,7 @@ def po_issue(request: HttpRequest, pk: int) -> HttpResponse:
     form.is_valid()
     send = form.cleaned_data.get("send_to_vendor", False)
     try:
-        services.po_issue(
+        order_services.po_issue(
             po=po,
             by=request.user,
             confirm_contract_prices=form.cleaned_data.get("confirm_contract_prices", False),
@@ -1009,7 +1022,7 @@ def po_reapproval(request: HttpRequest, pk: int) -> HttpResponse:
     """Ask the approvers to approve a draft PO above its approved amount."""
     po = _buyer_po(pk)
     try:
-        services.po_request_reapproval(po=po, by=request.user)
+        order_services.po_request_reapproval(po=po, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -1028,7 +1041,7 @@ def po_revise(request: HttpRequest, pk: int) -> HttpResponse:
         formset = ReviseLineFormSet(request.POST, prefix=REVISE_PREFIX)
         if form.is_valid() and formset.is_valid():
             try:
-                po = services.po_revise(
+                po = revision_services.po_revise(
                     po=po,
                     by=request.user,
                     lines=formset.changes(),
@@ -1085,7 +1098,7 @@ def _po_reason_action(request: HttpRequest, pk: int, action, done: str) -> HttpR
 def po_close(request: HttpRequest, pk: int) -> HttpResponse:
     """Close an issued PO and release what it still commits."""
     return _po_reason_action(
-        request, pk, services.po_close, "closed; its open commitment is released."
+        request, pk, order_services.po_close, "closed; its open commitment is released."
     )
 
 
@@ -1094,7 +1107,7 @@ def po_close(request: HttpRequest, pk: int) -> HttpResponse:
 def po_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
     return _po_reason_action(
-        request, pk, services.po_cancel, "cancelled; its requests are back with the buyers."
+        request, pk, order_services.po_cancel, "cancelled; its requests are back with the buyers."
     )
 
 
@@ -1106,7 +1119,7 @@ def po_send(request: HttpRequest, pk: int) -> HttpResponse:
     form = SendForm(request.POST)
     form.is_valid()
     try:
-        po = services.po_send(po=po, by=request.user, recipients=form.recipients())
+        po = sending_services.po_send(po=po, by=request.user, recipients=form.recipients())
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
@@ -1160,7 +1173,7 @@ def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
         formset = ReceiptLineFormSet(request.POST, prefix=RECEIPT_PREFIX)
         if header.is_valid() and formset.is_valid():
             try:
-                receipt = services.receipt_post(
+                receipt = receipt_services.receipt_post(
                     po=po,
                     by=request.user,
                     lines=formset.line_inputs(),
@@ -1191,7 +1204,7 @@ def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
             "formset": formset,
             "rows": rows,
             "receivable": po.status in PurchaseOrder.RECEIVABLE_STATUSES,
-            "tolerance": services.RECEIPT_OVER_TOLERANCE_PCT,
+            "tolerance": receipt_services.RECEIPT_OVER_TOLERANCE_PCT,
             "cancel_url": reverse("procurement:po_detail", args=[po.pk]),
         },
     )

@@ -13,8 +13,9 @@ from django.urls import reverse
 from payables import services as payables
 from payables.matching import match_invoices
 from payables.models import Invoice, InvoiceException, Payment
-from procurement import services
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseRequest, Receipt
+from procurement.services.approvals import approval_decide
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 
@@ -63,14 +64,14 @@ def request_post(
 
 def submitted_request(people, setup_org, *, by=None, amount: str = "149.50") -> PurchaseRequest:
     requester = by or people["requester"]
-    request = services.request_create(
+    request = request_create(
         by=requester,
         title="Meeting chairs",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[services.LineInput("Meeting chair, grey", Decimal("6"), Decimal(amount))],
+        lines=[LineInput("Meeting chair, grey", Decimal("6"), Decimal(amount))],
     )
-    return services.request_submit(request=request, by=requester)
+    return request_submit(request=request, by=requester)
 
 
 def receipt_post(po: PurchaseOrder, quantities: dict[int, tuple[str, str]]) -> dict:
@@ -294,9 +295,7 @@ def test_htmx_decision_returns_the_row_with_the_result(people, setup_org):
 
 def test_finance_leader_sees_the_second_step_above_10000(people, setup_org):
     request = submitted_request(people, setup_org, amount="2000")  # 6 × 2,000 = 12,000
-    services.approval_decide(
-        step=request.approvals.get(step=1), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(step=1), by=people["approver"], decision="approve")
     fiona = client_for(people["finance_leader"])
     assert request.number in fiona.get(reverse("procurement:approval_inbox")).content.decode()
     fiona.post(
@@ -313,9 +312,7 @@ def test_finance_leader_sees_the_second_step_above_10000(people, setup_org):
 def test_buyer_creates_a_po_from_an_approved_request_and_issues_it(people, setup_org):
     vendor = factories.make_vendor()
     request = submitted_request(people, setup_org)
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     bob = client_for(people["buyer"])
 
     listing = bob.get(reverse("procurement:po_list")).content.decode()
@@ -344,9 +341,7 @@ def test_po_create_offers_only_active_vendors_in_the_request_currency(people, se
     usd.save(update_fields=["currency"])
     factories.make_vendor("Blocked Supplies B.V.", status="blocked")
     request = submitted_request(people, setup_org)
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     page = (
         client_for(people["buyer"])
         .get(reverse("procurement:po_create", args=[request.pk]))
@@ -497,9 +492,7 @@ def test_request_list_query_count_is_constant(people, setup_org):
     for n in range(10):
         request = submitted_request(people, setup_org)
         if n % 2:
-            services.approval_decide(
-                step=request.approvals.get(), by=people["approver"], decision="approve"
-            )
+            approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     assert _count_queries(rita, url) == few
 
 
