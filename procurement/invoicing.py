@@ -75,11 +75,19 @@ def billed_on_po_line() -> Subquery:
 
 
 def billed_quantity() -> Coalesce:
-    """The quantity live (not rejected) invoices bill on a PO line: an expression to
-    annotate PO lines with."""
+    """The quantity live (not rejected) invoices bill on a PO line, credit notes subtracted:
+    an expression to annotate PO lines with."""
+    quantity = F("invoice_lines__quantity")
     return Coalesce(
         Sum(
-            "invoice_lines__quantity",
+            Case(
+                When(
+                    invoice_lines__invoice__document_type=Invoice.DocumentType.CREDIT_NOTE,
+                    then=-quantity,
+                ),
+                default=quantity,
+                output_field=_QUANTITY,
+            ),
             filter=~Q(invoice_lines__invoice__status=Invoice.Status.REJECTED),
         ),
         ZERO,
@@ -114,11 +122,19 @@ class PoBilling:
         return refs
 
     def totals(self) -> dict[str, Decimal]:
-        """Invoiced, paid, and discount taken."""
+        """Invoiced (net, and with VAT) less credit notes, paid, and discount taken.
+
+        Credit notes store positive amounts (their document type carries the sign), so they
+        are subtracted here, as matching, payment runs and the KPIs do."""
         billed = [i for i in self.invoices if i.status != Invoice.Status.REJECTED]
+
+        def signed(invoice: Invoice, amount: Decimal) -> Decimal:
+            return -amount if invoice.document_type == Invoice.DocumentType.CREDIT_NOTE else amount
+
         paid = [p for p in self.payments if p.status == Payment.Status.PAID]
         return {
-            "invoiced": sum((i.total_amount for i in billed), ZERO),
+            "invoiced": sum((signed(i, i.net_amount) for i in billed), ZERO),
+            "invoiced_gross": sum((signed(i, i.total_amount) for i in billed), ZERO),
             "paid": sum((p.net_amount for p in paid), ZERO),
             "discount": sum((p.discount_taken for p in paid), ZERO),
         }

@@ -1,7 +1,9 @@
 """Procurement pages through HTTP: request → approval → PO → receipt, access by role, query counts."""
 
 import datetime as dt
+import re
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import Group
@@ -472,6 +474,65 @@ def test_po_detail_counts_billed_quantity_without_rejected_invoices(people, setu
     life_page = client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[po.pk]))
     line = life_page.context["life"].lines[0]
     assert line.billed_qty == Decimal("30") and line.received_qty == Decimal("40")
+
+
+def _page_text(response) -> str:
+    """The page as a reader sees it: tags dropped, whitespace collapsed."""
+    html = response.content.decode()
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def _credit_note(po, people, number: str, quantity: str, unit_price: str) -> Invoice:
+    """A credit note for `quantity` on PO line 1 at 21 % VAT (amounts stored positive)."""
+    line = po.lines.get(line_no=1)
+    net = Decimal(quantity) * Decimal(unit_price)
+    return payables.invoice_capture(
+        by=people["ap_clerk"],
+        vendor=po.vendor,
+        number=number,
+        invoice_date=dt.date(2026, 11, 3),
+        currency=po.currency,
+        document_type=Invoice.DocumentType.CREDIT_NOTE,
+        lines=[
+            payables.InvoiceLineInput(
+                line.description, Decimal(quantity), Decimal(unit_price), po_line_id=line.pk
+            )
+        ],
+        tax_amount=(net * Decimal("0.21")).quantize(Decimal("0.01")),
+        purchase_order=po,
+    )
+
+
+def test_po_detail_subtracts_credit_notes_from_invoiced_amount_and_billed_quantity(
+    people, setup_org
+):
+    po = issued_po(people, setup_org)  # 40 × 23.50
+    receive(po, people, {1: "40"})
+    invoice(po, people, "INV-2026-0117", {1: ("40", "23.50")})  # 940.00 + 197.40 VAT = 1,137.40
+    _credit_note(po, people, "CN-2026-0009", "5", "23.50")  # 117.50 + 24.68 VAT = 142.18
+
+    response = client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[po.pk]))
+
+    assert response.context["life"].lines[0].billed_qty == Decimal("35")
+    totals = response.context["life"].totals
+    assert totals["invoiced"] == Decimal("822.50")
+    assert totals["invoiced_gross"] == Decimal("995.22")
+    page = _page_text(response)
+    assert "Invoiced (net) 822.50 EUR" in page
+    assert "995.22 EUR incl. VAT" in page
+
+
+def test_po_detail_tiles_compare_ordered_and_invoiced_net(people, setup_org):
+    po = issued_po(people, setup_org)  # 40 × 23.50 = 940.00 net
+    invoice(po, people, "INV-2026-0117", {1: ("40", "23.50")})  # 1,137.40 with VAT
+
+    page = _page_text(
+        client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[po.pk]))
+    )
+
+    assert "Ordered (net) 940.00 EUR" in page
+    assert "Invoiced (net) 940.00 EUR" in page
+    assert "1,137.40 EUR incl. VAT" in page
 
 
 # ---------- list pages keep a constant query count ----------
