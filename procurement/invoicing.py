@@ -29,11 +29,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from p2p.money import ZERO
 from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult, Payment
 from payables.tasks import enqueue_match_for_po
 from procurement.models import PurchaseOrder
 
-ZERO = Decimal("0")
 _MONEY = DecimalField(max_digits=18, decimal_places=2)
 _QUANTITY = DecimalField(max_digits=18, decimal_places=4)
 # Invoices that have consumed budget: approved by the match (or by a person), in a run, or paid.

@@ -14,11 +14,7 @@ from procurement.models import PurchaseRequest, RequestAttachment
 
 # Quotes and specs: small office documents and images, never executables or archives.
 ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
-
-
 ATTACHMENT_MAX_COUNT = 20
-
-
 ATTACHMENT_TYPES = {
     ".pdf": "application/pdf",
     ".png": "image/png",

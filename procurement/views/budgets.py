@@ -17,8 +17,6 @@ from procurement.services import budgets as budget_services
 from procurement.views.common import _page, _tidy_filters
 
 BUDGET_READERS = (roles.APPROVER, roles.BUYER, roles.FINANCE_LEADER, roles.ADMIN)
-
-
 BUDGET_KEEPERS = (roles.FINANCE_LEADER, roles.ADMIN)
 
 

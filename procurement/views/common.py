@@ -11,11 +11,7 @@ from django.http import HttpRequest
 from p2p import roles
 
 PAGE_SIZE = 50
-
-
 INBOX_ROLES = (roles.APPROVER, roles.FINANCE_LEADER)
-
-
 RULE_KEEPERS = (roles.FINANCE_LEADER, roles.ADMIN)
 
 

@@ -25,8 +25,6 @@ from procurement.views.common import _page, _tidy_filters
 from vendors.models import Vendor
 
 SUBMITTABLE = (PurchaseRequest.Status.DRAFT, PurchaseRequest.Status.RETURNED)
-
-
 WITHDRAWABLE = (*SUBMITTABLE, PurchaseRequest.Status.PENDING_APPROVAL)
 
 
