@@ -21,13 +21,12 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
-from p2p.roles import role_required
+from p2p.roles import EXCEPTION_READERS, role_required
 from payables import queue, resolutions
 from payables.filters import InvoiceExceptionFilter
 from payables.models import BulkJob, InvoiceException
 from payables.queue_forms import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
 from payables.resolutions import Action
-from payables.views import EXCEPTION_READERS
 from vendors.models import Vendor
 
 PAGE_SIZE = 50

@@ -653,7 +653,7 @@ def exception_correct_po(
         if quantity <= 0:
             raise DomainError("The quantity must be greater than zero.")
     try:
-        from procurement.services import PoLineChange, po_revise
+        from procurement.services.revisions import PoLineChange, po_revise
     except ImportError:
         raise DomainError("Purchase order revisions are not available yet.") from None
     with transaction.atomic():
@@ -718,7 +718,7 @@ def exception_post_receipt(
     note: str = "",
 ) -> InvoiceException:
     """Record what arrived on the PO line; the receipt's re-match confirms the invoice."""
-    from procurement.services import ReceiptLineInput, receipt_post
+    from procurement.services.receipts import ReceiptLineInput, receipt_post
 
     quantity = round_quantity(parse_decimal(quantity, "Received quantity"))
     if quantity <= 0:

@@ -29,8 +29,6 @@ from payables.uploads import attachment_limit, limited_uploads, refused_uploads
 from procurement.models import PurchaseOrder
 
 PAGE_SIZE = 50
-# Who may open the exceptions page; what each of them sees is narrowed by the selector.
-EXCEPTION_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
 LINES_PREFIX = "lines"
 
 

@@ -17,15 +17,12 @@ from procurement.models import (
     PurchaseOrderLine,
     PurchaseRequest,
 )
-from procurement.services import (
-    ATTACHMENT_TYPES,
-    DELEGATE_ROLES,
-    Decision,
-    LineInput,
-    PoLineChange,
-    PoLineEdit,
-    ReceiptLineInput,
-)
+from procurement.services.approvals import DELEGATE_ROLES, Decision
+from procurement.services.attachments import ATTACHMENT_TYPES
+from procurement.services.orders import PoLineEdit
+from procurement.services.receipts import ReceiptLineInput
+from procurement.services.requests import LineInput
+from procurement.services.revisions import PoLineChange
 from vendors.models import PaymentTerms, Vendor
 
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK", "DKK", "NOK", "PLN", "JPY")

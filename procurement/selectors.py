@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db.models import (
-    Case,
     DecimalField,
     Exists,
     F,
@@ -21,15 +20,13 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from p2p import roles
 from p2p.models import AuditEvent
-from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult, Payment
-from procurement import contracts
+from procurement import contracts, invoicing
 from procurement.models import (
     ApprovalDelegation,
     ApprovalStep,
@@ -40,12 +37,11 @@ from procurement.models import (
     PurchaseRequest,
     Receipt,
     ReceiptLine,
+    RequestAttachment,
 )
 
 ZERO = Decimal("0")
 _MONEY = DecimalField(max_digits=18, decimal_places=2)
-# Invoices that have consumed budget: approved by the match (or by a person), in a run, or paid.
-SPENT_STATUSES = (Invoice.Status.APPROVED, Invoice.Status.SCHEDULED, Invoice.Status.PAID)
 # Everyone except a plain requester reads every request and PO (approvers, buyers, AP, finance).
 _READ_ALL_ROLES = tuple(role for role in roles.PO_READERS if role != roles.REQUESTER)
 
@@ -121,15 +117,11 @@ def request_for_detail(user: AbstractBaseUser, pk: int) -> PurchaseRequest | Non
 
 
 def _attachments():
-    from procurement.models import RequestAttachment
-
     return RequestAttachment.objects.current().select_related("uploaded_by")
 
 
 def removed_attachments(request_pk: int) -> list:
     """Attachments taken off a request, for the roles that audit it."""
-    from procurement.models import RequestAttachment
-
     return list(
         RequestAttachment.objects.filter(request_id=request_pk, removed_at__isnull=False)
         .select_related("uploaded_by", "removed_by")
@@ -139,8 +131,6 @@ def removed_attachments(request_pk: int) -> list:
 
 def attachment_for(user: AbstractBaseUser, request_pk: int, pk: int):
     """One attachment of a request the user may see, or None."""
-    from procurement.models import RequestAttachment
-
     return (
         RequestAttachment.objects.filter(
             pk=pk, request_id=request_pk, request__in=visible_requests(user)
@@ -282,16 +272,9 @@ class PurchaseOrderLife:
     po_approvals: list[ApprovalStep]
     revisions: list[PurchaseOrderRevision]
     receipts: list[Receipt]
-    invoices: list[Invoice]
-    match_results: list[MatchResult]
-    exceptions: list[InvoiceException]
-    payments: list[Payment]
+    billing: invoicing.PoBilling
     events: list[AuditEvent]
     totals: dict[str, Decimal] = field(default_factory=dict)
-
-    @property
-    def open_exceptions(self) -> int:
-        return sum(1 for e in self.exceptions if e.status == InvoiceException.Status.OPEN)
 
 
 def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
@@ -312,17 +295,13 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
     )
     if po is None:
         return None
-    live_billing = ~Q(invoice_lines__invoice__status=Invoice.Status.REJECTED)
     lines = list(
         po.lines.select_related("gl_account", "cost_center").annotate(
-            billed_qty=Coalesce(
-                Sum("invoice_lines__quantity", filter=live_billing),
-                ZERO,
-                output_field=DecimalField(max_digits=18, decimal_places=4),
-            ),
+            billed_qty=invoicing.billed_quantity(),
             # What the line still commits against its budget (see open_po_lines).
             open_amount=Greatest(
-                F("amount") - Coalesce(_billed_on_po_line(), Value(ZERO), output_field=_MONEY),
+                F("amount")
+                - Coalesce(invoicing.billed_on_po_line(), Value(ZERO), output_field=_MONEY),
                 Value(ZERO),
                 output_field=_MONEY,
             ),
@@ -347,51 +326,21 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
         .prefetch_related(Prefetch("lines", queryset=ReceiptLine.objects.select_related("po_line")))
         .order_by("received_on", "id")
     )
-    # An invoice belongs here when it names the PO or bills one of its lines.
-    invoices = list(
-        Invoice.objects.filter(Q(purchase_order=po) | Q(lines__po_line__purchase_order=po))
-        .distinct()
-        .select_related("vendor")
-        .order_by("invoice_date", "id")
-    )
-    invoice_ids = [invoice.pk for invoice in invoices]
-    match_results = list(
-        MatchResult.objects.filter(invoice_line__invoice_id__in=invoice_ids)
-        .select_related("invoice", "invoice_line", "po_line")
-        .order_by("invoice_id", "invoice_line__line_no")
-    )
-    exceptions = list(
-        InvoiceException.objects.filter(invoice_id__in=invoice_ids)
-        .select_related("invoice", "invoice_line", "owner_user", "resolved_by")
-        .order_by("opened_at", "id")
-    )
-    payments = list(
-        Payment.objects.filter(invoice_id__in=invoice_ids)
-        .select_related("run", "invoice")
-        .order_by("run_id", "id")
-    )
+    billing = invoicing.po_billing(po)
     refs = [("procurement.purchaseorder", po.pk)]
     refs += [("procurement.purchaserequest", request_id) for request_id in request_ids]
     refs += [("procurement.approvalstep", step.pk) for step in all_steps]
     refs += [("procurement.purchaseorderrevision", revision.pk) for revision in revisions]
     refs += [("procurement.receipt", receipt.pk) for receipt in receipts]
-    refs += [("payables.invoice", pk) for pk in invoice_ids]
-    refs += [("payables.invoiceexception", exception.pk) for exception in exceptions]
-    refs += [("payables.paymentrun", run_id) for run_id in {p.run_id for p in payments}]
+    refs += billing.audit_refs()
     events = list(AuditEvent.objects.for_objects(refs))
-
-    billed_invoices = [i for i in invoices if i.status != Invoice.Status.REJECTED]
     totals = {
         "committed": sum((line.open_amount for line in lines), ZERO)
         if po.status in PurchaseOrder.OPEN_STATUSES
         else ZERO,
         "ordered": po.total_amount,
         "received": sum((line.received_qty * line.unit_price for line in lines), ZERO),
-        "invoiced": sum((i.total_amount for i in billed_invoices), ZERO),
-        "paid": sum((p.net_amount for p in payments if p.status == Payment.Status.PAID), ZERO),
-        "discount": sum(
-            (p.discount_taken for p in payments if p.status == Payment.Status.PAID), ZERO
-        ),
+        **billing.totals(),
     }
     return PurchaseOrderLife(
         po=po,
@@ -401,10 +350,7 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
         po_approvals=po_approvals,
         revisions=revisions,
         receipts=receipts,
-        invoices=invoices,
-        match_results=match_results,
-        exceptions=exceptions,
-        payments=payments,
+        billing=billing,
         events=events,
         totals=totals,
     )
@@ -421,37 +367,13 @@ def receivable_po(user: AbstractBaseUser, pk: int) -> PurchaseOrder | None:
 # ---------- budgets: committed and spent, summed from the documents ----------
 
 
-def _signed_invoice_amount(prefix: str = "") -> Case:
-    """An invoice line's amount, negative on a credit note."""
-    return Case(
-        When(
-            **{f"{prefix}invoice__document_type": Invoice.DocumentType.CREDIT_NOTE},
-            then=-F(f"{prefix}amount"),
-        ),
-        default=F(f"{prefix}amount"),
-        output_field=_MONEY,
-    )
-
-
-def _billed_on_po_line() -> Subquery:
-    """What approved (or paid) invoices have billed on the outer PO line."""
-    return Subquery(
-        InvoiceLine.objects.filter(po_line=OuterRef("pk"), invoice__status__in=SPENT_STATUSES)
-        .order_by()
-        .values("po_line")
-        .annotate(total=Sum(_signed_invoice_amount()))
-        .values("total")[:1],
-        output_field=_MONEY,
-    )
-
-
 def open_po_lines() -> QuerySet[PurchaseOrderLine]:
     """Lines of open POs annotated with `open_amount`: ordered minus approved invoicing."""
     return PurchaseOrderLine.objects.filter(
         purchase_order__status__in=PurchaseOrder.OPEN_STATUSES
     ).annotate(
         open_amount=Greatest(
-            F("amount") - Coalesce(_billed_on_po_line(), Value(ZERO), output_field=_MONEY),
+            F("amount") - Coalesce(invoicing.billed_on_po_line(), Value(ZERO), output_field=_MONEY),
             Value(ZERO),
             output_field=_MONEY,
         )
@@ -484,9 +406,8 @@ def _committed_subquery() -> Subquery:
 
 
 def _spent_subquery() -> Subquery:
-    lines = InvoiceLine.objects.filter(
+    lines = invoicing.spent_invoice_lines().filter(
         **_scope("po_line__"),
-        invoice__status__in=SPENT_STATUSES,
         invoice__currency=OuterRef("currency"),
         invoice__invoice_date__gte=OuterRef("period_start"),
         invoice__invoice_date__lte=OuterRef("period_end"),
@@ -494,7 +415,7 @@ def _spent_subquery() -> Subquery:
     return Subquery(
         lines.order_by()
         .values("po_line__cost_center")
-        .annotate(total=Sum(_signed_invoice_amount()))
+        .annotate(total=Sum(invoicing.signed_invoice_amount()))
         .values("total")[:1],
         output_field=_MONEY,
     )
@@ -586,11 +507,10 @@ def budget_commitments(budget: Budget) -> QuerySet[PurchaseOrderLine]:
     )
 
 
-def budget_spending(budget: Budget) -> QuerySet[InvoiceLine]:
+def budget_spending(budget: Budget) -> QuerySet:
     """The approved invoice lines that make up a budget's spent amount."""
-    lines = InvoiceLine.objects.filter(
+    lines = invoicing.spent_invoice_lines().filter(
         po_line__cost_center=budget.cost_center_id,
-        invoice__status__in=SPENT_STATUSES,
         invoice__currency=budget.currency,
         invoice__invoice_date__gte=budget.period_start,
         invoice__invoice_date__lte=budget.period_end,
@@ -598,7 +518,7 @@ def budget_spending(budget: Budget) -> QuerySet[InvoiceLine]:
     if budget.gl_account_id:
         lines = lines.filter(po_line__gl_account=budget.gl_account_id)
     return (
-        lines.annotate(signed_amount=_signed_invoice_amount())
+        lines.annotate(signed_amount=invoicing.signed_invoice_amount())
         .select_related("invoice__vendor", "po_line__purchase_order")
         .order_by("invoice__invoice_date", "invoice_id", "line_no")
     )

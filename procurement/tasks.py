@@ -4,8 +4,8 @@ from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from p2p.exceptions import DomainError
-from procurement import services
 from procurement.models import PurchaseOrder
+from procurement.services.sending import po_send
 
 
 @shared_task(acks_late=True)
@@ -14,7 +14,7 @@ def send_purchase_order(po_id: int, user_id: int) -> bool:
     po = PurchaseOrder.objects.get(pk=po_id)
     user = get_user_model().objects.get(pk=user_id)
     try:
-        services.po_send(po=po, by=user)
+        po_send(po=po, by=user)
     except DomainError:
         # No address or a refused send: the PO page shows it was not sent, and the buyer
         # can send it on demand; retrying would not change the outcome.

@@ -4,7 +4,10 @@ import datetime as dt
 from decimal import Decimal
 
 from payables import services as payables
-from procurement import services as procurement
+from procurement.services.approvals import approval_decide
+from procurement.services.orders import po_create_from_request, po_issue
+from procurement.services.receipts import ReceiptLineInput, receipt_post
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
 
 
@@ -19,32 +22,30 @@ def issued_po(
 ):
     """A request approved and ordered on an issued PO."""
     vendor = vendor or factories.make_vendor()
-    request = procurement.request_create(
+    request = request_create(
         by=people["requester"],
         title="Office supplies Q4",
         category=category,
         currency=currency,
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[procurement.LineInput(d, Decimal(q), Decimal(p)) for d, q, p in lines],
+        lines=[LineInput(d, Decimal(q), Decimal(p)) for d, q, p in lines],
     )
-    procurement.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     step = request.approvals.get(status="pending")
-    procurement.approval_decide(step=step, by=people["approver"], decision="approve")
+    approval_decide(step=step, by=people["approver"], decision="approve")
     request.refresh_from_db()
-    po = procurement.po_create_from_request(request=request, vendor=vendor, by=people["buyer"])
-    return procurement.po_issue(po=po, by=people["buyer"])
+    po = po_create_from_request(request=request, vendor=vendor, by=people["buyer"])
+    return po_issue(po=po, by=people["buyer"])
 
 
 def receive(po, people, quantities):
     """Post a receipt of the given quantities per PO line number."""
     by_no = {line.line_no: line for line in po.lines.all()}
-    return procurement.receipt_post(
+    return receipt_post(
         po=po,
         by=people["requester"],
-        lines=[
-            procurement.ReceiptLineInput(by_no[no].pk, Decimal(q)) for no, q in quantities.items()
-        ],
+        lines=[ReceiptLineInput(by_no[no].pk, Decimal(q)) for no, q in quantities.items()],
     )
 
 

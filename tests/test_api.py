@@ -11,8 +11,9 @@ from rest_framework.test import APIClient
 from p2p.models import AuditEvent
 from payables import services as payables
 from payables.models import Invoice, InvoiceException
-from procurement import services as procurement
 from procurement.models import PurchaseOrder, PurchaseRequest, Receipt
+from procurement.services.approvals import approval_decide
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories, flow
 
 pytestmark = pytest.mark.django_db
@@ -25,22 +26,20 @@ def client_for(user) -> APIClient:
 
 
 def draft_request(people, setup_org, *, by=None, title="Office supplies Q4"):
-    return procurement.request_create(
+    return request_create(
         by=by or people["requester"],
         title=title,
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[
-            procurement.LineInput("A4 copy paper, box of 5 reams", Decimal("40"), Decimal("23.50"))
-        ],
+        lines=[LineInput("A4 copy paper, box of 5 reams", Decimal("40"), Decimal("23.50"))],
     )
 
 
 def approved_request(people, setup_org):
     request = draft_request(people, setup_org)
-    procurement.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     step = request.approvals.get(status="pending")
-    procurement.approval_decide(step=step, by=people["approver"], decision="approve")
+    approval_decide(step=step, by=people["approver"], decision="approve")
     request.refresh_from_db()
     return request
 
@@ -148,7 +147,7 @@ def test_request_created_submitted_and_approved_through_api(people, setup_org):
 
 def test_return_without_comment_is_refused(people, setup_org):
     request = draft_request(people, setup_org)
-    procurement.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
 
     response = client_for(people["approver"]).post(
         f"/api/requests/{request.pk}/decide/", {"decision": "return"}, format="json"
@@ -163,7 +162,7 @@ def test_approving_own_request_through_api_is_forbidden(people, setup_org):
     # Holding both roles is exactly when the control matters.
     ann = factories.make_user("ann", "requester", "approver")
     request = draft_request(people, setup_org, by=ann)
-    procurement.request_submit(request=request, by=ann)
+    request_submit(request=request, by=ann)
 
     response = client_for(ann).post(
         f"/api/requests/{request.pk}/decide/", {"decision": "approve"}, format="json"
@@ -461,7 +460,7 @@ def test_list_uses_cursor_pagination(people, setup_org):
 def _add_requests(people, setup_org, state, count):
     for n in range(count):
         request = draft_request(people, setup_org, title=f"Request {n}")
-        procurement.request_submit(request=request, by=people["requester"])
+        request_submit(request=request, by=people["requester"])
 
 
 def _add_purchase_orders(people, setup_org, state, count):

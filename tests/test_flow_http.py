@@ -419,9 +419,10 @@ def test_one_purchase_from_request_to_payment_and_kpis(
     assert life.status_code == 200
     page = text_of(life)
     for tile in (
-        "Ordered 1,299.60 EUR 2 lines",
+        "Ordered (net) 1,299.60 EUR 2 lines",
         "Received 1,299.60 EUR 2 receipts",
-        "Invoiced 1,620.92 EUR 2 invoices",  # 1,137.40 + 483.52
+        # Net beside net: 940.00 + 399.60; with VAT 1,137.40 + 483.52.
+        "Invoiced (net) 1,339.60 EUR 1,620.92 EUR incl. VAT · 2 invoices",
         "Open exceptions 1 1 raised in total",
         "Paid 1,114.65 EUR 22.75 EUR discount taken",
     ):

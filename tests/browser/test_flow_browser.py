@@ -15,8 +15,8 @@ from playwright.sync_api import expect
 from metrics.rollup import rebuild_facts
 from payables.matching import match_invoices
 from payables.models import Invoice
-from procurement import services as procurement
 from procurement.models import PurchaseOrder, PurchaseRequest
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 
@@ -125,15 +125,15 @@ def test_a_quote_is_removed_with_a_reason_and_finance_still_reads_it(
     browser, people, setup_org, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
-    request = procurement.request_create(
+    request = request_create(
         by=people["requester"],
         title="Meeting chairs",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[procurement.LineInput("Meeting chair, grey", Decimal("12"), Decimal("149.00"))],
+        lines=[LineInput("Meeting chair, grey", Decimal("12"), Decimal("149.00"))],
         attachments=[SimpleUploadedFile("quote-1788.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")],
     )
-    procurement.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
 
     rita = browser.login("rita")
     rita.goto(f"/procurement/requests/{request.pk}/")

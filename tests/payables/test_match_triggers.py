@@ -9,7 +9,7 @@ from django.utils import timezone
 from payables import matching, resolutions
 from payables.models import Invoice, InvoiceException
 from payables.tasks import match_sweep
-from procurement import services as procurement
+from procurement.services.revisions import PoLineChange, po_revise
 from tests.flow import invoice, issued_po, receive
 
 pytestmark = pytest.mark.django_db
@@ -52,13 +52,11 @@ def test_po_change_order_rematches(people, setup_org, django_capture_on_commit_c
         )  # the vendor's new, lower price
     assert _status(inv) == Invoice.Status.EXCEPTION
     with django_capture_on_commit_callbacks(execute=True):
-        procurement.po_revise(
+        po_revise(
             po=po,
             by=people["buyer"],
             reason="Price list 2027 agreed with the vendor",
-            lines=[
-                procurement.PoLineChange(po_line_id=po.lines.get().pk, unit_price=Decimal("22.00"))
-            ],
+            lines=[PoLineChange(po_line_id=po.lines.get().pk, unit_price=Decimal("22.00"))],
         )
     assert _status(inv) == Invoice.Status.APPROVED
     assert inv.exceptions.get().resolution == "resolved_by_match"

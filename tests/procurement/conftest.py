@@ -8,8 +8,9 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from procurement import services
 from procurement.models import ApprovalRule, Budget, CostCenter, GLAccount, PurchaseRequest
+from procurement.services.approvals import approval_decide, can_decide
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
 from vendors.models import Contract, ContractLine
 
@@ -42,17 +43,17 @@ def raise_request(
 ) -> PurchaseRequest:
     """A request for `quantity` × `amount`, submitted unless told otherwise."""
     requester = by or people["requester"]
-    request = services.request_create(
+    request = request_create(
         by=requester,
         title="Meeting chairs",
         category=category,
         currency=currency,
         cost_center=cost_center or setup_org["cost_center"],
         gl_account=gl_account or setup_org["gl_account"],
-        lines=[services.LineInput("Meeting chair, grey", Decimal(quantity), Decimal(amount))],
+        lines=[LineInput("Meeting chair, grey", Decimal(quantity), Decimal(amount))],
     )
     if submit:
-        services.request_submit(request=request, by=requester)
+        request_submit(request=request, by=requester)
         request.refresh_from_db()
     return request
 
@@ -64,8 +65,8 @@ def approve_all(request: PurchaseRequest, people) -> PurchaseRequest:
         step = request.approvals.filter(status="pending", purchase_order__isnull=True).first()
         if step is None:
             break
-        decider = next(u for u in deciders if u and services.can_decide(step, u))
-        services.approval_decide(step=step, by=decider, decision="approve")
+        decider = next(u for u in deciders if u and can_decide(step, u))
+        approval_decide(step=step, by=decider, decision="approve")
     request.refresh_from_db()
     return request
 

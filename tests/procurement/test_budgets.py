@@ -13,8 +13,12 @@ from django.utils import timezone
 from p2p.exceptions import DomainError
 from payables.matching import match_invoices
 from payables.models import Invoice
-from procurement import selectors, services
+from procurement import selectors
 from procurement.models import ApprovalStep, Budget, PurchaseRequest
+from procurement.services.approvals import approval_decide
+from procurement.services.budgets import budget_set
+from procurement.services.orders import po_close, po_create_from_request
+from procurement.services.requests import request_submit
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from tests.procurement.conftest import client_for, other_coding, raise_request
@@ -46,7 +50,7 @@ def test_committed_and_spent_move_with_orders_and_invoices(people, setup_org, bu
     approved_invoice(po, people, "INV-1", "40", "30.00")  # 1,200 net
     assert position(budget) == (Decimal("1800.00"), Decimal("1200.00"), Decimal("7000.00"))
 
-    services.po_close(po=po, by=people["buyer"], reason="Rest not needed")
+    po_close(po=po, by=people["buyer"], reason="Rest not needed")
     assert position(budget) == (0, Decimal("1200.00"), Decimal("8800.00"))
 
 
@@ -59,9 +63,7 @@ def test_drafts_other_cost_centers_currencies_and_periods_do_not_count(people, s
     from tests.procurement.conftest import approve_all
 
     approve_all(request, people)
-    services.po_create_from_request(
-        request=request, vendor=factories.make_vendor(), by=people["buyer"]
-    )
+    po_create_from_request(request=request, vendor=factories.make_vendor(), by=people["buyer"])
     usd = Budget.objects.create(
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
@@ -137,7 +139,7 @@ def test_over_budget_request_gets_a_finance_step_when_the_policy_allows(people, 
         (2, "budget", "finance_leader", "waiting"),
     ]
     assert steps[1].reason.startswith("100.00 EUR more than the 500.00 EUR available")
-    services.approval_decide(step=steps[0], by=people["approver"], decision="approve")
+    approval_decide(step=steps[0], by=people["approver"], decision="approve")
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.PENDING_APPROVAL  # finance still to decide
 
@@ -148,7 +150,7 @@ def test_over_budget_request_is_refused_at_submit_when_the_policy_blocks(people,
     issued_po(people, setup_org, lines=(("Paper", "100", "95.00"),))
     request = raise_request(people, setup_org, amount="600", submit=False)
     with pytest.raises(DomainError, match="Over budget: CC-100 has 500.00 EUR available"):
-        services.request_submit(request=request, by=people["requester"])
+        request_submit(request=request, by=people["requester"])
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.DRAFT
     assert not request.approvals.exists()
@@ -188,7 +190,7 @@ def test_bad_budgets_are_refused_and_nothing_is_written(people, setup_org, budge
     if values["period_start"] is None:  # overlaps the fixture's year
         values["period_start"], values["period_end"] = budget.period_start, budget.period_end
     with pytest.raises(DomainError, match=message):
-        services.budget_set(by=people["finance_leader"], **values)
+        budget_set(by=people["finance_leader"], **values)
     assert Budget.objects.count() == 1
 
 
@@ -196,7 +198,7 @@ def test_only_finance_sets_budgets(people, setup_org):
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        services.budget_set(
+        budget_set(
             by=people["buyer"],
             cost_center=setup_org["cost_center"],
             period_start=dt.date(2031, 1, 1),

@@ -10,13 +10,28 @@ from p2p.exceptions import DomainError, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from payables.matching import match_invoices
 from payables.models import Invoice
-from procurement import services
 from procurement.models import (
     ApprovalStep,
     PurchaseOrder,
     PurchaseOrderRevision,
     PurchaseRequest,
 )
+from procurement.services.approvals import approval_decide
+from procurement.services.orders import (
+    OrderSelection,
+    PoLineEdit,
+    po_cancel,
+    po_close,
+    po_create_from_request,
+    po_create_from_requests,
+    po_issue,
+    po_request_reapproval,
+    po_update_draft,
+)
+from procurement.services.receipts import ReceiptLineInput, receipt_post
+from procurement.services.requests import LineInput, request_create, request_submit
+from procurement.services.revisions import PoLineChange, po_revise
+from procurement.services.sending import po_send
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from tests.procurement.conftest import (
@@ -37,14 +52,14 @@ def approved(people, setup_org, **kwargs) -> PurchaseRequest:
 
 def draft_po(people, setup_org, *, vendor=None, **kwargs) -> PurchaseOrder:
     request = approved(people, setup_org, **kwargs)
-    return services.po_create_from_request(
+    return po_create_from_request(
         request=request, vendor=vendor or factories.make_vendor(), by=people["buyer"]
     )
 
 
-def edits(po, **overrides) -> list[services.PoLineEdit]:
+def edits(po, **overrides) -> list[PoLineEdit]:
     return [
-        services.PoLineEdit(
+        PoLineEdit(
             po_line_id=line.pk,
             description=line.description,
             quantity=overrides.get("quantity", line.quantity),
@@ -71,11 +86,11 @@ def test_several_requests_become_one_po_per_vendor(people, setup_org):
     flyers = approved(
         people, setup_org, amount="300", cost_center=marketing, gl_account=advertising
     )
-    orders = services.po_create_from_requests(
+    orders = po_create_from_requests(
         selections=[
-            services.OrderSelection(chairs, office),
-            services.OrderSelection(flyers, print_shop),
-            services.OrderSelection(consulting, office),
+            OrderSelection(chairs, office),
+            OrderSelection(flyers, print_shop),
+            OrderSelection(consulting, office),
         ],
         by=people["buyer"],
         ship_to="Dock 3",
@@ -104,10 +119,10 @@ def test_ordering_is_all_or_nothing(people, setup_org):
     ok = approved(people, setup_org)
     pending = raise_request(people, setup_org)
     with pytest.raises(DomainError, match=f"{pending.number} must be approved"):
-        services.po_create_from_requests(
+        po_create_from_requests(
             selections=[
-                services.OrderSelection(ok, vendor),
-                services.OrderSelection(pending, vendor),
+                OrderSelection(ok, vendor),
+                OrderSelection(pending, vendor),
             ],
             by=people["buyer"],
         )
@@ -147,9 +162,9 @@ def test_the_selection_page_creates_pos_grouped_by_vendor(people, setup_org):
 
 def test_a_po_with_incomplete_coding_cannot_be_issued(people, setup_org):
     po = draft_po(people, setup_org)
-    services.po_update_draft(po=po, by=people["buyer"], lines=edits(po, gl_account_id=None))
+    po_update_draft(po=po, by=people["buyer"], lines=edits(po, gl_account_id=None))
     with pytest.raises(DomainError, match="Every line needs a GL account and cost center"):
-        services.po_issue(po=po, by=people["buyer"])
+        po_issue(po=po, by=people["buyer"])
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.DRAFT
 
@@ -159,39 +174,39 @@ def test_a_po_coded_to_a_closed_gl_account_cannot_be_issued(people, setup_org):
     setup_org["gl_account"].active = False
     setup_org["gl_account"].save()
     with pytest.raises(DomainError, match="closed cost center or GL account"):
-        services.po_issue(po=po, by=people["buyer"])
+        po_issue(po=po, by=people["buyer"])
 
 
 @pytest.mark.parametrize("status", [Vendor.Status.ONBOARDING, Vendor.Status.BLOCKED])
 def test_a_po_to_a_vendor_that_is_not_active_cannot_be_issued(people, setup_org, status):
     po = draft_po(people, setup_org, vendor=factories.make_vendor(status=status))
     with pytest.raises(DomainError, match="only active vendors"):
-        services.po_issue(po=po, by=people["buyer"])
+        po_issue(po=po, by=people["buyer"])
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.DRAFT
 
 
 def test_a_po_above_the_approved_amount_needs_re_approval_before_issue(people, setup_org):
     po = draft_po(people, setup_org, amount="100")
-    services.po_update_draft(po=po, by=people["buyer"], lines=edits(po, unit_price=Decimal("120")))
+    po_update_draft(po=po, by=people["buyer"], lines=edits(po, unit_price=Decimal("120")))
     po.refresh_from_db()
     assert po.total_amount == Decimal("120.00") and po.approved_amount == Decimal("100.00")
     with pytest.raises(DomainError, match="exceeds the approved 100.00 EUR"):
-        services.po_issue(po=po, by=people["buyer"])
+        po_issue(po=po, by=people["buyer"])
 
-    services.po_request_reapproval(po=po, by=people["buyer"])
+    po_request_reapproval(po=po, by=people["buyer"])
     po.refresh_from_db()
     assert po.awaiting_reapproval
     with pytest.raises(DomainError, match="waiting for re-approval"):
-        services.po_issue(po=po, by=people["buyer"])
+        po_issue(po=po, by=people["buyer"])
     with pytest.raises(DomainError, match="waiting for re-approval"):
-        services.po_update_draft(po=po, by=people["buyer"], lines=edits(po))
+        po_update_draft(po=po, by=people["buyer"], lines=edits(po))
     step = ApprovalStep.objects.get(purchase_order=po, status="pending")
     assert step.kind == "po_change" and step.amount == Decimal("120.00")
-    services.approval_decide(step=step, by=people["approver"], decision="approve")
+    approval_decide(step=step, by=people["approver"], decision="approve")
     po.refresh_from_db()
     assert not po.awaiting_reapproval and po.approved_amount == Decimal("120.00")
-    services.po_issue(po=po, by=people["buyer"])
+    po_issue(po=po, by=people["buyer"])
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.ISSUED
 
@@ -200,27 +215,27 @@ def test_the_buyer_who_raised_a_po_change_cannot_approve_it(people, setup_org):
     buyer = people["buyer"]
     buyer.groups.add(*people["approver"].groups.all())
     po = draft_po(people, setup_org, amount="100")
-    services.po_update_draft(po=po, by=buyer, lines=edits(po, unit_price=Decimal("120")))
-    services.po_request_reapproval(po=po, by=buyer)
+    po_update_draft(po=po, by=buyer, lines=edits(po, unit_price=Decimal("120")))
+    po_request_reapproval(po=po, by=buyer)
     step = ApprovalStep.objects.get(purchase_order=po, status="pending")
     with pytest.raises(SegregationOfDutiesError, match="another approver"):
-        services.approval_decide(step=step, by=buyer, decision="approve")
+        approval_decide(step=step, by=buyer, decision="approve")
     # Nor may the requester approve an increase on their own request's PO.
     people["requester"].groups.add(*people["approver"].groups.all())
     with pytest.raises(SegregationOfDutiesError):
-        services.approval_decide(step=step, by=people["requester"], decision="approve")
+        approval_decide(step=step, by=people["requester"], decision="approve")
 
 
 def test_contract_price_deviations_need_confirmation_to_issue(people, setup_org):
     vendor = factories.make_vendor()
     make_contract(vendor, people, {"PAPER-A4": "23.50"})
-    request = services.request_create(
+    request = request_create(
         by=people["requester"],
         title="Paper",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
         preferred_vendor=vendor,
-        lines=[services.LineInput("", Decimal("10"), None, item_code="paper-a4")],
+        lines=[LineInput("", Decimal("10"), None, item_code="paper-a4")],
     )
     line = request.lines.get()
     assert (line.item_code, line.unit_price, line.description) == (
@@ -228,10 +243,10 @@ def test_contract_price_deviations_need_confirmation_to_issue(people, setup_org)
         Decimal("23.5000"),
         "Item PAPER-A4",
     )
-    services.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     approve_all(request, people)
-    po = services.po_create_from_request(request=request, vendor=vendor, by=people["buyer"])
-    services.po_issue(po=po, by=people["buyer"])  # at the contract price: no question asked
+    po = po_create_from_request(request=request, vendor=vendor, by=people["buyer"])
+    po_issue(po=po, by=people["buyer"])  # at the contract price: no question asked
     assert not AuditEvent.objects.filter(
         object_id=po.pk, changes__has_key="line 1 price vs contract"
     ).exists()
@@ -239,10 +254,10 @@ def test_contract_price_deviations_need_confirmation_to_issue(people, setup_org)
     other = draft_po(people, setup_org, vendor=vendor, amount="20")
     other.lines.update(item_code="PAPER-A4")  # priced 20.00 against a 23.50 contract
     with pytest.raises(DomainError, match="Prices differ from the contract"):
-        services.po_issue(po=other, by=people["buyer"])
+        po_issue(po=other, by=people["buyer"])
     page = client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[other.pk]))
     assert "Prices differ from the contract" in page.content.decode()
-    services.po_issue(po=other, by=people["buyer"], confirm_contract_prices=True)
+    po_issue(po=other, by=people["buyer"], confirm_contract_prices=True)
     event = AuditEvent.objects.for_object(other).get(to_status="issued")
     assert event.changes == {"line 1 price vs contract": "20.0000 vs 23.5000 (confirmed)"}
 
@@ -251,13 +266,13 @@ def test_a_contract_line_priced_differently_by_the_requester_is_refused(people, 
     vendor = factories.make_vendor()
     make_contract(vendor, people, {"PAPER-A4": "23.50"})
     with pytest.raises(DomainError, match="contract price of PAPER-A4 is 23.50 EUR"):
-        services.request_create(
+        request_create(
             by=people["requester"],
             title="Paper",
             cost_center=setup_org["cost_center"],
             gl_account=setup_org["gl_account"],
             preferred_vendor=vendor,
-            lines=[services.LineInput("Paper", Decimal("10"), Decimal("25"), item_code="PAPER-A4")],
+            lines=[LineInput("Paper", Decimal("10"), Decimal("25"), item_code="PAPER-A4")],
         )
     assert not PurchaseRequest.objects.exists()
 
@@ -315,20 +330,20 @@ def test_a_change_order_creates_a_revision_keeps_line_ids_and_rematches(
     assert captured.status == Invoice.Status.EXCEPTION
 
     with pytest.raises(DomainError, match="Nothing changes"):
-        services.po_revise(
+        po_revise(
             po=po,
             by=people["buyer"],
-            lines=[services.PoLineChange(po_line_id=paper.pk, unit_price=Decimal("23.50"))],
+            lines=[PoLineChange(po_line_id=paper.pk, unit_price=Decimal("23.50"))],
             reason="Same price",
         )
 
     # Approved with headroom (as if finance had approved 1,100), so no re-approval is needed.
     PurchaseOrder.objects.filter(pk=po.pk).update(approved_amount=Decimal("1100.00"))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        revised = services.po_revise(
+        revised = po_revise(
             po=po,
             by=people["buyer"],
-            lines=[services.PoLineChange(po_line_id=paper.pk, unit_price=Decimal("25.00"))],
+            lines=[PoLineChange(po_line_id=paper.pk, unit_price=Decimal("25.00"))],
             reason="Vendor price list 2027 accepted",
         )
     assert callbacks  # the re-match was scheduled on commit
@@ -355,10 +370,10 @@ def test_a_change_order_creates_a_revision_keeps_line_ids_and_rematches(
 def test_a_change_order_above_the_approved_amount_waits_for_approval(people, setup_org):
     po = issued_po(people, setup_org, lines=(("Paper", "40", "23.50"),))  # 940 approved
     line = po.lines.get()
-    services.po_revise(
+    po_revise(
         po=po,
         by=people["buyer"],
-        lines=[services.PoLineChange(po_line_id=line.pk, quantity=Decimal("50"))],
+        lines=[PoLineChange(po_line_id=line.pk, quantity=Decimal("50"))],
         reason="Second floor too",
     )
     po.refresh_from_db()
@@ -367,15 +382,15 @@ def test_a_change_order_above_the_approved_amount_waits_for_approval(people, set
     pending = po.revisions.get(status="pending_approval")
     assert pending.number is None and pending.total_amount == Decimal("1175.00")
     with pytest.raises(DomainError, match="waiting for approval"):
-        services.po_revise(
+        po_revise(
             po=po,
             by=people["buyer"],
-            lines=[services.PoLineChange(po_line_id=line.pk, quantity=Decimal("41"))],
+            lines=[PoLineChange(po_line_id=line.pk, quantity=Decimal("41"))],
             reason="Again",
         )
     step = ApprovalStep.objects.get(purchase_order=po, status="pending")
     assert step.revision == pending
-    services.approval_decide(step=step, by=people["approver"], decision="approve")
+    approval_decide(step=step, by=people["approver"], decision="approve")
     po.refresh_from_db()
     line.refresh_from_db()
     pending.refresh_from_db()
@@ -390,16 +405,14 @@ def test_a_change_order_above_the_approved_amount_waits_for_approval(people, set
 def test_a_rejected_change_order_leaves_the_po_as_it_was(people, setup_org):
     po = issued_po(people, setup_org, lines=(("Paper", "40", "23.50"),))
     line = po.lines.get()
-    services.po_revise(
+    po_revise(
         po=po,
         by=people["buyer"],
-        lines=[services.PoLineChange(po_line_id=line.pk, unit_price=Decimal("30"))],
+        lines=[PoLineChange(po_line_id=line.pk, unit_price=Decimal("30"))],
         reason="Price increase",
     )
     step = ApprovalStep.objects.get(purchase_order=po, status="pending")
-    services.approval_decide(
-        step=step, by=people["approver"], decision="reject", comment="Negotiate"
-    )
+    approval_decide(step=step, by=people["approver"], decision="reject", comment="Negotiate")
     po.refresh_from_db()
     line.refresh_from_db()
     assert not po.awaiting_reapproval and po.total_amount == Decimal("940.00")
@@ -423,10 +436,10 @@ def test_bad_change_orders_are_refused_and_nothing_changes(
     receive(po, people, {1: "10"})
     line = po.lines.get()
     with pytest.raises(DomainError, match=message):
-        services.po_revise(
+        po_revise(
             po=po,
             by=people["buyer"],
-            lines=[services.PoLineChange(po_line_id=line.pk, **change)],
+            lines=[PoLineChange(po_line_id=line.pk, **change)],
             reason=reason,
         )
     po.refresh_from_db()
@@ -436,10 +449,10 @@ def test_bad_change_orders_are_refused_and_nothing_changes(
 def test_a_draft_is_edited_not_revised(people, setup_org):
     po = draft_po(people, setup_org)
     with pytest.raises(DomainError, match="still a draft"):
-        services.po_revise(
+        po_revise(
             po=po,
             by=people["buyer"],
-            lines=[services.PoLineChange(po_line_id=po.lines.get().pk, quantity=Decimal("2"))],
+            lines=[PoLineChange(po_line_id=po.lines.get().pk, quantity=Decimal("2"))],
             reason="x",
         )
 
@@ -475,13 +488,13 @@ def test_the_change_order_page_revises_the_po(people, setup_org):
 def test_cancelling_a_draft_hands_its_requests_back_to_the_buyers(people, setup_org):
     po = draft_po(people, setup_org)
     with pytest.raises(DomainError, match="Say why"):
-        services.po_cancel(po=po, by=people["buyer"], reason=" ")
-    services.po_cancel(po=po, by=people["buyer"], reason="Wrong vendor")
+        po_cancel(po=po, by=people["buyer"], reason=" ")
+    po_cancel(po=po, by=people["buyer"], reason="Wrong vendor")
     po.refresh_from_db()
     po.request.refresh_from_db()
     assert po.status == PurchaseOrder.Status.CANCELLED
     assert po.request.status == PurchaseRequest.Status.APPROVED
-    again = services.po_create_from_request(
+    again = po_create_from_request(
         request=po.request, vendor=factories.make_vendor("Other B.V."), by=people["buyer"]
     )
     assert again.total_amount == po.total_amount
@@ -491,17 +504,17 @@ def test_a_po_with_receipts_is_closed_not_cancelled(people, setup_org):
     po = issued_po(people, setup_org)
     receive(po, people, {1: "10"})
     with pytest.raises(DomainError, match="close it instead"):
-        services.po_cancel(po=po, by=people["buyer"], reason="x")
-    services.po_close(po=po, by=people["buyer"], reason="Rest cancelled by vendor")
+        po_cancel(po=po, by=people["buyer"], reason="x")
+    po_close(po=po, by=people["buyer"], reason="Rest cancelled by vendor")
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.CLOSED and po.closed_at is not None
     event = AuditEvent.objects.for_object(po).get(to_status="closed")
     assert event.changes == {"commitment released": "940.00 EUR"}  # nothing invoiced yet
     with pytest.raises(DomainError):
-        services.receipt_post(
+        receipt_post(
             po=po,
             by=people["buyer"],
-            lines=[services.ReceiptLineInput(po.lines.get().pk, Decimal("1"))],
+            lines=[ReceiptLineInput(po.lines.get().pk, Decimal("1"))],
         )
 
 
@@ -513,7 +526,7 @@ def test_issuing_emails_the_po_with_its_pdf(
 ):
     po = draft_po(people, setup_org)
     with django_capture_on_commit_callbacks(execute=True):
-        services.po_issue(po=po, by=people["buyer"], send_to_vendor=True)
+        po_issue(po=po, by=people["buyer"], send_to_vendor=True)
     sent = [m for m in mailoutbox if m.subject.startswith("Purchase order")]
     assert len(sent) == 1 and sent[0].to == ["billing@example.com"]
     name, content, mimetype = sent[0].attachments[0]
@@ -527,12 +540,12 @@ def test_issuing_emails_the_po_with_its_pdf(
 def test_the_po_is_sent_on_demand_and_bad_addresses_are_refused(people, setup_org, mailoutbox):
     po = issued_po(people, setup_org)
     with pytest.raises(DomainError, match="is not an email address"):
-        services.po_send(po=po, by=people["buyer"], recipients=["not-an-address"])
-    services.po_send(po=po, by=people["buyer"], recipients=["orders@vendor.example"])
+        po_send(po=po, by=people["buyer"], recipients=["not-an-address"])
+    po_send(po=po, by=people["buyer"], recipients=["orders@vendor.example"])
     assert mailoutbox[-1].to == ["orders@vendor.example"]
     draft = draft_po(people, setup_org)
     with pytest.raises(DomainError, match="only issued orders"):
-        services.po_send(po=draft, by=people["buyer"])
+        po_send(po=draft, by=people["buyer"])
 
 
 def test_the_po_document_is_html_and_pdf_for_those_who_may_see_it(people, setup_org):

@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from procurement import services
 from procurement.models import Budget, PurchaseOrder, PurchaseRequest
+from procurement.services.orders import po_create_from_request
 from tests import factories
 from tests.flow import issued_po
 from tests.procurement.conftest import approve_all, raise_request
@@ -127,9 +127,7 @@ def test_a_change_order_through_the_api_creates_a_revision(people, setup_org):
 
 def test_issue_close_cancel_and_send_through_the_api(people, setup_org, mailoutbox):
     request = approve_all(raise_request(people, setup_org), people)
-    po = services.po_create_from_request(
-        request=request, vendor=factories.make_vendor(), by=people["buyer"]
-    )
+    po = po_create_from_request(request=request, vendor=factories.make_vendor(), by=people["buyer"])
     bob = api(people["buyer"])
     issued = bob.post(
         f"/api/purchase-orders/{po.pk}/issue/", {"send_to_vendor": False}, format="json"
@@ -149,9 +147,7 @@ def test_issue_close_cancel_and_send_through_the_api(people, setup_org, mailoutb
 
 def test_a_draft_above_its_approved_amount_is_not_issued_through_the_api(people, setup_org):
     request = approve_all(raise_request(people, setup_org, amount="100"), people)
-    po = services.po_create_from_request(
-        request=request, vendor=factories.make_vendor(), by=people["buyer"]
-    )
+    po = po_create_from_request(request=request, vendor=factories.make_vendor(), by=people["buyer"])
     PurchaseOrder.objects.filter(pk=po.pk).update(total_amount=Decimal("150.00"))
     response = api(people["buyer"]).post(f"/api/purchase-orders/{po.pk}/issue/", {}, format="json")
     assert response.status_code == 400

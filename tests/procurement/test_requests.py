@@ -14,8 +14,20 @@ from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditEvent
 from payables.matching import match_invoices
 from payables.models import Invoice
-from procurement import services
 from procurement.models import PurchaseOrder, PurchaseRequest, RequestAttachment
+from procurement.services.approvals import approval_decide
+from procurement.services.attachments import (
+    ATTACHMENT_MAX_BYTES,
+    request_attachment_add,
+    request_attachment_remove,
+)
+from procurement.services.receipts import ReceiptLineInput, receipt_post
+from procurement.services.requests import (
+    LineInput,
+    request_create,
+    request_submit,
+    request_withdraw,
+)
 from tests import factories
 from tests.flow import invoice, issued_po
 from tests.procurement.conftest import client_for, make_contract, raise_request
@@ -98,12 +110,12 @@ def test_bad_attachments_are_refused_and_nothing_is_written(
     people, setup_org, media_root, upload, message
 ):
     with pytest.raises(DomainError, match=message):
-        services.request_create(
+        request_create(
             by=people["requester"],
             title="Chairs",
             cost_center=setup_org["cost_center"],
             gl_account=setup_org["gl_account"],
-            lines=[services.LineInput("Chair", Decimal("1"), Decimal("10"))],
+            lines=[LineInput("Chair", Decimal("1"), Decimal("10"))],
             attachments=[quote(), upload],
         )
     assert not PurchaseRequest.objects.exists()
@@ -113,9 +125,9 @@ def test_bad_attachments_are_refused_and_nothing_is_written(
 
 def test_an_oversized_attachment_is_refused(people, setup_org, settings):
     request = raise_request(people, setup_org, submit=False)
-    big = quote(content=PDF + b"0" * (services.ATTACHMENT_MAX_BYTES + 1))
+    big = quote(content=PDF + b"0" * (ATTACHMENT_MAX_BYTES + 1))
     with pytest.raises(DomainError, match="at most 10 MB"):
-        services.request_attachment_add(request=request, by=people["requester"], uploads=[big])
+        request_attachment_add(request=request, by=people["requester"], uploads=[big])
 
 
 def test_attachments_are_added_and_removed_on_the_page_while_the_request_can_change(
@@ -140,20 +152,18 @@ def test_attachments_are_added_and_removed_on_the_page_while_the_request_can_cha
         reverse("procurement:request_attach", args=[request.pk]), {"files": [quote()]}
     )
     assert response.status_code == 404
-    services.request_submit(request=request, by=people["requester"])
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    request_submit(request=request, by=people["requester"])
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     with pytest.raises(NotAllowed):
-        services.request_attachment_add(request=request, by=people["requester"], uploads=[quote()])
+        request_attachment_add(request=request, by=people["requester"], uploads=[quote()])
 
 
 def test_removing_an_attachment_keeps_the_file_for_auditors_with_who_when_why(people, setup_org):
     request = raise_request(people, setup_org, submit=False)
-    services.request_attachment_add(
+    request_attachment_add(
         request=request, by=people["requester"], uploads=[quote("quote-1788.pdf")]
     )
-    services.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     attachment = request.attachments.get()
     rita = client_for(people["requester"])
     url = reverse("procurement:request_attachment_remove", args=[request.pk, attachment.pk])
@@ -188,35 +198,33 @@ def test_removing_an_attachment_keeps_the_file_for_auditors_with_who_when_why(pe
     assert response.status_code == 200
     assert b"".join(response.streaming_content).startswith(PDF)
     with pytest.raises(DomainError, match="already removed"):
-        services.request_attachment_remove(
-            attachment=attachment, by=people["requester"], reason="again"
-        )
+        request_attachment_remove(attachment=attachment, by=people["requester"], reason="again")
 
 
 @pytest.mark.parametrize("closing", ["reject", "withdraw"])
 def test_a_buyer_cannot_change_attachments_of_a_closed_or_draft_request(people, setup_org, closing):
     request = raise_request(people, setup_org, submit=False)
-    services.request_attachment_add(request=request, by=people["requester"], uploads=[quote()])
+    request_attachment_add(request=request, by=people["requester"], uploads=[quote()])
     attachment = request.attachments.get()
     buyer = people["buyer"]
     with pytest.raises(NotAllowed, match="is draft; you cannot change its attachments"):
-        services.request_attachment_add(request=request, by=buyer, uploads=[quote("b.pdf")])
-    services.request_submit(request=request, by=people["requester"])
+        request_attachment_add(request=request, by=buyer, uploads=[quote("b.pdf")])
+    request_submit(request=request, by=people["requester"])
     # In approval a buyer may add the quote the approver asks for.
-    services.request_attachment_add(request=request, by=buyer, uploads=[quote("vendor.pdf")])
+    request_attachment_add(request=request, by=buyer, uploads=[quote("vendor.pdf")])
     if closing == "reject":
-        services.approval_decide(
+        approval_decide(
             step=request.approvals.get(status="pending"),
             by=people["approver"],
             decision="reject",
             comment="Not this quarter",
         )
     else:
-        services.request_withdraw(request=request, by=people["requester"])
+        request_withdraw(request=request, by=people["requester"])
     with pytest.raises(NotAllowed, match="you cannot change its attachments now"):
-        services.request_attachment_add(request=request, by=buyer, uploads=[quote("c.pdf")])
+        request_attachment_add(request=request, by=buyer, uploads=[quote("c.pdf")])
     with pytest.raises(NotAllowed):
-        services.request_attachment_remove(attachment=attachment, by=buyer, reason="Wrong file")
+        request_attachment_remove(attachment=attachment, by=buyer, reason="Wrong file")
     assert request.attachments.current().count() == 2
 
 
@@ -244,9 +252,7 @@ def test_a_draft_is_changed_on_the_edit_page_and_then_submitted(people, setup_or
     assert f"{request.number} sent for approval." in response.content.decode()
     assert not request.editors.exists()  # the requester's own edits do not count
     # An ordered request cannot be changed any more.
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     assert rita.get(url).status_code == 302
 
 
@@ -366,10 +372,10 @@ def test_posting_a_receipt_rematches_the_invoice_waiting_for_it(
     assert po.status == PurchaseOrder.Status.RECEIVED
 
     # Two come back damaged: a return brings the net back to the ordered 40.
-    services.receipt_post(
+    receipt_post(
         po=po,
         by=people["requester"],
-        lines=[services.ReceiptLineInput(line.pk, Decimal("0"), Decimal("2"))],
+        lines=[ReceiptLineInput(line.pk, Decimal("0"), Decimal("2"))],
     )
     line.refresh_from_db()
     assert line.received_qty == Decimal("40")
@@ -378,9 +384,9 @@ def test_posting_a_receipt_rematches_the_invoice_waiting_for_it(
 def test_a_future_receipt_date_is_refused(people, setup_org):
     po = issued_po(people, setup_org)
     with pytest.raises(DomainError, match="future"):
-        services.receipt_post(
+        receipt_post(
             po=po,
             by=people["requester"],
             received_on=timezone.localdate() + dt.timedelta(days=1),
-            lines=[services.ReceiptLineInput(po.lines.get().pk, Decimal("1"))],
+            lines=[ReceiptLineInput(po.lines.get().pk, Decimal("1"))],
         )

@@ -5,8 +5,14 @@ from decimal import Decimal
 import pytest
 
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed
-from procurement import services
 from procurement.models import ApprovalStep, PurchaseRequest
+from procurement.services.approvals import approval_decide
+from procurement.services.requests import (
+    LineInput,
+    request_create,
+    request_submit,
+    request_withdraw,
+)
 from tests.flow import issued_po
 
 pytestmark = pytest.mark.django_db
@@ -14,15 +20,15 @@ pytestmark = pytest.mark.django_db
 
 def raise_request(people, setup_org, *, unit_price: str) -> PurchaseRequest:
     """A submitted request for 6 items at the given price."""
-    request = services.request_create(
+    request = request_create(
         by=people["requester"],
         title="Laptops for the finance team",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
         category="it",
-        lines=[services.LineInput("Dell Latitude 5450 laptop", Decimal("6"), Decimal(unit_price))],
+        lines=[LineInput("Dell Latitude 5450 laptop", Decimal("6"), Decimal(unit_price))],
     )
-    return services.request_submit(request=request, by=people["requester"])
+    return request_submit(request=request, by=people["requester"])
 
 
 def steps_of(request: PurchaseRequest) -> list[tuple[int, str, str]]:
@@ -35,9 +41,7 @@ def steps_of(request: PurchaseRequest) -> list[tuple[int, str, str]]:
 def test_request_up_to_10000_needs_the_department_approver_only(people, setup_org):
     request = raise_request(people, setup_org, unit_price="1500.00")  # 9,000
     assert steps_of(request) == [(1, "approver", "pending")]
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.APPROVED
 
@@ -46,17 +50,15 @@ def test_request_above_10000_needs_finance_after_the_department(people, setup_or
     request = raise_request(people, setup_org, unit_price="1900.00")  # 11,400
     assert steps_of(request) == [(1, "approver", "pending"), (2, "finance_leader", "waiting")]
 
-    services.approval_decide(
-        step=request.approvals.get(step=1), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(step=1), by=people["approver"], decision="approve")
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.PENDING_APPROVAL
     assert steps_of(request) == [(1, "approver", "approved"), (2, "finance_leader", "pending")]
 
     finance_step = request.approvals.get(step=2)
     with pytest.raises(NotAllowed):  # a department approver cannot take the finance step
-        services.approval_decide(step=finance_step, by=people["approver"], decision="approve")
-    services.approval_decide(step=finance_step, by=people["finance_leader"], decision="approve")
+        approval_decide(step=finance_step, by=people["approver"], decision="approve")
+    approval_decide(step=finance_step, by=people["finance_leader"], decision="approve")
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.APPROVED
 
@@ -65,9 +67,9 @@ def test_return_for_changes_then_resubmit_starts_a_fresh_round(people, setup_org
     request = raise_request(people, setup_org, unit_price="1500.00")
     first = request.approvals.get()
     with pytest.raises(DomainError, match="Say why"):
-        services.approval_decide(step=first, by=people["approver"], decision="return")
+        approval_decide(step=first, by=people["approver"], decision="return")
 
-    services.approval_decide(
+    approval_decide(
         step=first, by=people["approver"], decision="return", comment="Quote for 4, not 6"
     )
     request.refresh_from_db()
@@ -76,7 +78,7 @@ def test_return_for_changes_then_resubmit_starts_a_fresh_round(people, setup_org
     assert first.status == ApprovalStep.Status.RETURNED and first.comment == "Quote for 4, not 6"
     assert first.decided_by == people["approver"]
 
-    services.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.PENDING_APPROVAL
     assert steps_of(request) == [(1, "approver", "returned"), (1, "approver", "pending")]
@@ -84,7 +86,7 @@ def test_return_for_changes_then_resubmit_starts_a_fresh_round(people, setup_org
 
 def test_rejected_request_stays_rejected(people, setup_org):
     request = raise_request(people, setup_org, unit_price="1900.00")
-    services.approval_decide(
+    approval_decide(
         step=request.approvals.get(step=1),
         by=people["approver"],
         decision="reject",
@@ -94,17 +96,17 @@ def test_rejected_request_stays_rejected(people, setup_org):
     assert request.status == PurchaseRequest.Status.REJECTED
     assert steps_of(request) == [(1, "approver", "rejected"), (2, "finance_leader", "cancelled")]
     with pytest.raises(InvalidTransition):
-        services.request_submit(request=request, by=people["requester"])
+        request_submit(request=request, by=people["requester"])
 
 
 def test_withdraw_cancels_the_open_steps(people, setup_org):
     request = raise_request(people, setup_org, unit_price="1900.00")
-    services.request_withdraw(request=request, by=people["requester"])
+    request_withdraw(request=request, by=people["requester"])
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.WITHDRAWN
     assert {step.status for step in request.approvals.all()} == {ApprovalStep.Status.CANCELLED}
     with pytest.raises(DomainError, match="not awaiting approval"):
-        services.approval_decide(
+        approval_decide(
             step=request.approvals.get(step=1), by=people["approver"], decision="approve"
         )
 
@@ -112,7 +114,7 @@ def test_withdraw_cancels_the_open_steps(people, setup_org):
 def test_only_the_requester_may_withdraw(people, setup_org):
     request = raise_request(people, setup_org, unit_price="100.00")
     with pytest.raises(NotAllowed):
-        services.request_withdraw(request=request, by=people["approver"])
+        request_withdraw(request=request, by=people["approver"])
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.PENDING_APPROVAL
 
@@ -120,4 +122,4 @@ def test_only_the_requester_may_withdraw(people, setup_org):
 def test_an_ordered_request_cannot_be_withdrawn(people, setup_org):
     po = issued_po(people, setup_org)
     with pytest.raises(InvalidTransition):
-        services.request_withdraw(request=po.request, by=people["requester"])
+        request_withdraw(request=po.request, by=people["requester"])

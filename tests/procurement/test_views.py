@@ -1,7 +1,9 @@
 """Procurement pages through HTTP: request → approval → PO → receipt, access by role, query counts."""
 
 import datetime as dt
+import re
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import Group
@@ -13,8 +15,9 @@ from django.urls import reverse
 from payables import services as payables
 from payables.matching import match_invoices
 from payables.models import Invoice, InvoiceException, Payment
-from procurement import services
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseRequest, Receipt
+from procurement.services.approvals import approval_decide
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 
@@ -63,14 +66,14 @@ def request_post(
 
 def submitted_request(people, setup_org, *, by=None, amount: str = "149.50") -> PurchaseRequest:
     requester = by or people["requester"]
-    request = services.request_create(
+    request = request_create(
         by=requester,
         title="Meeting chairs",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[services.LineInput("Meeting chair, grey", Decimal("6"), Decimal(amount))],
+        lines=[LineInput("Meeting chair, grey", Decimal("6"), Decimal(amount))],
     )
-    return services.request_submit(request=request, by=requester)
+    return request_submit(request=request, by=requester)
 
 
 def receipt_post(po: PurchaseOrder, quantities: dict[int, tuple[str, str]]) -> dict:
@@ -294,9 +297,7 @@ def test_htmx_decision_returns_the_row_with_the_result(people, setup_org):
 
 def test_finance_leader_sees_the_second_step_above_10000(people, setup_org):
     request = submitted_request(people, setup_org, amount="2000")  # 6 × 2,000 = 12,000
-    services.approval_decide(
-        step=request.approvals.get(step=1), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(step=1), by=people["approver"], decision="approve")
     fiona = client_for(people["finance_leader"])
     assert request.number in fiona.get(reverse("procurement:approval_inbox")).content.decode()
     fiona.post(
@@ -313,9 +314,7 @@ def test_finance_leader_sees_the_second_step_above_10000(people, setup_org):
 def test_buyer_creates_a_po_from_an_approved_request_and_issues_it(people, setup_org):
     vendor = factories.make_vendor()
     request = submitted_request(people, setup_org)
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     bob = client_for(people["buyer"])
 
     listing = bob.get(reverse("procurement:po_list")).content.decode()
@@ -344,9 +343,7 @@ def test_po_create_offers_only_active_vendors_in_the_request_currency(people, se
     usd.save(update_fields=["currency"])
     factories.make_vendor("Blocked Supplies B.V.", status="blocked")
     request = submitted_request(people, setup_org)
-    services.approval_decide(
-        step=request.approvals.get(), by=people["approver"], decision="approve"
-    )
+    approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     page = (
         client_for(people["buyer"])
         .get(reverse("procurement:po_create", args=[request.pk]))
@@ -479,6 +476,65 @@ def test_po_detail_counts_billed_quantity_without_rejected_invoices(people, setu
     assert line.billed_qty == Decimal("30") and line.received_qty == Decimal("40")
 
 
+def _page_text(response) -> str:
+    """The page as a reader sees it: tags dropped, whitespace collapsed."""
+    html = response.content.decode()
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def _credit_note(po, people, number: str, quantity: str, unit_price: str) -> Invoice:
+    """A credit note for `quantity` on PO line 1 at 21 % VAT (amounts stored positive)."""
+    line = po.lines.get(line_no=1)
+    net = Decimal(quantity) * Decimal(unit_price)
+    return payables.invoice_capture(
+        by=people["ap_clerk"],
+        vendor=po.vendor,
+        number=number,
+        invoice_date=dt.date(2026, 11, 3),
+        currency=po.currency,
+        document_type=Invoice.DocumentType.CREDIT_NOTE,
+        lines=[
+            payables.InvoiceLineInput(
+                line.description, Decimal(quantity), Decimal(unit_price), po_line_id=line.pk
+            )
+        ],
+        tax_amount=(net * Decimal("0.21")).quantize(Decimal("0.01")),
+        purchase_order=po,
+    )
+
+
+def test_po_detail_subtracts_credit_notes_from_invoiced_amount_and_billed_quantity(
+    people, setup_org
+):
+    po = issued_po(people, setup_org)  # 40 × 23.50
+    receive(po, people, {1: "40"})
+    invoice(po, people, "INV-2026-0117", {1: ("40", "23.50")})  # 940.00 + 197.40 VAT = 1,137.40
+    _credit_note(po, people, "CN-2026-0009", "5", "23.50")  # 117.50 + 24.68 VAT = 142.18
+
+    response = client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[po.pk]))
+
+    assert response.context["life"].lines[0].billed_qty == Decimal("35")
+    totals = response.context["life"].totals
+    assert totals["invoiced"] == Decimal("822.50")
+    assert totals["invoiced_gross"] == Decimal("995.22")
+    page = _page_text(response)
+    assert "Invoiced (net) 822.50 EUR" in page
+    assert "995.22 EUR incl. VAT" in page
+
+
+def test_po_detail_tiles_compare_ordered_and_invoiced_net(people, setup_org):
+    po = issued_po(people, setup_org)  # 40 × 23.50 = 940.00 net
+    invoice(po, people, "INV-2026-0117", {1: ("40", "23.50")})  # 1,137.40 with VAT
+
+    page = _page_text(
+        client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[po.pk]))
+    )
+
+    assert "Ordered (net) 940.00 EUR" in page
+    assert "Invoiced (net) 940.00 EUR" in page
+    assert "1,137.40 EUR incl. VAT" in page
+
+
 # ---------- list pages keep a constant query count ----------
 
 
@@ -497,9 +553,7 @@ def test_request_list_query_count_is_constant(people, setup_org):
     for n in range(10):
         request = submitted_request(people, setup_org)
         if n % 2:
-            services.approval_decide(
-                step=request.approvals.get(), by=people["approver"], decision="approve"
-            )
+            approval_decide(step=request.approvals.get(), by=people["approver"], decision="approve")
     assert _count_queries(rita, url) == few
 
 

@@ -9,8 +9,10 @@ from p2p.exceptions import DomainError
 from payables import services as payables
 from payables.matching import match_invoices
 from payables.models import Invoice
-from procurement import services as procurement
 from procurement.models import PurchaseOrder
+from procurement.services.approvals import approval_decide
+from procurement.services.orders import po_create_from_request, po_issue
+from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors import services
@@ -21,19 +23,19 @@ pytestmark = pytest.mark.django_db
 
 def draft_po_for(people, setup_org, vendor: Vendor) -> PurchaseOrder:
     """An approved request ordered from the vendor as a draft PO, not yet issued."""
-    request = procurement.request_create(
+    request = request_create(
         by=people["requester"],
         title="Laptops for new starters",
         category="goods",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[procurement.LineInput("Dell Latitude 5450", Decimal("2"), Decimal("1149.00"))],
+        lines=[LineInput("Dell Latitude 5450", Decimal("2"), Decimal("1149.00"))],
     )
-    procurement.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     step = request.approvals.get(status="pending")
-    procurement.approval_decide(step=step, by=people["approver"], decision="approve")
+    approval_decide(step=step, by=people["approver"], decision="approve")
     request.refresh_from_db()
-    return procurement.po_create_from_request(request=request, vendor=vendor, by=people["buyer"])
+    return po_create_from_request(request=request, vendor=vendor, by=people["buyer"])
 
 
 @pytest.mark.parametrize("status", [Vendor.Status.ONBOARDING, Vendor.Status.BLOCKED])
@@ -42,7 +44,7 @@ def test_po_issue_refuses_a_vendor_that_is_not_active(people, setup_org, status)
     po = draft_po_for(people, setup_org, vendor)
     Vendor.objects.filter(pk=vendor.pk).update(status=status)
     with pytest.raises(DomainError, match="only active vendors can receive purchase orders"):
-        procurement.po_issue(po=po, by=people["buyer"])
+        po_issue(po=po, by=people["buyer"])
     po.refresh_from_db()
     assert po.status == PurchaseOrder.Status.DRAFT
 

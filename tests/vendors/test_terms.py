@@ -120,30 +120,32 @@ def test_a_discount_window_longer_than_the_net_period_is_refused():
 
 
 def test_a_po_overrides_the_vendor_terms_and_the_invoice_inherits_them(people, setup_org):
-    from procurement import services as procurement
+    from procurement.services.approvals import approval_decide
+    from procurement.services.orders import po_create_from_request, po_issue
+    from procurement.services.requests import LineInput, request_create, request_submit
     from tests import factories
     from tests.flow import invoice, receive
 
     vendor = factories.make_vendor("Kantoorhuis Van Dijk B.V.")  # defaults to Net 30
-    request = procurement.request_create(
+    request = request_create(
         by=people["requester"],
         title="Copy paper",
         category="goods",
         cost_center=setup_org["cost_center"],
         gl_account=setup_org["gl_account"],
-        lines=[procurement.LineInput("A4 copy paper", Decimal("40"), Decimal("23.50"))],
+        lines=[LineInput("A4 copy paper", Decimal("40"), Decimal("23.50"))],
     )
-    procurement.request_submit(request=request, by=people["requester"])
+    request_submit(request=request, by=people["requester"])
     step = request.approvals.get(status="pending")
-    procurement.approval_decide(step=step, by=people["approver"], decision="approve")
+    approval_decide(step=step, by=people["approver"], decision="approve")
     request.refresh_from_db()
-    po = procurement.po_create_from_request(
+    po = po_create_from_request(
         request=request,
         vendor=vendor,
         by=people["buyer"],
         payment_terms=factories.two_ten_net30(),
     )
-    po = procurement.po_issue(po=po, by=people["buyer"])
+    po = po_issue(po=po, by=people["buyer"])
     receive(po, people, {1: "40"})
     billed = invoice(po, people, "KVD-31", {1: ("40", "23.50")}, invoice_date=dt.date(2027, 1, 31))
     assert billed.due_date == dt.date(2027, 3, 2)

@@ -33,7 +33,6 @@ from p2p.money import ZERO, round_money
 from payables import services as payables
 from payables.matching import MATCHABLE, match_invoices
 from payables.models import Invoice, InvoiceException, MatchPolicy, MatchResult, PaymentRun
-from procurement import services as procurement
 from procurement.models import (
     ApprovalRule,
     ApprovalStep,
@@ -43,6 +42,15 @@ from procurement.models import (
     PurchaseOrder,
     PurchaseRequest,
     Receipt,
+)
+from procurement.services.approvals import approval_decide
+from procurement.services.orders import po_create_from_request, po_issue
+from procurement.services.receipts import ReceiptLineInput, receipt_post
+from procurement.services.requests import (
+    LineInput,
+    request_create,
+    request_submit,
+    request_withdraw,
 )
 from vendors import services as vendor_services
 from vendors.models import BankAccount, PaymentTerms, Vendor
@@ -705,7 +713,7 @@ class Simulation:
         p = self.people
         demo = VENDOR_BY_KEY[plan.vendor]
         yield self.moment(plan.days_ago, 9, 10 + self.rng.randint(0, 40))
-        request = procurement.request_create(
+        request = request_create(
             by=p["rita"],
             title=plan.title,
             cost_center=self.ref.cost_centers[demo.cost_center],
@@ -715,20 +723,19 @@ class Simulation:
             justification=plan.justification,
             needed_by=(self.now + dt.timedelta(days=21)).date(),
             lines=[
-                procurement.LineInput(d, Decimal(q), Decimal(price), uom)
-                for d, q, price, uom in plan.lines
+                LineInput(d, Decimal(q), Decimal(price), uom) for d, q, price, uom in plan.lines
             ],
         )
         self.backdate(PurchaseRequest, request.pk, "created_at")
         if plan.stop_at == "draft":
             return
         yield self.now + dt.timedelta(minutes=20)
-        procurement.request_submit(request=request, by=p["rita"])
+        request_submit(request=request, by=p["rita"])
         self.backdate(PurchaseRequest, request.pk, "submitted_at")
         self.backdate(ApprovalStep, [request.pk], "created_at", lookup="request_id__in")
         if plan.stop_at == "withdrawn":
             yield self.now + dt.timedelta(hours=3)
-            procurement.request_withdraw(request=request, by=p["rita"])
+            request_withdraw(request=request, by=p["rita"])
             return
         if plan.stop_at == "pending":
             return
@@ -744,10 +751,8 @@ class Simulation:
             return
         yield self.now + dt.timedelta(hours=22)
         request.refresh_from_db()
-        po = procurement.po_create_from_request(
-            request=request, vendor=self.vendors[plan.vendor], by=p["bob"]
-        )
-        po = procurement.po_issue(po=po, by=p["bob"])
+        po = po_create_from_request(request=request, vendor=self.vendors[plan.vendor], by=p["bob"])
+        po = po_issue(po=po, by=p["bob"])
         self.backdate(PurchaseOrder, po.pk, "created_at", "issued_at")
         issued = self.now
         if plan.stop_at == "issued":
@@ -764,15 +769,12 @@ class Simulation:
                 self.capture(po, demo, inv)
             early = []
             yield issued + dt.timedelta(days=days, hours=2)
-            receipt = procurement.receipt_post(
+            receipt = receipt_post(
                 po=po,
                 by=p["rita"],
                 received_on=self.now.date(),
                 note="Delivered to reception.",
-                lines=[
-                    procurement.ReceiptLineInput(lines[no].pk, Decimal(q))
-                    for no, q in quantities.items()
-                ],
+                lines=[ReceiptLineInput(lines[no].pk, Decimal(q)) for no, q in quantities.items()],
             )
             self.backdate(Receipt, receipt.pk, "created_at")
             # What the receipt's on-commit hook would queue for a worker, run here and now.
@@ -792,7 +794,7 @@ class Simulation:
 
     def decide(self, request: PurchaseRequest, user: User, decision: str, comment: str) -> None:
         step = request.approvals.get(status=ApprovalStep.Status.PENDING)
-        procurement.approval_decide(step=step, by=user, decision=decision, comment=comment)
+        approval_decide(step=step, by=user, decision=decision, comment=comment)
         self.backdate(ApprovalStep, step.pk, "decided_at")
         self.backdate(PurchaseRequest, request.pk, "decided_at")
 
