@@ -30,7 +30,7 @@ from metrics.models import AgeBucket, Measure
 from metrics.report_pdf import render_weekly_pdf
 from p2p import roles
 from p2p.exceptions import DomainError
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
 from vendors.models import Vendor
 
 PAGE_SIZE = 50

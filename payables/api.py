@@ -30,14 +30,10 @@ from payables import capture, payments, queue, resolutions, services
 from payables.einvoice.csv_import import COMMA, POINT
 from payables.filters import InvoiceExceptionFilter, InvoiceFilter, PaymentRunFilter
 from payables.idempotency import idempotent
-from payables.models import (
+from payables.models.exceptions import BulkJob, BulkJobItem, ExceptionComment, InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.models.payments import (
     BankConfirmation,
-    BulkJob,
-    BulkJobItem,
-    ExceptionComment,
-    Invoice,
-    InvoiceException,
-    InvoiceLine,
     Payment,
     PaymentExport,
     PaymentRun,

@@ -25,7 +25,8 @@ from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
 from payables import services
 from payables.importing import ImportResult, import_csv, import_files
-from payables.models import ImportBatch, Invoice, InvoiceAttachment
+from payables.models.capture import ImportBatch
+from payables.models.invoices import Invoice, InvoiceAttachment
 from payables.storage import private_storage
 from payables.uploads import (
     ATTACHMENT_KINDS,

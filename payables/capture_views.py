@@ -19,7 +19,8 @@ from payables import capture
 from payables.capture_forms import AttachmentForm, ImportUploadForm
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import MAX_CSV_BYTES
-from payables.models import ImportBatch, Invoice, InvoiceAttachment
+from payables.models.capture import ImportBatch
+from payables.models.invoices import Invoice, InvoiceAttachment
 from payables.storage import private_storage
 from payables.uploads import (
     MAX_UPLOAD_FILES,

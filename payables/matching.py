@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 
 MATCHABLE = ("pending_match", "exception")
 DUPLICATE_WINDOW_DAYS = 3

@@ -20,10 +20,10 @@ from p2p.models import AuditEvent
 from p2p.roles import role_required
 from payables import payment_selectors as selectors
 from payables import payments
-from payables.models import (
+from payables.models.invoices import Invoice
+from payables.models.payments import (
     BankConfirmation,
     CompanySettings,
-    Invoice,
     Payment,
     PaymentExport,
     PaymentRun,

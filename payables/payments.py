@@ -27,11 +27,11 @@ from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
 from payables import bankfile
-from payables.models import (
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import (
     BankConfirmation,
     CompanySettings,
-    Invoice,
-    InvoiceException,
     Payment,
     PaymentExport,
     PaymentHold,

@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from payables.forms import DateInput
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
 from payables.resolutions import BULK_ACTIONS, Action, credit_notes_for
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
 

@@ -24,7 +24,7 @@ from p2p.models import AuditEvent
 from p2p.roles import role_required
 from payables import queue, resolutions
 from payables.filters import InvoiceExceptionFilter
-from payables.models import BulkJob, InvoiceException
+from payables.models.exceptions import BulkJob, InvoiceException
 from payables.queue_forms import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
 from payables.resolutions import Action
 from payables.views import EXCEPTION_READERS

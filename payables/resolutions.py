@@ -27,16 +27,15 @@ from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
-from payables.models import (
+from payables.models.exceptions import (
     BulkJob,
     BulkJobItem,
-    CompanySettings,
     ExceptionComment,
     ExceptionMention,
-    Invoice,
     InvoiceException,
-    InvoiceLine,
 )
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.models.payments import CompanySettings
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
 
 # A claim lapses after this long, so an abandoned exception goes back to the queue by itself.

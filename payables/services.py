@@ -25,7 +25,8 @@ from p2p.money import (
     round_money,
     round_quantity,
 )
-from payables.models import Invoice, InvoiceException, InvoiceLine
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 from vendors.models import PaymentTerms, Vendor
 

@@ -7,7 +7,7 @@ from django.conf import settings
 
 from payables import idempotency, matching
 from payables.importing import MATCH_BATCH
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 
 SWEEP_BATCH = 5000
 

@@ -24,7 +24,8 @@ from payables.forms import (
     InvoiceLineFormSet,
     suggested_tax,
 )
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
 from payables.uploads import attachment_limit, limited_uploads, refused_uploads
 from procurement.models import PurchaseOrder
 

@@ -28,7 +28,10 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.models import AuditEvent
-from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult, Payment
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.models.matching import MatchResult
+from payables.models.payments import Payment
 from procurement import contracts
 from procurement.models import (
     ApprovalDelegation,

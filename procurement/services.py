@@ -1958,7 +1958,7 @@ def po_close(*, po: PurchaseOrder, by: AbstractBaseUser, reason: str = "") -> Pu
 def po_cancel(*, po: PurchaseOrder, by: AbstractBaseUser, reason: str) -> PurchaseOrder:
     """Cancel a draft, or an issued PO nothing was received or invoiced on; its requests
     go back to the buyers to order again, and its commitment is released."""
-    from payables.models import Invoice
+    from payables.models.invoices import Invoice
 
     roles.require_role(by, roles.BUYER)
     if not (reason or "").strip():

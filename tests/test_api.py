@@ -10,7 +10,8 @@ from rest_framework.test import APIClient
 
 from p2p.models import AuditEvent
 from payables import services as payables
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
 from procurement import services as procurement
 from procurement.models import PurchaseOrder, PurchaseRequest, Receipt
 from tests import factories, flow

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from metrics.rollup import rebuild_facts
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from procurement import services as procurement
 from procurement.models import PurchaseOrder, PurchaseRequest
 from tests import factories

@@ -11,7 +11,7 @@ from django.urls import reverse
 from p2p.dbroles import url_from_settings
 from p2p.models import AuditEvent
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from tests.dbroles import ROLE_KEYS, role_settings
 from tests.flow import invoice, issued_po, receive
 from tests.worker import Worker

@@ -5,7 +5,8 @@ from decimal import Decimal
 
 from payables import services as payables
 from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 

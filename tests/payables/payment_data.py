@@ -7,7 +7,8 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from payables import payments
-from payables.models import CompanySettings, Invoice, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import CompanySettings, PaymentRun
 from payables.services import normalize_invoice_number
 from tests import factories
 from vendors.models import PaymentTerms, Vendor

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from payables import services
-from payables.models import Invoice, InvoiceAttachment
+from payables.models.invoices import Invoice, InvoiceAttachment
 from payables.storage import private_storage
 from tests.flow import issued_po, receive
 from tests.payables.test_views import CREATE_URL, entry_post, texts

@@ -11,7 +11,7 @@ from django.utils import timezone
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditEvent
 from payables import resolutions
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
 from tests import factories
 from tests.payables.exception_flow import many_price_variances, price_variance
 

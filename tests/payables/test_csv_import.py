@@ -14,7 +14,7 @@ from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from payables import importing
 from payables.importing import import_csv
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from tests import factories
 from tests.flow import issued_po
 from vendors.models import Vendor

@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 
 from p2p.exceptions import DomainError
 from payables import resolutions
-from payables.models import BulkJob, BulkJobItem, Invoice, InvoiceException
+from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
+from payables.models.invoices import Invoice
 from tests import factories
 from tests.payables.exception_flow import (
     big_po,

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from payables import resolutions
-from payables.models import InvoiceException, add_business_days, business_days_before
+from payables.models.exceptions import InvoiceException, add_business_days, business_days_before
 from tests import factories
 from tests.payables.exception_flow import (
     big_po,

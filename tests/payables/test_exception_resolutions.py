@@ -10,7 +10,8 @@ from p2p.models import AuditEvent
 from payables import payments, resolutions
 from payables import services as payables
 from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, InvoiceLine
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import CostCenter, GLAccount, PurchaseOrder
 from tests import factories
 from tests.flow import issued_po, receive

@@ -11,7 +11,7 @@ from p2p.exceptions import DomainError
 from payables import services
 from payables.einvoice import parse_document
 from payables.importing import import_csv
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from tests import factories
 from tests.flow import issued_po
 from tests.payables.test_einvoice import EINVOICE_DATA

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from bench.generate import generate
 from payables import matching
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 
 pytestmark = pytest.mark.django_db
 

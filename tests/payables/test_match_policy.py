@@ -6,7 +6,9 @@ from decimal import Decimal
 import pytest
 
 from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, MatchPolicy, MatchResult
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy, MatchResult
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors.models import BankAccount, Contract, ContractLine

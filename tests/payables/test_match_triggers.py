@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from payables import matching, resolutions
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
 from payables.tasks import match_sweep
 from procurement import services as procurement
 from tests.flow import invoice, issued_po, receive

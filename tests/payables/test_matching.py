@@ -5,7 +5,9 @@ from decimal import Decimal
 import pytest
 
 from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, MatchResult
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchResult
 from tests.flow import invoice, issued_po, receive
 
 pytestmark = pytest.mark.django_db

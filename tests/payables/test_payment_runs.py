@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from payables.matching import match_invoices
-from payables.models import Invoice, Payment, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment, PaymentRun
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from tests.payables.payment_data import own_account

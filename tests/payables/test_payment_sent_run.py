@@ -13,7 +13,8 @@ from django.urls import reverse
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from payables import payments
-from payables.models import BankConfirmation, Invoice, Payment, PaymentExport, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import BankConfirmation, Payment, PaymentExport, PaymentRun
 from tests import factories
 from tests.payables.payment_data import approved, company, office_depot_run_sent
 

@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from payables import payment_selectors, payments
-from payables.models import CompanySettings, Invoice, Payment, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import CompanySettings, Payment, PaymentRun
 from tests import factories
 from tests.payables.payment_data import approved, company
 

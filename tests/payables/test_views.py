@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, InvoiceLine
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 

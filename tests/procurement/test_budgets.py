@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from p2p.exceptions import DomainError
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from procurement import selectors, services
 from procurement.models import ApprovalStep, Budget, PurchaseRequest
 from tests import factories

@@ -9,7 +9,7 @@ from django.urls import reverse
 from p2p.exceptions import DomainError, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from procurement import services
 from procurement.models import (
     ApprovalStep,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditEvent
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from procurement import services
 from procurement.models import PurchaseOrder, PurchaseRequest, RequestAttachment
 from tests import factories

@@ -12,7 +12,9 @@ from django.urls import reverse
 
 from payables import services as payables
 from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, Payment
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment
 from procurement import services
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseRequest, Receipt
 from tests import factories

@@ -8,7 +8,7 @@ import pytest
 from p2p.exceptions import DomainError
 from payables import services as payables
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from procurement import services as procurement
 from procurement.models import PurchaseOrder
 from tests import factories

@@ -13,7 +13,7 @@ from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesEr
 from p2p.models import AuditEvent
 from payables import services as payables
 from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors import selectors, services

@@ -32,7 +32,10 @@ from p2p.exceptions import DomainError
 from p2p.money import ZERO, round_money
 from payables import services as payables
 from payables.matching import MATCHABLE, match_invoices
-from payables.models import Invoice, InvoiceException, MatchPolicy, MatchResult, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy, MatchResult
+from payables.models.payments import PaymentRun
 from procurement import services as procurement
 from procurement.models import (
     ApprovalRule,
