@@ -2,7 +2,9 @@
 
 from rest_framework.routers import DefaultRouter
 
-from payables import api as payables_api
+from payables.api.exceptions import InvoiceExceptionViewSet
+from payables.api.invoices import InvoiceViewSet
+from payables.api.payments import PaymentRunViewSet
 from procurement import api as procurement_api
 from vendors import api as vendors_api
 
@@ -15,6 +17,6 @@ router.register("requests", procurement_api.PurchaseRequestViewSet, basename="re
 router.register("purchase-orders", procurement_api.PurchaseOrderViewSet, basename="purchase-order")
 router.register("receipts", procurement_api.ReceiptViewSet, basename="receipt")
 router.register("budgets", procurement_api.BudgetViewSet, basename="budget")
-router.register("invoices", payables_api.InvoiceViewSet, basename="invoice")
-router.register("exceptions", payables_api.InvoiceExceptionViewSet, basename="exception")
-router.register("payment-runs", payables_api.PaymentRunViewSet, basename="payment-run")
+router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("exceptions", InvoiceExceptionViewSet, basename="exception")
+router.register("payment-runs", PaymentRunViewSet, basename="payment-run")

@@ -18,7 +18,7 @@ from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
-from payables.views import EXCEPTION_READERS
+from payables.views.invoices import EXCEPTION_READERS
 from procurement import contracts, documents, selectors, services
 from procurement.filters import BudgetFilter, PurchaseOrderFilter, PurchaseRequestFilter
 from procurement.forms import (

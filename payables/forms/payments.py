@@ -1,11 +1,11 @@
-"""Forms for the payment-run pages: they parse input; the services in payables.payments decide."""
+"""Forms for the payment-run pages: they parse input; the services in payables.services decide."""
 
 import datetime as dt
 
 from django import forms
 from django.utils import timezone
 
-from payables.forms import DateInput
+from payables.forms.invoices import DateInput
 from payables.models.invoices import Invoice
 from payables.models.payments import BankConfirmation, CompanySettings
 

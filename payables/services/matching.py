@@ -554,7 +554,7 @@ def _statements(*, rematches: bool) -> list[str]:
     ]
 
 
-def match_invoices(invoice_ids: Sequence[int]) -> int:
+def run_matching(invoice_ids: Sequence[int]) -> int:
     """Match a batch of invoices; returns how many were in a matchable state."""
     if not invoice_ids:
         return 0

@@ -26,7 +26,13 @@ from django.db.models.functions import Coalesce
 from p2p.money import ZERO
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
-from payables.models.payments import Payment, PaymentHold, PaymentRun, PaymentRunExclusion
+from payables.models.payments import (
+    CompanySettings,
+    Payment,
+    PaymentHold,
+    PaymentRun,
+    PaymentRunExclusion,
+)
 from vendors.models import BankAccount
 
 MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -273,8 +279,6 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
 
 
 def _cost_of_capital() -> Decimal:
-    from payables.models.payments import CompanySettings
-
     return CompanySettings.load().cost_of_capital_pct
 
 
