@@ -59,7 +59,7 @@ def main() -> None:
     from django.contrib.auth.models import Group, User
     from django.core.files import File
 
-    from payables import capture, importing
+    from payables.services import capture, importing
     from vendors.models import PaymentTerms, Vendor
 
     terms, _ = PaymentTerms.objects.get_or_create(

@@ -30,7 +30,8 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from payables.models import Invoice, InvoiceLine, MatchPolicy  # noqa: E402
+from payables.models.invoices import Invoice, InvoiceLine  # noqa: E402
+from payables.models.matching import MatchPolicy  # noqa: E402
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine  # noqa: E402
 from vendors.models import PaymentTerms, Vendor  # noqa: E402
 

@@ -35,14 +35,10 @@ from django.contrib.auth.models import Group, User  # noqa: E402
 from django.db import connection, models, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from payables.models import (  # noqa: E402
-    Invoice,
-    InvoiceException,
-    InvoiceLine,
-    MatchPolicy,
-    Payment,
-    PaymentRun,
-)
+from payables.models.exceptions import InvoiceException  # noqa: E402
+from payables.models.invoices import Invoice, InvoiceLine  # noqa: E402
+from payables.models.matching import MatchPolicy  # noqa: E402
+from payables.models.payments import Payment, PaymentRun  # noqa: E402
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine  # noqa: E402
 from vendors.models import PaymentTerms, Vendor  # noqa: E402
 

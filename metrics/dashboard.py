@@ -16,7 +16,7 @@ from metrics.models import AgeBucket, KpiTarget, Measure
 from metrics.selectors import Durations, KpiTotals, OpenSnapshot, Scope, monday, ratio
 from p2p.money import format_money
 from p2p.templatetags.p2p_tags import pct
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
 
 TREND_WEEKS = 13
 OWNERS = tuple(InvoiceException.Owner.choices)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from metrics.models import AGE_BUCKET_BOUNDS, InvoiceKpi
 from metrics.selectors import Scope
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
 
 EVENT_DAY = {
     "captured": "captured_day",

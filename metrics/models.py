@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 from procurement.models import CostCenter, PurchaseOrder
 from vendors.models import Vendor
 

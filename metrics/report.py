@@ -21,7 +21,8 @@ from metrics.models import DailyExceptionFact, InvoiceKpi, WeeklySyncNote
 from metrics.selectors import Scope, ratio
 from p2p.models import AuditEvent
 from p2p.money import format_money
-from payables.models import InvoiceException, PaymentRunExclusion
+from payables.models.exceptions import InvoiceException
+from payables.models.payments import PaymentRunExclusion
 
 EXAMPLES_PER_CAUSE = 3
 WORST = 10

@@ -32,7 +32,7 @@ from metrics.report_pdf import render_weekly_pdf
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
 from vendors.models import Vendor
 
 PAGE_SIZE = 50

@@ -2,7 +2,9 @@
 
 from rest_framework.routers import DefaultRouter
 
-from payables import api as payables_api
+from payables.api.exceptions import InvoiceExceptionViewSet
+from payables.api.invoices import InvoiceViewSet
+from payables.api.payments import PaymentRunViewSet
 from procurement.api.budgets import BudgetViewSet
 from procurement.api.orders import PurchaseOrderViewSet
 from procurement.api.receipts import ReceiptViewSet
@@ -18,6 +20,6 @@ router.register("requests", PurchaseRequestViewSet, basename="request")
 router.register("purchase-orders", PurchaseOrderViewSet, basename="purchase-order")
 router.register("receipts", ReceiptViewSet, basename="receipt")
 router.register("budgets", BudgetViewSet, basename="budget")
-router.register("invoices", payables_api.InvoiceViewSet, basename="invoice")
-router.register("exceptions", payables_api.InvoiceExceptionViewSet, basename="exception")
-router.register("payment-runs", payables_api.PaymentRunViewSet, basename="payment-run")
+router.register("invoices", InvoiceViewSet, basename="invoice")
+router.register("exceptions", InvoiceExceptionViewSet, basename="exception")
+router.register("payment-runs", PaymentRunViewSet, basename="payment-run")

@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from p2p.admin import AuditedAdmin
-from payables.models import Invoice, InvoiceException, MatchPolicy, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy
+from payables.models.payments import PaymentRun
 
 
 @admin.register(MatchPolicy)

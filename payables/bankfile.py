@@ -20,7 +20,7 @@ from sepaxml import SepaTransfer
 
 from p2p.exceptions import DomainError
 from p2p.money import ZERO
-from payables.models import CompanySettings, Payment, PaymentExport, PaymentRun
+from payables.models.payments import CompanySettings, Payment, PaymentExport, PaymentRun
 from vendors.models import BankAccount, Vendor
 
 PAIN_SCHEMA = "pain.001.001.09"

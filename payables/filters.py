@@ -6,7 +6,9 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from payables.models import Invoice, InvoiceException, PaymentRun, business_days_before
+from payables.models.exceptions import InvoiceException, business_days_before
+from payables.models.invoices import Invoice
+from payables.models.payments import PaymentRun
 
 
 class InvoiceFilter(django_filters.FilterSet):

@@ -5,9 +5,11 @@ import datetime as dt
 from celery import shared_task
 from django.conf import settings
 
-from payables import idempotency, matching
-from payables.importing import MATCH_BATCH
-from payables.models import Invoice
+from payables import idempotency
+from payables.models.invoices import Invoice
+from payables.services import capture, matching
+from payables.services.bulk import bulk_job_run
+from payables.services.importing import MATCH_BATCH
 
 SWEEP_BATCH = 5000
 
@@ -15,14 +17,12 @@ SWEEP_BATCH = 5000
 @shared_task(acks_late=True)
 def match_invoices(invoice_ids: list[int]) -> int:
     """Match a batch of invoices (idempotent, so at-least-once delivery is safe)."""
-    return matching.match_invoices(invoice_ids)
+    return matching.run_matching(invoice_ids)
 
 
 @shared_task(acks_late=True)
 def bulk_resolve(job_id: int) -> int:
     """Apply a bulk job's resolution, one exception per transaction (safe to re-run)."""
-    from payables.resolutions import bulk_job_run
-
     return bulk_job_run(job_id).succeeded
 
 
@@ -45,8 +45,6 @@ def purge_idempotency_keys() -> int:
 @shared_task(acks_late=True)
 def import_batch_run(batch_id: int) -> None:
     """Import the files of a browser upload; progress and the report go on the batch row."""
-    from payables import capture
-
     capture.import_batch_run(batch_id=batch_id)
 
 

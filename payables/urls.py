@@ -2,13 +2,16 @@
 
 from django.urls import path
 
-from payables import capture_views, payment_views, queue_views, views
+from payables.views import capture as capture_views
+from payables.views import exceptions as exception_views
+from payables.views import invoices as invoice_views
+from payables.views import payments as payment_views
 
 app_name = "payables"
 urlpatterns = [
-    path("invoices/", views.invoice_list, name="invoice_list"),
-    path("invoices/new/", views.invoice_create, name="invoice_create"),
-    path("invoices/<int:pk>/", views.invoice_detail, name="invoice_detail"),
+    path("invoices/", invoice_views.invoice_list, name="invoice_list"),
+    path("invoices/new/", invoice_views.invoice_create, name="invoice_create"),
+    path("invoices/<int:pk>/", invoice_views.invoice_detail, name="invoice_detail"),
     path("invoices/import/", capture_views.invoice_import, name="invoice_import"),
     path(
         "invoices/import/<int:pk>/",
@@ -25,17 +28,23 @@ urlpatterns = [
         capture_views.invoice_attachment,
         name="invoice_attachment",
     ),
-    path("exceptions/", queue_views.exception_list, name="exception_list"),
-    path("exceptions/next/", queue_views.exception_claim_next, name="exception_claim_next"),
-    path("exceptions/bulk/", queue_views.exception_bulk, name="exception_bulk"),
-    path("exceptions/bulk/<int:pk>/", queue_views.bulk_job_detail, name="bulk_job_detail"),
-    path("exceptions/mentions/", queue_views.mention_list, name="mention_list"),
-    path("exceptions/<int:pk>/", queue_views.exception_detail, name="exception_detail"),
-    path("exceptions/<int:pk>/act/", queue_views.exception_act, name="exception_act"),
-    path("exceptions/<int:pk>/claim/", queue_views.exception_claim, name="exception_claim"),
-    path("exceptions/<int:pk>/release/", queue_views.exception_release, name="exception_release"),
-    path("exceptions/<int:pk>/context/", queue_views.exception_context, name="exception_context"),
-    path("exceptions/<int:pk>/comments/", queue_views.exception_comment, name="exception_comment"),
+    path("exceptions/", exception_views.exception_list, name="exception_list"),
+    path("exceptions/next/", exception_views.exception_claim_next, name="exception_claim_next"),
+    path("exceptions/bulk/", exception_views.exception_bulk, name="exception_bulk"),
+    path("exceptions/bulk/<int:pk>/", exception_views.bulk_job_detail, name="bulk_job_detail"),
+    path("exceptions/mentions/", exception_views.mention_list, name="mention_list"),
+    path("exceptions/<int:pk>/", exception_views.exception_detail, name="exception_detail"),
+    path("exceptions/<int:pk>/act/", exception_views.exception_act, name="exception_act"),
+    path("exceptions/<int:pk>/claim/", exception_views.exception_claim, name="exception_claim"),
+    path(
+        "exceptions/<int:pk>/release/", exception_views.exception_release, name="exception_release"
+    ),
+    path(
+        "exceptions/<int:pk>/context/", exception_views.exception_context, name="exception_context"
+    ),
+    path(
+        "exceptions/<int:pk>/comments/", exception_views.exception_comment, name="exception_comment"
+    ),
     path("runs/", payment_views.run_list, name="run_list"),
     path("runs/<int:pk>/", payment_views.run_detail, name="run_detail"),
     path("runs/<int:pk>/approve/", payment_views.run_approve, name="run_approve"),

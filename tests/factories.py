@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.contrib.auth.models import Group, User
 from schwifty import IBAN
 
-from payables.models import MatchPolicy
+from payables.models.matching import MatchPolicy
 from procurement.models import ApprovalRule, CostCenter, GLAccount
 from vendors.models import BankAccount, PaymentTerms, Vendor
 

@@ -3,7 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
-from payables import services as payables
+from payables.services.invoices import InvoiceLineInput, invoice_capture
 from procurement.services.approvals import approval_decide
 from procurement.services.orders import po_create_from_request, po_issue
 from procurement.services.receipts import ReceiptLineInput, receipt_post
@@ -61,14 +61,12 @@ def invoice(
     """Capture an invoice against the PO: {line_no: (qty, unit_price)}."""
     by_no = {line.line_no: line for line in po.lines.all()}
     lines = [
-        payables.InvoiceLineInput(
-            by_no[no].description, Decimal(q), Decimal(p), po_line_id=by_no[no].pk
-        )
+        InvoiceLineInput(by_no[no].description, Decimal(q), Decimal(p), po_line_id=by_no[no].pk)
         for no, (q, p) in quantities_prices.items()
     ]
     net = sum((Decimal(q) * Decimal(p) for q, p in quantities_prices.values()), Decimal("0"))
     tax = (net * tax_rate / 100).quantize(Decimal("0.01"))
-    return payables.invoice_capture(
+    return invoice_capture(
         by=people["ap_clerk"],
         vendor=po.vendor,
         number=number,

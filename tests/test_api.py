@@ -9,8 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from p2p.models import AuditEvent
-from payables import services as payables
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.payments import payment_run_propose
 from procurement.models import PurchaseOrder, PurchaseRequest, Receipt
 from procurement.services.approvals import approval_decide
 from procurement.services.requests import LineInput, request_create, request_submit
@@ -286,13 +288,13 @@ def test_invoice_captured_through_api_is_matched(
 def test_exception_resolved_through_api(people, setup_org, django_capture_on_commit_callbacks):
     vendor = factories.make_vendor()
     with django_capture_on_commit_callbacks(execute=True):
-        payables.invoice_capture(
+        invoice_capture(
             by=people["ap_clerk"],
             vendor=vendor,
             number="INV-77",
             invoice_date=dt.date(2026, 11, 2),
             currency="EUR",
-            lines=[payables.InvoiceLineInput("Catering", Decimal("1"), Decimal("180"))],
+            lines=[InvoiceLineInput("Catering", Decimal("1"), Decimal("180"))],
         )
     exception = InvoiceException.objects.filter(type="no_po").first()
     martin = client_for(people["ap_manager"])
@@ -498,9 +500,9 @@ def _add_invoices(people, setup_org, state, count):
 def _add_exceptions(people, setup_org, state, count):
     # Invoices on the PO before anything is received: each one raises a missing receipt.
     _add_invoices(people, setup_org, state, count)
-    from payables.matching import match_invoices
+    from payables.services.matching import run_matching
 
-    match_invoices(list(Invoice.objects.values_list("id", flat=True)))
+    run_matching(list(Invoice.objects.values_list("id", flat=True)))
 
 
 def _add_payment_runs(people, setup_org, state, count):
@@ -508,12 +510,12 @@ def _add_payment_runs(people, setup_org, state, count):
     if not state.get("received"):
         flow.receive(po, people, {1: "400"})
         state["received"] = True
-    from payables.matching import match_invoices
+    from payables.services.matching import run_matching
 
     for _ in range(count):
         _add_invoices(people, setup_org, state, 1)
-        match_invoices([Invoice.objects.latest("id").pk])
-        payables.payment_run_propose(
+        run_matching([Invoice.objects.latest("id").pk])
+        payment_run_propose(
             by=people["ap_clerk"], pay_date=dt.date(2026, 11, 20), horizon_date=dt.date(2027, 1, 31)
         )
 

@@ -16,7 +16,9 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from p2p.management.commands.seed_demo import DEMO_PASSWORD
-from payables.models import Invoice, InvoiceException, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import PaymentRun
 from procurement.models import PurchaseOrder, PurchaseRequest, Receipt
 from vendors.models import Vendor
 

@@ -20,7 +20,9 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 
 from metrics.rollup import rebuild_facts
-from payables.models import Invoice, InvoiceException, Payment, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment, PaymentRun
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseRequest
 from tests import factories
 from vendors.models import Vendor

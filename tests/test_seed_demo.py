@@ -13,7 +13,10 @@ from django.utils import timezone
 from metrics.models import DailyKpiFact
 from p2p.management.commands.seed_demo import DEMO_PASSWORD, demo_login_context
 from p2p.models import AuditEvent
-from payables.models import Invoice, InvoiceException, MatchPolicy, Payment, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy
+from payables.models.payments import Payment, PaymentRun
 from procurement.models import (
     ApprovalRule,
     CostCenter,

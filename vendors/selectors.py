@@ -164,7 +164,7 @@ def vendors_on_payment_hold() -> QuerySet[Vendor]:
     `pending_bank_change`, `has_verified_bank`, the pending request (`pending_accounts`)
     and its approved invoices held (`held_invoices`, `held_amount` in its own currency).
     """
-    from payables.models import Invoice
+    from payables.models.invoices import Invoice
 
     pending = BankAccount.objects.filter(status=BankAccount.Status.PENDING).select_related(
         "requested_by"
@@ -375,7 +375,10 @@ def vendor_scorecard(vendor: Vendor, period: str = DEFAULT_SCORECARD_PERIOD) -> 
     date ÷ paid; average price variance = mean of (invoice − PO unit price) ÷ PO unit price
     over matched lines; discounts available once their window closed or the invoice was paid.
     """
-    from payables.models import Invoice, InvoiceException, MatchResult, Payment
+    from payables.models.exceptions import InvoiceException
+    from payables.models.invoices import Invoice
+    from payables.models.matching import MatchResult
+    from payables.models.payments import Payment
 
     if period not in SCORECARD_PERIODS:
         period = DEFAULT_SCORECARD_PERIOD

@@ -21,7 +21,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
-from payables.models import Invoice, InvoiceException, Payment
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment
 from procurement.models import PurchaseOrder
 from vendors import selectors, services
 from vendors.api import VENDOR_READERS

@@ -1,7 +1,7 @@
 """E-invoice reading: UBL 2.1 / Peppol BIS 3, UN/CEFACT CII and Factur-X PDFs, one entry point.
 
 `parse_document(data, filename)` serves the command line, the browser upload and the API.
-It never touches the database; `payables.importing` turns a ParsedInvoice into an Invoice.
+It never touches the database; `payables.services.importing` turns a ParsedInvoice into an Invoice.
 """
 
 from xml.etree.ElementTree import Element

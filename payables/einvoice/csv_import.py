@@ -5,7 +5,7 @@ invoice_number, invoice_date (YYYY-MM-DD), currency, po_number, line_description
 unit_price, tax_amount (per invoice: repeat it or give it on the invoice's first row) and,
 optionally, document_type (invoice or credit_note). Rows are grouped into invoices by
 (vendor, invoice number). This module checks what the file itself can tell; vendors,
-purchase orders and duplicates are checked against the database by `payables.importing`.
+purchase orders and duplicates are checked against the database by `payables.services.importing`.
 """
 
 import csv
@@ -33,7 +33,7 @@ from payables.einvoice.common import (
     money_text,
     normalize_party_id,
 )
-from payables.services import normalize_invoice_number
+from payables.services.invoices import normalize_invoice_number
 
 # A CSV carries many invoices, so it may be larger than one e-invoice.
 MAX_CSV_BYTES = 50 * 1024 * 1024
@@ -101,7 +101,7 @@ class CsvInvoice:
     net_amount: Decimal = ZERO
     # Every row could be read; set once the whole file has been (the database may still refuse).
     readable: bool = False
-    # Resolved against the database by payables.importing (a Vendor and a PurchaseOrder).
+    # Resolved against the database by payables.services.importing (a Vendor and a PurchaseOrder).
     vendor: Any = None
     purchase_order: Any = None
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from metrics.rollup import rebuild_facts
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.matching import run_matching
 from procurement.models import PurchaseOrder, PurchaseRequest
 from procurement.services.requests import LineInput, request_create, request_submit
 from tests import factories
@@ -99,7 +99,7 @@ def test_finance_leader_sees_the_kpi_chart_drawn_locally(browser, people, setup_
     receive(po, people, {1: "40"})
     first = invoice(po, people, "KVD-101", {1: ("10", "23.50")}, invoice_date=today)
     variance = invoice(po, people, "KVD-102", {1: ("10", "24.95")}, invoice_date=today)
-    match_invoices([first.pk, variance.pk])
+    run_matching([first.pk, variance.pk])
     rebuild_facts(today - dt.timedelta(days=29), today)
 
     fiona = browser.login("fiona")

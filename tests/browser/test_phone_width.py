@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from payables import payments
+from payables.services import payments
 from tests import factories
 from tests.payables.payment_data import approved, company
 from tests.procurement.conftest import raise_request

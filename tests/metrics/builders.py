@@ -11,7 +11,9 @@ from itertools import count
 
 from django.utils import timezone
 
-from payables.models import Invoice, InvoiceException, InvoiceLine, Payment, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.models.payments import Payment, PaymentRun
 from procurement.models import CostCenter, PurchaseOrder, PurchaseOrderLine
 from tests import factories
 

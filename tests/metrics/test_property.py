@@ -21,7 +21,9 @@ from metrics import selectors
 from metrics.rollup import rebuild_facts, rollup_window
 from metrics.selectors import Scope
 from p2p.audit import audit_record
-from payables.models import Invoice, InvoiceException, Payment
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment
 from tests import factories
 from tests.metrics.builders import (
     make_cost_center,

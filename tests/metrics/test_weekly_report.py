@@ -15,7 +15,7 @@ from metrics import report
 from metrics.models import WeeklySyncNote
 from metrics.rollup import rebuild_facts
 from p2p.models import AuditEvent
-from payables.models import PaymentRun, PaymentRunExclusion
+from payables.models.payments import PaymentRun, PaymentRunExclusion
 from tests.metrics.builders import at, make_exception, make_invoice
 from tests.metrics.conftest import MON, THU, TUE, WED
 

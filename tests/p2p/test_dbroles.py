@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from p2p.dbroles import url_from_settings
 from p2p.models import AuditEvent
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.matching import run_matching
 from tests.dbroles import ROLE_KEYS, role_settings
 from tests.flow import invoice, issued_po, receive
 from tests.worker import Worker
@@ -92,7 +92,7 @@ def test_the_purchase_flow_runs_as_the_app_role(as_app_role, people, setup_org, 
     po = issued_po(people, setup_org, lines=(("Ergonomic office chair", "4", "447.00"),))
     receive(po, people, {1: "4"})
     inv = invoice(po, people, "INV-2026-1788", {1: ("4", "447.00")})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED
     assert (inv.total_amount - inv.tax_amount, inv.currency) == (Decimal("1788.00"), "EUR")

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from p2p.accounts import LAST_SEEN, PASSWORD_CONFIRMED_AT, SIGNED_IN_AT
-from payables.models import PaymentRun
+from payables.models.payments import PaymentRun
 from tests import factories
 from tests.payables.payment_data import approved, company
 

@@ -3,9 +3,10 @@
 import datetime as dt
 from decimal import Decimal
 
-from payables import services as payables
-from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.matching import run_matching
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 
@@ -20,7 +21,7 @@ def price_variance(
         po = issued_po(people, setup_org, vendor=vendor)
         receive(po, people, {1: "40"})
     captured = invoice(po, people, number, {1: (qty, price)})
-    match_invoices([captured.pk])
+    run_matching([captured.pk])
     return captured.exceptions.get(type=InvoiceException.Type.PRICE_VARIANCE)
 
 
@@ -40,7 +41,7 @@ def many_price_variances(people, setup_org, count, *, po=None, start=0, price="3
         invoice(po, people, f"INV-M-{n}", {1: (str(n + 1), price)}).pk
         for n in range(start, start + count)
     ]
-    match_invoices(ids)
+    run_matching(ids)
     return list(
         InvoiceException.objects.filter(invoice_id__in=ids, type="price_variance").order_by("pk")
     )
@@ -51,21 +52,21 @@ def missing_receipt(people, setup_org, *, number="INV-MR-1", vendor=None) -> Inv
     po = issued_po(people, setup_org, vendor=vendor or factories.make_vendor("Papier B.V."))
     receive(po, people, {1: "25"})
     captured = invoice(po, people, number, {1: ("40", "23.50")})
-    match_invoices([captured.pk])
+    run_matching([captured.pk])
     return captured.exceptions.get(type=InvoiceException.Type.MISSING_RECEIPT)
 
 
 def no_po_invoice(people, *, number="INV-NP-1", amount="180", vendor=None) -> InvoiceException:
     """An invoice that names no purchase order: a header-level no_po for AP."""
-    captured = payables.invoice_capture(
+    captured = invoice_capture(
         by=people["ap_clerk"],
         vendor=vendor or factories.make_vendor("Catering B.V."),
         number=number,
         invoice_date=dt.date(2026, 11, 2),
         currency="EUR",
-        lines=[payables.InvoiceLineInput("Catering", Decimal("1"), Decimal(amount))],
+        lines=[InvoiceLineInput("Catering", Decimal("1"), Decimal(amount))],
     )
-    match_invoices([captured.pk])
+    run_matching([captured.pk])
     return captured.exceptions.get(type=InvoiceException.Type.NO_PO)
 
 
@@ -73,30 +74,30 @@ def unlinked_line(people, setup_org, *, number="INV-UL-1") -> InvoiceException:
     """An invoice on a PO whose line points at no PO line: a line-level no_po for AP."""
     po = issued_po(people, setup_org, vendor=factories.make_vendor("Kantoor B.V."))
     receive(po, people, {1: "40"})
-    captured = payables.invoice_capture(
+    captured = invoice_capture(
         by=people["ap_clerk"],
         vendor=po.vendor,
         number=number,
         invoice_date=dt.date(2026, 11, 2),
         currency="EUR",
-        lines=[payables.InvoiceLineInput("Copy paper", Decimal("40"), PO_PRICE)],
+        lines=[InvoiceLineInput("Copy paper", Decimal("40"), PO_PRICE)],
         tax_amount=Decimal("197.40"),
         purchase_order=po,
     )
-    match_invoices([captured.pk])
+    run_matching([captured.pk])
     return captured.exceptions.get(type=InvoiceException.Type.NO_PO)
 
 
 def credit_note(people, exception: InvoiceException, *, number="CN-1", amount="58.00") -> Invoice:
     """The vendor's credit note for the invoice's PO, captured by AP."""
     original = exception.invoice
-    return payables.invoice_capture(
+    return invoice_capture(
         by=people["ap_clerk"],
         vendor=original.vendor,
         number=number,
         invoice_date=original.invoice_date,
         currency=original.currency,
-        lines=[payables.InvoiceLineInput("Price correction", Decimal("1"), Decimal(amount))],
+        lines=[InvoiceLineInput("Price correction", Decimal("1"), Decimal(amount))],
         purchase_order=original.purchase_order,
         document_type=Invoice.DocumentType.CREDIT_NOTE,
         enqueue_match=False,

@@ -6,9 +6,10 @@ from decimal import Decimal
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from payables import payments
-from payables.models import CompanySettings, Invoice, PaymentRun
-from payables.services import normalize_invoice_number
+from payables.models.invoices import Invoice
+from payables.models.payments import CompanySettings, PaymentRun
+from payables.services import payments, settlement
+from payables.services.invoices import normalize_invoice_number
 from tests import factories
 from vendors.models import PaymentTerms, Vendor
 
@@ -101,7 +102,7 @@ def office_depot_run_sent(people: dict[str, User]) -> PaymentRun:
         by=people["ap_clerk"], pay_date=dt.date(2026, 11, 5), horizon_date=dt.date(2026, 11, 19)
     )
     run = payments.payment_run_approve(run=run, by=people["finance_leader"])
-    payments.payment_run_export(run=run, by=people["ap_clerk"])
+    settlement.payment_run_export(run=run, by=people["ap_clerk"])
     run.refresh_from_db()
     assert run.status == PaymentRun.Status.SENT
     return run

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from p2p.models import AuditEvent
 from payables.einvoice.common import DTD_REFUSED
-from payables.models import Invoice, InvoiceAttachment
+from payables.models.invoices import Invoice, InvoiceAttachment
 from tests.payables.test_einvoice import EINVOICE_DATA, HOSTILE, example, oversize_invoice
 from tests.payables.test_import_command import JSON_KEYS, vendor_with
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from payables import services
-from payables.models import Invoice, InvoiceAttachment
+from payables.models.invoices import Invoice, InvoiceAttachment
+from payables.services.invoices import InvoiceLineInput, invoice_capture
 from payables.storage import private_storage
 from tests.flow import issued_po, receive
 from tests.payables.test_views import CREATE_URL, entry_post, texts
@@ -148,13 +148,13 @@ def test_entry_form_offers_attachments_and_keeps_the_po_lookup(client, people, p
 
 def test_credit_notes_show_as_credit_in_the_list_and_on_their_page(client, people, po):
     vendor = po.vendor
-    services.invoice_capture(
+    invoice_capture(
         by=people["ap_clerk"],
         vendor=vendor,
         number="CN-77",
         invoice_date=dt.date(2026, 11, 5),
         currency="EUR",
-        lines=[services.InvoiceLineInput("Returned toner", Decimal("1"), Decimal("89.00"))],
+        lines=[InvoiceLineInput("Returned toner", Decimal("1"), Decimal("89.00"))],
         tax_amount=Decimal("18.69"),
         document_type=Invoice.DocumentType.CREDIT_NOTE,
     )

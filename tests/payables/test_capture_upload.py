@@ -9,9 +9,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables import capture, uploads
+from payables import uploads
 from payables.einvoice.common import DTD_REFUSED
-from payables.models import ImportBatch, Invoice, InvoiceAttachment, InvoiceException
+from payables.models.capture import ImportBatch
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceAttachment
+from payables.services import capture
 from tests import factories
 from tests.payables.test_einvoice import HOSTILE, example, facturx_pdf, oversize_invoice
 from tests.payables.test_import_command import ubl_invoice, vendor_with

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditEvent
-from payables import resolutions
-from payables.models import InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.services.exceptions import exception_claim, exception_claim_next, exception_release
+from payables.services.resolutions import exception_accept_variance, exception_request_credit_note
 from tests import factories
 from tests.payables.exception_flow import many_price_variances, price_variance
 
@@ -22,20 +23,16 @@ def test_a_claimed_exception_cannot_be_worked_by_another_clerk(people, setup_org
     exception = price_variance(people, setup_org)
     carla, cleo = people["ap_clerk"], factories.make_user("cleo", "ap_clerk")
 
-    resolutions.exception_claim(exception=exception, by=carla)
+    exception_claim(exception=exception, by=carla)
 
     with pytest.raises(NotAllowed, match="Carla is working on this exception until"):
-        resolutions.exception_accept_variance(
-            exception=exception, by=cleo, root_cause="stale_po_price"
-        )
+        exception_accept_variance(exception=exception, by=cleo, root_cause="stale_po_price")
     with pytest.raises(NotAllowed, match="Carla claimed this exception until"):
-        resolutions.exception_claim(exception=exception, by=cleo)
+        exception_claim(exception=exception, by=cleo)
     exception.refresh_from_db()
     assert exception.status == Status.OPEN and exception.claimed_by == carla
     # The holder works it; resolving drops the claim.
-    resolutions.exception_accept_variance(
-        exception=exception, by=carla, root_cause="stale_po_price"
-    )
+    exception_accept_variance(exception=exception, by=carla, root_cause="stale_po_price")
     exception.refresh_from_db()
     assert exception.claimed_by is None and exception.resolved_by == carla
 
@@ -43,12 +40,12 @@ def test_a_claimed_exception_cannot_be_worked_by_another_clerk(people, setup_org
 def test_an_abandoned_claim_expires(people, setup_org):
     exception = price_variance(people, setup_org)
     cleo = factories.make_user("cleo", "ap_clerk")
-    resolutions.exception_claim(exception=exception, by=people["ap_clerk"])
+    exception_claim(exception=exception, by=people["ap_clerk"])
     InvoiceException.objects.filter(pk=exception.pk).update(
         claimed_until=timezone.now() - dt.timedelta(minutes=1)
     )
 
-    resolutions.exception_claim(exception=exception, by=cleo)
+    exception_claim(exception=exception, by=cleo)
 
     exception.refresh_from_db()
     assert exception.claimed_by == cleo
@@ -58,13 +55,13 @@ def test_an_abandoned_claim_expires(people, setup_org):
 def test_only_the_holder_or_an_ap_manager_releases_a_claim(people, setup_org):
     exception = price_variance(people, setup_org)
     cleo = factories.make_user("cleo", "ap_clerk")
-    resolutions.exception_claim(exception=exception, by=people["ap_clerk"])
+    exception_claim(exception=exception, by=people["ap_clerk"])
 
     with pytest.raises(NotAllowed, match="Only Carla or an AP manager"):
-        resolutions.exception_release(exception=exception, by=cleo)
-    resolutions.exception_release(exception=exception, by=people["ap_manager"])
+        exception_release(exception=exception, by=cleo)
+    exception_release(exception=exception, by=people["ap_manager"])
     with pytest.raises(DomainError, match="Nobody holds"):
-        resolutions.exception_release(exception=exception, by=people["ap_clerk"])
+        exception_release(exception=exception, by=people["ap_clerk"])
     actions = list(
         AuditEvent.objects.filter(object_id=exception.pk, object_type="payables.invoiceexception")
         .order_by("id")
@@ -76,13 +73,13 @@ def test_only_the_holder_or_an_ap_manager_releases_a_claim(people, setup_org):
 def test_claims_follow_routing(people, setup_org):
     exception = price_variance(people, setup_org)
     with pytest.raises(NotAllowed, match="routed to someone else"):
-        resolutions.exception_claim(exception=exception, by=factories.make_user("bea", "buyer"))
-    resolutions.exception_claim(exception=exception, by=people["buyer"])
-    resolutions.exception_request_credit_note(
+        exception_claim(exception=exception, by=factories.make_user("bea", "buyer"))
+    exception_claim(exception=exception, by=people["buyer"])
+    exception_request_credit_note(
         exception=exception, by=people["buyer"], root_cause="vendor_pricing_error"
     )
     with pytest.raises(DomainError, match="waiting for the vendor"):
-        resolutions.exception_claim(exception=exception, by=people["ap_clerk"])
+        exception_claim(exception=exception, by=people["ap_clerk"])
 
 
 def test_claim_next_takes_the_queue_order_and_skips_what_others_hold(people, setup_org):
@@ -93,10 +90,10 @@ def test_claim_next_takes_the_queue_order_and_skips_what_others_hold(people, set
         "urgency", "-money_at_risk", "id"
     )
 
-    taken = resolutions.exception_claim_next(by=people["ap_clerk"], candidates=queue)
-    after = resolutions.exception_claim_next(by=cleo, candidates=queue)
-    last = resolutions.exception_claim_next(by=cleo, candidates=queue)
-    none_left = resolutions.exception_claim_next(by=people["ap_manager"], candidates=queue)
+    taken = exception_claim_next(by=people["ap_clerk"], candidates=queue)
+    after = exception_claim_next(by=cleo, candidates=queue)
+    last = exception_claim_next(by=cleo, candidates=queue)
+    none_left = exception_claim_next(by=people["ap_manager"], candidates=queue)
 
     assert [taken, after, last] == [third, second, first]
     assert none_left is None
@@ -116,7 +113,7 @@ def test_concurrent_claim_next_never_hands_out_the_same_exception_twice(people, 
                 "urgency", "-money_at_risk", "id"
             )
             start.wait()
-            exception = resolutions.exception_claim_next(by=clerk, candidates=queue)
+            exception = exception_claim_next(by=clerk, candidates=queue)
             claimed[clerk.username] = exception.pk if exception else None
         except BaseException as exc:  # the main thread reports it
             errors.append(exc)

@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
-from payables import importing
-from payables.importing import import_csv
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services import importing
+from payables.services.importing import import_csv
 from tests import factories
 from tests.flow import issued_po
 from vendors.models import Vendor

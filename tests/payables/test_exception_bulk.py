@@ -7,8 +7,10 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from p2p.exceptions import DomainError
-from payables import resolutions
-from payables.models import BulkJob, BulkJobItem, Invoice, InvoiceException
+from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
+from payables.models.invoices import Invoice
+from payables.services.bulk import bulk_job_run, bulk_resolve_start
+from payables.services.exceptions import exception_claim
 from tests import factories
 from tests.payables.exception_flow import (
     big_po,
@@ -29,10 +31,10 @@ def test_bulk_accepts_small_variances_and_reports_the_rest(
 ):
     # At stake 6.50 × qty: 6.50, 13.00, 19.50, 26.00.
     exceptions = many_price_variances(people, setup_org, 4)
-    resolutions.exception_claim(exception=exceptions[0], by=factories.make_user("cleo", "ap_clerk"))
+    exception_claim(exception=exceptions[0], by=factories.make_user("cleo", "ap_clerk"))
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = resolutions.bulk_resolve_start(
+        job = bulk_resolve_start(
             by=people["ap_clerk"],
             exception_ids=[e.pk for e in exceptions],
             action="accept_variance",
@@ -62,7 +64,7 @@ def test_bulk_accepts_small_variances_and_reports_the_rest(
     assert Invoice.objects.get(pk=exceptions[1].invoice_id).status == Invoice.Status.APPROVED
     assert Invoice.objects.get(pk=exceptions[3].invoice_id).status == Invoice.Status.EXCEPTION
     # Running the job again (a redelivered message) changes nothing.
-    assert resolutions.bulk_job_run(job.pk).succeeded == 2
+    assert bulk_job_run(job.pk).succeeded == 2
 
 
 def test_bulk_keeps_segregation_of_duties_per_exception(
@@ -71,7 +73,7 @@ def test_bulk_keeps_segregation_of_duties_per_exception(
     large = price_variance(people, setup_org, price="37.00")  # 540.00 at stake
     small = price_variance(people, setup_org, number="INV-PV-2", po=large.invoice.purchase_order)
     with django_capture_on_commit_callbacks(execute=True):
-        job = resolutions.bulk_resolve_start(
+        job = bulk_resolve_start(
             by=people["ap_clerk"],
             exception_ids=[large.pk, small.pk],
             action="accept_variance",
@@ -90,21 +92,21 @@ def test_bulk_rejects_with_the_reason_and_refuses_bad_input(
     first = no_po_invoice(people, number="NP-1", amount="100")
     second = no_po_invoice(people, number="NP-2", amount="120")
     with pytest.raises(DomainError, match="Give the reason"):
-        resolutions.bulk_resolve_start(
+        bulk_resolve_start(
             by=people["ap_clerk"],
             exception_ids=[first.pk],
             action="reject_invoice",
             root_cause="no_po",
         )
     with pytest.raises(DomainError, match="In bulk you can"):
-        resolutions.bulk_resolve_start(
+        bulk_resolve_start(
             by=people["ap_clerk"],
             exception_ids=[first.pk],
             action="mark_duplicate",
             root_cause="no_po",
         )
     with pytest.raises(DomainError, match="no longer exist"):
-        resolutions.bulk_resolve_start(
+        bulk_resolve_start(
             by=people["ap_clerk"],
             exception_ids=[first.pk, 999999],
             action="accept_variance",
@@ -113,7 +115,7 @@ def test_bulk_rejects_with_the_reason_and_refuses_bad_input(
     assert not BulkJob.objects.exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        job = resolutions.bulk_resolve_start(
+        job = bulk_resolve_start(
             by=people["ap_clerk"],
             exception_ids=[first.pk, second.pk],
             action="reject_invoice",

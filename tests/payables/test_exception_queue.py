@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from payables import resolutions
-from payables.models import InvoiceException, add_business_days, business_days_before
+from payables.models.exceptions import InvoiceException, add_business_days, business_days_before
+from payables.services.exceptions import exception_claim, exception_comment
+from payables.services.resolutions import exception_accept_variance
 from tests import factories
 from tests.payables.exception_flow import (
     big_po,
@@ -100,7 +101,7 @@ def test_filters_narrow_the_queue(client, people, setup_org):
     InvoiceException.objects.filter(pk=big.pk).update(
         opened_at=timezone.now() - dt.timedelta(days=10)
     )
-    resolutions.exception_claim(exception=medium, by=people["ap_clerk"])
+    exception_claim(exception=medium, by=people["ap_clerk"])
     client.force_login(people["ap_clerk"])
 
     def pks(**params) -> set[int]:
@@ -157,12 +158,12 @@ def test_queue_runs_a_constant_number_of_queries(client, people, setup_org, role
     po = big_po(people, setup_org)
     client.force_login(people[role])
     first = many_price_variances(people, setup_org, 2, po=po)
-    resolutions.exception_claim(exception=first[0], by=people[role])
-    resolutions.exception_comment(exception=first[1], by=people["ap_clerk"], body="@bob look")
+    exception_claim(exception=first[0], by=people[role])
+    exception_comment(exception=first[1], by=people["ap_clerk"], body="@bob look")
     few = (count_queries(client, QUEUE), count_queries(client, QUEUE, **HTMX))
     later = many_price_variances(people, setup_org, 10, po=po, start=2)
     for exception in later[:3]:
-        resolutions.exception_claim(exception=exception, by=people["ap_manager"])
+        exception_claim(exception=exception, by=people["ap_manager"])
     many = (count_queries(client, QUEUE), count_queries(client, QUEUE, **HTMX))
 
     assert InvoiceException.objects.filter(status="open").count() == 12
@@ -256,7 +257,7 @@ def test_a_bad_form_comes_back_with_its_message_and_nothing_is_written(client, p
 
 def test_exception_page_shows_context_comments_and_links_to_the_po_life(client, people, setup_org):
     exception = price_variance(people, setup_org)
-    resolutions.exception_comment(exception=exception, by=people["ap_clerk"], body="@bob why?")
+    exception_comment(exception=exception, by=people["ap_clerk"], body="@bob why?")
     client.force_login(people["buyer"])
 
     response = client.get(reverse("payables:exception_detail", args=[exception.pk]))
@@ -274,7 +275,7 @@ def test_exception_page_shows_context_comments_and_links_to_the_po_life(client, 
 
 def test_invoice_page_shows_how_each_exception_was_resolved(client, people, setup_org):
     exception = price_variance(people, setup_org)
-    resolutions.exception_accept_variance(
+    exception_accept_variance(
         exception=exception, by=people["ap_clerk"], root_cause="stale_po_price", note="OK'd"
     )
     client.force_login(people["ap_manager"])
@@ -319,7 +320,7 @@ def test_a_mentioned_colleague_outside_the_queue_can_open_and_answer(client, peo
     client.force_login(people["finance_leader"])
     assert client.get(url).status_code == 403
 
-    resolutions.exception_comment(exception=exception, by=people["ap_clerk"], body="@fiona ok?")
+    exception_comment(exception=exception, by=people["ap_clerk"], body="@fiona ok?")
 
     page = client.get(url)
     assert page.status_code == 200 and page.context["action_forms"] == []

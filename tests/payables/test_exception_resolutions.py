@@ -7,10 +7,26 @@ from django.core import mail
 
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from payables import payments, resolutions
-from payables import services as payables
-from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, InvoiceLine
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.models.payments import CompanySettings
+from payables.services import payments
+from payables.services.exceptions import exception_comment, may_view, mentions_mark_read
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.matching import run_matching
+from payables.services.resolutions import (
+    exception_accept_variance,
+    exception_act,
+    exception_correct_po,
+    exception_mark_duplicate,
+    exception_post_receipt,
+    exception_recode,
+    exception_reject_invoice,
+    exception_request_credit_note,
+    exception_resolve,
+    exception_settle_credit_note,
+    exception_stop_waiting,
+)
 from procurement.models import CostCenter, GLAccount, PurchaseOrder
 from tests import factories
 from tests.flow import issued_po, receive
@@ -45,7 +61,7 @@ def test_accepting_a_small_variance_records_who_why_and_approves_through_the_eng
 ):
     exception = price_variance(people, setup_org)  # 40 × 1.45 = 58.00 at stake
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception,
             by=people["ap_clerk"],
             root_cause="vendor_pricing_error",
@@ -63,7 +79,7 @@ def test_accepting_a_small_variance_records_who_why_and_approves_through_the_eng
     assert "status" in audit_actions(exception)
     assert invoice.status == Invoice.Status.APPROVED
     # The engine lets the accepted problem through: a second match opens nothing new.
-    match_invoices([invoice.pk])
+    run_matching([invoice.pk])
     assert invoice.exceptions.count() == 1
 
 
@@ -75,18 +91,18 @@ def test_variance_above_threshold_needs_a_manager_who_did_not_capture_the_invoic
     Invoice.objects.filter(pk=exception.invoice_id).update(captured_by=capturing_manager)
 
     with pytest.raises(NotAllowed, match="Variances above 500.00 EUR need an AP manager"):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception, by=people["ap_clerk"], root_cause="stale_po_price"
         )
     with pytest.raises(SegregationOfDutiesError, match="You captured this invoice"):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception, by=capturing_manager, root_cause="stale_po_price"
         )
     exception.refresh_from_db()
     assert exception.status == Status.OPEN and exception.resolved_by is None
 
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception, by=people["ap_manager"], root_cause="stale_po_price"
         )
     exception, invoice = refreshed(exception, exception.invoice)
@@ -112,13 +128,13 @@ def test_variance_threshold_is_per_currency_and_missing_currency_needs_a_manager
     assert exception.amount_at_stake == Decimal("560.00")
 
     with pytest.raises(NotAllowed, match="No variance threshold is set for JPY"):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception, by=people["ap_clerk"], root_cause="vendor_pricing_error"
         )
     exception.refresh_from_db()
     assert exception.status == Status.OPEN
 
-    settings_row = payments.CompanySettings.load()
+    settings_row = CompanySettings.load()
     payments.company_settings_update(
         by=people["finance_leader"],
         company_name=settings_row.company_name,
@@ -131,7 +147,7 @@ def test_variance_threshold_is_per_currency_and_missing_currency_needs_a_manager
     event = AuditEvent.objects.get(object_type="payables.companysettings", action="updated")
     assert event.changes["variance_thresholds"] == ["EUR 500.00", "EUR 500.00, JPY 75000.00"]
 
-    resolutions.exception_accept_variance(
+    exception_accept_variance(
         exception=exception, by=people["ap_clerk"], root_cause="vendor_pricing_error"
     )
     exception.refresh_from_db()
@@ -143,7 +159,7 @@ def test_credit_note_request_emails_the_vendor_and_waits_without_a_second_except
 ):
     exception = price_variance(people, setup_org)
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_request_credit_note(
+        exception_request_credit_note(
             exception=exception,
             by=people["buyer"],
             root_cause="vendor_pricing_error",
@@ -160,7 +176,7 @@ def test_credit_note_request_emails_the_vendor_and_waits_without_a_second_except
     assert "credit note of 58.00 EUR" in email.body and "INV-PV-1" in email.subject
     assert "The contract price is 23.50." in email.body
     # Still blocked, and re-matching while it waits does not open the same problem again.
-    match_invoices([exception.invoice_id])
+    run_matching([exception.invoice_id])
     assert exception.invoice.exceptions.count() == 1
     assert Invoice.objects.get(pk=exception.invoice_id).status == Invoice.Status.EXCEPTION
 
@@ -169,12 +185,12 @@ def test_the_vendors_credit_note_closes_the_waiting_exception_and_the_invoice_is
     people, setup_org, django_capture_on_commit_callbacks
 ):
     exception = price_variance(people, setup_org)
-    resolutions.exception_request_credit_note(
+    exception_request_credit_note(
         exception=exception, by=people["ap_clerk"], root_cause="vendor_pricing_error"
     )
     too_small = credit_note(people, exception, number="CN-1", amount="20.00")
     with pytest.raises(DomainError, match="leaves 20.00 EUR to settle"):
-        resolutions.exception_settle_credit_note(
+        exception_settle_credit_note(
             exception=exception, by=people["ap_clerk"], credit_note=too_small
         )
     exception.refresh_from_db()
@@ -182,9 +198,7 @@ def test_the_vendors_credit_note_closes_the_waiting_exception_and_the_invoice_is
 
     enough = credit_note(people, exception, number="CN-2", amount="58.00")
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_settle_credit_note(
-            exception=exception, by=people["ap_clerk"], credit_note=enough
-        )
+        exception_settle_credit_note(exception=exception, by=people["ap_clerk"], credit_note=enough)
 
     exception, invoice = refreshed(exception, exception.invoice)
     assert exception.status == Status.RESOLVED
@@ -197,9 +211,7 @@ def test_the_vendors_credit_note_closes_the_waiting_exception_and_the_invoice_is
         people, setup_org, number="INV-PV-2", price="24.95", po=invoice.purchase_order
     )
     with pytest.raises(DomainError, match="leaves 0.00 EUR"):
-        resolutions.exception_settle_credit_note(
-            exception=second, by=people["ap_clerk"], credit_note=enough
-        )
+        exception_settle_credit_note(exception=second, by=people["ap_clerk"], credit_note=enough)
 
 
 def test_a_credit_note_of_another_vendor_cannot_settle_it(people, setup_org):
@@ -209,7 +221,7 @@ def test_a_credit_note_of_another_vendor_cannot_settle_it(people, setup_org):
     )
     foreign = credit_note(people, other, number="CN-X", amount="100.00")
     with pytest.raises(DomainError, match="is not a live credit note from Office Depot"):
-        resolutions.exception_settle_credit_note(
+        exception_settle_credit_note(
             exception=exception, by=people["ap_clerk"], credit_note=foreign
         )
     exception.refresh_from_db()
@@ -223,7 +235,7 @@ def test_buyer_corrects_a_stale_po_price_and_the_rematch_approves_the_invoice(
     exception = price_variance(people, setup_org, price="21.00")
     po = exception.invoice.purchase_order
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_correct_po(
+        exception_correct_po(
             exception=exception,
             by=people["buyer"],
             unit_price=Decimal("21.00"),
@@ -246,7 +258,7 @@ def test_a_correction_above_the_approved_amount_waits_for_approval_and_stays_ope
 ):
     exception = price_variance(people, setup_org, price="24.95")
     with django_capture_on_commit_callbacks(execute=True):
-        result = resolutions.exception_correct_po(
+        result = exception_correct_po(
             exception=exception,
             by=people["buyer"],
             unit_price=Decimal("24.95"),
@@ -265,19 +277,19 @@ def test_only_the_buyer_of_the_po_corrects_it_and_bad_prices_are_refused(people,
     exception = price_variance(people, setup_org, price="21.00")
     other_buyer = factories.make_user("bea", "buyer")
     with pytest.raises(NotAllowed, match="routed to someone else"):
-        resolutions.exception_correct_po(
+        exception_correct_po(
             exception=exception, by=other_buyer, unit_price=Decimal("21"), reason="x"
         )
     with pytest.raises(NotAllowed, match="Only the buyer of this PO"):
-        resolutions.exception_correct_po(
+        exception_correct_po(
             exception=exception, by=people["ap_clerk"], unit_price=Decimal("21"), reason="x"
         )
     with pytest.raises(DomainError, match="cannot be negative"):
-        resolutions.exception_correct_po(
+        exception_correct_po(
             exception=exception, by=people["buyer"], unit_price=Decimal("-1"), reason="x"
         )
     with pytest.raises(DomainError, match="Say why"):
-        resolutions.exception_correct_po(
+        exception_correct_po(
             exception=exception, by=people["buyer"], unit_price=Decimal("21"), reason=" "
         )
     assert exception.invoice.purchase_order.lines.get().unit_price == Decimal("23.50")
@@ -289,13 +301,9 @@ def test_requester_posts_the_missing_receipt_and_the_invoice_is_approved(
     exception = missing_receipt(people, setup_org)
     assert exception.owner_user == people["requester"]
     with pytest.raises(NotAllowed):
-        resolutions.exception_post_receipt(
-            exception=exception, by=people["ap_clerk"], quantity=Decimal("15")
-        )
+        exception_post_receipt(exception=exception, by=people["ap_clerk"], quantity=Decimal("15"))
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_post_receipt(
-            exception=exception, by=people["requester"], quantity=Decimal("15")
-        )
+        exception_post_receipt(exception=exception, by=people["requester"], quantity=Decimal("15"))
 
     exception, invoice = refreshed(exception, exception.invoice)
     assert (exception.status, exception.resolution, exception.root_cause) == (
@@ -312,9 +320,7 @@ def test_a_receipt_that_is_still_short_leaves_a_fresh_exception(
 ):
     exception = missing_receipt(people, setup_org)
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_post_receipt(
-            exception=exception, by=people["requester"], quantity=Decimal("5")
-        )
+        exception_post_receipt(exception=exception, by=people["requester"], quantity=Decimal("5"))
     invoice = Invoice.objects.get(pk=exception.invoice_id)
     assert invoice.status == Invoice.Status.EXCEPTION
     assert invoice.exceptions.filter(status=Status.OPEN, type="missing_receipt").count() == 1
@@ -328,9 +334,9 @@ def test_recoding_a_line_to_its_po_line_clears_it_and_keeps_the_coding(
     gl = GLAccount.objects.create(code="6200", name="Printing")
     cc = CostCenter.objects.create(code="CC-200", name="Marketing", department="Marketing")
     with pytest.raises(DomainError, match="Nothing to re-code"):
-        resolutions.exception_recode(exception=exception, by=people["ap_clerk"])
+        exception_recode(exception=exception, by=people["ap_clerk"])
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_recode(
+        exception_recode(
             exception=exception,
             by=people["ap_clerk"],
             po_line=po.lines.get(),
@@ -356,7 +362,7 @@ def test_recoding_refuses_a_line_of_another_po_and_writes_nothing(people, setup_
     exception = unlinked_line(people, setup_org)
     foreign = price_variance(people, setup_org).invoice.purchase_order.lines.get()
     with pytest.raises(DomainError, match="That line is not on"):
-        resolutions.exception_recode(exception=exception, by=people["ap_clerk"], po_line=foreign)
+        exception_recode(exception=exception, by=people["ap_clerk"], po_line=foreign)
     exception.refresh_from_db()
     assert exception.status == Status.OPEN
     assert InvoiceLine.objects.get(invoice=exception.invoice).po_line is None
@@ -367,11 +373,11 @@ def test_rejecting_sends_the_reason_to_the_vendor_and_closes_every_exception(
 ):
     exception = no_po_invoice(people)
     with pytest.raises(DomainError, match="Give the reason"):
-        resolutions.exception_reject_invoice(
+        exception_reject_invoice(
             exception=exception, by=people["ap_clerk"], reason="", root_cause="no_po"
         )
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_reject_invoice(
+        exception_reject_invoice(
             exception=exception,
             by=people["ap_clerk"],
             reason="Please quote our PO number.",
@@ -387,21 +393,21 @@ def test_rejecting_sends_the_reason_to_the_vendor_and_closes_every_exception(
 def test_marking_a_duplicate_rejects_the_copy(people, setup_org):
     original = price_variance(people, setup_org)
     po = original.invoice.purchase_order
-    copy = payables.invoice_capture(
+    copy = invoice_capture(
         by=people["ap_clerk"],
         vendor=po.vendor,
         number="INV-PV-1-COPY",
         invoice_date=original.invoice.invoice_date,
         currency="EUR",
-        lines=[payables.InvoiceLineInput("A4", Decimal("40"), Decimal("24.95"), po.lines.get().pk)],
+        lines=[InvoiceLineInput("A4", Decimal("40"), Decimal("24.95"), po.lines.get().pk)],
         tax_amount=original.invoice.tax_amount,
         purchase_order=po,
     )
-    match_invoices([copy.pk])
+    run_matching([copy.pk])
     duplicate = copy.exceptions.get(type="duplicate")
     with pytest.raises(NotAllowed):
-        resolutions.exception_mark_duplicate(exception=duplicate, by=people["buyer"])
-    resolutions.exception_mark_duplicate(exception=duplicate, by=people["ap_clerk"])
+        exception_mark_duplicate(exception=duplicate, by=people["buyer"])
+    exception_mark_duplicate(exception=duplicate, by=people["ap_clerk"])
     duplicate, copy = refreshed(duplicate, copy)
     assert copy.status == Invoice.Status.REJECTED
     assert duplicate.root_cause == "duplicate_submission"
@@ -411,24 +417,20 @@ def test_marking_a_duplicate_rejects_the_copy(people, setup_org):
 def test_a_resolution_that_does_not_fit_the_problem_is_refused(people, setup_org):
     exception = no_po_invoice(people)
     with pytest.raises(DomainError, match="does not apply to a no po"):
-        resolutions.exception_act(
-            exception=exception, by=people["ap_clerk"], action="request_credit_note"
-        )
+        exception_act(exception=exception, by=people["ap_clerk"], action="request_credit_note")
     with pytest.raises(DomainError, match="Choose how the exception was resolved"):
-        resolutions.exception_act(exception=exception, by=people["ap_clerk"], action="shred")
+        exception_act(exception=exception, by=people["ap_clerk"], action="shred")
     with pytest.raises(DomainError, match="Choose the root cause"):
-        resolutions.exception_accept_variance(
-            exception=exception, by=people["ap_clerk"], root_cause="gremlins"
-        )
+        exception_accept_variance(exception=exception, by=people["ap_clerk"], root_cause="gremlins")
 
 
 def test_a_resolved_exception_cannot_be_resolved_again(people, setup_org):
     exception = price_variance(people, setup_org)
-    resolutions.exception_accept_variance(
+    exception_accept_variance(
         exception=exception, by=people["ap_clerk"], root_cause="stale_po_price"
     )
     with pytest.raises(DomainError, match="already resolved"):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception, by=people["ap_manager"], root_cause="stale_po_price"
         )
 
@@ -438,67 +440,63 @@ def test_requester_cannot_accept_and_buyers_only_work_their_own_pos(people, setu
     dispute = price_variance(people, setup_org)
     other_buyer = factories.make_user("bea", "buyer")
     with pytest.raises(NotAllowed, match="Your role cannot accept"):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=receipt_owed, by=people["requester"], root_cause="missing_receipt"
         )
     with pytest.raises(NotAllowed, match="routed to someone else"):
-        resolutions.exception_accept_variance(
-            exception=dispute, by=other_buyer, root_cause="stale_po_price"
-        )
-    assert not resolutions.may_view(dispute, other_buyer)
-    assert resolutions.may_view(dispute, people["buyer"])
+        exception_accept_variance(exception=dispute, by=other_buyer, root_cause="stale_po_price")
+    assert not may_view(dispute, other_buyer)
+    assert may_view(dispute, people["buyer"])
 
 
 def test_comment_mentions_notify_and_let_the_person_in(
     people, setup_org, django_capture_on_commit_callbacks
 ):
     exception = price_variance(people, setup_org)
-    assert not resolutions.may_view(exception, people["requester"])
+    assert not may_view(exception, people["requester"])
     with pytest.raises(DomainError, match="Nobody is called @ghost"):
-        resolutions.exception_comment(
-            exception=exception, by=people["ap_clerk"], body="@ghost what is this?"
-        )
+        exception_comment(exception=exception, by=people["ap_clerk"], body="@ghost what is this?")
     assert not exception.comments.exists()
 
     with django_capture_on_commit_callbacks(execute=True):
-        comment = resolutions.exception_comment(
+        comment = exception_comment(
             exception=exception,
             by=people["ap_clerk"],
             body="@rita did all 40 boxes arrive? @bob FYI",
         )
 
     assert set(comment.mentioned.all()) == {people["requester"], people["buyer"]}
-    assert resolutions.may_view(exception, people["requester"])
+    assert may_view(exception, people["requester"])
     [email] = mail.outbox
     assert sorted(email.to) == ["bob@example.com", "rita@example.com"]
     assert "did all 40 boxes arrive" in email.body and "/payables/exceptions/" in email.body
     assert "commented" in audit_actions(exception)
-    assert resolutions.mentions_mark_read(by=people["requester"]) == 1
+    assert mentions_mark_read(by=people["requester"]) == 1
     with pytest.raises(DomainError, match="Write a comment"):
-        resolutions.exception_comment(exception=exception, by=people["ap_clerk"], body="  ")
+        exception_comment(exception=exception, by=people["ap_clerk"], body="  ")
     with pytest.raises(NotAllowed):
-        resolutions.exception_comment(
+        exception_comment(
             exception=exception, by=factories.make_user("bea", "buyer"), body="me too"
         )
 
 
 def test_stop_waiting_puts_the_exception_back_in_the_open_queue(people, setup_org):
     exception = price_variance(people, setup_org)
-    resolutions.exception_request_credit_note(
+    exception_request_credit_note(
         exception=exception, by=people["ap_clerk"], root_cause="vendor_pricing_error"
     )
     with pytest.raises(DomainError, match="waiting for the vendor"):
-        resolutions.exception_correct_po(
+        exception_correct_po(
             exception=exception, by=people["buyer"], unit_price=Decimal("24.95"), reason="x"
         )
-    resolutions.exception_stop_waiting(exception=exception, by=people["ap_clerk"])
+    exception_stop_waiting(exception=exception, by=people["ap_clerk"])
     exception.refresh_from_db()
     assert exception.status == Status.OPEN
 
 
 def test_legacy_service_entry_point_still_resolves(people, setup_org):
     exception = no_po_invoice(people)
-    payables.exception_resolve(
+    exception_resolve(
         exception=exception,
         by=people["ap_manager"],
         resolution="reject_invoice",

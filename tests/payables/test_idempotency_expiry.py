@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from p2p.celery import app
-from payables import payments
-from payables.models import IdempotencyKey, PaymentRun
+from payables.models.idempotency import IdempotencyKey
+from payables.models.payments import PaymentRun
+from payables.services import payments
 from payables.tasks import purge_idempotency_keys
 from tests.payables.test_payment_api import PROPOSAL, client_for, invoices  # noqa: F401
 

@@ -14,8 +14,9 @@ from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from payables.einvoice import parse_document
 from payables.einvoice.common import DTD_REFUSED
-from payables.importing import import_document, import_files
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.services.importing import import_document, import_files
 from procurement.models import PurchaseOrder
 from tests import factories
 from tests.flow import issued_po, receive

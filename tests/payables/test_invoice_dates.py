@@ -8,10 +8,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from p2p.exceptions import DomainError
-from payables import services
 from payables.einvoice import parse_document
-from payables.importing import import_csv
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.importing import import_csv
+from payables.services.invoices import InvoiceLineInput, invoice_capture
 from tests import factories
 from tests.flow import issued_po
 from tests.payables.test_einvoice import EINVOICE_DATA
@@ -62,10 +62,10 @@ def test_api_refuses_9999_12_31_with_400(people):
 def test_service_refuses_dates_outside_the_window_and_accepts_the_edges(people, settings):
     vendor = factories.make_vendor()
     today = timezone.localdate()
-    line = services.InvoiceLineInput(description="Paper", quantity="40", unit_price="23.50")
+    line = InvoiceLineInput(description="Paper", quantity="40", unit_price="23.50")
 
     def capture(number: str, invoice_date: dt.date) -> Invoice:
-        return services.invoice_capture(
+        return invoice_capture(
             by=people["ap_clerk"],
             vendor=vendor,
             number=number,

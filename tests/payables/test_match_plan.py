@@ -5,8 +5,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bench.generate import generate
-from payables import matching
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services import matching
 
 pytestmark = pytest.mark.django_db
 

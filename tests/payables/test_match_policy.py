@@ -5,8 +5,11 @@ from decimal import Decimal
 
 import pytest
 
-from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, MatchPolicy, MatchResult
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy, MatchResult
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.matching import run_matching
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors.models import BankAccount, Contract, ContractLine
@@ -28,7 +31,7 @@ def _policy(**fields):
 
 
 def _outcome(inv):
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     return inv.status, list(inv.exceptions.values_list("type", flat=True))
 
@@ -143,14 +146,13 @@ def test_header_total_tolerance_flags_keying_errors(people, setup_org):
 
 
 def test_credit_note_reduces_billed_quantity(people, setup_org):
-    from payables import services
 
     po = issued_po(people, setup_org)
     receive(po, people, {1: "40"})
     first = invoice(po, people, "INV-CN-1", {1: ("40", "23.50")})
     assert _outcome(first)[0] == Invoice.Status.APPROVED
     po_line = po.lines.get()
-    credit = services.invoice_capture(
+    credit = invoice_capture(
         by=people["ap_clerk"],
         vendor=po.vendor,
         number="CN-INV-CN-1",
@@ -158,9 +160,7 @@ def test_credit_note_reduces_billed_quantity(people, setup_org):
         currency="EUR",
         purchase_order=po,
         document_type=Invoice.DocumentType.CREDIT_NOTE,
-        lines=[
-            services.InvoiceLineInput("Returned paper", D("5"), D("23.50"), po_line_id=po_line.pk)
-        ],
+        lines=[InvoiceLineInput("Returned paper", D("5"), D("23.50"), po_line_id=po_line.pk)],
         tax_amount=D("24.68"),
     )
     assert _outcome(credit)[0] == Invoice.Status.APPROVED

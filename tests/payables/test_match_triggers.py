@@ -6,8 +6,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from payables import matching, resolutions
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.services import matching
+from payables.services.resolutions import exception_accept_variance
 from payables.tasks import match_sweep
 from procurement.services.revisions import PoLineChange, po_revise
 from tests.flow import invoice, issued_po, receive
@@ -69,7 +71,7 @@ def test_resolving_an_exception_rematches(people, setup_org, django_capture_on_c
         inv = invoice(po, people, "INV-TRG-4", {1: ("40", "24.00")})  # +0.50 × 40 = 20.00 at stake
     exception = InvoiceException.objects.get(invoice=inv)
     with django_capture_on_commit_callbacks(execute=True):
-        resolutions.exception_accept_variance(
+        exception_accept_variance(
             exception=exception,
             by=people["ap_manager"],
             root_cause="vendor_pricing_error",

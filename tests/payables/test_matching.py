@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, MatchResult
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchResult
+from payables.services.matching import run_matching
 from tests.flow import invoice, issued_po, receive
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +19,7 @@ def test_invoice_within_tolerance_is_approved_touchless(people, setup_org):
     inv = invoice(
         po, people, "INV-2026-0117", {1: ("40", "23.60")}
     )  # +0.10 on 23.50: within 2% and 5.00
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED
     assert inv.first_pass is True and inv.touchless is True
@@ -31,7 +33,7 @@ def test_price_above_tolerance_opens_price_variance_for_the_buyer(people, setup_
     po = issued_po(people, setup_org)
     receive(po, people, {1: "40"})
     inv = invoice(po, people, "INV-2026-0118", {1: ("40", "24.95")})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.EXCEPTION
     exc = inv.exceptions.get()
@@ -46,7 +48,7 @@ def test_billing_more_than_received_is_a_missing_receipt_for_the_requester(peopl
     po = issued_po(people, setup_org)
     receive(po, people, {1: "25"})
     inv = invoice(po, people, "INV-2026-0119", {1: ("40", "23.50")})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     exc = InvoiceException.objects.get(invoice=inv)
     assert exc.type == InvoiceException.Type.MISSING_RECEIPT
     assert exc.owner_user == people["requester"]
@@ -58,9 +60,9 @@ def test_partial_receipts_across_two_invoices(
     po = issued_po(people, setup_org)
     receive(po, people, {1: "25"})
     first = invoice(po, people, "INV-2026-0120", {1: ("25", "23.50")})
-    match_invoices([first.pk])
+    run_matching([first.pk])
     second = invoice(po, people, "INV-2026-0121", {1: ("15", "23.50")})
-    match_invoices([second.pk])
+    run_matching([second.pk])
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.status == Invoice.Status.APPROVED
@@ -77,7 +79,7 @@ def test_billing_more_than_ordered_is_over_billing(people, setup_org):
     po = issued_po(people, setup_org)
     receive(po, people, {1: "40"})
     inv = invoice(po, people, "INV-2026-0122", {1: ("50", "23.50")})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     assert InvoiceException.objects.get(invoice=inv).type == InvoiceException.Type.QTY_OVER_BILLED
 
 
@@ -86,7 +88,7 @@ def test_two_way_service_line_matches_against_ordered_quantity(people, setup_org
         people, setup_org, category="services", lines=(("Window cleaning, monthly", "1", "850.00"),)
     )
     inv = invoice(po, people, "WC-2026-11", {1: ("1", "850.00")})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED
 
@@ -95,14 +97,14 @@ def test_match_is_idempotent(people, setup_org):
     po = issued_po(people, setup_org)
     receive(po, people, {1: "40"})
     inv = invoice(po, people, "INV-2026-0123", {1: ("40", "26.00")})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     before = (
         list(InvoiceException.objects.values_list("id", "status", "opened_at")),
         list(MatchResult.objects.values_list("pk", "result", "matched_at")),
         Invoice.objects.values_list("status", "match_attempts").get(pk=inv.pk),
     )
-    match_invoices([inv.pk])
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
+    run_matching([inv.pk])
     after = (
         list(InvoiceException.objects.values_list("id", "status", "opened_at")),
         list(MatchResult.objects.values_list("pk", "result", "matched_at")),
@@ -117,11 +119,11 @@ def test_invoice_in_exception_before_any_match_gets_its_evidence_once(people, se
     receive(po, people, {1: "40"})
     inv = invoice(po, people, "INV-2026-0124", {1: ("40", "26.00")})
     Invoice.objects.filter(pk=inv.pk).update(status=Invoice.Status.EXCEPTION)
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.match_attempts == 1 and inv.first_matched_at is not None
     po.lines.update(unit_price=Decimal("26.00"))  # the buyer corrects the PO price
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED
     result = MatchResult.objects.get(invoice=inv)
@@ -140,7 +142,7 @@ def test_line_billing_another_orders_line_is_held_for_ap(people, setup_org):
     receive(other, people, {1: "40"})
     inv = invoice(po, people, "INV-2026-0125", {1: ("40", "23.50")})
     inv.lines.update(po_line=other.lines.get())
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.EXCEPTION
     exc = inv.exceptions.get()

@@ -7,7 +7,9 @@ import xmlschema
 from rest_framework.test import APIClient
 
 from payables.bankfile import SCHEMA_PATH
-from payables.models import IdempotencyKey, Invoice, Payment, PaymentRun
+from payables.models.idempotency import IdempotencyKey
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment, PaymentRun
 from tests import factories
 from tests.payables.payment_data import approved, company
 

@@ -12,8 +12,10 @@ from defusedxml import ElementTree
 
 from p2p.exceptions import DomainError, InvalidTransition
 from p2p.models import AuditEvent
-from payables import bankfile, payments
-from payables.models import BankConfirmation, Invoice, Payment, PaymentExport, PaymentRun
+from payables import bankfile
+from payables.models.invoices import Invoice
+from payables.models.payments import BankConfirmation, Payment, PaymentExport, PaymentRun
+from payables.services import payments, remittance, settlement
 from tests import factories
 from tests.payables.payment_data import approved, company
 from vendors.models import BankAccount
@@ -54,7 +56,7 @@ def parse(export: PaymentExport):
 def test_single_currency_pain001_is_schema_valid_with_one_transfer_per_vendor(people, two_vendors):
     run = approved_run(people)
 
-    exports = payments.payment_run_export(run=run, by=people["ap_clerk"])
+    exports = settlement.payment_run_export(run=run, by=people["ap_clerk"])
 
     xml_file, csv_export = exports
     assert (xml_file.format, xml_file.currency, csv_export.format) == ("pain001", "EUR", "csv")
@@ -111,7 +113,7 @@ def test_multi_currency_run_writes_one_valid_file_per_currency(people, two_vendo
     )
     run = approved_run(people)
 
-    exports = payments.payment_run_export(run=run, by=people["ap_clerk"])
+    exports = settlement.payment_run_export(run=run, by=people["ap_clerk"])
 
     files = {e.currency: e for e in exports if e.format == PaymentExport.Format.PAIN001}
     assert set(files) == {"CHF", "EUR", "USD"}
@@ -151,7 +153,7 @@ def test_export_is_refused_without_the_company_account_and_nothing_is_kept(peopl
     company(iban="")
 
     with pytest.raises(DomainError, match="company's own IBAN is not set"):
-        payments.payment_run_export(run=run, by=people["ap_clerk"])
+        settlement.payment_run_export(run=run, by=people["ap_clerk"])
 
     run.refresh_from_db()
     assert run.status == PaymentRun.Status.APPROVED
@@ -168,7 +170,7 @@ def test_a_bank_change_after_approval_stops_the_export(people, two_vendors):
     )
 
     with pytest.raises(DomainError, match="Office Depot B.V. has a bank account change waiting"):
-        payments.payment_run_export(run=run, by=people["ap_clerk"])
+        settlement.payment_run_export(run=run, by=people["ap_clerk"])
     assert not PaymentExport.objects.exists()
 
 
@@ -178,7 +180,7 @@ def test_a_file_that_fails_the_schema_is_never_offered(people, two_vendors):
     BankAccount.objects.filter(vendor=two_vendors["office"]).update(iban="NOT-AN-IBAN")
 
     with pytest.raises(DomainError, match="failed the pain.001.001.09 schema check"):
-        payments.payment_run_export(run=run, by=people["ap_clerk"])
+        settlement.payment_run_export(run=run, by=people["ap_clerk"])
 
     run.refresh_from_db()
     assert run.status == PaymentRun.Status.APPROVED and not PaymentExport.objects.exists()
@@ -190,24 +192,24 @@ def test_only_an_approved_run_goes_to_the_bank(people, two_vendors):
     )
 
     with pytest.raises(InvalidTransition, match="only an approved run"):
-        payments.payment_run_export(run=run, by=people["ap_clerk"])
+        settlement.payment_run_export(run=run, by=people["ap_clerk"])
 
 
 def test_mark_paid_with_the_bank_date_then_void_a_returned_transfer_and_pay_it_again(
     people, two_vendors
 ):
     run = approved_run(people)
-    payments.payment_run_export(run=run, by=people["ap_clerk"])
+    settlement.payment_run_export(run=run, by=people["ap_clerk"])
     with pytest.raises(DomainError, match="in the future"):
-        payments.payment_run_mark_paid(
+        settlement.payment_run_mark_paid(
             run=run, by=people["ap_clerk"], paid_on=dt.date.today() + dt.timedelta(days=3)
         )
 
-    payments.payment_run_mark_paid(run=run, by=people["ap_clerk"], paid_on=dt.date(2026, 11, 6))
+    settlement.payment_run_mark_paid(run=run, by=people["ap_clerk"], paid_on=dt.date(2026, 11, 6))
 
     od1 = Invoice.objects.get(number="OD-1")
     assert od1.status == Invoice.Status.PAID and od1.paid_at.date() == dt.date(2026, 11, 6)
-    payments.transfer_bank_confirm(
+    settlement.transfer_bank_confirm(
         run=run,
         vendor=two_vendors["office"],
         currency="EUR",
@@ -217,10 +219,10 @@ def test_mark_paid_with_the_bank_date_then_void_a_returned_transfer_and_pay_it_a
     )
     office_lines = list(run.payments.filter(vendor=two_vendors["office"]).order_by("pk"))
     with pytest.raises(DomainError, match="Say why"):
-        payments.payment_void(payment=office_lines[0], by=people["ap_manager"], reason="")
+        settlement.payment_void(payment=office_lines[0], by=people["ap_manager"], reason="")
 
     voided = [
-        payments.payment_void(payment=line, by=people["ap_manager"], reason="Returned: AC04")
+        settlement.payment_void(payment=line, by=people["ap_manager"], reason="Returned: AC04")
         for line in office_lines
     ]
 
@@ -258,16 +260,16 @@ def test_void_only_after_the_run_went_to_the_bank(people, two_vendors):
     run = approved_run(people)
 
     with pytest.raises(InvalidTransition, match="Remove the invoice from the run instead"):
-        payments.payment_void(
+        settlement.payment_void(
             payment=run.payments.first(), by=people["ap_manager"], reason="Bank said no"
         )
 
 
 def test_remittance_advice_is_emailed_to_the_vendor(people, two_vendors, mailoutbox):
     run = approved_run(people)
-    payments.payment_run_export(run=run, by=people["ap_clerk"])
+    settlement.payment_run_export(run=run, by=people["ap_clerk"])
 
-    payments.remittance_send(run=run, vendor=two_vendors["office"], by=people["ap_clerk"])
+    remittance.remittance_send(run=run, vendor=two_vendors["office"], by=people["ap_clerk"])
 
     assert len(mailoutbox) == 1
     message = mailoutbox[0]
@@ -281,4 +283,4 @@ def test_remittance_advice_is_emailed_to_the_vendor(people, two_vendors, mailout
     two_vendors["paper"].email = ""
     two_vendors["paper"].save(update_fields=["email"])
     with pytest.raises(DomainError, match="no email address"):
-        payments.remittance_send(run=run, vendor=two_vendors["paper"], by=people["ap_clerk"])
+        remittance.remittance_send(run=run, vendor=two_vendors["paper"], by=people["ap_clerk"])

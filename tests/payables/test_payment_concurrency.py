@@ -14,8 +14,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from p2p.exceptions import DomainError
-from payables import payments
-from payables.models import Invoice, Payment, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment, PaymentRun
+from payables.services import payments
 from tests import factories
 from tests.payables.payment_data import approved
 

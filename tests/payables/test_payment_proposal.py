@@ -9,15 +9,10 @@ from django.utils import timezone
 
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from payables import payments
-from payables.models import (
-    CompanySettings,
-    Invoice,
-    InvoiceException,
-    Payment,
-    PaymentRun,
-    PaymentRunExclusion,
-)
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import CompanySettings, Payment, PaymentRun, PaymentRunExclusion
+from payables.services import payments
 from tests import factories
 from tests.payables.payment_data import approved, company, one_ten_net90
 from vendors.models import BankAccount, Vendor

@@ -9,8 +9,9 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables.matching import match_invoices
-from payables.models import Invoice, Payment, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment, PaymentRun
+from payables.services.matching import run_matching
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from tests.payables.payment_data import own_account
@@ -31,7 +32,7 @@ def approved_invoice(
     po = issued_po(people, setup_org, vendor=vendor)
     receive(po, people, {1: "40"})
     inv = invoice(po, people, number, {1: ("40", "23.50")}, invoice_date=invoice_date)
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED, list(inv.exceptions.values_list("type", "detail"))
     return inv
@@ -168,7 +169,7 @@ def test_database_refuses_a_second_live_payment_for_an_invoice(client, people, p
 def test_run_list_shows_the_cash_calendar_and_is_closed_to_buyers(client, people, payables_book):
     client.force_login(people["finance_leader"])
 
-    with mock.patch("payables.payment_views.timezone.localdate", return_value=PAY_DATE):
+    with mock.patch("payables.views.payments.timezone.localdate", return_value=PAY_DATE):
         response = client.get(reverse("payables:run_list"))
 
     eur = {row["currency"]: row for row in response.context["calendar"]}["EUR"]

@@ -12,8 +12,9 @@ from django.urls import reverse
 
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from payables import payments
-from payables.models import BankConfirmation, Invoice, Payment, PaymentExport, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import BankConfirmation, Payment, PaymentExport, PaymentRun
+from payables.services import payments, settlement
 from tests import factories
 from tests.payables.payment_data import approved, company, office_depot_run_sent
 
@@ -42,7 +43,7 @@ def ids_in(export: PaymentExport) -> tuple[str, str, list[str]]:
 
 
 def confirm_not_executed(run: PaymentRun, by, reference: str = "ABN-2026-11-0477") -> None:
-    payments.transfer_bank_confirm(
+    settlement.transfer_bank_confirm(
         run=run,
         vendor=run.payments.first().vendor,
         currency="EUR",
@@ -106,7 +107,7 @@ def test_cancel_through_the_api_of_a_sent_run_is_a_conflict(client, people, sent
 
 def test_void_waits_for_the_banks_confirmation(people, sent_run):
     with pytest.raises(DomainError, match="bank has not confirmed .* not executed"):
-        payments.payment_void(
+        settlement.payment_void(
             payment=payment_of(sent_run, "OD-1"), by=people["ap_manager"], reason="Wrong amount"
         )
 
@@ -121,20 +122,20 @@ def test_void_is_for_an_ap_manager_who_did_not_prepare_the_run(people):
         by=people["ap_manager"], pay_date=PAY_DATE, horizon_date=HORIZON
     )
     payments.payment_run_approve(run=run, by=people["finance_leader"])
-    payments.payment_run_export(run=run, by=people["ap_clerk"])
+    settlement.payment_run_export(run=run, by=people["ap_clerk"])
     confirm_not_executed(run, people["ap_clerk"])
     od1 = payment_of(run, "OD-1")
 
     with pytest.raises(PermissionDenied):
-        payments.payment_void(payment=od1, by=people["ap_clerk"], reason="Bank did not pay")
+        settlement.payment_void(payment=od1, by=people["ap_clerk"], reason="Bank did not pay")
     with pytest.raises(PermissionDenied):
-        payments.payment_void(payment=od1, by=people["finance_leader"], reason="Bank did not pay")
+        settlement.payment_void(payment=od1, by=people["finance_leader"], reason="Bank did not pay")
     with pytest.raises(SegregationOfDutiesError, match="another AP manager"):
-        payments.payment_void(payment=od1, by=people["ap_manager"], reason="Bank did not pay")
+        settlement.payment_void(payment=od1, by=people["ap_manager"], reason="Bank did not pay")
     assert scheduled_numbers() == {"OD-1"}
 
     other_manager = factories.make_user("mona", "ap_manager")
-    payments.payment_void(payment=od1, by=other_manager, reason="Bank did not pay")
+    settlement.payment_void(payment=od1, by=other_manager, reason="Bank did not pay")
 
     assert Invoice.objects.get(number="OD-1").status == Invoice.Status.APPROVED
 
@@ -144,7 +145,7 @@ def test_void_after_the_bank_confirmed_frees_only_that_invoice(people, sent_run)
     with pytest.raises(DomainError, match="already recorded"):
         confirm_not_executed(sent_run, people["ap_clerk"], reference="again")
 
-    payments.payment_void(
+    settlement.payment_void(
         payment=payment_of(sent_run, "OD-1"),
         by=people["ap_manager"],
         reason="Amount disputed, bank stopped the transfer",
@@ -163,7 +164,7 @@ def test_void_after_the_bank_confirmed_frees_only_that_invoice(people, sent_run)
     assert "ABN-2026-11-0477" in voided.changes["bank"]
     # OD-2 sits in the same unexecuted transfer: the run cannot be marked paid around it.
     with pytest.raises(DomainError, match="Void their payments before marking the run paid"):
-        payments.payment_run_mark_paid(run=sent_run, by=people["ap_clerk"], paid_on=PAY_DATE)
+        settlement.payment_run_mark_paid(run=sent_run, by=people["ap_clerk"], paid_on=PAY_DATE)
     again = payments.payment_run_propose(
         by=people["ap_clerk"], pay_date=dt.date(2026, 11, 12), horizon_date=HORIZON
     )
@@ -224,7 +225,7 @@ def test_bank_files_are_written_once_and_downloads_return_the_same_bytes(client,
     first = {e.pk: (e.message_id, e.sha256) for e in sent_run.exports.all()}
 
     with pytest.raises(InvalidTransition, match="bank files are written once"):
-        payments.payment_run_export(run=sent_run, by=people["ap_clerk"])
+        settlement.payment_run_export(run=sent_run, by=people["ap_clerk"])
 
     assert {e.pk: (e.message_id, e.sha256) for e in sent_run.exports.all()} == first
     xml_file = sent_run.exports.get(format=PaymentExport.Format.PAIN001)
@@ -252,11 +253,11 @@ def test_replace_file_keeps_the_ids_and_supersedes_the_earlier_file(client, peop
     original_bytes = original.content.encode()
 
     with pytest.raises(PermissionDenied):
-        payments.bank_file_replace(export=original, by=people["ap_clerk"], reason="Lost")
+        settlement.bank_file_replace(export=original, by=people["ap_clerk"], reason="Lost")
     with pytest.raises(DomainError, match="Say why"):
-        payments.bank_file_replace(export=original, by=people["ap_manager"], reason=" ")
+        settlement.bank_file_replace(export=original, by=people["ap_manager"], reason=" ")
 
-    replacement = payments.bank_file_replace(
+    replacement = settlement.bank_file_replace(
         export=original, by=people["ap_manager"], reason="Bank portal rejected the upload"
     )
 
@@ -278,7 +279,7 @@ def test_replace_file_keeps_the_ids_and_supersedes_the_earlier_file(client, peop
         == replacement
     )
     with pytest.raises(DomainError, match="already replaced"):
-        payments.bank_file_replace(export=original, by=people["ap_manager"], reason="Again")
+        settlement.bank_file_replace(export=original, by=people["ap_manager"], reason="Again")
     event = AuditEvent.objects.for_object(sent_run).get(action="bank_file_replaced")
     assert event.note == "Bank portal rejected the upload"
     assert event.changes["message_id"] == original.message_id
@@ -325,7 +326,7 @@ def test_replace_file_refuses_a_different_paying_account(people, sent_run):
     company(iban="DE89370400440532013000", bic="COBADEFFXXX")
 
     with pytest.raises(DomainError, match="must debit the same account"):
-        payments.bank_file_replace(export=xml_file, by=people["ap_manager"], reason="New bank")
+        settlement.bank_file_replace(export=xml_file, by=people["ap_manager"], reason="New bank")
 
     xml_file.refresh_from_db()
     assert xml_file.status == PaymentExport.Status.CURRENT

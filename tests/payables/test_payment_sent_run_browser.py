@@ -3,7 +3,8 @@
 import pytest
 from playwright.sync_api import expect
 
-from payables.models import Invoice, PaymentExport
+from payables.models.invoices import Invoice
+from payables.models.payments import PaymentExport
 from tests.browser.conftest import browser  # noqa: F401  (the chromium fixture)
 from tests.payables.payment_data import office_depot_run_sent
 

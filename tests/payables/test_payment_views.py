@@ -9,8 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables import payment_selectors, payments
-from payables.models import CompanySettings, Invoice, Payment, PaymentRun
+from payables.models.invoices import Invoice
+from payables.models.payments import CompanySettings, Payment, PaymentRun
+from payables.selectors import payments as payment_selectors
+from payables.services import payments
 from tests import factories
 from tests.payables.payment_data import approved, company
 
@@ -91,7 +93,7 @@ def test_cash_calendar_page_lists_discount_deadlines_and_is_closed_to_buyers(cli
     approved(discounter, "KB-1", invoice_date=TODAY - dt.timedelta(days=5))
     client.force_login(people["ap_clerk"])
 
-    with mock.patch("payables.payment_views.timezone.localdate", return_value=TODAY):
+    with mock.patch("payables.views.payments.timezone.localdate", return_value=TODAY):
         response = client.get(reverse("payables:cash_calendar"), {"weeks": "4"})
 
     assert response.status_code == 200

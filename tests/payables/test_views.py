@@ -8,8 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, InvoiceLine
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.services.matching import run_matching
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 
@@ -55,7 +56,7 @@ def test_po_lookup_prefills_open_to_bill_lines(client, people, setup_org):
     )
     receive(po, people, {1: "40", 2: "4"})
     paper = po.lines.get(line_no=1)
-    match_invoices([invoice(po, people, "INV-0040", {1: ("15", "23.50")}).pk])
+    run_matching([invoice(po, people, "INV-0040", {1: ("15", "23.50")}).pk])
     client.force_login(people["ap_clerk"])
 
     response = client.get(CREATE_URL, {"po": po.pk})
@@ -125,7 +126,7 @@ def test_invoice_detail_polls_while_pending_and_refreshes_once_matched(client, p
 
     assert 'hx-trigger="every 2s"' in page
     assert 'hx-trigger="every 2s"' in fragment.content.decode()
-    match_invoices([pending.pk])
+    run_matching([pending.pk])
     done = client.get(url, {"part": "status"}, HTTP_HX_REQUEST="true")
     assert done.headers.get("HX-Refresh") == "true"
     assert 'hx-trigger="every 2s"' not in client.get(url).content.decode()
@@ -204,7 +205,7 @@ def price_variance(people, setup_org, *, number="INV-2026-0118", price="24.95", 
     po = issued_po(people, setup_org, vendor=vendor)
     receive(po, people, {1: "40"})
     inv = invoice(po, people, number, {1: ("40", price)})
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     return inv.exceptions.get()
 
 
@@ -256,7 +257,7 @@ def test_requester_sees_only_receipts_needed_and_no_invoice_or_run_pages(client,
     po = issued_po(people, setup_org, vendor=factories.make_vendor("Papier B.V."))
     receive(po, people, {1: "25"})
     short = invoice(po, people, "INV-2026-0119", {1: ("40", "23.50")})
-    match_invoices([short.pk])
+    run_matching([short.pk])
     missing = short.exceptions.get()
     assert missing.type == InvoiceException.Type.MISSING_RECEIPT
     client.force_login(people["requester"])
@@ -354,7 +355,7 @@ def test_list_pages_run_a_constant_number_of_queries(client, people, setup_org):
             invoice(po, people, f"INV-Q-{n}", {1: ("1", "30.00")}).pk
             for n in range(start, start + count)
         ]
-        match_invoices(ids)
+        run_matching(ids)
 
     add_invoices(0, 2)
     few = {

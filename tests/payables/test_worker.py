@@ -10,7 +10,9 @@ from django.db.models import Count
 
 from bench.generate import generate
 from p2p.models import AuditEvent
-from payables.models import Invoice, InvoiceException, MatchResult
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchResult
 from payables.tasks import match_invoices
 from tests.flow import invoice, issued_po, receive
 from tests.worker import Worker, wait_for

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from p2p.exceptions import DomainError
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.matching import run_matching
 from procurement import selectors
 from procurement.models import ApprovalStep, Budget, PurchaseRequest
 from procurement.services.approvals import approval_decide
@@ -35,7 +36,7 @@ def approved_invoice(po, people, number: str, quantity: str, price: str) -> Invo
     captured = invoice(
         po, people, number, {1: (quantity, price)}, invoice_date=timezone.localdate()
     )
-    match_invoices([captured.pk])
+    run_matching([captured.pk])
     captured.refresh_from_db()
     assert captured.status == Invoice.Status.APPROVED, captured.status
     return captured
@@ -106,22 +107,19 @@ def test_a_budget_for_the_gl_account_wins_over_the_cost_center_budget(people, se
 
 
 def test_a_credit_note_gives_spend_back(people, setup_org, budget):
-    from payables import services as payables
 
     po = issued_po(people, setup_org, lines=(("Paper", "10", "100.00"),))
     receive(po, people, {1: "10"})
     approved_invoice(po, people, "INV-1", "10", "100.00")
     line = po.lines.get()
-    credit = payables.invoice_capture(
+    credit = invoice_capture(
         by=people["ap_clerk"],
         vendor=po.vendor,
         number="CN-1",
         invoice_date=timezone.localdate(),
         currency="EUR",
         document_type="credit_note",
-        lines=[
-            payables.InvoiceLineInput("Paper", Decimal("1"), Decimal("100.00"), po_line_id=line.pk)
-        ],
+        lines=[InvoiceLineInput("Paper", Decimal("1"), Decimal("100.00"), po_line_id=line.pk)],
         tax_amount=Decimal("21.00"),
         purchase_order=po,
     )

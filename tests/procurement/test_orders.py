@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from p2p.exceptions import DomainError, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.matching import run_matching
 from procurement.models import (
     ApprovalStep,
     PurchaseOrder,
@@ -325,7 +325,7 @@ def test_a_change_order_creates_a_revision_keeps_line_ids_and_rematches(
     receive(po, people, {1: "40", 2: "10"})
     # The vendor bills paper at 25.00: the PO price of 23.50 was stale.
     captured = invoice(po, people, "INV-7", {1: ("40", "25.00"), 2: ("10", "2.00")})
-    match_invoices([captured.pk])
+    run_matching([captured.pk])
     captured.refresh_from_db()
     assert captured.status == Invoice.Status.EXCEPTION
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditEvent
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.matching import run_matching
 from procurement.models import PurchaseOrder, PurchaseRequest, RequestAttachment
 from procurement.services.approvals import approval_decide
 from procurement.services.attachments import (
@@ -344,7 +344,7 @@ def test_posting_a_receipt_rematches_the_invoice_waiting_for_it(
 ):
     po = issued_po(people, setup_org, lines=(("Paper", "40", "23.50"),))
     billed = invoice(po, people, "INV-1", {1: ("40", "23.50")})
-    match_invoices([billed.pk])
+    run_matching([billed.pk])
     billed.refresh_from_db()
     assert billed.status == Invoice.Status.EXCEPTION  # nothing received yet
 

@@ -12,9 +12,13 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables import services as payables
-from payables.matching import match_invoices
-from payables.models import Invoice, InvoiceException, Payment
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.matching import run_matching
+from payables.services.payments import payment_run_approve, payment_run_propose
+from payables.services.settlement import payment_run_mark_paid
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseRequest, Receipt
 from procurement.services.approvals import approval_decide
 from procurement.services.requests import LineInput, request_create, request_submit
@@ -429,12 +433,12 @@ def test_po_detail_shows_the_whole_life_of_a_po(people, setup_org):
     receipt = receive(po, people, {1: "40", 2: "4"})
     clean = invoice(po, people, "INV-2026-0117", {1: ("40", "23.50")})
     dear = invoice(po, people, "INV-2026-0118", {2: ("4", "99.90")})  # 10.00 over the PO price
-    match_invoices([clean.pk, dear.pk])
-    run = payables.payment_run_propose(
+    run_matching([clean.pk, dear.pk])
+    run = payment_run_propose(
         by=people["ap_clerk"], pay_date=dt.date(2026, 11, 20), horizon_date=dt.date(2026, 12, 31)
     )
-    payables.payment_run_approve(run=run, by=people["ap_manager"])
-    payables.payment_run_mark_paid(run=run, by=people["ap_clerk"], paid_on=dt.date(2026, 11, 20))
+    payment_run_approve(run=run, by=people["ap_manager"])
+    payment_run_mark_paid(run=run, by=people["ap_clerk"], paid_on=dt.date(2026, 11, 20))
     exception = InvoiceException.objects.get(invoice=dear)
     carla = client_for(people["ap_clerk"])
 
@@ -470,7 +474,7 @@ def test_po_detail_shows_the_whole_life_of_a_po(people, setup_org):
 def test_po_detail_counts_billed_quantity_without_rejected_invoices(people, setup_org):
     po = issued_po(people, setup_org)
     receive(po, people, {1: "40"})
-    match_invoices([invoice(po, people, "INV-2026-0117", {1: ("30", "23.50")}).pk])
+    run_matching([invoice(po, people, "INV-2026-0117", {1: ("30", "23.50")}).pk])
     life_page = client_for(people["buyer"]).get(reverse("procurement:po_detail", args=[po.pk]))
     line = life_page.context["life"].lines[0]
     assert line.billed_qty == Decimal("30") and line.received_qty == Decimal("40")
@@ -486,7 +490,7 @@ def _credit_note(po, people, number: str, quantity: str, unit_price: str) -> Inv
     """A credit note for `quantity` on PO line 1 at 21 % VAT (amounts stored positive)."""
     line = po.lines.get(line_no=1)
     net = Decimal(quantity) * Decimal(unit_price)
-    return payables.invoice_capture(
+    return invoice_capture(
         by=people["ap_clerk"],
         vendor=po.vendor,
         number=number,
@@ -494,7 +498,7 @@ def _credit_note(po, people, number: str, quantity: str, unit_price: str) -> Inv
         currency=po.currency,
         document_type=Invoice.DocumentType.CREDIT_NOTE,
         lines=[
-            payables.InvoiceLineInput(
+            InvoiceLineInput(
                 line.description, Decimal(quantity), Decimal(unit_price), po_line_id=line.pk
             )
         ],

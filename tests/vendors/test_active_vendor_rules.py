@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 
 from p2p.exceptions import DomainError
-from payables import services as payables
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.matching import run_matching
+from payables.services.payments import payment_run_propose
 from procurement.models import PurchaseOrder
 from procurement.services.approvals import approval_decide
 from procurement.services.orders import po_create_from_request, po_issue
@@ -59,11 +59,11 @@ def test_blocking_a_vendor_keeps_its_approved_invoices_out_of_payment_runs(peopl
         receive(po, people, {1: qty})
         inv = invoice(po, people, number, {1: (qty, "23.50")}, invoice_date=dt.date(2026, 10, 15))
         numbers.append(inv.pk)
-    match_invoices(numbers)
+    run_matching(numbers)
     services.vendor_set_status(
         vendor=blocked, status=Vendor.Status.BLOCKED, by=people["buyer"], note="Fraud suspicion"
     )
-    run = payables.payment_run_propose(
+    run = payment_run_propose(
         by=people["ap_clerk"],
         pay_date=dt.date(2026, 11, 10),
         horizon_date=dt.date(2026, 11, 20),

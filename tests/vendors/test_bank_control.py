@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditEvent
-from payables import services as payables
-from payables.matching import match_invoices
-from payables.models import Invoice
+from payables.models.invoices import Invoice
+from payables.services.matching import run_matching
+from payables.services.payments import payment_run_propose
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors import selectors, services
@@ -38,14 +38,14 @@ def approved_invoice(people, setup_org, vendor: Vendor, number: str, qty: str = 
     po = issued_po(people, setup_org, vendor=vendor)
     receive(po, people, {1: qty})
     inv = invoice(po, people, number, {1: (qty, "23.50")}, invoice_date=dt.date(2026, 10, 15))
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     assert inv.status == Invoice.Status.APPROVED
     return inv
 
 
 def propose(people):
-    return payables.payment_run_propose(
+    return payment_run_propose(
         by=people["ap_clerk"],
         pay_date=dt.date(2026, 11, 10),
         horizon_date=dt.date(2026, 11, 20),

@@ -9,8 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables import services as payables
-from payables.matching import match_invoices
+from payables.services.matching import run_matching
+from payables.services.payments import payment_run_approve, payment_run_propose
+from payables.services.settlement import payment_run_mark_paid
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors import selectors
@@ -22,7 +23,7 @@ def billed(people, setup_org, vendor, number, price, invoice_date):
     po = issued_po(people, setup_org, vendor=vendor)
     receive(po, people, {1: "40"})
     inv = invoice(po, people, number, {1: ("40", price)}, invoice_date=invoice_date)
-    match_invoices([inv.pk])
+    run_matching([inv.pk])
     inv.refresh_from_db()
     return inv
 
@@ -36,14 +37,14 @@ def vendor_history(people, setup_org):
     billed(people, setup_org, vendor, "DH-2", "25.00", dt.date(2026, 11, 3))
     # Clean, but its discount window closed on 11 Oct without payment: a missed discount.
     billed(people, setup_org, vendor, "DH-3", "23.50", dt.date(2026, 10, 1))
-    run = payables.payment_run_propose(
+    run = payment_run_propose(
         by=people["ap_clerk"],
         pay_date=dt.date(2026, 11, 10),
         horizon_date=dt.date(2026, 11, 10),
         currency="EUR",
     )
-    payables.payment_run_approve(run=run, by=people["ap_manager"])
-    payables.payment_run_mark_paid(run=run, by=people["ap_clerk"], paid_on=dt.date(2026, 11, 10))
+    payment_run_approve(run=run, by=people["ap_manager"])
+    payment_run_mark_paid(run=run, by=people["ap_clerk"], paid_on=dt.date(2026, 11, 10))
     paid.refresh_from_db()
     assert paid.status == "paid"
     return vendor

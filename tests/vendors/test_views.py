@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payables.matching import match_invoices
+from payables.services.matching import run_matching
 from tests import factories
 from tests.flow import invoice, issued_po, receive
 from vendors import services as vendor_services
@@ -71,7 +71,7 @@ def test_vendor_detail_never_shows_a_full_iban(client, people, setup_org):
     )
     po = issued_po(people, setup_org, vendor=vendor)
     receive(po, people, {1: "20"})
-    match_invoices([invoice(po, people, "KVD-0042", {1: ("40", "23.50")}).pk])
+    run_matching([invoice(po, people, "KVD-0042", {1: ("40", "23.50")}).pk])
     client.force_login(people["buyer"])
     response = client.get(detail(vendor))
     html = response.content.decode()

@@ -30,9 +30,15 @@ from metrics.rollup import rebuild_facts
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.money import ZERO, round_money
-from payables import services as payables
-from payables.matching import MATCHABLE, match_invoices
-from payables.models import Invoice, InvoiceException, MatchPolicy, MatchResult, PaymentRun
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy, MatchResult
+from payables.models.payments import PaymentRun
+from payables.services.invoices import InvoiceLineInput, invoice_capture
+from payables.services.matching import MATCHABLE, run_matching
+from payables.services.payments import payment_run_approve, payment_run_propose
+from payables.services.resolutions import exception_resolve
+from payables.services.settlement import payment_run_mark_paid
 from procurement.models import (
     ApprovalRule,
     ApprovalStep,
@@ -432,7 +438,7 @@ class Simulation:
 
     def run(self) -> None:
         """Create the vendors, then interleave every purchase, run and vendor event by time."""
-        from payables.payments import company_settings_update
+        from payables.services.payments import company_settings_update
 
         # The paying account, so demo runs can be exported as pain.001 files.
         company_settings_update(
@@ -816,7 +822,7 @@ class Simulation:
             no: (str(line.quantity), str(line.unit_price)) for no, line in lines.items()
         }
         invoice_lines = [
-            payables.InvoiceLineInput(
+            InvoiceLineInput(
                 lines[no].description,
                 Decimal(q),
                 Decimal(price),
@@ -829,7 +835,7 @@ class Simulation:
         invoice_date = (self.now - dt.timedelta(days=plan.invoice_date_lag)).date()
         if plan.same_total_as_previous and previous is not None:
             invoice_date = previous.invoice_date + dt.timedelta(days=1)
-        invoice = payables.invoice_capture(
+        invoice = invoice_capture(
             by=self.people["carla"],
             vendor=po.vendor,
             number=self.next_invoice_number(demo),
@@ -847,15 +853,13 @@ class Simulation:
 
     def capture_without_po(self, demo: DemoVendor, description: str, amount: str) -> Invoice:
         net = Decimal(amount)
-        invoice = payables.invoice_capture(
+        invoice = invoice_capture(
             by=self.people["carla"],
             vendor=self.vendors[demo.key],
             number=self.next_invoice_number(demo),
             invoice_date=(self.now - dt.timedelta(days=2)).date(),
             currency="EUR",
-            lines=[
-                payables.InvoiceLineInput(description, Decimal("1"), net, tax_rate=demo.tax_rate)
-            ],
+            lines=[InvoiceLineInput(description, Decimal("1"), net, tax_rate=demo.tax_rate)],
             tax_amount=round_money(net * demo.tax_rate / 100),
             captured_at=self.now,
         )
@@ -867,7 +871,7 @@ class Simulation:
         """Run the engine directly (not via Celery) and date its work at the simulated moment."""
         if not invoice_ids:
             return
-        match_invoices(invoice_ids)
+        run_matching(invoice_ids)
         self.backdate(Invoice, invoice_ids, "first_matched_at", "approved_at")
         self.backdate(MatchResult, invoice_ids, "matched_at", lookup="invoice_id__in")
         self.backdate(
@@ -882,7 +886,7 @@ class Simulation:
         )
         if not exceptions:
             return
-        payables.exception_resolve(
+        exception_resolve(
             exception=exceptions[0],
             by=self.people[username],
             resolution=resolution,
@@ -893,7 +897,7 @@ class Simulation:
             if InvoiceException.objects.filter(
                 pk=other.pk, status=InvoiceException.Status.OPEN
             ).exists():
-                payables.exception_resolve(
+                exception_resolve(
                     exception=other,
                     by=self.people[username],
                     resolution=resolution,
@@ -933,7 +937,7 @@ class Simulation:
             yield self.moment(days_ago, 9, 30)
             pay_date = self.now.date()
             try:
-                run = payables.payment_run_propose(
+                run = payment_run_propose(
                     by=self.people["carla"],
                     pay_date=pay_date,
                     horizon_date=pay_date + dt.timedelta(days=7),
@@ -942,17 +946,17 @@ class Simulation:
                 continue  # nothing due this week
             self.backdate(PaymentRun, run.pk, "created_at")
             yield self.now + dt.timedelta(hours=2)
-            payables.payment_run_approve(run=run, by=self.people["fiona"])
+            payment_run_approve(run=run, by=self.people["fiona"])
             self.backdate(PaymentRun, run.pk, "approved_at")
             yield self.now + dt.timedelta(hours=4)
-            payables.payment_run_mark_paid(run=run, by=self.people["carla"], paid_on=pay_date)
+            payment_run_mark_paid(run=run, by=self.people["carla"], paid_on=pay_date)
             self.backdate(PaymentRun, run.pk, "paid_at")
 
     def propose_todays_run(self) -> None:
         """This week's run, proposed and waiting for Fiona's approval."""
         pay_date = self.today + dt.timedelta(days=1)
         with contextlib.suppress(DomainError):
-            payables.payment_run_propose(
+            payment_run_propose(
                 by=self.people["carla"],
                 pay_date=pay_date,
                 horizon_date=pay_date + dt.timedelta(days=10),

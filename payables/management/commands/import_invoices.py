@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from p2p import roles
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import COMMA, MAX_CSV_BYTES, POINT
-from payables.importing import ImportReport, ImportResult, import_files
+from payables.services.importing import ImportReport, ImportResult, import_files
 
 IMPORTABLE_SUFFIXES = (".xml", ".pdf", ".csv")
 

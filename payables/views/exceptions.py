@@ -3,7 +3,7 @@ its context and resolutions, comments and mentions, and bulk jobs.
 
 Every page works as plain forms and links; with htmx the queue, a row, the context drawer or
 the exception's body is swapped in place. Views parse input, call one service in
-payables.resolutions and turn a DomainError into a message shown next to what failed.
+payables.services and turn a DomainError into a message shown next to what failed.
 """
 
 import datetime as dt
@@ -22,11 +22,13 @@ from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from p2p.roles import EXCEPTION_READERS, role_required
-from payables import queue, resolutions
 from payables.filters import InvoiceExceptionFilter
-from payables.models import BulkJob, InvoiceException
-from payables.queue_forms import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
-from payables.resolutions import Action
+from payables.forms.exceptions import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
+from payables.models.exceptions import BulkJob, InvoiceException
+from payables.selectors import exceptions as exception_selectors
+from payables.services import bulk, resolutions
+from payables.services import exceptions as exception_services
+from payables.services.exceptions import Action
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
@@ -66,7 +68,7 @@ def _load(request: HttpRequest, pk: int) -> InvoiceException:
         ),
         pk=pk,
     )
-    if not resolutions.may_view(exception, request.user):
+    if not exception_services.may_view(exception, request.user):
         raise PermissionDenied("This exception is routed to someone else.")
     return exception
 
@@ -114,16 +116,18 @@ def _without(data: QueryDict, key: str) -> QueryDict:
 def exception_list(request: HttpRequest) -> HttpResponse:
     """The AP queue; buyers see their disputes, requesters the receipts they owe."""
     user = request.user
-    scoped, scope = queue.exception_scope(user)
+    scoped, scope = exception_selectors.exception_scope(user)
     exception_filter = _queue_filter(request, request.GET, scoped)
     today = timezone.localdate()
     now = timezone.now()
-    page = Paginator(queue.queue_rows(exception_filter.qs), PAGE_SIZE).get_page(
+    page = Paginator(exception_selectors.queue_rows(exception_filter.qs), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     _decorate(page.object_list, user, now)
-    counts = queue.counts_by_type(_queue_filter(request, _without(request.GET, "type"), scoped).qs)
-    title, subtitle = queue.QUEUE_TITLES.get(scope, ("Exceptions", ""))
+    counts = exception_selectors.counts_by_type(
+        _queue_filter(request, _without(request.GET, "type"), scoped).qs
+    )
+    title, subtitle = exception_selectors.QUEUE_TITLES.get(scope, ("Exceptions", ""))
     is_ap = scope == "ap"
     cleaned = exception_filter.form.cleaned_data if exception_filter.is_valid() else {}
     context = {
@@ -131,10 +135,10 @@ def exception_list(request: HttpRequest) -> HttpResponse:
         "page": page,
         "counts": counts,
         "total_count": sum(row["count"] for row in counts),
-        "ages": queue.counts_by_age(
+        "ages": exception_selectors.counts_by_age(
             _queue_filter(request, _without(request.GET, "age"), scoped).qs
         ),
-        "summary": queue.queue_summary(scoped, today),
+        "summary": exception_selectors.queue_summary(scoped, today),
         "current": {key: request.GET.get(key, "") for key in exception_filter.filters},
         "current_status": cleaned.get("status") or "unresolved",
         "current_sort": cleaned.get("sort") or "priority",
@@ -156,9 +160,9 @@ def exception_list(request: HttpRequest) -> HttpResponse:
         "today": today,
         "now": now,
         "week_ahead": today + dt.timedelta(days=7),
-        "unread_mentions": queue.unread_mentions(user),
+        "unread_mentions": exception_selectors.unread_mentions(user),
         "bulk_form": BulkForm() if is_ap else None,
-        "bulk_actions": resolutions.BULK_ACTIONS,
+        "bulk_actions": exception_services.BULK_ACTIONS,
     }
     if request.htmx and request.htmx.target == "queue":
         return render(request, "payables/_exception_queue.html", context)
@@ -169,13 +173,13 @@ def exception_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def exception_claim_next(request: HttpRequest) -> HttpResponse:
     """Claim the first free exception of the user's queue (under its current filters)."""
-    scoped, _scope = queue.exception_scope(request.user)
+    scoped, _scope = exception_selectors.exception_scope(request.user)
     # htmx posts the filter form; a plain form keeps the filters in the action's query string.
     filters = request.GET.copy()
     filters.update(request.POST)
     filters.pop("csrfmiddlewaretoken", None)
     candidates = _queue_filter(request, filters, scoped).qs
-    exception = resolutions.exception_claim_next(by=request.user, candidates=candidates)
+    exception = exception_services.exception_claim_next(by=request.user, candidates=candidates)
     if exception is None:
         text = "Nothing left to claim under these filters: everything is resolved or taken."
         if request.htmx:
@@ -204,12 +208,12 @@ def _work_context(
     now = timezone.now()
     _decorate([exception], user, now)
     shortfall = None
-    context = queue.exception_context(exception)
+    context = exception_selectors.exception_context(exception)
     result = context.result
     if result is not None and result.billable_qty is not None:
         shortfall = max(result.billed_qty_cumulative - result.billable_qty, 0) or None
     forms = []
-    for action in resolutions.actions_for(exception, user):
+    for action in exception_services.actions_for(exception, user):
         form_class = ACTION_FORMS[action]
         extra = {"shortfall": shortfall} if form_class is ReceiptForm else {}
         if bound is not None and bound[0] == action:
@@ -217,7 +221,7 @@ def _work_context(
         else:
             form = form_class(exception=exception, **extra)
         forms.append({"action": action, "label": Action(action).label, "form": form})
-    may_work = resolutions.may_work(exception, user)
+    may_work = exception_services.may_work(exception, user)
     # Open the likeliest answer, but not one that cannot be used yet (no credit note in).
     usable = [
         f["action"]
@@ -239,8 +243,8 @@ def _work_context(
         "error": error,
         "now": now,
         "today": timezone.localdate(),
-        "threshold": resolutions.variance_threshold(exception.invoice.currency),
-        "needs_manager": resolutions.variance_needs_manager(
+        "threshold": exception_services.variance_threshold(exception.invoice.currency),
+        "needs_manager": exception_services.variance_needs_manager(
             exception.amount_at_stake, exception.invoice.currency
         ),
         "can_read_invoices": roles.has_role(user, *roles.INVOICE_READERS),
@@ -314,7 +318,7 @@ def _act(request: HttpRequest, exception: InvoiceException) -> HttpResponse:
         error, status = "Choose how the exception was resolved.", 400
     else:
         try:
-            resolutions.require_action(exception, user, action)
+            exception_services.require_action(exception, user, action)
             form = form_class(request.POST, exception=exception)
             bound = (action, form)
             if form.is_valid():
@@ -370,7 +374,7 @@ def _render_after(
 
 
 def _row_context(request: HttpRequest) -> dict:
-    scoped, scope = queue.exception_scope(request.user)
+    scoped, scope = exception_selectors.exception_scope(request.user)
     return {
         "is_ap": scope == "ap",
         "can_bulk": scope == "ap",
@@ -382,8 +386,10 @@ def _row_context(request: HttpRequest) -> dict:
 
 def _queue_row(request: HttpRequest, pk: int) -> InvoiceException | None:
     """One exception as its queue row shows it, or None when it is not in this user's queue."""
-    scoped, _scope = queue.exception_scope(request.user)
-    row = queue.queue_rows(scoped.filter(pk=pk).with_queue_fields(timezone.localdate())).first()
+    scoped, _scope = exception_selectors.exception_scope(request.user)
+    row = exception_selectors.queue_rows(
+        scoped.filter(pk=pk).with_queue_fields(timezone.localdate())
+    ).first()
     if row is not None:
         _decorate([row], request.user, timezone.now())
     return row
@@ -425,8 +431,8 @@ def exception_claim(request: HttpRequest, pk: int) -> HttpResponse:
     return _claim_step(
         request,
         pk,
-        resolutions.exception_claim,
-        f"Claimed for {resolutions.CLAIM_MINUTES} minutes; nobody else can work it meanwhile.",
+        exception_services.exception_claim,
+        f"Claimed for {exception_services.CLAIM_MINUTES} minutes; nobody else can work it meanwhile.",
     )
 
 
@@ -434,7 +440,7 @@ def exception_claim(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def exception_release(request: HttpRequest, pk: int) -> HttpResponse:
     """Put the exception back in the queue."""
-    return _claim_step(request, pk, resolutions.exception_release, "Released to the queue.")
+    return _claim_step(request, pk, exception_services.exception_release, "Released to the queue.")
 
 
 @role_required(*EXCEPTION_READERS)
@@ -459,7 +465,7 @@ def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
     error = ""
     if form.is_valid():
         try:
-            resolutions.exception_comment(
+            exception_services.exception_comment(
                 exception=exception, by=request.user, body=form.cleaned_data["body"]
             )
         except DomainError as exc:
@@ -491,13 +497,13 @@ def mention_list(request: HttpRequest) -> HttpResponse:
     """Comments that named me, unread first; POST marks them read."""
     if request.method == "POST":
         ids = [int(pk) for pk in request.POST.getlist("mention") if pk.isdigit()]
-        resolutions.mentions_mark_read(by=request.user, mention_ids=ids or None)
+        exception_services.mentions_mark_read(by=request.user, mention_ids=ids or None)
         if not request.htmx:
             return redirect("payables:mention_list")
-    mentions = Paginator(queue.mentions_for(request.user), PAGE_SIZE).get_page(
+    mentions = Paginator(exception_selectors.mentions_for(request.user), PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    context = {"page": mentions, "unread": queue.unread_mentions(request.user)}
+    context = {"page": mentions, "unread": exception_selectors.unread_mentions(request.user)}
     template = "payables/_exception_mentions.html" if request.htmx else None
     return render(request, template or "payables/exception_mentions.html", context)
 
@@ -535,7 +541,7 @@ def exception_bulk(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            job = resolutions.bulk_resolve_start(
+            job = bulk.bulk_resolve_start(
                 by=request.user,
                 exception_ids=data["ids"],
                 action=data["action"],

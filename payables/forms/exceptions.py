@@ -5,9 +5,10 @@ from decimal import Decimal
 from django import forms
 from django.utils import timezone
 
-from payables.forms import DateInput
-from payables.models import InvoiceException
-from payables.resolutions import BULK_ACTIONS, Action, credit_notes_for
+from payables.forms.invoices import DateInput
+from payables.models.exceptions import InvoiceException
+from payables.services.exceptions import BULK_ACTIONS, Action
+from payables.services.resolutions import credit_notes_for
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
 
 RootCause = InvoiceException.RootCause

@@ -15,7 +15,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest
 
-from payables.models import Invoice, InvoiceLine
+from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 
 ZERO = Decimal("0")

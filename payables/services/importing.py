@@ -34,8 +34,8 @@ from payables.einvoice import (
 )
 from payables.einvoice.common import normalize_party_id
 from payables.einvoice.csv_import import CsvInvoice, RowError, read_csv
-from payables.models import Invoice
-from payables.services import (
+from payables.models.invoices import Invoice
+from payables.services.invoices import (
     DocumentFacts,
     InvoiceInput,
     InvoiceLineInput,

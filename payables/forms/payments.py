@@ -1,12 +1,13 @@
-"""Forms for the payment-run pages: they parse input; the services in payables.payments decide."""
+"""Forms for the payment-run pages: they parse input; the services in payables.services decide."""
 
 import datetime as dt
 
 from django import forms
 from django.utils import timezone
 
-from payables.forms import DateInput
-from payables.models import BankConfirmation, CompanySettings, Invoice
+from payables.forms.invoices import DateInput
+from payables.models.invoices import Invoice
+from payables.models.payments import BankConfirmation, CompanySettings
 
 DEFAULT_HORIZON_DAYS = 14
 CALENDAR_WEEKS = ((2, "2 weeks"), (4, "4 weeks"), (6, "6 weeks"), (8, "8 weeks"), (13, "13 weeks"))

@@ -1,6 +1,6 @@
 """Invoice capture beyond the keyed lines: attachments, browser import batches, API uploads.
 
-Files are read by the one importer (`payables.importing`) that the command line uses; this
+Files are read by the one importer (`payables.services.importing`) that the command line uses; this
 module stores what the clerk sent, runs it through that importer and keeps the outcome.
 """
 
@@ -23,9 +23,10 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
-from payables import services
-from payables.importing import ImportResult, import_csv, import_files
-from payables.models import ImportBatch, Invoice, InvoiceAttachment
+from payables.models.capture import ImportBatch
+from payables.models.invoices import Invoice, InvoiceAttachment
+from payables.services.importing import ImportResult, import_csv, import_files
+from payables.services.invoices import invoice_capture
 from payables.storage import private_storage
 from payables.uploads import (
     ATTACHMENT_KINDS,
@@ -137,7 +138,7 @@ def invoice_capture_with_attachments(
     stored = _StoredFiles([])
     try:
         with transaction.atomic():
-            invoice = services.invoice_capture(by=by, **capture)
+            invoice = invoice_capture(by=by, **capture)
             for upload, content_type in checked:
                 attachment = _store_attachment(
                     invoice=invoice,

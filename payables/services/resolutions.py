@@ -1,4 +1,4 @@
-"""Working the exception queue: claims, resolutions, comments and bulk jobs.
+"""Resolving an exception: accept, reject, duplicate, credit notes, PO corrections, receipts, recoding.
 
 Every resolution is one transaction: lock the invoice, then the exception (the matching
 engine locks invoices first too), check who may act and that nobody else holds the claim,
@@ -8,18 +8,14 @@ there, the engine opens a fresh exception; the closed one keeps its history.
 """
 
 import datetime as dt
-import re
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
 from django.core.mail import send_mail
 from django.db import models, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.db.models.functions import Coalesce
-from django.urls import reverse
 from django.utils import timezone
 
 from p2p import roles
@@ -27,84 +23,23 @@ from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
-from payables.models import (
-    BulkJob,
-    BulkJobItem,
-    CompanySettings,
-    ExceptionComment,
-    ExceptionMention,
-    Invoice,
-    InvoiceException,
-    InvoiceLine,
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.services.exceptions import (
+    Action,
+    person_name,
+    require_action,
+    variance_needs_manager,
+    variance_threshold,
 )
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
 
-# A claim lapses after this long, so an abandoned exception goes back to the queue by itself.
-CLAIM_MINUTES = 30
-BULK_MAX_ITEMS = 1000
-COMMENT_MAX_LENGTH = 4000
 # Rounding slack when a credit note is compared with the amount it has to settle.
 CREDIT_TOLERANCE = Decimal("0.01")
-MENTION = re.compile(r"(?<![\w.@])@([\w.+-]+)")
 
-Type = InvoiceException.Type
 Status = InvoiceException.Status
 Resolution = InvoiceException.Resolution
 RootCause = InvoiceException.RootCause
-
-
-class Action(models.TextChoices):
-    """What a person can do with an exception; each maps to one service below."""
-
-    ACCEPT_VARIANCE = "accept_variance", "Accept the variance and approve"
-    REQUEST_CREDIT_NOTE = "request_credit_note", "Request a credit note"
-    SETTLE_CREDIT_NOTE = "settle_credit_note", "Close with the vendor's credit note"
-    CORRECT_PO = "correct_po", "Correct the PO"
-    POST_RECEIPT = "post_receipt", "Post the missing receipt"
-    RECODE = "recode", "Re-code the line"
-    MARK_DUPLICATE = "mark_duplicate", "Mark as duplicate"
-    REJECT_INVOICE = "reject_invoice", "Reject the invoice"
-    STOP_WAITING = "stop_waiting", "Stop waiting for the vendor"
-
-
-# Which answers make sense for which problem, in the order a clerk would try them.
-ACTIONS_BY_TYPE = {
-    Type.PRICE_VARIANCE: (
-        Action.CORRECT_PO,
-        Action.REQUEST_CREDIT_NOTE,
-        Action.SETTLE_CREDIT_NOTE,
-        Action.ACCEPT_VARIANCE,
-        Action.RECODE,
-        Action.REJECT_INVOICE,
-    ),
-    Type.QTY_OVER_BILLED: (
-        Action.REQUEST_CREDIT_NOTE,
-        Action.SETTLE_CREDIT_NOTE,
-        Action.CORRECT_PO,
-        Action.ACCEPT_VARIANCE,
-        Action.RECODE,
-        Action.MARK_DUPLICATE,
-        Action.REJECT_INVOICE,
-    ),
-    Type.MISSING_RECEIPT: (
-        Action.POST_RECEIPT,
-        Action.ACCEPT_VARIANCE,
-        Action.RECODE,
-        Action.REJECT_INVOICE,
-    ),
-    Type.NO_PO: (Action.RECODE, Action.ACCEPT_VARIANCE, Action.REJECT_INVOICE),
-    Type.VENDOR_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
-    Type.CURRENCY_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
-    Type.DUPLICATE: (Action.MARK_DUPLICATE, Action.ACCEPT_VARIANCE, Action.REJECT_INVOICE),
-    Type.TOTALS_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
-}
-WAITING_ACTIONS = (
-    Action.SETTLE_CREDIT_NOTE,
-    Action.STOP_WAITING,
-    Action.ACCEPT_VARIANCE,
-    Action.REJECT_INVOICE,
-)
-BULK_ACTIONS = (Action.ACCEPT_VARIANCE, Action.REQUEST_CREDIT_NOTE, Action.REJECT_INVOICE)
 # The root cause a resolution implies when the person does not say otherwise.
 DEFAULT_ROOT_CAUSE = {
     Action.POST_RECEIPT: RootCause.MISSING_RECEIPT,
@@ -113,111 +48,10 @@ DEFAULT_ROOT_CAUSE = {
 }
 
 
-# --- who may do what ----------------------------------------------------------------------
-
-
-def _is_ap(user: AbstractBaseUser) -> bool:
-    return roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER)
-
-
-def _po_buyer_id(exception: InvoiceException) -> int | None:
-    po = exception.invoice.purchase_order
-    return po.buyer_id if po is not None else None
-
-
-def _owns_dispute(exception: InvoiceException, user: AbstractBaseUser) -> bool:
-    """A buyer answers price and quantity disputes routed to them or raised on their POs."""
-    return (
-        exception.owner == InvoiceException.Owner.BUYER
-        and roles.has_role(user, roles.BUYER)
-        and user.pk in (exception.owner_user_id, _po_buyer_id(exception))
-    )
-
-
-def _owes_receipt(exception: InvoiceException, user: AbstractBaseUser) -> bool:
-    """The person it is routed to records the receipt (the requester, else the PO's buyer)."""
-    return (
-        exception.type == Type.MISSING_RECEIPT
-        and exception.owner_user_id == user.pk
-        and roles.has_role(user, roles.REQUESTER, roles.BUYER)
-    )
-
-
-def may_work(exception: InvoiceException, user: AbstractBaseUser) -> bool:
-    """AP works every exception; buyers their disputes; requesters the receipts they owe."""
-    return _is_ap(user) or _owns_dispute(exception, user) or _owes_receipt(exception, user)
-
-
-def may_view(exception: InvoiceException, user: AbstractBaseUser) -> bool:
-    """Whoever may work it, and anyone brought in by an @mention."""
-    if may_work(exception, user):
-        return True
-    return ExceptionMention.objects.filter(comment__exception=exception, user=user).exists()
-
-
-def actions_for(exception: InvoiceException, user: AbstractBaseUser) -> list[str]:
-    """The actions this user can take on this exception now, most likely first."""
-    if exception.status == Status.RESOLVED:
-        return []
-    candidates = (
-        WAITING_ACTIONS
-        if exception.status == Status.WAITING_VENDOR
-        else ACTIONS_BY_TYPE.get(exception.type, ())
-    )
-    is_ap = _is_ap(user)
-    disputes = is_ap or _owns_dispute(exception, user)
-    line = exception.invoice_line
-    has_po_line = line is not None and line.po_line_id is not None
-    allowed = {
-        Action.ACCEPT_VARIANCE: disputes,
-        Action.REQUEST_CREDIT_NOTE: disputes,
-        Action.SETTLE_CREDIT_NOTE: disputes,
-        Action.STOP_WAITING: disputes,
-        Action.CORRECT_PO: has_po_line and _owns_dispute(exception, user),
-        Action.POST_RECEIPT: has_po_line and _owes_receipt(exception, user),
-        Action.RECODE: is_ap and line is not None,
-        Action.MARK_DUPLICATE: is_ap,
-        Action.REJECT_INVOICE: is_ap,
-    }
-    return [action for action in candidates if allowed[action]]
-
-
-def require_action(exception: InvoiceException, user: AbstractBaseUser, action: str) -> None:
-    """Raise the clerk-readable reason why this user cannot take this action, if they cannot."""
-    if action in actions_for(exception, user):
-        return
-    if not may_work(exception, user):
-        raise NotAllowed("This exception is routed to someone else.")
-    if exception.status == Status.WAITING_VENDOR:
-        raise DomainError(
-            "This exception is waiting for the vendor's credit note; close it with the credit "
-            "note, accept the variance, reject the invoice, or stop waiting first."
-        )
-    label = Action(action).label.lower()
-    if action not in ACTIONS_BY_TYPE.get(exception.type, ()):
-        raise DomainError(f"'{label}' does not apply to a {exception.get_type_display().lower()}.")
-    line = exception.invoice_line
-    if action in (Action.CORRECT_PO, Action.POST_RECEIPT, Action.RECODE) and line is None:
-        raise DomainError("This exception is about the whole invoice, not one of its lines.")
-    if action in (Action.CORRECT_PO, Action.POST_RECEIPT) and line.po_line_id is None:
-        raise DomainError("This invoice line bills no PO line; re-code it to one first.")
-    if action == Action.CORRECT_PO:
-        raise NotAllowed("Only the buyer of this PO can correct it.")
-    if action == Action.POST_RECEIPT:
-        raise NotAllowed("Only the requester of this PO or its buyer can record the receipt.")
-    raise NotAllowed(f"Your role cannot {label}.")
-
-
-def _root_cause(value: str) -> str:
+def require_root_cause(value: str) -> str:
     if value not in RootCause.values:
         raise DomainError("Choose the root cause, so procurement can fix it at the source.")
     return value
-
-
-def _name(user: AbstractBaseUser | None) -> str:
-    if user is None:
-        return "someone"
-    return user.get_full_name() or user.get_username()
 
 
 # --- the shared steps of every resolution --------------------------------------------------
@@ -249,7 +83,7 @@ def _lock(
     if locked.is_claimed_by_other(by, now):
         until = timezone.localtime(locked.claimed_until)
         raise NotAllowed(
-            f"{_name(locked.claimed_by)} is working on this exception until {until:%H:%M}; "
+            f"{person_name(locked.claimed_by)} is working on this exception until {until:%H:%M}; "
             "wait for them to release it."
         )
     return invoice, locked, invoices
@@ -292,7 +126,7 @@ def _close(
     )
 
 
-def _rematch(invoice_ids: list[int]) -> None:
+def rematch_on_commit(invoice_ids: list[int]) -> None:
     """Hand invoices back to the engine once the transaction commits (never inside it)."""
     from payables.tasks import match_invoices
 
@@ -318,18 +152,6 @@ def _email_vendor(invoice: Invoice, subject: str, body: str) -> str:
 
 
 # --- resolutions ---------------------------------------------------------------------------
-
-
-def variance_threshold(currency: str) -> Decimal | None:
-    """The variance a clerk may accept alone in `currency`; None when finance set none."""
-    return CompanySettings.load().variance_threshold(currency)
-
-
-def variance_needs_manager(amount: Decimal, currency: str) -> bool:
-    """Above the currency's threshold, or in a currency without one, only an AP manager
-    may accept: with no FX rates, another currency's limit says nothing about this one."""
-    threshold = variance_threshold(currency)
-    return threshold is None or amount > threshold
 
 
 def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBaseUser) -> None:
@@ -361,7 +183,7 @@ def exception_accept_variance(
     enqueue: bool = True,
 ) -> InvoiceException:
     """Let the problem through; the engine ignores it from now on and approves the invoice."""
-    root_cause = _root_cause(root_cause)
+    root_cause = require_root_cause(root_cause)
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.ACCEPT_VARIANCE)
         _check_variance_authority(invoice, exception.amount_at_stake, by)
@@ -374,7 +196,7 @@ def exception_accept_variance(
             note=note,
         )
         if enqueue:
-            _rematch([invoice.pk])
+            rematch_on_commit([invoice.pk])
     return exception
 
 
@@ -442,7 +264,7 @@ def exception_reject_invoice(
     root_cause: str,
 ) -> InvoiceException:
     """Send the invoice back: it is rejected, and the vendor's contact gets the reason."""
-    root_cause = _root_cause(root_cause)
+    root_cause = require_root_cause(root_cause)
     reason = reason.strip()
     if not reason:
         raise DomainError("Give the reason for rejecting; it is sent to the vendor.")
@@ -475,7 +297,7 @@ def exception_mark_duplicate(
     note: str = "",
 ) -> InvoiceException:
     """The invoice was already billed: reject it as a duplicate so it is never paid twice."""
-    root_cause = _root_cause(root_cause)
+    root_cause = require_root_cause(root_cause)
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.MARK_DUPLICATE)
         _end_invoice(
@@ -498,7 +320,7 @@ def exception_request_credit_note(
     message: str = "",
 ) -> InvoiceException:
     """Ask the vendor for a credit note; the exception waits for it (and off the SLA clock)."""
-    root_cause = _root_cause(root_cause)
+    root_cause = require_root_cause(root_cause)
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.REQUEST_CREDIT_NOTE)
         amount = round_money(
@@ -614,7 +436,7 @@ def exception_settle_credit_note(
             changes={"credit_note": credit.number},
             extra_fields=("credit_note",),
         )
-        _rematch([invoice.pk])
+        rematch_on_commit([invoice.pk])
     return exception
 
 
@@ -638,7 +460,7 @@ def exception_correct_po(
     quantity: Decimal | None = None,
 ) -> InvoiceException:
     """The PO was wrong: revise its line (a new PO revision) and let the re-match confirm it."""
-    root_cause = _root_cause(root_cause)
+    root_cause = require_root_cause(root_cause)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the PO changes; the revision and the vendor's copy show it.")
@@ -705,7 +527,7 @@ def exception_correct_po(
             note=reason,
             changes=changes,
         )
-        _rematch([invoice.pk])
+        rematch_on_commit([invoice.pk])
     return exception
 
 
@@ -745,7 +567,7 @@ def exception_post_receipt(
             note=note,
             changes={"receipt": receipt.number, "received": f"{quantity.normalize():f}"},
         )
-        _rematch([invoice.pk])
+        rematch_on_commit([invoice.pk])
     return exception
 
 
@@ -760,7 +582,7 @@ def exception_recode(
     note: str = "",
 ) -> InvoiceException:
     """Fix the line's coding: the PO line it bills, its GL account or cost center."""
-    root_cause = _root_cause(root_cause)
+    root_cause = require_root_cause(root_cause)
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.RECODE)
         line = (
@@ -818,7 +640,7 @@ def exception_recode(
             note=note,
             changes=changes,
         )
-        _rematch([invoice.pk])
+        rematch_on_commit([invoice.pk])
     return exception
 
 
@@ -913,292 +735,3 @@ def exception_act(
     if action == Action.STOP_WAITING:
         return exception_stop_waiting(**common, note=note)
     raise DomainError("Choose how the exception was resolved.")
-
-
-# --- claims --------------------------------------------------------------------------------
-
-
-def exception_claim(
-    *, exception: InvoiceException, by: AbstractBaseUser, minutes: int = CLAIM_MINUTES
-) -> InvoiceException:
-    """Take an exception so no one else works it until the claim expires or is released."""
-    with transaction.atomic():
-        exception = (
-            InvoiceException.objects.select_for_update(of=("self",))
-            .select_related("invoice__purchase_order", "claimed_by")
-            .get(pk=exception.pk)
-        )
-        if not may_work(exception, by):
-            raise NotAllowed("This exception is routed to someone else.")
-        if exception.status == Status.WAITING_VENDOR:
-            raise DomainError(
-                "This exception is waiting for the vendor; there is nothing to claim."
-            )
-        if exception.status != Status.OPEN:
-            raise DomainError("This exception is already resolved.")
-        now = timezone.now()
-        if exception.is_claimed_by_other(by, now):
-            until = timezone.localtime(exception.claimed_until)
-            raise NotAllowed(
-                f"{_name(exception.claimed_by)} claimed this exception until {until:%H:%M}."
-            )
-        _take(exception, by, now + dt.timedelta(minutes=minutes))
-    return exception
-
-
-def _take(exception: InvoiceException, by: AbstractBaseUser, until: dt.datetime) -> None:
-    exception.claimed_by = by
-    exception.claimed_until = until
-    exception.save(update_fields=["claimed_by", "claimed_until"])
-    audit_record(
-        obj=exception,
-        action="claimed",
-        by=by,
-        changes={"until": timezone.localtime(until).strftime("%d %b %H:%M")},
-    )
-
-
-def exception_claim_next(
-    *,
-    by: AbstractBaseUser,
-    candidates: models.QuerySet[InvoiceException],
-    minutes: int = CLAIM_MINUTES,
-) -> InvoiceException | None:
-    """Claim the first free exception of `candidates` (the user's queue, in queue order).
-
-    Rows another clerk is claiming at this very moment are skipped, not waited for, so two
-    clerks pressing "next" together get different exceptions and neither blocks.
-    """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
-    now = timezone.now()
-    with transaction.atomic():
-        pk = (
-            candidates.claimable(now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if pk is None:
-            return None
-        exception = InvoiceException.objects.select_related("invoice").get(pk=pk)
-        _take(exception, by, now + dt.timedelta(minutes=minutes))
-    return exception
-
-
-def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> InvoiceException:
-    """Put a claimed exception back in the queue (its holder, or an AP manager)."""
-    with transaction.atomic():
-        exception = (
-            InvoiceException.objects.select_for_update(of=("self",))
-            .select_related("claimed_by")
-            .get(pk=exception.pk)
-        )
-        now = timezone.now()
-        if exception.claimed_by_id is None or exception.claimed_until <= now:
-            raise DomainError("Nobody holds this exception.")
-        if exception.claimed_by_id != by.pk and not roles.has_role(by, roles.AP_MANAGER):
-            raise NotAllowed(
-                f"Only {_name(exception.claimed_by)} or an AP manager can release this claim."
-            )
-        exception.claimed_by = None
-        exception.claimed_until = None
-        exception.save(update_fields=["claimed_by", "claimed_until"])
-        audit_record(obj=exception, action="released", by=by)
-    return exception
-
-
-# --- comments and mentions -----------------------------------------------------------------
-
-
-def exception_comment(
-    *, exception: InvoiceException, by: AbstractBaseUser, body: str
-) -> ExceptionComment:
-    """Add a comment; everyone @mentioned is notified and may open the exception."""
-    body = body.strip()
-    if not body:
-        raise DomainError("Write a comment first.")
-    if len(body) > COMMENT_MAX_LENGTH:
-        raise DomainError(f"Keep comments under {COMMENT_MAX_LENGTH} characters.")
-    if not may_view(exception, by):
-        raise NotAllowed("This exception is routed to someone else.")
-    names = sorted(set(MENTION.findall(body)))
-    users = list(get_user_model().objects.filter(username__in=names, is_active=True))
-    unknown = sorted(set(names) - {user.get_username() for user in users})
-    if unknown:
-        raise DomainError(f"Nobody is called @{unknown[0]}; check the user name.")
-    mentioned = [user for user in users if user.pk != by.pk]
-    with transaction.atomic():
-        comment = ExceptionComment.objects.create(
-            exception=exception, author=by, body=body, created_at=timezone.now()
-        )
-        ExceptionMention.objects.bulk_create(
-            ExceptionMention(comment=comment, user=user) for user in mentioned
-        )
-        audit_record(
-            obj=exception,
-            action="commented",
-            by=by,
-            note=body[:500],
-            changes=(
-                {"mentioned": ", ".join(u.get_username() for u in mentioned)} if mentioned else {}
-            ),
-        )
-        recipients = [user.email for user in mentioned if user.email]
-        if recipients:
-            link = settings.SITE_URL + reverse("payables:exception_detail", args=[exception.pk])
-            subject = f"{_name(by)} mentioned you on {exception}"
-            message = f"{body}\n\nOpen it: {link}\n"
-            transaction.on_commit(
-                lambda: send_mail(
-                    subject=subject,
-                    message=message,
-                    from_email=settings.DEFAULT_FROM_EMAIL,
-                    recipient_list=recipients,
-                    fail_silently=True,
-                )
-            )
-    return comment
-
-
-def mentions_mark_read(*, by: AbstractBaseUser, mention_ids: list[int] | None = None) -> int:
-    """Mark the user's mentions (or the given ones) as read; returns how many changed."""
-    mentions = ExceptionMention.objects.filter(user=by, read_at__isnull=True)
-    if mention_ids is not None:
-        mentions = mentions.filter(pk__in=mention_ids)
-    return mentions.update(read_at=timezone.now())
-
-
-# --- bulk ----------------------------------------------------------------------------------
-
-
-def bulk_resolve_start(
-    *,
-    by: AbstractBaseUser,
-    exception_ids: list[int],
-    action: str,
-    root_cause: str,
-    note: str = "",
-    max_amount: Decimal | None = None,
-) -> BulkJob:
-    """Queue one resolution for many exceptions; a worker applies it one exception at a time."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
-    if action not in BULK_ACTIONS:
-        raise DomainError(
-            "In bulk you can accept variances, request credit notes or reject invoices."
-        )
-    root_cause = _root_cause(root_cause)
-    ids = sorted({int(pk) for pk in exception_ids})
-    if not ids:
-        raise DomainError("Select at least one exception.")
-    if len(ids) > BULK_MAX_ITEMS:
-        raise DomainError(f"Select at most {BULK_MAX_ITEMS} exceptions at once.")
-    note = note.strip()
-    if action == Action.REJECT_INVOICE and not note:
-        raise DomainError("Give the reason for rejecting; it is sent to each vendor.")
-    if max_amount is not None:
-        max_amount = parse_decimal(max_amount, "Limit")
-        if max_amount < 0:
-            raise DomainError("The limit cannot be negative.")
-    with transaction.atomic():
-        found = list(
-            InvoiceException.objects.filter(pk__in=ids).order_by("pk").values_list("pk", flat=True)
-        )
-        if len(found) != len(ids):
-            raise DomainError("Some of the selected exceptions no longer exist; reload the queue.")
-        job = BulkJob.objects.create(
-            resolution=action,
-            root_cause=root_cause,
-            note=note,
-            max_amount=max_amount,
-            created_by=by,
-            created_at=timezone.now(),
-            total=len(found),
-        )
-        BulkJobItem.objects.bulk_create(BulkJobItem(job=job, exception_id=pk) for pk in found)
-        audit_record(
-            obj=job,
-            action="created",
-            by=by,
-            to_status=job.status,
-            changes={"action": action, "exceptions": len(found), "limit": max_amount},
-            note=note,
-        )
-        job_id = job.pk
-
-        def enqueue() -> None:
-            from payables.tasks import bulk_resolve
-
-            bulk_resolve.delay(job_id)
-
-        transaction.on_commit(enqueue)
-    return job
-
-
-def _apply_bulk(job: BulkJob, exception: InvoiceException, by: AbstractBaseUser) -> None:
-    if job.resolution == Action.ACCEPT_VARIANCE:
-        if job.max_amount is not None and exception.amount_at_stake > job.max_amount:
-            raise DomainError(
-                f"{exception.amount_at_stake} at stake is above this job's limit of {job.max_amount}."
-            )
-        exception_accept_variance(
-            exception=exception, by=by, root_cause=job.root_cause, note=job.note, enqueue=False
-        )
-    elif job.resolution == Action.REQUEST_CREDIT_NOTE:
-        exception_request_credit_note(
-            exception=exception, by=by, root_cause=job.root_cause, message=job.note
-        )
-    else:
-        exception_reject_invoice(
-            exception=exception, by=by, reason=job.note, root_cause=job.root_cause
-        )
-
-
-def bulk_job_run(job_id: int) -> BulkJob:
-    """Work through a bulk job; each exception is all or nothing, failures are kept per item.
-
-    Safe to run again after a crash: finished items are skipped, and every resolved invoice
-    is handed to the engine in one batch at the end.
-    """
-    with transaction.atomic():
-        job = BulkJob.objects.select_for_update().select_related("created_by").get(pk=job_id)
-        if job.status == BulkJob.Status.DONE:
-            return job
-        if job.status == BulkJob.Status.QUEUED:
-            transition(job, BulkJob.Status.RUNNING, by=None)
-    by = job.created_by
-    items = list(job.items.filter(status=BulkJobItem.Status.PENDING).order_by("pk"))
-    for item in items:
-        try:
-            with transaction.atomic():
-                exception = InvoiceException.objects.get(pk=item.exception_id)
-                _apply_bulk(job, exception, by)
-                BulkJobItem.objects.filter(pk=item.pk).update(status=BulkJobItem.Status.DONE)
-                BulkJob.objects.filter(pk=job.pk).update(succeeded=F("succeeded") + 1)
-        except (DomainError, PermissionDenied) as exc:
-            message = exc.message if isinstance(exc, DomainError) else str(exc)
-            with transaction.atomic():
-                BulkJobItem.objects.filter(pk=item.pk).update(
-                    status=BulkJobItem.Status.FAILED, message=message[:300]
-                )
-                BulkJob.objects.filter(pk=job.pk).update(failed=F("failed") + 1)
-    with transaction.atomic():
-        job = BulkJob.objects.select_for_update().get(pk=job_id)
-        job.finished_at = timezone.now()
-        transition(
-            job,
-            BulkJob.Status.DONE,
-            by=None,
-            extra_fields=["finished_at"],
-            changes={"succeeded": job.succeeded, "failed": job.failed},
-        )
-        if job.resolution == Action.ACCEPT_VARIANCE:
-            _rematch(
-                list(
-                    InvoiceException.objects.filter(
-                        pk__in=job.items.filter(status=BulkJobItem.Status.DONE).values(
-                            "exception_id"
-                        )
-                    ).values_list("invoice_id", flat=True)
-                )
-            )
-    return job

@@ -1,4 +1,4 @@
-"""Payables state changes: capture, exception resolution and payment runs."""
+"""Invoice capture: keyed or parsed invoices become Invoice rows, checked for duplicates."""
 
 import datetime as dt
 import functools
@@ -25,7 +25,7 @@ from p2p.money import (
     round_money,
     round_quantity,
 )
-from payables.models import Invoice, InvoiceException, InvoiceLine
+from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 from vendors.models import PaymentTerms, Vendor
 
@@ -448,49 +448,3 @@ def _enqueue_match(ids: list[int]) -> None:
     from payables.tasks import match_invoices
 
     match_invoices.delay(ids)
-
-
-def exception_resolve(
-    *,
-    exception: InvoiceException,
-    by: AbstractBaseUser,
-    resolution: str,
-    root_cause: str,
-    note: str = "",
-) -> InvoiceException:
-    """Close an exception (accept, reject, duplicate); the work lives in payables.resolutions."""
-    from payables.resolutions import exception_resolve as resolve
-
-    return resolve(
-        exception=exception, by=by, resolution=resolution, root_cause=root_cause, note=note
-    )
-
-
-# --- payment runs -------------------------------------------------------------------------
-# They live in payables/payments.py; re-exported so `services.payment_run_*` keeps working.
-
-from payables.payments import (  # noqa: E402
-    _PROPOSE,
-    COST_OF_CAPITAL_PCT,
-    RUN_FINANCE_APPROVAL_THRESHOLD,
-    _audit_invoices,
-    _refresh_run_totals,
-    discount_worth_taking,
-    payment_run_approve,
-    payment_run_cancel,
-    payment_run_mark_paid,
-    payment_run_propose,
-)
-
-__all__ = [
-    "COST_OF_CAPITAL_PCT",
-    "RUN_FINANCE_APPROVAL_THRESHOLD",
-    "_PROPOSE",
-    "_audit_invoices",
-    "_refresh_run_totals",
-    "discount_worth_taking",
-    "payment_run_approve",
-    "payment_run_cancel",
-    "payment_run_mark_paid",
-    "payment_run_propose",
-]

@@ -1,21 +1,18 @@
-"""Payment runs: proposal, changes by hand, approval, bank files, payment, voids and remittance.
+"""Payment runs up to approval: the money rules, company settings, holds, the proposal, changes by hand, approval and cancellation.
 
-Every state change of a run or its payments is here; the proposal itself is one SQL
-statement over every approved invoice, so its cost does not depend on how many there are.
+The proposal itself is one SQL statement over every approved invoice, so its cost does not
+depend on how many there are. What happens once a run is approved is in
+payables.services.settlement (bank files, payment, voids) and payables.services.remittance.
 """
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
-from django.template.loader import render_to_string
 from django.utils import timezone
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
@@ -26,14 +23,11 @@ from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, Segregati
 from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
-from payables import bankfile
-from payables.models import (
-    BankConfirmation,
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import (
     CompanySettings,
-    Invoice,
-    InvoiceException,
     Payment,
-    PaymentExport,
     PaymentHold,
     PaymentRun,
     PaymentRunExclusion,
@@ -380,7 +374,7 @@ def payment_run_propose(
                     "No approved invoices are due by the horizon or worth paying early."
                 )
             cursor.execute(_EXCLUSIONS, params)
-        _refresh_run_totals(run)
+        refresh_run_totals(run)
         audit_record(
             obj=run,
             action="created",
@@ -392,11 +386,11 @@ def payment_run_propose(
                 "left_out": run.exclusions.count(),
             },
         )
-        _audit_invoices(scheduled, by, "approved", "scheduled", f"Proposed in {run.number}")
+        audit_invoices(scheduled, by, "approved", "scheduled", f"Proposed in {run.number}")
     return run
 
 
-def _refresh_run_totals(run: PaymentRun) -> None:
+def refresh_run_totals(run: PaymentRun) -> None:
     """Run amounts from its live payments; left empty when they span several currencies."""
     totals = list(
         run.payments.exclude(status=Payment.Status.VOID)
@@ -422,7 +416,7 @@ def _refresh_run_totals(run: PaymentRun) -> None:
     run.save(update_fields=["currency", "gross_amount", "discount_amount", "net_amount"])
 
 
-def _audit_invoices(
+def audit_invoices(
     rows: list[tuple[int, str]], by: AbstractBaseUser, old: str, new: str, note: str
 ) -> None:
     audit_bulk(
@@ -542,7 +536,7 @@ def payment_run_add_invoice(
             raise DomainError(f"Invoice {invoice.number} is already in another run.") from None
         transition(invoice, Invoice.Status.SCHEDULED, by=by, note=f"Added to {run.number}")
         run.exclusions.filter(invoice=invoice).delete()
-        _refresh_run_totals(run)
+        refresh_run_totals(run)
         audit_record(
             obj=run,
             action="invoice_added",
@@ -597,7 +591,7 @@ def payment_run_remove_invoice(
             invoice=invoice,
             defaults={"reason": PaymentRunExclusion.Reason.REMOVED, "note": reason[:300]},
         )
-        _refresh_run_totals(run)
+        refresh_run_totals(run)
         audit_record(
             obj=run,
             action="invoice_removed",
@@ -651,163 +645,6 @@ def payment_run_approve(*, run: PaymentRun, by: AbstractBaseUser) -> PaymentRun:
     return run
 
 
-# --- bank files, payment, voids ---------------------------------------------------------------
-
-
-def payment_run_export(*, run: PaymentRun, by: AbstractBaseUser) -> list[PaymentExport]:
-    """Write the bank files (a schema-checked pain.001 per currency, and a CSV); the run is sent.
-
-    Written once: a second upload of a fresh file would carry a new MsgId, which the bank does
-    not recognise as a duplicate, and pay twice. A lost or broken file is replaced instead
-    (`bank_file_replace`). Nothing is kept if a check fails.
-    """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-    company = CompanySettings.load()
-    with transaction.atomic():
-        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
-        if run.status == PaymentRun.Status.SENT:
-            raise InvalidTransition(
-                f"{run.number} was already sent and its bank files are written once: download "
-                "them again as they were, or an AP manager replaces a file with a reason."
-            )
-        if run.status != PaymentRun.Status.APPROVED:
-            raise InvalidTransition(
-                f"{run.number} is {run.get_status_display().lower()}; only an approved run "
-                "is sent to the bank."
-            )
-        transfers = bankfile.transfers_of(run)
-        if not transfers:
-            raise DomainError(f"{run.number} has no payments to send.")
-        now = timezone.now()
-        exports = bankfile.build_files(run=run, company=company, transfers=transfers, at=now)
-        for export in exports:
-            export.created_by = by
-            export.created_at = now
-        PaymentExport.objects.bulk_create(exports)
-        for transfer in transfers:
-            run.payments.filter(pk__in=transfer.payment_ids).update(
-                end_to_end_id=transfer.end_to_end_id
-            )
-        run.sent_at = now
-        transition(
-            run,
-            PaymentRun.Status.SENT,
-            by=by,
-            extra_fields=["sent_at"],
-            changes={
-                "files": ", ".join(export.filename for export in exports),
-                "message_ids": ", ".join(e.message_id for e in exports if e.message_id),
-                "sha256": ", ".join(export.sha256 for export in exports),
-            },
-        )
-    return exports
-
-
-def bank_file_replace(*, export: PaymentExport, by: AbstractBaseUser, reason: str) -> PaymentExport:
-    """Re-issue one bank file of a sent run with the same MsgId, PmtInfId and EndToEndIds.
-
-    For a file the bank lost or could not read: if the bank did receive the first one, it
-    refuses the replacement as a duplicate rather than paying twice. The earlier file is kept,
-    marked superseded.
-    """
-    roles.require_role(by, roles.AP_MANAGER)
-    reason = reason.strip()
-    if not reason:
-        raise DomainError("Say why the file is replaced, e.g. the bank could not read the upload.")
-    company = CompanySettings.load()
-    with transaction.atomic():
-        run = PaymentRun.objects.select_for_update().get(pk=export.run_id)
-        export = PaymentExport.objects.select_for_update().select_related("run").get(pk=export.pk)
-        if run.status != PaymentRun.Status.SENT:
-            raise InvalidTransition(
-                f"{run.number} is {run.get_status_display().lower()}; only the files of a run "
-                "sent to the bank and not yet paid can be replaced."
-            )
-        if export.status != PaymentExport.Status.CURRENT:
-            raise DomainError(
-                f"{export.filename} was already replaced; replace the current file instead."
-            )
-        if export.debtor_iban and export.debtor_iban != company.iban:
-            raise DomainError(
-                f"{export.filename} debits {export.debtor_iban} but the company account is now "
-                f"{company.iban or 'not set'}; a replacement must debit the same account."
-            )
-        now = timezone.now()
-        replacement = bankfile.rebuild_file(
-            export=export, company=company, transfers=bankfile.transfers_of(run), at=now
-        )
-        export.status = PaymentExport.Status.SUPERSEDED
-        export.superseded_at = now
-        export.save(update_fields=["status", "superseded_at"])
-        replacement.replace_reason = reason[:300]
-        replacement.created_by = by
-        replacement.created_at = now
-        replacement.save()
-        audit_record(
-            obj=run,
-            action="bank_file_replaced",
-            by=by,
-            note=reason,
-            changes={
-                "file": export.filename,
-                "replacement": replacement.filename,
-                "message_id": replacement.message_id,
-                "sha256": replacement.sha256,
-            },
-        )
-    return replacement
-
-
-def payment_run_mark_paid(
-    *, run: PaymentRun, by: AbstractBaseUser, paid_on: dt.date | None = None
-) -> PaymentRun:
-    """The bank executed the run: payments and invoices become paid on `paid_on`."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-    with transaction.atomic():
-        run = PaymentRun.objects.select_for_update().get(pk=run.pk)
-        unpaid = [
-            confirmation
-            for confirmation in run.bank_confirmations.select_related("vendor").filter(
-                outcome=BankConfirmation.Outcome.NOT_EXECUTED
-            )
-            if run.payments.filter(
-                vendor_id=confirmation.vendor_id,
-                currency=confirmation.currency,
-                status=Payment.Status.SCHEDULED,
-            ).exists()
-        ]
-        if unpaid:
-            names = ", ".join(f"{c.currency} to {c.vendor.name}" for c in unpaid)
-            raise DomainError(
-                f"The bank confirmed these transfers were not executed: {names}. "
-                "Void their payments before marking the run paid."
-            )
-        paid_on = paid_on or run.pay_date
-        if paid_on > timezone.localdate():
-            raise DomainError(
-                f"{paid_on:%d %b %Y} is in the future; mark the run paid once the bank paid it."
-            )
-        run.paid_at = timezone.now()
-        transition(
-            run,
-            PaymentRun.Status.PAID,
-            by=by,
-            extra_fields=["paid_at"],
-            changes={"paid_on": paid_on},
-        )
-        live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(
-            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
-        )
-        live.update(status=Payment.Status.PAID, paid_on=paid_on)
-        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
-            status=Invoice.Status.PAID,
-            paid_at=timezone.make_aware(dt.datetime.combine(paid_on, dt.time(12, 0))),
-        )
-        _audit_invoices(invoice_rows, by, "scheduled", "paid", f"Paid in {run.number}")
-    return run
-
-
 def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "") -> PaymentRun:
     """Drop a run that never went to the bank; its invoices become payable again."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
@@ -833,234 +670,5 @@ def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "")
         Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
             status=Invoice.Status.APPROVED
         )
-        _audit_invoices(invoice_rows, by, "scheduled", "approved", f"{run.number} cancelled")
+        audit_invoices(invoice_rows, by, "scheduled", "approved", f"{run.number} cancelled")
     return run
-
-
-def _lock_gone_to_bank(run_pk: int, otherwise: str) -> PaymentRun:
-    """Lock a run that was sent to the bank (sent or paid), or refuse saying `otherwise`."""
-    run = PaymentRun.objects.select_for_update().get(pk=run_pk)
-    if run.status not in (PaymentRun.Status.SENT, PaymentRun.Status.PAID):
-        raise InvalidTransition(f"{run.number} is {run.get_status_display().lower()}; {otherwise}")
-    return run
-
-
-def transfer_bank_confirm(
-    *,
-    run: PaymentRun,
-    vendor: Vendor,
-    currency: str,
-    outcome: str,
-    reference: str,
-    by: AbstractBaseUser,
-) -> BankConfirmation:
-    """Record that the bank confirmed a transfer of the run was not executed, or came back.
-
-    The step a bank status report will feed later; until then someone enters what the bank
-    said and its reference. It voids nothing by itself.
-    """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-    reference = reference.strip()
-    if not reference:
-        raise DomainError(
-            "Enter the bank's reference for its answer: the status report, ticket or return code."
-        )
-    if outcome not in BankConfirmation.Outcome.values:
-        raise DomainError("Choose what the bank confirmed: not executed, or returned.")
-    currency = currency.strip().upper()
-    with transaction.atomic():
-        run = _lock_gone_to_bank(run.pk, "the bank only answers for a run that was sent to it.")
-        if (
-            run.status == PaymentRun.Status.PAID
-            and outcome == BankConfirmation.Outcome.NOT_EXECUTED
-        ):
-            raise DomainError(
-                f"{run.number} is marked paid; a paid transfer can only come back (returned)."
-            )
-        transfer = (
-            run.payments.filter(vendor=vendor, currency=currency)
-            .exclude(status=Payment.Status.VOID)
-            .order_by("pk")
-            .first()
-        )
-        if transfer is None:
-            raise DomainError(f"{run.number} has no live {currency} payment to {vendor.name}.")
-        try:
-            with transaction.atomic():
-                confirmation = BankConfirmation.objects.create(
-                    run=run,
-                    vendor=vendor,
-                    currency=currency,
-                    end_to_end_id=transfer.end_to_end_id,
-                    outcome=outcome,
-                    reference=reference[:140],
-                    recorded_by=by,
-                    recorded_at=timezone.now(),
-                )
-        except IntegrityError:
-            raise DomainError(
-                f"The bank's answer on the {currency} transfer to {vendor.name} is already recorded."
-            ) from None
-        audit_record(
-            obj=run,
-            action="bank_confirmed",
-            by=by,
-            note=reference,
-            changes={
-                "vendor": vendor.name,
-                "currency": currency,
-                "end_to_end_id": confirmation.end_to_end_id,
-                "outcome": confirmation.get_outcome_display(),
-            },
-        )
-    return confirmation
-
-
-def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Payment:
-    """Void one payment of a run sent to the bank; its invoice becomes payable again.
-
-    Only once the bank confirmed the transfer was not executed or came back, and only by an
-    AP manager who did not prepare the run: otherwise the invoice could be paid twice.
-    """
-    roles.require_role(by, roles.AP_MANAGER)
-    reason = reason.strip()
-    if not reason:
-        raise DomainError("Say why the payment is voided, for whoever reads the run later.")
-    with transaction.atomic():
-        run = _lock_gone_to_bank(
-            payment.run_id,
-            "only a payment sent to the bank can fail or come back. "
-            "Remove the invoice from the run instead.",
-        )
-        if (
-            run.prepared_by_id == by.pk
-            or AuditEvent.objects.filter(
-                object_type="payables.paymentrun",
-                object_id=run.pk,
-                actor=by,
-                action__in=COMPOSITION_ACTIONS,
-            ).exists()
-        ):
-            raise SegregationOfDutiesError(
-                "You prepared or changed this payment run; another AP manager voids its payments."
-            )
-        payment = Payment.objects.select_for_update().select_related("vendor").get(pk=payment.pk)
-        if payment.status == Payment.Status.VOID:
-            raise DomainError("This payment is already void.")
-        confirmation = run.bank_confirmations.filter(
-            vendor_id=payment.vendor_id, currency=payment.currency
-        ).first()
-        if confirmation is None:
-            raise DomainError(
-                f"The bank has not confirmed that the {payment.currency} transfer to "
-                f"{payment.vendor.name} was not executed. Record the bank's answer and its "
-                "reference first."
-            )
-        invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-        payment.status = Payment.Status.VOID
-        payment.void_reason = reason[:300]
-        payment.voided_by = by
-        payment.voided_at = timezone.now()
-        payment.save(update_fields=["status", "void_reason", "voided_by", "voided_at"])
-        invoice.paid_at = None
-        transition(
-            invoice,
-            Invoice.Status.APPROVED,
-            by=by,
-            note=f"Payment in {run.number} voided: {reason} (bank: {confirmation.reference})",
-            extra_fields=["paid_at"],
-        )
-        _refresh_run_totals(run)
-        audit_record(
-            obj=run,
-            action="payment_voided",
-            by=by,
-            note=reason,
-            changes={
-                "invoice": invoice.number,
-                "vendor": payment.vendor.name,
-                "net": format_money(payment.net_amount, payment.currency),
-                "bank": f"{confirmation.get_outcome_display()}, {confirmation.reference}",
-            },
-        )
-    return payment
-
-
-# --- remittance advice ---------------------------------------------------------------------
-
-
-@dataclass
-class Remittance:
-    """What one vendor is paid in a run, line by line, per currency."""
-
-    run: PaymentRun
-    vendor: Vendor
-    company: CompanySettings
-    transfers: list[dict]
-
-
-def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
-    """The vendor's live payments in the run grouped per currency, for the advice and its email."""
-    payments = list(
-        run.payments.filter(vendor=vendor)
-        .exclude(status=Payment.Status.VOID)
-        .select_related("invoice")
-        .order_by("currency", "invoice__invoice_date", "invoice_id")
-    )
-    transfers: dict[str, dict] = {}
-    for payment in payments:
-        transfer = transfers.setdefault(
-            payment.currency,
-            {
-                "currency": payment.currency,
-                "payments": [],
-                "gross": ZERO,
-                "discount": ZERO,
-                "net": ZERO,
-                "end_to_end_id": payment.end_to_end_id,
-            },
-        )
-        transfer["payments"].append(payment)
-        transfer["gross"] += payment.gross_amount
-        transfer["discount"] += payment.discount_taken
-        transfer["net"] += payment.net_amount
-    account = (
-        vendor.bank_accounts.filter(status=BankAccount.Status.VERIFIED)
-        .order_by("-verified_at")
-        .first()
-    )
-    for transfer in transfers.values():
-        transfer["account"] = account
-    return Remittance(
-        run=run, vendor=vendor, company=CompanySettings.load(), transfers=list(transfers.values())
-    )
-
-
-def remittance_send(*, run: PaymentRun, vendor: Vendor, by: AbstractBaseUser) -> Remittance:
-    """Email the vendor what the run pays them and for which invoices (HTML with a text part)."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-    run = PaymentRun.objects.get(pk=run.pk)
-    if run.status not in (PaymentRun.Status.SENT, PaymentRun.Status.PAID):
-        raise DomainError("Remittance advice goes out once the run has been sent to the bank.")
-    if not vendor.email:
-        raise DomainError(f"{vendor.name} has no email address; print the advice instead.")
-    advice = remittance_for(run, vendor)
-    if not advice.transfers:
-        raise DomainError(f"{run.number} pays nothing to {vendor.name}.")
-    context = {"advice": advice, "site_url": settings.SITE_URL}
-    message = EmailMultiAlternatives(
-        subject=f"Payment advice {run.number} from {advice.company.company_name}",
-        body=render_to_string("payables/email/remittance.txt", context),
-        to=[vendor.email],
-    )
-    message.attach_alternative(
-        render_to_string("payables/email/remittance.html", context), "text/html"
-    )
-    message.send()
-    audit_record(
-        obj=run,
-        action="remittance_sent",
-        by=by,
-        changes={"vendor": vendor.name, "email": vendor.email},
-    )
-    return advice

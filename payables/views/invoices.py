@@ -15,16 +15,19 @@ from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from p2p.money import ZERO, line_amount
 from p2p.roles import role_required
-from payables import capture, selectors, services
-from payables.capture_forms import AttachmentForm
 from payables.filters import InvoiceFilter
-from payables.forms import (
+from payables.forms.capture import AttachmentForm
+from payables.forms.invoices import (
     FREE_LINES,
     InvoiceHeaderForm,
     InvoiceLineFormSet,
     suggested_tax,
 )
-from payables.models import Invoice, InvoiceException
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.selectors import invoices as invoice_selectors
+from payables.services import capture
+from payables.services.invoices import InvoiceLineInput
 from payables.uploads import attachment_limit, limited_uploads, refused_uploads
 from procurement.models import PurchaseOrder
 
@@ -42,7 +45,9 @@ def _page(request: HttpRequest, queryset: QuerySet) -> Page:
 @role_required(*roles.INVOICE_READERS)
 def invoice_list(request: HttpRequest) -> HttpResponse:
     """All invoices, newest first, filtered by search text, status and vendor."""
-    invoice_filter = InvoiceFilter(request.GET or None, queryset=selectors.invoice_list_queryset())
+    invoice_filter = InvoiceFilter(
+        request.GET or None, queryset=invoice_selectors.invoice_list_queryset()
+    )
     fields = invoice_filter.form.fields
     # django-filter puts empty_label first itself; a blank choice of our own would be a second.
     fields["status"].empty_label = "Any status"
@@ -145,7 +150,7 @@ def invoice_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _invoice_create_post(request)
     context: dict = {
-        "open_pos": selectors.open_purchase_orders()[:300],
+        "open_pos": invoice_selectors.open_purchase_orders()[:300],
         "po_number": request.GET.get("po_number", ""),
         "entry_open": False,
     }
@@ -157,7 +162,7 @@ def invoice_create(request: HttpRequest) -> HttpResponse:
     if lookup_error:
         context["lookup_error"] = lookup_error
     if po is not None:
-        po_lines = selectors.po_lines_with_open_to_bill(po)
+        po_lines = invoice_selectors.po_lines_with_open_to_bill(po)
         initial_lines = [
             {
                 "po_line": line.pk,
@@ -201,7 +206,7 @@ def _invoice_create_post(request: HttpRequest) -> HttpResponse:
         data = header.cleaned_data
         po = data["purchase_order"]
         lines = [
-            services.InvoiceLineInput(
+            InvoiceLineInput(
                 description=form.cleaned_data["description"].strip(),
                 quantity=form.cleaned_data["quantity"],
                 unit_price=form.cleaned_data["unit_price"],
@@ -254,9 +259,9 @@ def _invoice_create_post(request: HttpRequest) -> HttpResponse:
         if str(po_value or "").isdigit()
         else None
     )
-    po_lines = selectors.po_lines_with_open_to_bill(po) if po else []
+    po_lines = invoice_selectors.po_lines_with_open_to_bill(po) if po else []
     context = {
-        "open_pos": selectors.open_purchase_orders()[:300],
+        "open_pos": invoice_selectors.open_purchase_orders()[:300],
         "selected_po": po.pk if po else None,
         "attachment_form": attachment_form,
         **_entry_context(po=po, header=header, formset=formset, po_lines=po_lines),

@@ -4,8 +4,8 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from p2p.exceptions import DomainError
-from payables.capture import check_attachment
 from payables.einvoice.csv_import import COMMA, POINT
+from payables.services.capture import check_attachment
 from payables.uploads import ATTACHMENT_KINDS, MAX_ATTACHMENT_BYTES, MAX_UPLOAD_FILES, MB
 
 

@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from payables.models import Invoice
+from payables.models.invoices import Invoice
 
 MATCHABLE = ("pending_match", "exception")
 DUPLICATE_WINDOW_DAYS = 3
@@ -554,7 +554,7 @@ def _statements(*, rematches: bool) -> list[str]:
     ]
 
 
-def match_invoices(invoice_ids: Sequence[int]) -> int:
+def run_matching(invoice_ids: Sequence[int]) -> int:
     """Match a batch of invoices; returns how many were in a matchable state."""
     if not invoice_ids:
         return 0

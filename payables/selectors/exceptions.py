@@ -22,15 +22,14 @@ from django.utils import timezone
 
 from p2p import roles
 from payables.filters import InvoiceExceptionFilter
-from payables.models import (
+from payables.models.exceptions import (
     ExceptionComment,
     ExceptionMention,
-    Invoice,
     InvoiceException,
-    InvoiceLine,
-    MatchResult,
     business_days_before,
 )
+from payables.models.invoices import Invoice, InvoiceLine
+from payables.models.matching import MatchResult
 from procurement.models import ReceiptLine
 from vendors.selectors import active_contract_price
 

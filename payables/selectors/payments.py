@@ -24,9 +24,10 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from p2p.money import ZERO
-from payables.models import (
-    Invoice,
-    InvoiceException,
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import (
+    CompanySettings,
     Payment,
     PaymentHold,
     PaymentRun,
@@ -278,8 +279,6 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
 
 
 def _cost_of_capital() -> Decimal:
-    from payables.models import CompanySettings
-
     return CompanySettings.load().cost_of_capital_pct
 
 

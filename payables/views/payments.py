@@ -18,17 +18,7 @@ from p2p.accounts import password_confirmation_required
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from p2p.roles import role_required
-from payables import payment_selectors as selectors
-from payables import payments
-from payables.models import (
-    BankConfirmation,
-    CompanySettings,
-    Invoice,
-    Payment,
-    PaymentExport,
-    PaymentRun,
-)
-from payables.payment_forms import (
+from payables.forms.payments import (
     AddInvoiceForm,
     BankConfirmForm,
     CalendarForm,
@@ -38,6 +28,17 @@ from payables.payment_forms import (
     PaymentRunProposeForm,
     ReasonForm,
 )
+from payables.models.invoices import Invoice
+from payables.models.payments import (
+    BankConfirmation,
+    CompanySettings,
+    Payment,
+    PaymentExport,
+    PaymentRun,
+)
+from payables.selectors import payments as payment_selectors
+from payables.services import payments, settlement
+from payables.services import remittance as remittance_advice
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
@@ -77,11 +78,13 @@ def run_list(request: HttpRequest) -> HttpResponse:
                     "Another approver must approve it.",
                 )
                 return redirect("payables:run_detail", pk=run.pk)
-    page = Paginator(selectors.run_list_queryset(), PAGE_SIZE).get_page(request.GET.get("page"))
-    totals = selectors.totals_by_run([run.pk for run in page.object_list])
+    page = Paginator(payment_selectors.run_list_queryset(), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    totals = payment_selectors.totals_by_run([run.pk for run in page.object_list])
     for run in page.object_list:
         run.currency_totals = totals.get(run.pk, [])
-    calendar = selectors.cash_calendar(today, weeks=4)
+    calendar = payment_selectors.cash_calendar(today, weeks=4)
     return render(
         request,
         "payables/run_list.html",
@@ -108,7 +111,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One run per currency and vendor: lines, discounts taken and missed, what was left out."""
     run = get_object_or_404(PaymentRun.objects.select_related("prepared_by", "approved_by"), pk=pk)
-    composition = selectors.run_composition(run)
+    composition = payment_selectors.run_composition(run)
     user = request.user
     status = run.status
     is_proposed = status == PaymentRun.Status.PROPOSED
@@ -126,13 +129,13 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "superseded_exports": [
                 e for e in composition["exports"] if e.status == PaymentExport.Status.SUPERSEDED
             ],
-            "left_out": selectors.exclusion_summary(composition["exclusions"]),
+            "left_out": payment_selectors.exclusion_summary(composition["exclusions"]),
             "company": company,
             "is_preparer": run.prepared_by_id == user.pk,
             "can_approve": is_proposed
             and roles.has_role(user, roles.AP_MANAGER, roles.FINANCE_LEADER),
             "can_change": can_change,
-            "add_form": AddInvoiceForm(invoices=selectors.addable_invoices(run))
+            "add_form": AddInvoiceForm(invoices=payment_selectors.addable_invoices(run))
             if can_change
             else None,
             "can_export": status == PaymentRun.Status.APPROVED
@@ -192,7 +195,7 @@ def run_export(request: HttpRequest, pk: int) -> HttpResponse:
     """Write the schema-checked bank files; the run is sent."""
 
     def export(run: PaymentRun) -> str:
-        files = payments.payment_run_export(run=run, by=request.user)
+        files = settlement.payment_run_export(run=run, by=request.user)
         names = ", ".join(export.filename for export in files)
         return f"Bank files ready and checked against the ISO 20022 schema: {names}."
 
@@ -209,7 +212,7 @@ def run_mark_paid(request: HttpRequest, pk: int) -> HttpResponse:
         if request.POST and not form.is_valid():
             raise DomainError(_first_error(form))
         paid_on = form.cleaned_data.get("paid_on") if request.POST else None
-        run = payments.payment_run_mark_paid(run=run, by=request.user, paid_on=paid_on)
+        run = settlement.payment_run_mark_paid(run=run, by=request.user, paid_on=paid_on)
         return f"{run.number} marked paid."
 
     return _step(request, pk, mark_paid)
@@ -276,7 +279,7 @@ def run_bank_confirm(request: HttpRequest, pk: int) -> HttpResponse:
         if not form.is_valid():
             raise DomainError(_first_error(form))
         vendor = get_object_or_404(Vendor, pk=form.cleaned_data["vendor"])
-        confirmation = payments.transfer_bank_confirm(
+        confirmation = settlement.transfer_bank_confirm(
             run=run,
             vendor=vendor,
             currency=form.cleaned_data["currency"],
@@ -304,7 +307,9 @@ def run_void(request: HttpRequest, pk: int, payment_pk: int) -> HttpResponse:
         payment = get_object_or_404(
             Payment.objects.select_related("invoice"), pk=payment_pk, run=run
         )
-        payments.payment_void(payment=payment, by=request.user, reason=form.cleaned_data["reason"])
+        settlement.payment_void(
+            payment=payment, by=request.user, reason=form.cleaned_data["reason"]
+        )
         return f"Payment of {payment.invoice.number} voided; the invoice is payable again."
 
     return _step(request, pk, void)
@@ -320,7 +325,7 @@ def run_file_replace(request: HttpRequest, pk: int, export_pk: int) -> HttpRespo
         if not form.is_valid():
             raise DomainError(_first_error(form))
         export = get_object_or_404(PaymentExport, pk=export_pk, run=run)
-        replacement = payments.bank_file_replace(
+        replacement = settlement.bank_file_replace(
             export=export, by=request.user, reason=form.cleaned_data["reason"]
         )
         return (
@@ -349,7 +354,7 @@ def remittance(request: HttpRequest, pk: int, vendor_pk: int) -> HttpResponse:
     """The printable remittance advice for one vendor in a run."""
     run = get_object_or_404(PaymentRun, pk=pk)
     vendor = get_object_or_404(Vendor, pk=vendor_pk)
-    advice = payments.remittance_for(run, vendor)
+    advice = remittance_advice.remittance_for(run, vendor)
     return render(
         request,
         "payables/remittance.html",
@@ -381,7 +386,7 @@ def remittance_send(request: HttpRequest, pk: int) -> HttpResponse:
     sent, problems = [], []
     for vendor in vendors:
         try:
-            payments.remittance_send(run=run, vendor=vendor, by=request.user)
+            remittance_advice.remittance_send(run=run, vendor=vendor, by=request.user)
         except DomainError as exc:
             problems.append(exc.message)
         else:
@@ -400,14 +405,16 @@ def cash_calendar(request: HttpRequest) -> HttpResponse:
     form = CalendarForm(request.GET or None)
     weeks = (form.cleaned_data.get("weeks") if form.is_valid() else None) or 6
     company = CompanySettings.load()
-    deadlines = Paginator(selectors.discount_deadlines(today, DEADLINE_DAYS), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    deadlines = Paginator(
+        payment_selectors.discount_deadlines(today, DEADLINE_DAYS), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     return render(
         request,
         "payables/cash_calendar.html",
         {
-            "table": selectors.calendar_table(selectors.cash_calendar(today, weeks=weeks)),
+            "table": payment_selectors.calendar_table(
+                payment_selectors.cash_calendar(today, weeks=weeks)
+            ),
             "weeks": weeks,
             "week_choices": [value for value, _label in form.fields["weeks"].choices],
             "deadlines": deadlines,

@@ -15,11 +15,12 @@ from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.roles import role_required
-from payables import capture
-from payables.capture_forms import AttachmentForm, ImportUploadForm
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import MAX_CSV_BYTES
-from payables.models import ImportBatch, Invoice, InvoiceAttachment
+from payables.forms.capture import AttachmentForm, ImportUploadForm
+from payables.models.capture import ImportBatch
+from payables.models.invoices import Invoice, InvoiceAttachment
+from payables.services import capture
 from payables.storage import private_storage
 from payables.uploads import (
     MAX_UPLOAD_FILES,
