@@ -2,7 +2,6 @@
 
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -10,16 +9,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from p2p import views
 from p2p.api_router import router
-from p2p.management.commands.seed_demo import demo_login_context
-
-# Development only: the login page lists the demo users that `make run` loads.
-login_view = auth_views.LoginView.as_view(
-    extra_context=None if settings.PRODUCTION else demo_login_context(),
-)
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", login_view, name="login"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/confirm-password/", views.password_confirm, name="password_confirm"),
     path("account/two-factor/", views.two_factor, name="two_factor"),
