@@ -8,7 +8,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from p2p import views
-from p2p.api_router import router
+from p2p.api import api_root_urls
+
+# Every app registers its ViewSets on its own router; named by string, so the core imports no app.
+API_URLCONFS = [include(f"{app}.api_urls") for app in ("vendors", "procurement", "payables")]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -32,7 +35,8 @@ urlpatterns = [
     path("procurement/", include("procurement.urls")),
     path("payables/", include("payables.urls")),
     path("metrics/", include("metrics.urls")),
-    path("api/", include(router.urls)),
+    *(path("api/", urlconf) for urlconf in API_URLCONFS),
+    path("api/", include(api_root_urls(API_URLCONFS))),
     path("api/auth/token/", views.ObtainToken.as_view(), name="api-token"),
     path("api/auth/logout/", views.RevokeToken.as_view(), name="api-logout"),
     path("api/auth/logout-all/", views.RevokeAllTokens.as_view(), name="api-logout-all"),
