@@ -3,7 +3,6 @@
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -29,7 +28,7 @@ from metrics.forms import (
 from metrics.models import AgeBucket, Measure
 from metrics.report_pdf import render_weekly_pdf
 from p2p import roles
-from p2p.exceptions import DomainError
+from p2p.exceptions import DomainError, NotAllowed
 from payables.models import InvoiceException
 from vendors.models import Vendor
 
@@ -77,7 +76,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     allowed = dict(_audiences(user))
     audience = request.GET.get("view") or _default_audience(user)
     if audience not in allowed:
-        raise PermissionDenied("This view of the dashboard is not for your role.")
+        raise NotAllowed("This view of the dashboard is not for your role.")
     data = request.GET.copy()
     # A buyer's own view starts with their POs; "All buyers" in the filter widens it.
     if audience == "buyers" and "buyer" not in data and roles.has_role(user, roles.BUYER):

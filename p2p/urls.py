@@ -13,6 +13,9 @@ from p2p.api import api_root_urls
 # Every app registers its ViewSets on its own router; named by string, so the core imports no app.
 API_URLCONFS = [include(f"{app}.api_urls") for app in ("vendors", "procurement", "payables")]
 
+# A refusal (NotAllowed, PermissionDenied) that reaches Django renders the styled 403 page.
+handler403 = views.forbidden
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
