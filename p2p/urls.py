@@ -38,7 +38,9 @@ urlpatterns = [
     path("procurement/", include("procurement.urls")),
     path("payables/", include("payables.urls")),
     path("metrics/", include("metrics.urls")),
-    *(path("api/", urlconf) for urlconf in API_URLCONFS),
+    # Upper apps first: payables serves AP's figures under /api/vendors/ (payment-holds), which
+    # the vendors router's /api/vendors/{id}/ would otherwise take for a vendor id.
+    *(path("api/", urlconf) for urlconf in reversed(API_URLCONFS)),
     path("api/", include(api_root_urls(API_URLCONFS))),
     path("api/auth/token/", views.ObtainToken.as_view(), name="api-token"),
     path("api/auth/logout/", views.RevokeToken.as_view(), name="api-logout"),

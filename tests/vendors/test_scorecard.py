@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from payables import services as payables
+from payables import vendors as vendor_figures
 from payables.matching import match_invoices
 from tests import factories
 from tests.flow import invoice, issued_po, receive
-from vendors import selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,7 @@ def vendor_history(people, setup_org):
 
 
 def test_scorecard_figures(vendor_history):
-    card = selectors.vendor_scorecard(vendor_history, "12m")
+    card = vendor_figures.vendor_scorecard(vendor_history, "12m")
     assert (card.invoices, card.clean_invoices) == (3, 2)
     assert card.accuracy == Decimal(2) / 3
     assert [(e.type, e.count, e.open) for e in card.exceptions] == [("price_variance", 1, 1)]
@@ -93,19 +93,35 @@ def test_scorecard_query_count_does_not_grow_with_invoices(people, setup_org):
     vendor = factories.make_vendor("Drukkerij Hollandia B.V.", terms=factories.two_ten_net30())
     billed(people, setup_org, vendor, "DH-1", "23.50", dt.date(2026, 11, 2))
     with CaptureQueriesContext(connection) as few:
-        selectors.vendor_scorecard(vendor)
+        vendor_figures.vendor_scorecard(vendor)
     for n in range(2, 7):
         billed(people, setup_org, vendor, f"DH-{n}", "25.00", dt.date(2026, 11, 2))
     with CaptureQueriesContext(connection) as many:
-        card = selectors.vendor_scorecard(vendor)
+        card = vendor_figures.vendor_scorecard(vendor)
     assert card.invoices == 6
     assert len(many) == len(few) == 4
 
 
 def test_a_vendor_without_invoices_has_an_empty_scorecard(client, people):
     vendor = factories.make_vendor()
-    card = selectors.vendor_scorecard(vendor)
+    card = vendor_figures.vendor_scorecard(vendor)
     assert (card.invoices, card.accuracy, card.on_time_rate, card.discounts) == (0, None, None, ())
     client.force_login(people["ap_clerk"])
     html = client.get(reverse("vendors:vendor_detail", args=[vendor.pk])).content.decode()
     assert "No invoices from this vendor in this period." in html
+
+
+def test_vendor_page_queries_do_not_grow_with_its_documents(client, people, setup_org):
+    vendor = factories.make_vendor("Drukkerij Hollandia B.V.", terms=factories.two_ten_net30())
+    billed(people, setup_org, vendor, "DH-1", "23.50", dt.date(2026, 11, 2))
+    client.force_login(people["ap_clerk"])
+    page = reverse("vendors:vendor_detail", args=[vendor.pk])
+    client.get(page)
+    with CaptureQueriesContext(connection) as few:
+        client.get(page)
+    for n in range(2, 6):
+        billed(people, setup_org, vendor, f"DH-{n}", "25.00", dt.date(2026, 11, 2))
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(page).content.decode()
+    assert html.count("DH-") >= 5  # every invoice is listed, open or with its exception
+    assert len(many) == len(few)
