@@ -35,7 +35,6 @@ from vendors.forms import (
 from vendors.models import BankAccount, Contract, PaymentTerms, Vendor, VendorImport
 
 PAGE_SIZE = 50
-DETAIL_ROWS = 20
 TIMELINE_EVENTS = 50
 HOLD_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER)
 
@@ -309,7 +308,9 @@ def bank_change_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def payment_holds(request: HttpRequest) -> HttpResponse:
     """Vendors whose invoices payment runs leave out, why, and how much is held.
 
-    The list itself is AP's figure: the template loads it (`payment_hold_page`)."""
+    The list counts AP's invoices, so the template loads it from payables
+    (`payment_hold_page`); this view only reads which list was asked for.
+    """
     only_held = request.GET.get("show") != "all"
     return render(
         request,
