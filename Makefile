@@ -40,8 +40,8 @@ help:
 	@echo "make migrate         apply migrations (as the owner role)"
 	@echo "make seed            load the demo data (idempotent)"
 	@echo "make worker / beat   run a Celery worker / the beat scheduler in the foreground"
-	@echo "make lint / fmt      check / fix formatting and lint with ruff"
 	@echo "make typecheck       check types with mypy (django-stubs, strict on services and selectors)"
+	@echo "make lint / fmt      check / fix formatting and lint with ruff; lint also checks the import contract"
 	@echo "make bench           matching benchmark (N=$(N) invoices)"
 	@echo "make bench-dashboard KPI rollup and dashboard benchmark at 10k and 1M invoices (own database)"
 	@echo "make bench-csv       CSV import of N=$(N) invoice lines: time and peak memory (own database)"
@@ -119,9 +119,12 @@ beat: install check-services
 test: install check-services db
 	$(VENV)/bin/pytest --create-db -n $(TEST_WORKERS) $(ARGS)
 
+# The import contract (pyproject.toml [tool.importlinter]): the core imports no app, apps
+# depend downward only.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Configured in pyproject.toml ([tool.mypy]); settings are imported, no database is needed.
 typecheck: install

@@ -4,7 +4,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -15,7 +14,9 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
-from metrics import dashboard, kpis, report, selectors, services
+from metrics import kpis, report, selectors, services
+from metrics.dashboard import chartjs, charts, tiles
+from metrics.dashboard.period import OWNERS, RESOLVE_MEASURES, Links, Period
 from metrics.drilldown import EVENT_DAY, exception_rows, exceptions_url, invoice_rows
 from metrics.forms import (
     PERIODS,
@@ -30,7 +31,7 @@ from metrics.forms import (
 from metrics.models import AgeBucket, Measure
 from metrics.report_pdf import render_weekly_pdf
 from p2p import roles
-from p2p.exceptions import DomainError
+from p2p.exceptions import DomainError, NotAllowed
 from p2p.http import AuthenticatedHttpRequest
 from payables.models.exceptions import InvoiceException
 from vendors.models import Vendor
@@ -79,7 +80,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     allowed = dict(_audiences(user))
     audience = request.GET.get("view") or _default_audience(user)
     if audience not in allowed:
-        raise PermissionDenied("This view of the dashboard is not for your role.")
+        raise NotAllowed("This view of the dashboard is not for your role.")
     data = request.GET.copy()
     # A buyer's own view starts with their POs; "All buyers" in the filter widens it.
     if audience == "buyers" and "buyer" not in data and roles.has_role(user, roles.BUYER):
@@ -94,8 +95,8 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         form_errors = []
     scope = form.scope()
     start, end = form.period_bounds()
-    period = dashboard.Period(start, end)
-    links = dashboard.Links(
+    period = Period(start, end)
+    links = Links(
         form.scope_params(),
         start,
         end,
@@ -113,7 +114,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     weekly_measures = [Measure.APPROVE_DAYS]
     if audience in ("ap", "buyers"):
-        weekly_measures += list(dashboard.RESOLVE_MEASURES)
+        weekly_measures += list(RESOLVE_MEASURES)
     weekly = selectors.weekly_duration_stats(scope, period.weeks[0], end, weekly_measures)
     snapshots = selectors.open_snapshots(
         scope, {end, period.previous_end, *(period.week_end(week) for week in period.weeks)}
@@ -141,13 +142,11 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             for days in PERIODS
         ],
         "scope": scope,
-        "tiles": dashboard.headline_tiles(
+        "tiles": tiles.headline_tiles(
             now, before, durations, open_now, open_before, period, targets, links
         ),
-        "kpi_rows": dashboard.kpi_table(
-            now, before, durations, open_now, open_before, links, scope
-        ),
-        "trends": dashboard.weekly_trends(
+        "kpi_rows": tiles.kpi_table(now, before, durations, open_now, open_before, links, scope),
+        "trends": charts.weekly_trends(
             daily, weekly, snapshots, period, targets, links, discount_currency
         ),
         "can_set_targets": roles.has_role(user, *services.TARGET_SETTERS),
@@ -155,15 +154,15 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         "can_open_vendors": roles.has_role(user, *VENDOR_READERS),
     }
     if audience in ("overview", "ap"):
-        context["aging"] = dashboard.aging(open_now, links)
-        context["discounts"] = dashboard.discounts_by_week(daily, period, links, discount_currency)
+        context["aging"] = charts.aging(open_now, links)
+        context["discounts"] = charts.discounts_by_week(daily, period, links, discount_currency)
     slices = selectors.exception_slices(scope, start, end)
     if audience == "overview":
-        context["pareto"] = dashboard.pareto(slices, links, ROOT_CAUSE_LABELS)
+        context["pareto"] = charts.pareto(slices, links, ROOT_CAUSE_LABELS)
         context["worst_vendors"] = selectors.vendors_by_exceptions(scope, start, end)
         context["vendor_links"] = {}
         for row in context["worst_vendors"]:
-            vendor_links = dashboard.Links(
+            vendor_links = Links(
                 {**links.scope_params, "vendor": str(row["vendor_id"])},
                 start,
                 end,
@@ -176,14 +175,14 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             row["invoices_url"] = vendor_links.invoice("captured")
     elif audience == "buyers":
         buyer_slices = [s for s in slices if s.owner == "buyer"]
-        context["pareto"] = dashboard.pareto(buyer_slices, links, ROOT_CAUSE_LABELS)
+        context["pareto"] = charts.pareto(buyer_slices, links, ROOT_CAUSE_LABELS)
         context["buyer_rows"] = _buyer_rows(scope, form, start, end, links, user)
-        context["resolution"] = dashboard.resolution_by_owner(durations, weekly, period, links)
+        context["resolution"] = charts.resolution_by_owner(durations, weekly, period, links)
     else:
         ap_slices = [s for s in slices if s.owner == "ap"]
-        context["pareto"] = dashboard.pareto(ap_slices, links, ROOT_CAUSE_LABELS)
-        context["throughput"] = dashboard.exceptions_by_week(daily, period, links)
-        context["resolution"] = dashboard.resolution_by_owner(durations, weekly, period, links)
+        context["pareto"] = charts.pareto(ap_slices, links, ROOT_CAUSE_LABELS)
+        context["throughput"] = charts.exceptions_by_week(daily, period, links)
+        context["resolution"] = charts.resolution_by_owner(durations, weekly, period, links)
         context["queue_links"] = queue_links = _queue_links(scope, form)
         context["queue_rows"] = [
             {
@@ -192,7 +191,7 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "total": sum(row["cells"][n]["count"] for row in context["aging"]["rows"]),
                 "queue_url": queue_links[owner],
             }
-            for n, (owner, label) in enumerate(dashboard.OWNERS)
+            for n, (owner, label) in enumerate(OWNERS)
         ]
     context["charts"] = _chart_specs(context)
     context["filter_options"] = _filter_options(form)
@@ -242,22 +241,20 @@ def _filter_options(form: DashboardForm) -> dict[str, str]:
 
 
 def _chart_specs(context: dict) -> list[dict]:
-    specs = dashboard.trend_specs(context["trends"])
+    specs = chartjs.trend_specs(context["trends"])
     if "pareto" in context:
-        specs.append(dashboard.pareto_spec("chart-pareto", context["pareto"]))
+        specs.append(chartjs.pareto_spec("chart-pareto", context["pareto"]))
     if "aging" in context:
-        specs.append(dashboard.aging_spec("chart-aging", context["aging"]))
+        specs.append(chartjs.aging_spec("chart-aging", context["aging"]))
     if context.get("discounts") and context["discounts"]["currency"]:
-        specs.append(dashboard.discount_spec("chart-discounts", context["discounts"]))
+        specs.append(chartjs.discount_spec("chart-discounts", context["discounts"]))
     if "throughput" in context:
-        specs.append(dashboard.throughput_spec("chart-throughput", context["throughput"]))
+        specs.append(chartjs.throughput_spec("chart-throughput", context["throughput"]))
     if "resolution" in context:
-        specs.append(dashboard.resolution_spec("chart-resolution", context["resolution"]))
+        specs.append(chartjs.resolution_spec("chart-resolution", context["resolution"]))
     if context.get("worst_vendors"):
         specs.append(
-            dashboard.vendors_spec(
-                "chart-vendors", context["worst_vendors"], context["vendor_links"]
-            )
+            chartjs.vendors_spec("chart-vendors", context["worst_vendors"], context["vendor_links"])
         )
     return specs
 
@@ -276,7 +273,7 @@ def _buyer_rows(scope, form, start, end, links, user) -> list[dict]:
         end,
     )
     for row in rows:
-        buyer_links = dashboard.Links(
+        buyer_links = Links(
             {**links.scope_params, "buyer": str(row["buyer_id"])},
             start,
             end,

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -29,6 +28,7 @@ from knox.models import AuthToken
 
 from p2p import roles
 from p2p.audit import audit_record
+from p2p.exceptions import NotAllowed
 from p2p.http import AuthenticatedHttpRequest
 
 # Session keys (epoch seconds): when the user signed in, last typed their password, and
@@ -234,7 +234,7 @@ def mfa_change_needs_code(request: AuthenticatedHttpRequest) -> bool:
 
 def _refuse_unverified_change(request: AuthenticatedHttpRequest) -> None:
     if mfa_change_needs_code(request):
-        raise PermissionDenied("Enter a code from your current authenticator app first.")
+        raise NotAllowed("Enter a code from your current authenticator app first.")
 
 
 def mfa_pending_device(*, user: User, keep: bool) -> TOTPDevice:
@@ -287,7 +287,7 @@ def mfa_disable(*, request: AuthenticatedHttpRequest) -> None:
     user = request.user
     _refuse_unverified_change(request)
     if mfa_required(user):
-        raise PermissionDenied("Your role requires two-factor sign-in; it cannot be turned off.")
+        raise NotAllowed("Your role requires two-factor sign-in; it cannot be turned off.")
     with transaction.atomic():
         if TOTPDevice.objects.filter(user=user).delete()[0]:
             audit_record(obj=user, action="mfa_removed", by=user)

@@ -3,12 +3,15 @@
 import re
 from typing import Any, Protocol
 
+from django import urls
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
+from rest_framework.urlpatterns import format_suffix_patterns
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from p2p.exceptions import DomainError
@@ -29,6 +32,30 @@ class ObjectViewSet(Protocol):
     def get_queryset(self) -> QuerySet[Any]: ...
 
     def get_serializer(self, *args: Any, **kwargs: Any) -> serializers.BaseSerializer[Any]: ...
+
+
+class AppRouter(DefaultRouter):
+    """An app's own API router (`<app>/api_urls.py`): its ViewSets' URLs, without a root view.
+
+    The core includes each app's router by its dotted name and serves the one root view
+    that lists them all (`api_root_urls`), so it never imports an app.
+    """
+
+    include_root_view = False
+
+
+def api_root_urls(app_urlconfs: list[tuple]) -> list[urls.URLPattern]:
+    """The browsable API's front page (`/api/`), listing every app router's list endpoint.
+
+    `app_urlconfs` are the `include("<app>.api_urls")` results: each names the imported
+    module, whose `router` holds the registrations, in the order they are included.
+    """
+    api_root_dict = {}
+    for urlconf_module, _app_name, _namespace in app_urlconfs:
+        for prefix, _viewset, basename in urlconf_module.router.registry:
+            api_root_dict[prefix] = DefaultRouter.routes[0].name.format(basename=basename)
+    view = DefaultRouter.APIRootView.as_view(api_root_dict=api_root_dict)
+    return format_suffix_patterns([urls.path("", view, name=DefaultRouter.root_view_name)])
 
 
 class FreshResponseMixin:

@@ -1,5 +1,7 @@
 """Domain errors: raised by services, turned into a message (HTML) or a status code (API)."""
 
+from django.core.exceptions import PermissionDenied
+
 
 class DomainError(Exception):
     """A rule of the business refused the operation; the message is meant for the user."""
@@ -23,7 +25,11 @@ class SegregationOfDutiesError(DomainError):
     status_code = 403
 
 
-class NotAllowed(DomainError):
-    """The user lacks the role or the relationship to the document that the step needs."""
+class NotAllowed(DomainError, PermissionDenied):
+    """The user lacks the role or the relationship to the document that the step needs.
+
+    The one "forbidden": it is also Django's PermissionDenied, so a view that lets it through
+    answers with the 403 page (`handler403`) and the API with a 403 and the message.
+    """
 
     status_code = 403

@@ -5,10 +5,11 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.urls import reverse
 from rest_framework.permissions import BasePermission
+
+from p2p.exceptions import NotAllowed
 
 REQUESTER = "requester"
 APPROVER = "approver"
@@ -55,9 +56,9 @@ def has_role(user: User | AnonymousUser, *roles: str) -> bool:
 
 
 def require_role(user: User | AnonymousUser, *roles: str) -> None:
-    """Raise PermissionDenied unless the user holds one of the roles; used by services."""
+    """Raise NotAllowed unless the user holds one of the roles; used by services."""
     if not has_role(user, *roles):
-        raise PermissionDenied("Your role does not allow this.")
+        raise NotAllowed("Your role does not allow this.")
 
 
 def role_required(*roles: str) -> Callable:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "procurement",
     "payables",
     "metrics",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +95,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "p2p.roles.navigation",
+                # Development only: the login page lists the demo users that `make run` loads.
+                *([] if PRODUCTION else ["demo.context_processors.demo_logins"]),
             ],
         },
     },

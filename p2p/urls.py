@@ -2,24 +2,23 @@
 
 from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from p2p import views
-from p2p.api_router import router
-from p2p.management.commands.seed_demo import demo_login_context
+from p2p.api import api_root_urls
 
-# Development only: the login page lists the demo users that `make run` loads.
-login_view = auth_views.LoginView.as_view(
-    extra_context=None if settings.PRODUCTION else demo_login_context(),
-)
+# Every app registers its ViewSets on its own router; named by string, so the core imports no app.
+API_URLCONFS = [include(f"{app}.api_urls") for app in ("vendors", "procurement", "payables")]
+
+# A refusal (NotAllowed, PermissionDenied) that reaches Django renders the styled 403 page.
+handler403 = views.forbidden
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", login_view, name="login"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/confirm-password/", views.password_confirm, name="password_confirm"),
     path("account/two-factor/", views.two_factor, name="two_factor"),
@@ -39,7 +38,10 @@ urlpatterns = [
     path("procurement/", include("procurement.urls")),
     path("payables/", include("payables.urls")),
     path("metrics/", include("metrics.urls")),
-    path("api/", include(router.urls)),
+    # Upper apps first: payables serves AP's figures under /api/vendors/ (payment-holds), which
+    # the vendors router's /api/vendors/{id}/ would otherwise take for a vendor id.
+    *(path("api/", urlconf) for urlconf in reversed(API_URLCONFS)),
+    path("api/", include(api_root_urls(API_URLCONFS))),
     path("api/auth/token/", views.ObtainToken.as_view(), name="api-token"),
     path("api/auth/logout/", views.RevokeToken.as_view(), name="api-logout"),
     path("api/auth/logout-all/", views.RevokeAllTokens.as_view(), name="api-logout-all"),

@@ -4,7 +4,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
@@ -19,7 +18,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from p2p import accounts, roles
+from p2p.exceptions import NotAllowed
 from p2p.http import AuthenticatedHttpRequest, AuthenticatedRequest
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 403 page (`handler403`): why, in the site's layout with the user's navigation."""
+    message = str(exception or "") or "You may not open this page."
+    return render(request, "403.html", {"message": message}, status=403)
 
 
 def home(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -110,7 +116,7 @@ def two_factor(request: AuthenticatedHttpRequest) -> HttpResponse:
     elif request.method == "POST" and request.POST.get("action") == "remove":
         try:
             accounts.mfa_disable(request=request)
-        except PermissionDenied as exc:
+        except NotAllowed as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Two-factor sign-in is off.")

@@ -1,5 +1,6 @@
 """Admin: match policies are set here; AP documents are only looked at (services change them)."""
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -8,6 +9,55 @@ from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.matching import MatchPolicy
 from payables.models.payments import PaymentRun
+from procurement.models import Category
+
+
+class MatchPolicyForm(forms.ModelForm):
+    """Each scope has one key (vendor, category or item code) and no other.
+
+    The database refuses any other combination (match_policy_scope_key); saying which field
+    is missing or extra here turns that refusal into a form error instead of a server error.
+    """
+
+    KEYS = {
+        MatchPolicy.Scope.ORGANISATION: (),
+        MatchPolicy.Scope.VENDOR: ("vendor",),
+        MatchPolicy.Scope.CATEGORY: ("category",),
+        MatchPolicy.Scope.ITEM: ("item_code",),
+    }
+
+    category = forms.TypedChoiceField(
+        choices=[("", "---------"), *Category.choices], required=False, empty_value=""
+    )
+
+    class Meta:
+        model = MatchPolicy
+        fields = (
+            "name",
+            "scope",
+            "vendor",
+            "category",
+            "item_code",
+            "active",
+            "price_tolerance_pct",
+            "price_tolerance_abs",
+            "qty_tolerance_pct",
+            "total_tolerance_abs",
+            "combine",
+        )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        scope = cleaned.get("scope")
+        if scope not in self.KEYS:
+            return cleaned
+        label = MatchPolicy.Scope(scope).label.lower()
+        for name in ("vendor", "category", "item_code"):
+            if name in self.KEYS[scope] and not cleaned.get(name):
+                self.add_error(name, f"A {label} policy needs this.")
+            elif name not in self.KEYS[scope] and cleaned.get(name):
+                self.add_error(name, f"A {label} policy leaves this empty.")
+        return cleaned
 
 
 @admin.register(MatchPolicy)
@@ -28,8 +78,9 @@ class MatchPolicyAdmin(AuditedAdmin):
     list_editable = ("active",)
     search_fields = ("name", "vendor__name")
     raw_id_fields = ("vendor",)
+    form = MatchPolicyForm
     fieldsets = (
-        (None, {"fields": ("name", "scope", "vendor", "active")}),
+        (None, {"fields": ("name", "scope", "vendor", "category", "item_code", "active")}),
         (
             "Price",
             {
@@ -38,6 +89,13 @@ class MatchPolicyAdmin(AuditedAdmin):
             },
         ),
         ("Quantity and totals", {"fields": ("qty_tolerance_pct", "total_tolerance_abs")}),
+        (
+            "Combining",
+            {
+                "fields": ("combine",),
+                "description": "How a tolerance's percentage and amount meet when both are set.",
+            },
+        ),
     )
 
 

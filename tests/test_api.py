@@ -554,3 +554,24 @@ def test_list_query_count_does_not_grow_with_rows(people, setup_org, path, role,
     with_two = measure(2)
     add_rows(people, setup_org, state, 10)
     assert measure(12) == with_two
+
+
+def test_api_root_lists_the_list_endpoint_of_every_app(people):
+    response = client_for(people["ap_clerk"]).get("/api/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert {
+        name: url.removeprefix("http://testserver") for name, url in response.json().items()
+    } == {
+        "vendors": "/api/vendors/",
+        "payment-terms": "/api/payment-terms/",
+        "bank-accounts": "/api/bank-accounts/",
+        "contracts": "/api/contracts/",
+        "requests": "/api/requests/",
+        "purchase-orders": "/api/purchase-orders/",
+        "receipts": "/api/receipts/",
+        "budgets": "/api/budgets/",
+        "invoices": "/api/invoices/",
+        "exceptions": "/api/exceptions/",
+        "payment-runs": "/api/payment-runs/",
+    }
+    assert list(response.json())[0] == "vendors"

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
-from p2p.management.commands.seed_demo import DEMO_PASSWORD
+from demo.people import DEMO_PASSWORD
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.payments import PaymentRun

@@ -10,8 +10,9 @@ from django.core.management.base import CommandError
 from django.db.models import Sum
 from django.utils import timezone
 
+from demo.context_processors import demo_login_context
+from demo.people import DEMO_PASSWORD
 from metrics.models import DailyKpiFact
-from p2p.management.commands.seed_demo import DEMO_PASSWORD, demo_login_context
 from p2p.models import AuditEvent
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
@@ -128,6 +129,12 @@ def test_login_page_context_lists_every_demo_user():
         "rita", "alex", "bob", "carla", "martin", "fiona", "admin"
     ]  # fmt: skip
     assert context["demo_password"] == DEMO_PASSWORD
+
+
+def test_login_page_lists_the_demo_users(client):
+    page = client.get("/login/").content.decode()
+    assert "rita" in page
+    assert DEMO_PASSWORD in page
 
 
 def test_demo_data_is_refused_in_production(settings):

@@ -7,7 +7,7 @@ never returned: responses carry the masked form only.
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -159,60 +159,6 @@ class StatusInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class ExceptionCountSerializer(serializers.Serializer):
-    type = serializers.CharField()
-    # The serializer's metaclass takes declared fields off the class: no clash with Field.label.
-    label = serializers.CharField()  # type: ignore[assignment]
-    count = serializers.IntegerField()
-    open = serializers.IntegerField()
-
-
-class DiscountLineSerializer(serializers.Serializer):
-    currency = serializers.CharField()
-    available = serializers.DecimalField(max_digits=18, decimal_places=2)
-    taken = serializers.DecimalField(max_digits=18, decimal_places=2)
-    missed = serializers.DecimalField(max_digits=18, decimal_places=2)
-
-
-class ScorecardSerializer(serializers.Serializer):
-    """A vendor's invoices in the period: accuracy, exceptions, prices, payment, discounts."""
-
-    vendor_id = serializers.IntegerField()
-    period = serializers.CharField()
-    since = serializers.DateField(allow_null=True)
-    invoices = serializers.IntegerField()
-    clean_invoices = serializers.IntegerField()
-    accuracy = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True)
-    exceptions = ExceptionCountSerializer(many=True)
-    priced_lines = serializers.IntegerField()
-    lines_above_po_price = serializers.IntegerField()
-    average_price_variance = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=6,
-        allow_null=True,
-        help_text="Mean (invoice − PO) ÷ PO price.",
-    )
-    paid = serializers.IntegerField()
-    paid_on_time = serializers.IntegerField()
-    on_time_rate = serializers.DecimalField(max_digits=7, decimal_places=4, allow_null=True)
-    discounts = DiscountLineSerializer(many=True)
-
-
-class PaymentHoldSerializer(VendorSerializer):
-    """A vendor whose invoices payment runs leave out, why, and what is held."""
-
-    reasons = serializers.SerializerMethodField()
-    held_invoices = serializers.IntegerField(read_only=True)
-    held_amount = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
-
-    class Meta(VendorSerializer.Meta):
-        fields = [*VendorSerializer.Meta.fields, "reasons", "held_invoices", "held_amount"]
-        read_only_fields = fields
-
-    def get_reasons(self, vendor: Vendor) -> list[str]:
-        return selectors.hold_reasons(vendor)
-
-
 class VendorViewSet(
     FreshResponseMixin,
     mixins.CreateModelMixin,
@@ -297,34 +243,6 @@ class VendorViewSet(
             note=payload["reason"],
         )
         return self._respond(vendor)
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("period", str, enum=list(selectors.SCORECARD_PERIODS), default="12m")
-        ],
-        responses=ScorecardSerializer,
-    )
-    @action(detail=True, methods=["get"])
-    def scorecard(self, request: Request, pk: str | None = None) -> Response:
-        """The vendor's scorecard over its invoices captured in the period."""
-        scorecard = selectors.vendor_scorecard(
-            self.get_object(), request.query_params.get("period", "")
-        )
-        return Response(ScorecardSerializer(scorecard).data)
-
-    @extend_schema(responses=PaymentHoldSerializer(many=True))
-    @action(
-        detail=False,
-        methods=["get"],
-        url_path="payment-holds",
-        filterset_class=None,
-        pagination_class=None,
-        permission_classes=[roles.api_roles(roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER)],
-    )
-    def payment_holds(self, request: Request) -> Response:
-        """Vendors whose invoices payment runs leave out, with the reasons and amounts held."""
-        holds = selectors.vendors_on_payment_hold()
-        return Response(PaymentHoldSerializer(holds, many=True).data)
 
 
 # --- bank accounts ----------------------------------------------------------------------------

@@ -1,29 +1,20 @@
-"""Vendor reads that are more than a queryset method: duplicates, holds, contract prices,
-payment-term schedules and the scorecard (aggregate queries, never a loop over invoices)."""
+"""Vendor reads that are more than a queryset method: duplicates, hold reasons, contract
+prices and payment-term schedules. AP's figures about a vendor (its scorecard, the vendors
+on payment hold) live in payables/selectors/vendors.py, next to the invoices they count."""
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import (
-    Avg,
     Count,
-    DecimalField,
-    Exists,
-    ExpressionWrapper,
     F,
     FloatField,
     Func,
-    OuterRef,
-    Prefetch,
-    Q,
     QuerySet,
-    Subquery,
-    Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from p2p.money import ZERO, round_money
@@ -156,42 +147,6 @@ def ibans_in_use(ibans: list[str]) -> dict[str, str]:
 # --- payment hold -----------------------------------------------------------------------------
 
 
-def vendors_on_payment_hold() -> QuerySet[Vendor]:
-    """Vendors whose invoices stay out of payment runs, with the reasons and what is held.
-
-    The rules are the payment-run proposal's: the vendor is not active, a bank change
-    awaits verification, or there is no verified account. Each vendor carries
-    `pending_bank_change`, `has_verified_bank`, the pending request (`pending_accounts`)
-    and its approved invoices held (`held_invoices`, `held_amount` in its own currency).
-    """
-    from payables.models.invoices import Invoice
-
-    pending = BankAccount.objects.filter(status=BankAccount.Status.PENDING).select_related(
-        "requested_by"
-    )
-    held = Q(
-        invoices__status=Invoice.Status.APPROVED,
-        invoices__document_type=Invoice.DocumentType.INVOICE,
-    )
-    return (
-        Vendor.objects.with_payment_hold()
-        .filter(on_payment_hold=True)
-        .select_related("payment_terms")
-        .prefetch_related(Prefetch("bank_accounts", queryset=pending, to_attr="pending_accounts"))
-        .annotate(
-            held_invoices=Count("invoices", filter=held),
-            held_amount=Coalesce(
-                Sum(
-                    "invoices__payable_amount",
-                    filter=held & Q(invoices__currency=F("currency")),
-                ),
-                ZERO,
-            ),
-        )
-        .order_by("-held_invoices", "name", "pk")
-    )
-
-
 def hold_reasons(vendor: Vendor) -> list[str]:
     """Why a vendor annotated by with_payment_hold() cannot be paid, in words for AP."""
     reasons = []
@@ -299,159 +254,4 @@ def terms_schedule(
         discount_date=discount_date,
         discount_amount=discount,
         amount_if_discounted=round_money(amount - discount, currency),
-    )
-
-
-# --- scorecard --------------------------------------------------------------------------------
-
-SCORECARD_PERIODS = {
-    "90d": ("Last 90 days", 90),
-    "12m": ("Last 12 months", 365),
-    "all": ("All time", None),
-}
-DEFAULT_SCORECARD_PERIOD = "12m"
-
-
-@dataclass(frozen=True)
-class DiscountLine:
-    """Early-payment discounts offered by the terms, in one currency."""
-
-    currency: str
-    available: Decimal
-    taken: Decimal
-
-    @property
-    def missed(self) -> Decimal:
-        return self.available - self.taken
-
-
-@dataclass(frozen=True)
-class ExceptionCount:
-    type: str
-    label: str
-    count: int
-    open: int
-
-
-@dataclass(frozen=True)
-class Scorecard:
-    """How a vendor's invoices fared: the feedback loop from AP to procurement."""
-
-    vendor_id: int
-    period: str
-    since: dt.date | None
-    invoices: int = 0
-    clean_invoices: int = 0
-    paid: int = 0
-    paid_on_time: int = 0
-    priced_lines: int = 0
-    lines_above_po_price: int = 0
-    average_price_variance: Decimal | None = None
-    exceptions: tuple[ExceptionCount, ...] = field(default_factory=tuple)
-    discounts: tuple[DiscountLine, ...] = field(default_factory=tuple)
-
-    @property
-    def accuracy(self) -> Decimal | None:
-        """Share of invoices that never raised an exception (DESIGN.md 'vendor accuracy')."""
-        return Decimal(self.clean_invoices) / self.invoices if self.invoices else None
-
-    @property
-    def on_time_rate(self) -> Decimal | None:
-        return Decimal(self.paid_on_time) / self.paid if self.paid else None
-
-    @property
-    def exception_total(self) -> int:
-        return sum(row.count for row in self.exceptions)
-
-    @property
-    def period_label(self) -> str:
-        return SCORECARD_PERIODS[self.period][0]
-
-
-def vendor_scorecard(vendor: Vendor, period: str = DEFAULT_SCORECARD_PERIOD) -> Scorecard:
-    """The scorecard over the vendor's invoices captured in the period: four aggregate queries.
-
-    Accuracy = invoices with no exception ÷ invoices; on-time = paid on or before the due
-    date ÷ paid; average price variance = mean of (invoice − PO unit price) ÷ PO unit price
-    over matched lines; discounts available once their window closed or the invoice was paid.
-    """
-    from payables.models.exceptions import InvoiceException
-    from payables.models.invoices import Invoice
-    from payables.models.matching import MatchResult
-    from payables.models.payments import Payment
-
-    if period not in SCORECARD_PERIODS:
-        period = DEFAULT_SCORECARD_PERIOD
-    days = SCORECARD_PERIODS[period][1]
-    today = timezone.localdate()
-    since = today - dt.timedelta(days=days) if days else None
-    in_period = Q(captured_at__date__gte=since) if since else Q()
-
-    invoices = Invoice.objects.filter(in_period, vendor=vendor)
-    totals = invoices.annotate(
-        excepted=Exists(InvoiceException.objects.filter(invoice=OuterRef("pk")))
-    ).aggregate(
-        invoices=Count("id"),
-        clean=Count("id", filter=Q(excepted=False)),
-        paid=Count("id", filter=Q(status=Invoice.Status.PAID)),
-        on_time=Count("id", filter=Q(status=Invoice.Status.PAID, paid_at__date__lte=F("due_date"))),
-    )
-
-    exceptions = (
-        InvoiceException.objects.filter(invoice__in=invoices)
-        .values("type")
-        .annotate(
-            count=Count("id"), open=Count("id", filter=Q(status=InvoiceException.Status.OPEN))
-        )
-        .order_by("-count", "type")
-    )
-    labels = dict(InvoiceException.Type.choices)
-
-    relative_variance = ExpressionWrapper(
-        (F("invoice_unit_price") - F("po_unit_price")) / F("po_unit_price"),
-        output_field=DecimalField(max_digits=18, decimal_places=6),
-    )
-    prices = MatchResult.objects.filter(
-        invoice_line__invoice__in=invoices, po_unit_price__gt=0
-    ).aggregate(
-        lines=Count("pk"),
-        above=Count("pk", filter=Q(invoice_unit_price__gt=F("po_unit_price"))),
-        average=Avg(relative_variance),
-    )
-
-    taken = (
-        Payment.objects.filter(invoice=OuterRef("pk"), status=Payment.Status.PAID)
-        .values("invoice")
-        .annotate(total=Sum("discount_taken"))
-        .values("total")
-    )
-    discounts = (
-        invoices.filter(discount_amount__gt=0)
-        .exclude(status=Invoice.Status.REJECTED)
-        .filter(Q(status=Invoice.Status.PAID) | Q(discount_date__lt=today))
-        .annotate(taken=Coalesce(Subquery(taken), ZERO))
-        .values("currency")
-        .annotate(available=Sum("discount_amount"), taken_total=Sum("taken"))
-        .order_by("currency")
-    )
-    return Scorecard(
-        vendor_id=vendor.pk,
-        period=period,
-        since=since,
-        invoices=totals["invoices"],
-        clean_invoices=totals["clean"],
-        paid=totals["paid"],
-        paid_on_time=totals["on_time"],
-        priced_lines=prices["lines"],
-        lines_above_po_price=prices["above"],
-        average_price_variance=prices["average"],
-        exceptions=tuple(
-            ExceptionCount(
-                row["type"], labels.get(row["type"], row["type"]), row["count"], row["open"]
-            )
-            for row in exceptions
-        ),
-        discounts=tuple(
-            DiscountLine(row["currency"], row["available"], row["taken_total"]) for row in discounts
-        ),
     )

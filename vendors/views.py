@@ -2,16 +2,13 @@
 the CSV import.
 
 Views parse input with a form, call one service and turn DomainError into a message;
-PermissionDenied from a service bubbles up as a 403. Bank details are shown masked
+NotAllowed from a service bubbles up as a 403. Bank details are shown masked
 everywhere; the full IBAN never reaches a template.
 """
 
-import datetime as dt
-from decimal import Decimal
-
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,10 +18,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
-from payables.models.exceptions import InvoiceException
-from payables.models.invoices import Invoice
-from payables.models.payments import Payment
-from procurement.models import PurchaseOrder
 from vendors import selectors, services
 from vendors.api import VENDOR_READERS
 from vendors.filters import ContractFilter, VendorFilter
@@ -42,16 +35,7 @@ from vendors.forms import (
 from vendors.models import BankAccount, Contract, PaymentTerms, Vendor, VendorImport
 
 PAGE_SIZE = 50
-DETAIL_ROWS = 20
-RECENT_PAYMENTS = 10
 TIMELINE_EVENTS = 50
-PAID_WINDOW_DAYS = 90
-OPEN_INVOICE_STATUSES = (
-    Invoice.Status.PENDING_MATCH,
-    Invoice.Status.EXCEPTION,
-    Invoice.Status.APPROVED,
-    Invoice.Status.SCHEDULED,
-)
 HOLD_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER)
 
 
@@ -61,14 +45,10 @@ def _page(request: HttpRequest, rows: QuerySet):
 
 def _section(request: HttpRequest, active: str) -> dict:
     """Context for the vendor area's tabs: which is current and which this user may open."""
-    sees_holds = roles.has_role(request.user, *HOLD_READERS)
     return {
         "active": active,
-        "perms_holds": sees_holds,
+        "perms_holds": roles.has_role(request.user, *HOLD_READERS),
         "perms_import": roles.has_role(request.user, *services.VENDOR_EDITORS),
-        "hold_count": selectors.vendors_on_payment_hold().filter(held_invoices__gt=0).count()
-        if sees_holds
-        else 0,
     }
 
 
@@ -180,38 +160,6 @@ def vendor_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_vendor_form(request, form, vendor, duplicates)
 
 
-def _open_amounts(vendor: Vendor) -> dict:
-    """Counts and sums for the tiles; amounts only in the vendor's own currency."""
-    in_currency = Q(currency=vendor.currency)
-    since = timezone.localdate() - dt.timedelta(days=PAID_WINDOW_DAYS)
-    pos = (
-        PurchaseOrder.objects.open()
-        .filter(vendor=vendor)
-        .aggregate(
-            count=Count("id"), amount=Sum("total_amount", filter=in_currency, default=Decimal("0"))
-        )
-    )
-    invoices = Invoice.objects.filter(vendor=vendor, status__in=OPEN_INVOICE_STATUSES).aggregate(
-        count=Count("id"), amount=Sum("total_amount", filter=in_currency, default=Decimal("0"))
-    )
-    paid = Payment.objects.filter(
-        vendor=vendor, status=Payment.Status.PAID, paid_on__gte=since
-    ).aggregate(
-        count=Count("id"),
-        amount=Sum("net_amount", filter=in_currency, default=Decimal("0")),
-        discount=Sum("discount_taken", filter=in_currency, default=Decimal("0")),
-    )
-    return {"pos": pos, "invoices": invoices, "paid": paid}
-
-
-def _scorecard_context(request: HttpRequest, vendor: Vendor) -> dict:
-    return {
-        "vendor": vendor,
-        "scorecard": selectors.vendor_scorecard(vendor, request.GET.get("period", "")),
-        "periods": [(key, label) for key, (label, _days) in selectors.SCORECARD_PERIODS.items()],
-    }
-
-
 @roles.role_required(*VENDOR_READERS)
 @require_GET
 def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -220,7 +168,7 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         Vendor.objects.with_payment_hold().select_related("payment_terms"), pk=pk
     )
     if request.htmx and request.htmx.target == "scorecard":
-        return render(request, "vendors/_scorecard.html", _scorecard_context(request, vendor))
+        return render(request, "vendors/_scorecard.html", {"vendor": vendor})
     user = request.user
     bank_accounts = list(
         vendor.bank_accounts.select_related("requested_by", "verified_by").order_by(
@@ -228,32 +176,7 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
     )
     pending = _first(bank_accounts, BankAccount.Status.PENDING)
-    open_pos = (
-        PurchaseOrder.objects.open()
-        .filter(vendor=vendor)
-        .select_related("buyer")
-        .order_by("-issued_at", "-id")[:DETAIL_ROWS]
-    )
-    open_invoices = (
-        Invoice.objects.filter(vendor=vendor, status__in=OPEN_INVOICE_STATUSES)
-        .select_related("purchase_order")
-        .order_by("due_date", "id")[:DETAIL_ROWS]
-    )
-    open_exceptions = (
-        InvoiceException.objects.filter(invoice__vendor=vendor, status=InvoiceException.Status.OPEN)
-        .select_related("invoice", "owner_user")
-        .order_by("-opened_at", "-id")[:DETAIL_ROWS]
-    )
-    payments = (
-        Payment.objects.filter(vendor=vendor)
-        .exclude(status=Payment.Status.VOID)
-        .select_related("run", "invoice")
-        .order_by("-run__pay_date", "-id")[:RECENT_PAYMENTS]
-    )
     contracts = selectors.contract_list().filter(vendor=vendor).order_by("-valid_to", "-id")[:10]
-    held = Invoice.objects.filter(
-        vendor=vendor, status=Invoice.Status.APPROVED, document_type=Invoice.DocumentType.INVOICE
-    ).aggregate(count=Count("id"), amount=Sum("payable_amount", default=Decimal("0")))
     refs = [("vendors.vendor", vendor.pk)] + [("vendors.bankaccount", a.pk) for a in bank_accounts]
     # The newest events, shown oldest first like every other timeline.
     events = list(AuditEvent.objects.for_objects(refs).order_by("-at", "-id")[:TIMELINE_EVENTS])
@@ -263,19 +186,12 @@ def vendor_detail(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "vendors/vendor_detail.html",
         {
-            **_scorecard_context(request, vendor),
+            "vendor": vendor,
             "bank_accounts": bank_accounts,
             "pending": pending,
             "hold_reasons": selectors.hold_reasons(vendor),
-            "held": held,
-            "open_pos": open_pos,
-            "open_invoices": open_invoices,
-            "open_exceptions": open_exceptions,
-            "payments": payments,
             "contracts": contracts,
             "events": events,
-            "totals": _open_amounts(vendor),
-            "paid_window_days": PAID_WINDOW_DAYS,
             "can_open_runs": roles.has_role(user, *roles.PAYMENT_READERS),
             "perms_holds": roles.has_role(user, *HOLD_READERS),
             "can_edit": can_edit,
@@ -390,19 +306,16 @@ def bank_change_reject(request: HttpRequest, pk: int) -> HttpResponse:
 @roles.role_required(*HOLD_READERS)
 @require_GET
 def payment_holds(request: HttpRequest) -> HttpResponse:
-    """Vendors whose invoices payment runs leave out, why, and how much is held."""
-    holds = selectors.vendors_on_payment_hold()
+    """Vendors whose invoices payment runs leave out, why, and how much is held.
+
+    The list counts AP's invoices, so the template loads it from payables
+    (`payment_hold_page`); this view only reads which list was asked for.
+    """
     only_held = request.GET.get("show") != "all"
-    if only_held:
-        holds = holds.filter(held_invoices__gt=0)
-    page = _page(request, holds)
-    for vendor in page.object_list:
-        vendor.reasons = selectors.hold_reasons(vendor)
-        vendor.pending = vendor.pending_accounts[0] if vendor.pending_accounts else None
     return render(
         request,
         "vendors/payment_holds.html",
-        {"page": page, "only_held": only_held, **_section(request, "holds")},
+        {"only_held": only_held, **_section(request, "holds")},
     )
 
 

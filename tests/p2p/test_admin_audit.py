@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from knox.models import AuthToken
 
 from p2p.models import AuditEvent
+from payables.models import MatchPolicy
 from procurement.models import CostCenter, GLAccount, PurchaseRequest
 from tests import factories
 from tests.procurement.conftest import raise_request
@@ -85,6 +86,9 @@ def test_a_match_policy_tolerance_changed_in_the_admin_is_audited(admin_client):
         "name": policy.name,
         "scope": policy.scope,
         "vendor": "",
+        "category": "",
+        "item_code": "",
+        "combine": policy.combine,
         "active": "on",
         "price_tolerance_pct": "5",  # from 2 %
         "price_tolerance_abs": str(policy.price_tolerance_abs),
@@ -196,3 +200,39 @@ def test_revoking_a_token_or_unlocking_a_sign_in_in_the_admin_is_audited(admin_c
     unlocked = AuditEvent.objects.get(object_type="axes.accessattempt", action="admin_deleted")
     assert unlocked.changes["username"] == ["carla", ""]
     assert unlocked.changes["ip_address"] == ["192.0.2.10", ""]
+
+
+def category_policy_form(**changes) -> dict:
+    return {
+        "name": "IT hardware",
+        "scope": "category",
+        "vendor": "",
+        "category": "it",
+        "item_code": "",
+        "combine": "tighter",
+        "active": "on",
+        "price_tolerance_pct": "3",
+        "price_tolerance_abs": "10.00",
+        "qty_tolerance_pct": "0",
+        "total_tolerance_abs": "0.05",
+        **changes,
+    }
+
+
+def test_a_category_match_policy_is_added_in_the_admin(admin_client):
+    response = admin_client.post(reverse("admin:payables_matchpolicy_add"), category_policy_form())
+    assert response.status_code == 302
+    policy = MatchPolicy.objects.get(name="IT hardware")
+    assert (policy.scope, policy.category, policy.vendor_id) == ("category", "it", None)
+    assert policy.combine == MatchPolicy.Combine.TIGHTER
+
+
+def test_a_category_match_policy_without_a_category_is_a_form_error(admin_client):
+    response = admin_client.post(
+        reverse("admin:payables_matchpolicy_add"), category_policy_form(category="")
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "category": ["A category policy needs this."]
+    }
+    assert not MatchPolicy.objects.filter(name="IT hardware").exists()

@@ -12,6 +12,7 @@ from django.urls import reverse
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from payables.models.invoices import Invoice
+from payables.selectors import vendors as vendor_figures
 from payables.services.matching import run_matching
 from payables.services.payments import payment_run_propose
 from tests import factories
@@ -208,7 +209,7 @@ def test_an_unverified_change_blocks_payment_and_the_hold_shows(client, people, 
     assert [p.invoice.number for p in run.payments.select_related("invoice")] == ["KVD-1"]
     assert Invoice.objects.get(pk=held.pk).status == Invoice.Status.APPROVED
 
-    on_hold = {v.name: v for v in selectors.vendors_on_payment_hold()}
+    on_hold = {v.name: v for v in vendor_figures.vendors_on_payment_hold()}
     assert on_hold["Schoonmaakbedrijf De Vries B.V."].held_invoices == 1
     assert selectors.hold_reasons(on_hold["Schoonmaakbedrijf De Vries B.V."]) == [
         "Bank change waiting for verification by a second person"
@@ -225,7 +226,7 @@ def test_an_unverified_change_blocks_payment_and_the_hold_shows(client, people, 
     services.bank_account_verify(account=account, by=people["buyer"], confirm_iban=NEW_IBAN)
     second = propose(people)
     assert [p.invoice.number for p in second.payments.select_related("invoice")] == ["DV-77"]
-    assert not selectors.vendors_on_payment_hold().filter(pk=changing.pk).exists()
+    assert not vendor_figures.vendors_on_payment_hold().filter(pk=changing.pk).exists()
 
 
 def test_hold_list_explains_blocked_onboarding_and_missing_accounts(client, people):
@@ -234,7 +235,7 @@ def test_hold_list_explains_blocked_onboarding_and_missing_accounts(client, peop
     factories.make_vendor("Nieuw B.V.", status=Vendor.Status.ONBOARDING)
     factories.make_vendor("Zonder Bank B.V.", verified_bank=False)
     factories.make_vendor("Betaalbaar B.V.")
-    reasons = {v.name: selectors.hold_reasons(v) for v in selectors.vendors_on_payment_hold()}
+    reasons = {v.name: selectors.hold_reasons(v) for v in vendor_figures.vendors_on_payment_hold()}
     assert reasons == {
         "Geblokkeerd B.V.": ["Blocked: Repeated over-billing"],
         "Nieuw B.V.": ["Still onboarding: not yet activated"],
@@ -265,5 +266,5 @@ def test_hold_list_queries_do_not_grow(client, people):
     add(10)
     with CaptureQueriesContext(connection) as many:
         response = client.get(HOLDS, {"show": "all"})
-    assert len(response.context["page"].object_list) == 12
+    assert response.content.decode().count('<a class="row-link"') == 12
     assert len(many) == len(few)

@@ -9,12 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from payables.selectors import vendors as vendor_figures
 from payables.services.matching import run_matching
 from payables.services.payments import payment_run_approve, payment_run_propose
 from payables.services.settlement import payment_run_mark_paid
 from tests import factories
 from tests.flow import invoice, issued_po, receive
-from vendors import selectors
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +51,7 @@ def vendor_history(people, setup_org):
 
 
 def test_scorecard_figures(vendor_history):
-    card = selectors.vendor_scorecard(vendor_history, "12m")
+    card = vendor_figures.vendor_scorecard(vendor_history, "12m")
     assert (card.invoices, card.clean_invoices) == (3, 2)
     assert card.accuracy == Decimal(2) / 3
     assert [(e.type, e.count, e.open) for e in card.exceptions] == [("price_variance", 1, 1)]
@@ -94,19 +94,35 @@ def test_scorecard_query_count_does_not_grow_with_invoices(people, setup_org):
     vendor = factories.make_vendor("Drukkerij Hollandia B.V.", terms=factories.two_ten_net30())
     billed(people, setup_org, vendor, "DH-1", "23.50", dt.date(2026, 11, 2))
     with CaptureQueriesContext(connection) as few:
-        selectors.vendor_scorecard(vendor)
+        vendor_figures.vendor_scorecard(vendor)
     for n in range(2, 7):
         billed(people, setup_org, vendor, f"DH-{n}", "25.00", dt.date(2026, 11, 2))
     with CaptureQueriesContext(connection) as many:
-        card = selectors.vendor_scorecard(vendor)
+        card = vendor_figures.vendor_scorecard(vendor)
     assert card.invoices == 6
     assert len(many) == len(few) == 4
 
 
 def test_a_vendor_without_invoices_has_an_empty_scorecard(client, people):
     vendor = factories.make_vendor()
-    card = selectors.vendor_scorecard(vendor)
+    card = vendor_figures.vendor_scorecard(vendor)
     assert (card.invoices, card.accuracy, card.on_time_rate, card.discounts) == (0, None, None, ())
     client.force_login(people["ap_clerk"])
     html = client.get(reverse("vendors:vendor_detail", args=[vendor.pk])).content.decode()
     assert "No invoices from this vendor in this period." in html
+
+
+def test_vendor_page_queries_do_not_grow_with_its_documents(client, people, setup_org):
+    vendor = factories.make_vendor("Drukkerij Hollandia B.V.", terms=factories.two_ten_net30())
+    billed(people, setup_org, vendor, "DH-1", "23.50", dt.date(2026, 11, 2))
+    client.force_login(people["ap_clerk"])
+    page = reverse("vendors:vendor_detail", args=[vendor.pk])
+    client.get(page)
+    with CaptureQueriesContext(connection) as few:
+        client.get(page)
+    for n in range(2, 6):
+        billed(people, setup_org, vendor, f"DH-{n}", "25.00", dt.date(2026, 11, 2))
+    with CaptureQueriesContext(connection) as many:
+        html = client.get(page).content.decode()
+    assert html.count("DH-") >= 5  # every invoice is listed, open or with its exception
+    assert len(many) == len(few)
