@@ -2,9 +2,8 @@
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest
 
-from p2p.admin import AuditedAdmin
+from p2p.admin import AuditedAdmin, ReadOnlyAdmin
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.matching import MatchPolicy
@@ -97,19 +96,6 @@ class MatchPolicyAdmin(AuditedAdmin):
             },
         ),
     )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Documents whose status matters change only through the services, never the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Invoice)

@@ -7,7 +7,7 @@ roles and write the audit trail), so the admin shows them for support but never 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from p2p.admin import AuditedAdmin
+from p2p.admin import AuditedAdmin, ReadOnlyAdmin, ReadOnlyInline
 from procurement.models import (
     ApprovalDelegation,
     ApprovalRule,
@@ -104,32 +104,6 @@ class BudgetAdmin(AuditedAdmin):
     def save_model(self, request: HttpRequest, obj: Budget, form, change) -> None:
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A document admin that can be browsed but not added to, changed or deleted."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """Lines shown under their document, never edited here."""
-
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class PurchaseRequestLineInline(ReadOnlyInline):

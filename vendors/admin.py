@@ -9,21 +9,8 @@ never displayed.
 from django.contrib import admin
 from django.http import HttpRequest
 
-from p2p.admin import AuditedAdmin
+from p2p.admin import AuditedAdmin, ReadOnlyAdmin
 from vendors.models import BankAccount, Contract, ContractLine, PaymentTerms, Vendor, VendorImport
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Browse and search only; changes go through the services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(PaymentTerms)
