@@ -6,16 +6,13 @@ cost center, per buyer, and the full detail (vendor × cost center × buyer). A 
 sums across grains: it picks the one grain that answers its filters (see selectors.Scope).
 """
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.db import models
 
+from p2p.money import ZERO
 from payables.models.invoices import Invoice
 from procurement.models import CostCenter, PurchaseOrder
 from vendors.models import Vendor
-
-ZERO = Decimal("0")
 
 
 class Grain(models.TextChoices):

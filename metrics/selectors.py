@@ -27,10 +27,10 @@ from metrics.models import (
     Measure,
     OpenExceptionFact,
 )
+from p2p.money import ZERO
 
 # The fact tables a Scope reads; each has the grain and the vendor, cost center and buyer.
 FactModel = DailyKpiFact | DailyExceptionFact | OpenExceptionFact | DurationFact
-ZERO = Decimal("0")
 COUNT_FIELDS = (
     "invoices_captured",
     "invoices_matched",

@@ -10,9 +10,8 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models.functions import Coalesce
 
+from p2p.money import ZERO
 from vendors.models import PaymentTerms, Vendor
-
-ZERO = Decimal("0")
 
 
 class CostCenter(models.Model):

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.models import AuditEvent
+from p2p.money import ZERO
 from procurement import contracts, invoicing
 from procurement.models import (
     ApprovalDelegation,
@@ -40,7 +41,6 @@ from procurement.models import (
     RequestAttachment,
 )
 
-ZERO = Decimal("0")
 _MONEY = DecimalField(max_digits=18, decimal_places=2)
 # Everyone except a plain requester reads every request and PO (approvers, buyers, AP, finance).
 _READ_ALL_ROLES = tuple(role for role in roles.PO_READERS if role != roles.REQUESTER)

@@ -4,10 +4,10 @@ import datetime as dt
 from decimal import Decimal
 from xml.etree.ElementTree import Element
 
+from p2p.money import ZERO
 from payables.einvoice.common import (
     CREDIT_NOTE,
     INVOICE,
-    ZERO,
     AllowanceCharge,
     DiscountTerms,
     EInvoiceError,

@@ -15,8 +15,8 @@ import defusedxml.ElementTree as SafeET
 
 from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
+from p2p.money import ZERO
 
-ZERO = Decimal("0")
 CENT = Decimal("0.01")
 # Real e-invoices are a few kB; the largest example (with an embedded PDF) is 3.2 MB.
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024

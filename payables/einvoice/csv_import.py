@@ -20,12 +20,11 @@ from typing import Any, BinaryIO
 from django.conf import settings
 
 from p2p.dates import implausible_date
-from p2p.money import round_money
+from p2p.money import ZERO, round_money
 from payables.einvoice.common import (
     CREDIT_NOTE,
     INVOICE,
     MAX_MAGNITUDE,
-    ZERO,
     EInvoiceError,
     ParsedInvoice,
     ParsedLine,

@@ -3,10 +3,10 @@
 from decimal import Decimal
 from xml.etree.ElementTree import Element
 
+from p2p.money import ZERO
 from payables.einvoice.common import (
     CREDIT_NOTE,
     INVOICE,
-    ZERO,
     AllowanceCharge,
     EInvoiceError,
     ParsedInvoice,

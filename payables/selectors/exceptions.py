@@ -33,7 +33,6 @@ from payables.models.matching import MatchResult
 from procurement.models import ReceiptLine
 from vendors.selectors import active_contract_price
 
-ZERO = Decimal("0")
 Status = InvoiceException.Status
 QUEUE_TITLES = {
     "ap": ("Exception queue", "Every unresolved problem on an invoice, what costs money first."),

@@ -1,7 +1,5 @@
 """Read queries behind the AP pages that are more than a queryset method."""
 
-from decimal import Decimal
-
 from django.db.models import (
     Case,
     DecimalField,
@@ -15,10 +13,10 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest
 
+from p2p.money import ZERO
 from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 
-ZERO = Decimal("0")
 QTY = DecimalField(max_digits=18, decimal_places=4)
 MONEY = DecimalField(max_digits=18, decimal_places=2)
 

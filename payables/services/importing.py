@@ -24,6 +24,7 @@ from django.db.models.functions import Replace, Upper
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.money import ZERO
 from payables.einvoice import (
     CREDIT_NOTE,
     INVOICE,
@@ -47,7 +48,6 @@ from payables.services.invoices import (
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
 
-ZERO = Decimal("0")
 ProgressCallback = Callable[[int, int], None]
 # One match task per this many imported invoices: the engine is set-based, batches are cheap.
 MATCH_BATCH = 1000
