@@ -5,6 +5,7 @@ pages and the lifecycle page stay fast as the books grow.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -84,7 +85,7 @@ def sees_everything(user: User) -> bool:
     return roles.has_role(user, *_READ_ALL_ROLES)
 
 
-def _pending_steps() -> Prefetch[str, QuerySet[ApprovalStep], str]:
+def _pending_steps() -> "Prefetch[str, QuerySet[ApprovalStep], str]":
     return Prefetch(
         "approvals",
         queryset=ApprovalStep.objects.filter(status=ApprovalStep.Status.PENDING).select_related(
@@ -581,7 +582,7 @@ class PriceDeviation:
 
 
 def contract_price_deviations(
-    po: PurchaseOrder, lines: list[PurchaseOrderLine] | None = None
+    po: PurchaseOrder, lines: Sequence[PurchaseOrderLine] | None = None
 ) -> list[PriceDeviation]:
     """Lines with an item code whose unit price differs from the vendor's contract today."""
     today = timezone.localdate()
