@@ -162,7 +162,7 @@ class Simulation:
         ids = [ids] if isinstance(ids, int) else ids
         at = at or self.now
         for name in fields:
-            model.objects.filter(**{lookup: ids, f"{name}__gte": self.real_start}).update(
+            model._default_manager.filter(**{lookup: ids, f"{name}__gte": self.real_start}).update(
                 **{name: at}
             )
 

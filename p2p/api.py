@@ -44,7 +44,7 @@ class AppRouter(DefaultRouter):
     include_root_view = False
 
 
-def api_root_urls(app_urlconfs: list[tuple]) -> list[urls.URLPattern]:
+def api_root_urls(app_urlconfs: list[tuple]) -> list[urls.URLPattern | urls.URLResolver]:
     """The browsable API's front page (`/api/`), listing every app router's list endpoint.
 
     `app_urlconfs` are the `include("<app>.api_urls")` results: each names the imported

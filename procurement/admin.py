@@ -5,9 +5,11 @@ roles and write the audit trail), so the admin shows them for support but never 
 """
 
 from django.contrib import admin
+from django.forms import ModelForm
 from django.http import HttpRequest
 
 from p2p.admin import AuditedAdmin, ReadOnlyAdmin, ReadOnlyInline
+from p2p.http import request_user
 from procurement.models import (
     ApprovalDelegation,
     ApprovalRule,
@@ -77,9 +79,12 @@ class ApprovalDelegationAdmin(AuditedAdmin):
     readonly_fields = ("created_by", "created_at")
     list_select_related = ("from_user", "to_user")
 
-    def save_model(self, request: HttpRequest, obj: ApprovalDelegation, form, change) -> None:
+    # The admin only hands this ModelAdmin its own model; AuditedAdmin's signature takes any.
+    def save_model(  # type: ignore[override]
+        self, request: HttpRequest, obj: ApprovalDelegation, form: ModelForm, change: bool
+    ) -> None:
         if not change:
-            obj.created_by = request.user
+            obj.created_by = request_user(request)
         super().save_model(request, obj, form, change)
 
 
@@ -101,8 +106,11 @@ class BudgetAdmin(AuditedAdmin):
     readonly_fields = ("updated_by", "updated_at")
     list_select_related = ("cost_center", "gl_account")
 
-    def save_model(self, request: HttpRequest, obj: Budget, form, change) -> None:
-        obj.updated_by = request.user
+    # The admin only hands this ModelAdmin its own model; AuditedAdmin's signature takes any.
+    def save_model(  # type: ignore[override]
+        self, request: HttpRequest, obj: Budget, form: ModelForm, change: bool
+    ) -> None:
+        obj.updated_by = request_user(request)
         super().save_model(request, obj, form, change)
 
 

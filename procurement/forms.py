@@ -2,10 +2,11 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -95,8 +96,12 @@ class PurchaseRequestForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["cost_center"].queryset = CostCenter.objects.filter(active=True)
-        self.fields["gl_account"].queryset = GLAccount.objects.filter(active=True)
+        cast(
+            forms.ModelChoiceField, self.fields["cost_center"]
+        ).queryset = CostCenter.objects.filter(active=True)
+        cast(forms.ModelChoiceField, self.fields["gl_account"]).queryset = GLAccount.objects.filter(
+            active=True
+        )
         self.fields["preferred_vendor"].widget.attrs["data-preferred-vendor"] = ""
 
     def clean_needed_by(self) -> dt.date | None:
@@ -138,7 +143,8 @@ class RequestLineForm(forms.Form):
     needed_by = forms.DateField(required=False, label="Needed by", widget=_date_input())
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.has_changed() and not data.get("DELETE"):
             contract_item = bool(data.get("item_code"))
             if (
@@ -199,8 +205,11 @@ class BaseRequestLineFormSet(forms.BaseFormSet):
         ]
 
 
-RequestLineFormSet = forms.formset_factory(
-    RequestLineForm, formset=BaseRequestLineFormSet, extra=1, can_delete=True, max_num=200
+RequestLineFormSet = cast(
+    type[BaseRequestLineFormSet],
+    forms.formset_factory(
+        RequestLineForm, formset=BaseRequestLineFormSet, extra=1, can_delete=True, max_num=200
+    ),
 )
 LINES_PREFIX = "lines"
 
@@ -212,10 +221,17 @@ class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, max_length=2000)
 
 
+class VendorTermsChoiceField(forms.ModelChoiceField):
+    """Vendors listed with their payment terms, which the PO takes unless the buyer changes them."""
+
+    def label_from_instance(self, obj: Vendor) -> str:
+        return f"{obj.name} · {obj.payment_terms}"
+
+
 class PurchaseOrderForm(forms.Form):
     """A buyer turns an approved request into a draft PO."""
 
-    vendor = forms.ModelChoiceField(Vendor.objects.none(), empty_label="Choose a vendor")
+    vendor = VendorTermsChoiceField(Vendor.objects.none(), empty_label="Choose a vendor")
     payment_terms = forms.ModelChoiceField(
         PaymentTerms.objects.all(),
         required=False,
@@ -232,16 +248,14 @@ class PurchaseOrderForm(forms.Form):
     def __init__(self, *args, request: PurchaseRequest, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Only vendors that can be ordered from and invoice in the request's currency.
-        self.fields["vendor"].queryset = Vendor.objects.filter(
+        vendor_field = cast(forms.ModelChoiceField, self.fields["vendor"])
+        vendor_field.queryset = Vendor.objects.filter(
             status=Vendor.Status.ACTIVE, currency=request.currency
         ).select_related("payment_terms")
         hint = f"Active vendors invoicing in {request.currency}."
-        if request.preferred_vendor_id:
+        if request.preferred_vendor is not None:
             hint += f" Suggested by the requester: {request.preferred_vendor.name}"
-        self.fields["vendor"].help_text = hint
-        self.fields["vendor"].label_from_instance = lambda vendor: (
-            f"{vendor.name} · {vendor.payment_terms}"
-        )
+        vendor_field.help_text = hint
 
 
 class ReceiptHeaderForm(forms.Form):
@@ -313,8 +327,9 @@ class BaseReceiptLineFormSet(forms.BaseFormSet):
         ]
 
 
-ReceiptLineFormSet = forms.formset_factory(
-    ReceiptLineForm, formset=BaseReceiptLineFormSet, extra=0, max_num=1000
+ReceiptLineFormSet = cast(
+    type[BaseReceiptLineFormSet],
+    forms.formset_factory(ReceiptLineForm, formset=BaseReceiptLineFormSet, extra=0, max_num=1000),
 )
 RECEIPT_PREFIX = "receipt"
 
@@ -348,7 +363,8 @@ def request_initial(request: PurchaseRequest) -> tuple[dict, list[dict]]:
 class AttachmentForm(forms.Form):
     """Files added to a request from its page."""
 
-    files = MultipleFileField(label="Add files")
+    # Declared fields move to base_fields, so this does not shadow Form.files at run time.
+    files = MultipleFileField(label="Add files")  # type: ignore[assignment]
 
 
 # ---------- purchase orders ----------
@@ -405,7 +421,8 @@ class PoSelectionForm(forms.Form):
         ]
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         chosen = []
         for request in self.requests:
             if not data.get(f"order_{request.pk}"):
@@ -435,6 +452,13 @@ class PoHeaderForm(forms.Form):
     )
 
 
+class CodeChoiceField(forms.ModelChoiceField):
+    """GL accounts and cost centers listed by code alone, to fit a PO line's row."""
+
+    def label_from_instance(self, obj: GLAccount | CostCenter) -> str:
+        return obj.code
+
+
 class PoLineForm(forms.Form):
     """One draft PO line: what, how many, at what price, coded where, matched how."""
 
@@ -453,13 +477,13 @@ class PoLineForm(forms.Form):
         widget=_quantity_input(),
         error_messages={**_NUMBER, "required": "Enter a unit price."},
     )
-    gl_account = forms.ModelChoiceField(
+    gl_account = CodeChoiceField(
         GLAccount.objects.filter(active=True),
         required=False,
         label="GL account",
         empty_label="— not coded —",
     )
-    cost_center = forms.ModelChoiceField(
+    cost_center = CodeChoiceField(
         CostCenter.objects.filter(active=True),
         required=False,
         label="Cost center",
@@ -467,11 +491,6 @@ class PoLineForm(forms.Form):
     )
     match_type = forms.ChoiceField(choices=PurchaseOrderLine.MatchType.choices, label="Match")
     remove = forms.BooleanField(required=False, label="Remove")
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["gl_account"].label_from_instance = lambda gl: gl.code
-        self.fields["cost_center"].label_from_instance = lambda cc: cc.code
 
 
 class BasePoLineFormSet(forms.BaseFormSet):
@@ -495,7 +514,10 @@ class BasePoLineFormSet(forms.BaseFormSet):
         ]
 
 
-PoLineFormSet = forms.formset_factory(PoLineForm, formset=BasePoLineFormSet, extra=0, max_num=1000)
+PoLineFormSet = cast(
+    type[BasePoLineFormSet],
+    forms.formset_factory(PoLineForm, formset=BasePoLineFormSet, extra=0, max_num=1000),
+)
 PO_LINES_PREFIX = "po"
 
 
@@ -582,8 +604,9 @@ class BaseReviseLineFormSet(forms.BaseFormSet):
         ]
 
 
-ReviseLineFormSet = forms.formset_factory(
-    ReviseLineForm, formset=BaseReviseLineFormSet, extra=0, max_num=1000
+ReviseLineFormSet = cast(
+    type[BaseReviseLineFormSet],
+    forms.formset_factory(ReviseLineForm, formset=BaseReviseLineFormSet, extra=0, max_num=1000),
 )
 REVISE_PREFIX = "rev"
 
@@ -600,14 +623,24 @@ def _people_with(*role_names: str):
     )
 
 
-def _person_label(user) -> str:
-    return user.get_full_name() or user.username
+class PersonChoiceField(forms.ModelChoiceField):
+    """People listed by full name, falling back to the username."""
+
+    def label_from_instance(self, obj: User) -> str:
+        return obj.get_full_name() or obj.username
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    """Role groups listed as words: "ap_manager" reads "Ap manager"."""
+
+    def label_from_instance(self, obj: Group) -> str:
+        return obj.name.replace("_", " ").capitalize()
 
 
 class DelegationForm(forms.Form):
     """Who stands in for me, and when."""
 
-    to_user = forms.ModelChoiceField(
+    to_user = PersonChoiceField(
         get_user_model().objects.none(), label="Stand-in", empty_label="Choose a colleague"
     )
     start_date = forms.DateField(label="First day away", widget=_date_input())
@@ -616,11 +649,13 @@ class DelegationForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_user"].queryset = _people_with(*DELEGATE_ROLES).exclude(pk=user.pk)
-        self.fields["to_user"].label_from_instance = _person_label
+        cast(PersonChoiceField, self.fields["to_user"]).queryset = _people_with(
+            *DELEGATE_ROLES
+        ).exclude(pk=user.pk)
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             data.get("start_date")
             and data.get("end_date")
@@ -650,13 +685,13 @@ class ApprovalRuleForm(forms.Form):
     )
     department = forms.ChoiceField(required=False, choices=())
     category = forms.ChoiceField(required=False, choices=[("", "Any category"), *Category.choices])
-    approver_group = forms.ModelChoiceField(
+    approver_group = RoleChoiceField(
         Group.objects.filter(name__in=DELEGATE_ROLES),
         required=False,
         label="Approver group",
         empty_label="No group",
     )
-    approver_user = forms.ModelChoiceField(
+    approver_user = PersonChoiceField(
         get_user_model().objects.none(),
         required=False,
         label="Named approver",
@@ -672,17 +707,16 @@ class ApprovalRuleForm(forms.Form):
             .values_list("department", flat=True)
             .distinct()
         )
-        self.fields["department"].choices = [("", "Any department")] + [
+        cast(forms.ChoiceField, self.fields["department"]).choices = [("", "Any department")] + [
             (name, name) for name in departments
         ]
-        self.fields["approver_user"].queryset = _people_with(*DELEGATE_ROLES)
-        self.fields["approver_user"].label_from_instance = _person_label
-        self.fields["approver_group"].label_from_instance = lambda group: group.name.replace(
-            "_", " "
-        ).capitalize()
+        cast(PersonChoiceField, self.fields["approver_user"]).queryset = _people_with(
+            *DELEGATE_ROLES
+        )
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if not data.get("approver_group") and not data.get("approver_user"):
             raise ValidationError("Name an approver: a group, a person, or both.")
         low, high = data.get("min_amount"), data.get("max_amount")
@@ -715,7 +749,8 @@ class BudgetForm(forms.Form):
     note = forms.CharField(required=False, max_length=200)
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("period_start"), data.get("period_end")
         if start and end and end < start:
             self.add_error("period_end", "The period ends before it starts.")

@@ -34,8 +34,8 @@ from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult,
 from payables.tasks import enqueue_match_for_po
 from procurement.models import PurchaseOrder
 
-_MONEY = DecimalField(max_digits=18, decimal_places=2)
-_QUANTITY = DecimalField(max_digits=18, decimal_places=4)
+_MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
+_QUANTITY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=4)
 # Invoices that have consumed budget: approved by the match (or by a person), in a run, or paid.
 SPENT_STATUSES = (Invoice.Status.APPROVED, Invoice.Status.SCHEDULED, Invoice.Status.PAID)
 

@@ -4,6 +4,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -159,7 +160,7 @@ def _attachment_path(attachment: "RequestAttachment", filename: str) -> str:
     return f"requests/{attachment.request_id}/{uuid.uuid4().hex}{suffix}"
 
 
-class RequestAttachmentQuerySet(models.QuerySet):
+class RequestAttachmentQuerySet(models.QuerySet["RequestAttachment"]):
     def current(self) -> "RequestAttachmentQuerySet":
         """Attachments not removed: what the request's page and API list."""
         return self.filter(removed_at__isnull=True)
@@ -252,12 +253,12 @@ class ApprovalRule(models.Model):
 
     @property
     def approver_label(self) -> str:
-        if self.approver_user_id:
+        if self.approver_user is not None:
             return self.approver_user.get_full_name() or self.approver_user.username
-        return f"any {self.approver_group.name}" if self.approver_group_id else "—"
+        return f"any {self.approver_group.name}" if self.approver_group is not None else "—"
 
 
-class ApprovalDelegationQuerySet(models.QuerySet):
+class ApprovalDelegationQuerySet(models.QuerySet["ApprovalDelegation"]):
     def active_on(self, day: dt.date) -> "ApprovalDelegationQuerySet":
         """Delegations in force on a day (not cancelled, day within the dates)."""
         return self.filter(cancelled_at__isnull=True, start_date__lte=day, end_date__gte=day)
@@ -374,9 +375,9 @@ class ApprovalStep(models.Model):
 
     @property
     def approver_label(self) -> str:
-        if self.approver_user_id:
+        if self.approver_user is not None:
             return self.approver_user.get_full_name() or self.approver_user.username
-        return f"any {self.approver_group.name}" if self.approver_group_id else "—"
+        return f"any {self.approver_group.name}" if self.approver_group is not None else "—"
 
 
 class Budget(models.Model):
@@ -424,12 +425,12 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         scope = f"{self.cost_center.code}" + (
-            f"/{self.gl_account.code}" if self.gl_account_id else ""
+            f"/{self.gl_account.code}" if self.gl_account is not None else ""
         )
         return f"{scope} {self.period_start:%d %b %Y}–{self.period_end:%d %b %Y}"
 
 
-class PurchaseOrderQuerySet(models.QuerySet):
+class PurchaseOrderQuerySet(models.QuerySet["PurchaseOrder"]):
     def open(self) -> "PurchaseOrderQuerySet":
         return self.filter(status__in=PurchaseOrder.OPEN_STATUSES)
 
@@ -445,7 +446,7 @@ class PurchaseOrder(models.Model):
         CLOSED = "closed", "Closed"
         CANCELLED = "cancelled", "Cancelled"
 
-    TRANSITIONS = {
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
         Status.DRAFT: (Status.ISSUED, Status.CANCELLED),
         Status.ISSUED: (
             Status.PARTIALLY_RECEIVED,
@@ -648,8 +649,8 @@ class Receipt(models.Model):
         return self.number
 
 
-class ReceiptLineQuerySet(models.QuerySet):
-    def net_received_by_po_line(self):
+class ReceiptLineQuerySet(models.QuerySet["ReceiptLine"]):
+    def net_received_by_po_line(self) -> "models.QuerySet[ReceiptLine, dict[str, Any]]":
         """Received minus returned per PO line, over posted receipts."""
         return (
             self.filter(receipt__status=Receipt.Status.POSTED)

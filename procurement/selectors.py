@@ -5,10 +5,12 @@ pages and the lifecycle page stay fast as the books grow.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db.models import (
     DecimalField,
     Exists,
@@ -41,17 +43,49 @@ from procurement.models import (
     RequestAttachment,
 )
 
-_MONEY = DecimalField(max_digits=18, decimal_places=2)
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from payables.models import InvoiceLine
+
+
+class OpenAmount(TypedDict):
+    """What a PO line still commits: ordered minus approved invoicing, never below zero."""
+
+    open_amount: Decimal
+
+
+class LineBilling(OpenAmount):
+    """A PO line on its page: what it still commits and how much of it was billed."""
+
+    billed_qty: Decimal
+
+
+class BudgetFigures(TypedDict):
+    """A budget's position, summed from the documents."""
+
+    committed: Decimal
+    spent: Decimal
+    available: Decimal
+
+
+class SignedAmount(TypedDict):
+    """An invoice line's amount, negative on a credit note."""
+
+    signed_amount: Decimal
+
+
+_MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 # Everyone except a plain requester reads every request and PO (approvers, buyers, AP, finance).
 _READ_ALL_ROLES = tuple(role for role in roles.PO_READERS if role != roles.REQUESTER)
 
 
-def sees_everything(user: AbstractBaseUser) -> bool:
+def sees_everything(user: User) -> bool:
     """A user whose roles go beyond 'requester' reads all requests and POs."""
     return roles.has_role(user, *_READ_ALL_ROLES)
 
 
-def _pending_steps() -> Prefetch:
+def _pending_steps() -> "Prefetch[str, QuerySet[ApprovalStep], str]":
     return Prefetch(
         "approvals",
         queryset=ApprovalStep.objects.filter(status=ApprovalStep.Status.PENDING).select_related(
@@ -71,7 +105,7 @@ def _last_event_at() -> Subquery:
     )
 
 
-def request_list(user: AbstractBaseUser) -> QuerySet[PurchaseRequest]:
+def request_list(user: User) -> QuerySet[PurchaseRequest]:
     """A requester's own requests with the step each one waits on, the POs it became and
     when anything last happened to it."""
     return (
@@ -86,7 +120,7 @@ def request_list(user: AbstractBaseUser) -> QuerySet[PurchaseRequest]:
     )
 
 
-def visible_requests(user: AbstractBaseUser) -> QuerySet[PurchaseRequest]:
+def visible_requests(user: User) -> QuerySet[PurchaseRequest]:
     """Requests the user may open: plain requesters see their own only."""
     requests = PurchaseRequest.objects.all()
     if not sees_everything(user):
@@ -94,7 +128,7 @@ def visible_requests(user: AbstractBaseUser) -> QuerySet[PurchaseRequest]:
     return requests
 
 
-def request_for_detail(user: AbstractBaseUser, pk: int) -> PurchaseRequest | None:
+def request_for_detail(user: User, pk: int) -> PurchaseRequest | None:
     """One request with what its page shows, or None when the user may not see it."""
     return (
         visible_requests(user)
@@ -116,11 +150,11 @@ def request_for_detail(user: AbstractBaseUser, pk: int) -> PurchaseRequest | Non
     )
 
 
-def _attachments():
+def _attachments() -> QuerySet[RequestAttachment]:
     return RequestAttachment.objects.current().select_related("uploaded_by")
 
 
-def removed_attachments(request_pk: int) -> list:
+def removed_attachments(request_pk: int) -> list[RequestAttachment]:
     """Attachments taken off a request, for the roles that audit it."""
     return list(
         RequestAttachment.objects.filter(request_id=request_pk, removed_at__isnull=False)
@@ -129,7 +163,7 @@ def removed_attachments(request_pk: int) -> list:
     )
 
 
-def attachment_for(user: AbstractBaseUser, request_pk: int, pk: int):
+def attachment_for(user: User, request_pk: int, pk: int) -> RequestAttachment | None:
     """One attachment of a request the user may see, or None."""
     return (
         RequestAttachment.objects.filter(
@@ -140,7 +174,7 @@ def attachment_for(user: AbstractBaseUser, request_pk: int, pk: int):
     )
 
 
-def delegators_of(user: AbstractBaseUser, on_date: dt.date | None = None) -> list:
+def delegators_of(user: User, on_date: dt.date | None = None) -> list[User]:
     """The people `user` stands in for today, with their groups prefetched."""
     day = on_date or timezone.localdate()
     return [
@@ -152,7 +186,7 @@ def delegators_of(user: AbstractBaseUser, on_date: dt.date | None = None) -> lis
     ]
 
 
-def _authority(user: AbstractBaseUser) -> Q:
+def _authority(user: User) -> Q:
     """Pending steps a user holds: named for them, or for a group they belong to."""
     if user.is_superuser:
         return Q()
@@ -161,7 +195,7 @@ def _authority(user: AbstractBaseUser) -> Q:
     )
 
 
-def decidable_steps(user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
+def decidable_steps(user: User) -> QuerySet[ApprovalStep]:
     """Pending approval steps this user may decide (their own, or those of the people they
     stand in for), never on requests they raised.
 
@@ -196,23 +230,21 @@ def decidable_steps(user: AbstractBaseUser) -> QuerySet[ApprovalStep]:
     )
 
 
-def on_behalf_label(step: ApprovalStep, user: AbstractBaseUser, delegators: list) -> str:
+def on_behalf_label(step: ApprovalStep, user: User, delegators: list[User]) -> str:
     """'' when the user holds the step themselves, else the name of whom they stand in for.
 
     Call `annotate_on_behalf` for a list; it reads the user's groups once."""
     return annotate_on_behalf([step], user, delegators)[0]
 
 
-def annotate_on_behalf(
-    steps: list[ApprovalStep], user: AbstractBaseUser, delegators: list
-) -> list[str]:
+def annotate_on_behalf(steps: list[ApprovalStep], user: User, delegators: list[User]) -> list[str]:
     """For each step: '' when the user holds it, else whom they stand in for."""
     own_groups = None if user.is_superuser else set(user.groups.values_list("pk", flat=True))
     stand_ins = [
         (delegator, {group.pk for group in delegator.groups.all()}) for delegator in delegators
     ]
 
-    def holds(step: ApprovalStep, person, groups) -> bool:
+    def holds(step: ApprovalStep, person: User, groups: set[int] | None) -> bool:
         if step.approver_user_id:
             return step.approver_user_id == person.pk
         return groups is None or step.approver_group_id in groups
@@ -229,7 +261,7 @@ def annotate_on_behalf(
     return labels
 
 
-def _ordered_for(user: AbstractBaseUser) -> Exists:
+def _ordered_for(user: User) -> Exists:
     return Exists(
         PurchaseOrder.requests.through.objects.filter(
             purchaseorder_id=OuterRef("pk"), purchaserequest__requester=user.pk
@@ -237,7 +269,7 @@ def _ordered_for(user: AbstractBaseUser) -> Exists:
     )
 
 
-def visible_purchase_orders(user: AbstractBaseUser) -> QuerySet[PurchaseOrder]:
+def visible_purchase_orders(user: User) -> QuerySet[PurchaseOrder]:
     """POs the user may open: plain requesters see the POs of their own requests only."""
     orders = PurchaseOrder.objects.all()
     if not sees_everything(user):
@@ -245,7 +277,7 @@ def visible_purchase_orders(user: AbstractBaseUser) -> QuerySet[PurchaseOrder]:
     return orders
 
 
-def po_list(user: AbstractBaseUser) -> QuerySet[PurchaseOrder]:
+def po_list(user: User) -> QuerySet[PurchaseOrder]:
     """The PO list rows with vendor, buyer and request in the same query."""
     return (
         visible_purchase_orders(user).select_related("vendor", "buyer", "request").order_by("-id")
@@ -266,7 +298,7 @@ class PurchaseOrderLife:
     """Everything one purchase order's page shows, fetched in a fixed number of queries."""
 
     po: PurchaseOrder
-    lines: list[PurchaseOrderLine]
+    lines: "list[WithAnnotations[PurchaseOrderLine, LineBilling]]"
     approvals: list[ApprovalStep]
     requests: list[PurchaseRequest]
     po_approvals: list[ApprovalStep]
@@ -277,7 +309,7 @@ class PurchaseOrderLife:
     totals: dict[str, Decimal] = field(default_factory=dict)
 
 
-def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
+def po_life(user: User, pk: int) -> PurchaseOrderLife | None:
     """The whole life of one PO: request, approvals, lines, receipts, invoices, matches,
     exceptions, payments and one audit timeline across all of them."""
     po = (
@@ -308,7 +340,7 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
         )
     )
     requests = list(po.requests.select_related("requester", "cost_center", "gl_account"))
-    if not requests and po.request_id:
+    if not requests and po.request is not None:
         requests = [po.request]
     request_ids = [request.pk for request in requests]
     all_steps = list(
@@ -356,7 +388,7 @@ def po_life(user: AbstractBaseUser, pk: int) -> PurchaseOrderLife | None:
     )
 
 
-def receivable_po(user: AbstractBaseUser, pk: int) -> PurchaseOrder | None:
+def receivable_po(user: User, pk: int) -> PurchaseOrder | None:
     """A PO the user may record receipts on: a requester it was ordered for, or any buyer."""
     orders = PurchaseOrder.objects.select_related("vendor", "request")
     if not roles.has_role(user, roles.BUYER):
@@ -367,7 +399,7 @@ def receivable_po(user: AbstractBaseUser, pk: int) -> PurchaseOrder | None:
 # ---------- budgets: committed and spent, summed from the documents ----------
 
 
-def open_po_lines() -> QuerySet[PurchaseOrderLine]:
+def open_po_lines() -> "QuerySet[WithAnnotations[PurchaseOrderLine, OpenAmount]]":
     """Lines of open POs annotated with `open_amount`: ordered minus approved invoicing."""
     return PurchaseOrderLine.objects.filter(
         purchase_order__status__in=PurchaseOrder.OPEN_STATUSES
@@ -380,7 +412,7 @@ def open_po_lines() -> QuerySet[PurchaseOrderLine]:
     )
 
 
-def _scope(prefix: str) -> dict:
+def _scope(prefix: str) -> dict[str, Any]:
     """Filters tying rows to the outer budget: cost center, GL (when set), currency, period."""
     return {
         f"{prefix}cost_center": OuterRef("cost_center"),
@@ -421,7 +453,9 @@ def _spent_subquery() -> Subquery:
     )
 
 
-def budgets_with_position(budgets: QuerySet[Budget] | None = None) -> QuerySet[Budget]:
+def budgets_with_position(
+    budgets: QuerySet[Budget] | None = None,
+) -> "QuerySet[WithAnnotations[Budget, BudgetFigures]]":
     """Budgets annotated with committed, spent and available, in one query however many."""
     budgets = Budget.objects.all() if budgets is None else budgets
     return budgets.select_related("cost_center", "gl_account", "updated_by").annotate(
@@ -450,7 +484,7 @@ class BudgetPosition:
         return (self.committed + self.spent) / self.budget.amount
 
 
-def _position(budget: Budget) -> BudgetPosition:
+def _position(budget: "WithAnnotations[Budget, BudgetFigures]") -> BudgetPosition:
     return BudgetPosition(budget=budget, committed=budget.committed, spent=budget.spent)
 
 
@@ -468,8 +502,8 @@ def budget_positions_for(
             cost_center__in=cost_center_ids, period_start__lte=day, period_end__gte=day
         )
     )
-    overall: dict[int, Budget] = {}
-    specific: dict[tuple[int, int], Budget] = {}
+    overall: dict[int, WithAnnotations[Budget, BudgetFigures]] = {}
+    specific: dict[tuple[int, int | None], WithAnnotations[Budget, BudgetFigures]] = {}
     for budget in budgets:
         if budget.gl_account_id is None:
             overall[budget.cost_center_id] = budget
@@ -477,9 +511,9 @@ def budget_positions_for(
             specific[(budget.cost_center_id, budget.gl_account_id)] = budget
     positions = {}
     for cost_center_id, gl_account_id in keys:
-        budget = specific.get((cost_center_id, gl_account_id)) or overall.get(cost_center_id)
-        if budget is not None:
-            positions[(cost_center_id, gl_account_id)] = _position(budget)
+        in_force = specific.get((cost_center_id, gl_account_id)) or overall.get(cost_center_id)
+        if in_force is not None:
+            positions[(cost_center_id, gl_account_id)] = _position(in_force)
     return positions
 
 
@@ -491,14 +525,16 @@ def budget_position_for(
     return budget_positions_for({key}, on_date).get(key)
 
 
-def budget_commitments(budget: Budget) -> QuerySet[PurchaseOrderLine]:
+def budget_commitments(
+    budget: Budget,
+) -> "QuerySet[WithAnnotations[PurchaseOrderLine, OpenAmount]]":
     """The open PO lines that make up a budget's committed amount."""
     lines = open_po_lines().filter(
         cost_center=budget.cost_center_id,
         purchase_order__currency=budget.currency,
         purchase_order__issued_at__date__gte=budget.period_start,
         purchase_order__issued_at__date__lte=budget.period_end,
-        open_amount__gt=0,
+        open_amount__gt=ZERO,
     )
     if budget.gl_account_id:
         lines = lines.filter(gl_account=budget.gl_account_id)
@@ -507,7 +543,7 @@ def budget_commitments(budget: Budget) -> QuerySet[PurchaseOrderLine]:
     )
 
 
-def budget_spending(budget: Budget) -> QuerySet:
+def budget_spending(budget: Budget) -> "QuerySet[WithAnnotations[InvoiceLine, SignedAmount]]":
     """The approved invoice lines that make up a budget's spent amount."""
     lines = invoicing.spent_invoice_lines().filter(
         po_line__cost_center=budget.cost_center_id,
@@ -526,11 +562,12 @@ def budget_spending(budget: Budget) -> QuerySet:
 
 def po_open_commitment(po_id: int) -> Decimal:
     """What an open PO still commits: ordered minus approved invoicing, line by line."""
-    return (
+    total: Decimal = (
         open_po_lines()
         .filter(purchase_order=po_id)
         .aggregate(total=Coalesce(Sum("open_amount"), Value(ZERO), output_field=_MONEY))["total"]
     )
+    return total
 
 
 # ---------- contract prices ----------
@@ -545,7 +582,7 @@ class PriceDeviation:
 
 
 def contract_price_deviations(
-    po: PurchaseOrder, lines: list[PurchaseOrderLine] | None = None
+    po: PurchaseOrder, lines: Sequence[PurchaseOrderLine] | None = None
 ) -> list[PriceDeviation]:
     """Lines with an item code whose unit price differs from the vendor's contract today."""
     today = timezone.localdate()
@@ -573,7 +610,7 @@ class PurchaseOrderDocument:
     request_numbers: list[str]
 
 
-def po_document(pk: int, user: AbstractBaseUser | None = None) -> PurchaseOrderDocument | None:
+def po_document(pk: int, user: User | None = None) -> PurchaseOrderDocument | None:
     """The PO as sent to the vendor; None when the user may not see it."""
     orders = visible_purchase_orders(user) if user is not None else PurchaseOrder.objects.all()
     po = orders.select_related("vendor", "buyer", "payment_terms").filter(pk=pk).first()

@@ -31,7 +31,7 @@ def _pg_version() -> str:
     return versions[-1] if versions else "15"
 
 
-def postgres_target(url: str) -> tuple[str, str | None, int]:
+def postgres_target(url: str) -> tuple[str, str, int]:
     """(label, host or socket path, port) from a postgres:// URL."""
     parts = urlsplit(url)
     port = parts.port or 5432
@@ -48,7 +48,7 @@ def postgres_target(url: str) -> tuple[str, str | None, int]:
     return f"{host}:{port}", host, port
 
 
-def redis_target(url: str) -> tuple[str, str | None, int]:
+def redis_target(url: str) -> tuple[str, str, int]:
     """(label, host or socket path, port) from a redis://, rediss:// or unix:// URL."""
     parts = urlsplit(url)
     if parts.scheme == "unix":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -37,7 +38,9 @@ def admin_connection(url: str) -> psycopg.Connection:
     last_error: Exception | None = None
     for dbname in dict.fromkeys((maintenance or "postgres", "template1")):
         try:
-            return psycopg.connect(dbname=dbname, autocommit=True, connect_timeout=5, **params)
+            return psycopg.connect(
+                make_conninfo(dbname=dbname, **params), autocommit=True, connect_timeout=5
+            )
         except psycopg.OperationalError as exc:
             last_error = exc
     where = f"{params.get('host', 'local socket')}:{params.get('port', '5432')}"
@@ -105,10 +108,13 @@ SELECT 'FUNCTION', p.oid::regprocedure::text FROM pg_proc p
 
 def adopt_objects(admin_url: str, name: str, owner: str) -> None:
     _, params = dbroles.connect_kwargs(admin_url)
-    with psycopg.connect(dbname=name, autocommit=True, connect_timeout=5, **params) as conn:
-        schema_owner = conn.execute(
+    with psycopg.connect(
+        make_conninfo(dbname=name, **params), autocommit=True, connect_timeout=5
+    ) as conn:
+        row = conn.execute(
             "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'public'"
-        ).fetchone()[0]
+        ).fetchone()
+        schema_owner = row[0] if row else None
         # pg_database_owner (Postgres 15+) is whoever owns the database: the owner already.
         if schema_owner not in (owner, "pg_database_owner"):
             conn.execute(sql.SQL("ALTER SCHEMA public OWNER TO {}").format(sql.Identifier(owner)))
@@ -182,7 +188,9 @@ def main() -> int:
         adopt_test_databases(conn, owner["user"])
     adopt_objects(admin_url, name, owner["user"])
     try:
-        with psycopg.connect(dbname=name, autocommit=True, connect_timeout=5, **owner) as conn:
+        with psycopg.connect(
+            make_conninfo(dbname=name, **owner), autocommit=True, connect_timeout=5
+        ) as conn:
             dbroles.grant_app_privileges(conn, app["user"])
     except psycopg.OperationalError as exc:
         raise SystemExit(

@@ -222,8 +222,11 @@ class BaseContractLineFormSet(forms.BaseFormSet):
         ]
 
 
-ContractLineFormSet = forms.formset_factory(
-    ContractLineForm, formset=BaseContractLineFormSet, extra=1, can_delete=True, max_num=500
+ContractLineFormSet = cast(
+    type[BaseContractLineFormSet],
+    forms.formset_factory(
+        ContractLineForm, formset=BaseContractLineFormSet, extra=1, can_delete=True, max_num=500
+    ),
 )
 LINES_PREFIX = "lines"
 

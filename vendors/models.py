@@ -196,7 +196,7 @@ class BankAccount(models.Model):
         return f"{compact[:4]} •••• {compact[-4:]}" if len(compact) > 8 else "••••"
 
 
-class ContractQuerySet(models.QuerySet):
+class ContractQuerySet(models.QuerySet["Contract"]):
     def in_force(self, on_date: dt.date) -> "ContractQuerySet":
         """Active contracts whose validity covers the date."""
         return self.filter(

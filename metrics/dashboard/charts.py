@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from metrics import kpis, selectors
 from metrics.dashboard.period import OWNERS, Links, Period
@@ -36,7 +37,7 @@ def weekly_trends(
     def money_rate(total: KpiTotals, attribute: str) -> Decimal | None:
         return None if currency is None else currency_rate(total, currency, attribute)
 
-    series = {
+    series: dict[str, list[float | None]] = {
         kpis.FIRST_PASS.key: [_percent(t.first_pass_rate) for t in totals],
         kpis.TOUCHLESS.key: [_percent(t.touchless_rate) for t in totals],
         kpis.ON_TIME.key: [_percent(t.on_time_rate) for t in totals],
@@ -91,7 +92,8 @@ def pareto(slices: list[selectors.ExceptionSlice], links: Links, labels: dict[st
             per_cause[item.root_cause] = per_cause.get(item.root_cause, 0) + item.opened
     ordered = sorted(per_cause.items(), key=lambda pair: (-pair[1], pair[0]))
     total = sum(per_cause.values())
-    running, rows = 0, []
+    running = 0
+    rows: list[dict[str, Any]] = []
     for cause, opened in ordered:
         running += opened
         rows.append(
@@ -119,9 +121,9 @@ def pareto(slices: list[selectors.ExceptionSlice], links: Links, labels: dict[st
 def aging(open_now: OpenSnapshot, links: Links) -> dict:
     """Unresolved exceptions at the end of the period by age bucket, stacked by owner."""
     end_links = links.for_period(links.end, links.end)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for bucket, label in AgeBucket.choices:
-        cells = [
+        cells: list[dict[str, Any]] = [
             {
                 "owner": owner,
                 "count": open_now.count(owner=owner, bucket=bucket),
@@ -156,7 +158,7 @@ def discounts_by_week(
     daily: selectors.DailyKpis, period: Period, links: Links, currency: str | None
 ) -> dict:
     """Discount taken and missed per week, in the currency with the most discount."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for week in period.weeks:
         total = daily.between(week, week + dt.timedelta(days=6))
         amounts = next((m for m in total.money if m.currency == currency), None)
@@ -185,7 +187,7 @@ def discounts_by_week(
 
 def exceptions_by_week(daily: selectors.DailyKpis, period: Period, links: Links) -> dict:
     """Exceptions opened and resolved per week: is AP's queue growing or shrinking?"""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for week in period.weeks:
         total = daily.between(week, week + dt.timedelta(days=6))
         week_links = links.for_period(week, week + dt.timedelta(days=6))
@@ -217,7 +219,7 @@ def resolution_by_owner(
     links: Links,
 ) -> dict:
     """Median hours open → resolved per owner, this period, before, and per week."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for owner, label in OWNERS:
         measure = selectors.RESOLVE_MEASURES[owner]
         now, before = durations[("cur", measure)], durations[("prev", measure)]

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
+from p2p.http import AuthenticatedRequest, request_user
 from procurement import selectors
 from procurement.api.approvals import DecisionInputSerializer
 from procurement.api.common import _schema_only
@@ -93,7 +94,7 @@ class PurchaseOrderSerializer(serializers.ModelSerializer):
     request_number = serializers.CharField(
         source="request.number", read_only=True, allow_null=True, default=None
     )
-    request_numbers = serializers.SlugRelatedField(
+    request_numbers: "serializers.SlugRelatedField[PurchaseRequest]" = serializers.SlugRelatedField(
         source="requests", many=True, read_only=True, slug_field="number"
     )
     payment_terms_code = serializers.CharField(source="payment_terms.code", read_only=True)
@@ -210,7 +211,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         if _schema_only(self):
             return PurchaseOrder.objects.none()
         return (
-            selectors.visible_purchase_orders(self.request.user)
+            selectors.visible_purchase_orders(request_user(self.request))
             .select_related("vendor", "buyer", "request", "payment_terms")
             .prefetch_related(
                 "lines",
@@ -241,7 +242,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             vendor=data["vendor"],
             payment_terms=data["payment_terms"],
             ship_to=data["ship_to"],
-            by=request.user,
+            by=request_user(request),
         )
         return self._respond(po, status.HTTP_201_CREATED)
 
@@ -249,7 +250,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         request=OrderRequestsSerializer, responses={201: PurchaseOrderSerializer(many=True)}
     )
     @action(detail=False, methods=["post"], url_path="from-requests")
-    def from_requests(self, request: Request) -> Response:
+    def from_requests(self, request: AuthenticatedRequest) -> Response:
         """Order several approved requests at once: one draft PO per vendor (buyers)."""
         data = validated_input(OrderRequestsSerializer, request)
         orders = po_create_from_requests(
@@ -266,7 +267,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=IssueInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
-    def issue(self, request: Request, pk: str | None = None) -> Response:
+    def issue(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Issue a draft PO to its vendor (and email it, unless told not to)."""
         payload = validated_input(IssueInputSerializer, request)
         po = po_issue(po=self.get_object(), by=request.user, **payload)
@@ -274,7 +275,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=ReviseInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
-    def revise(self, request: Request, pk: str | None = None) -> Response:
+    def revise(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Change order: new quantities or prices; above the approved amount it waits for
         re-approval (see `awaiting_reapproval` and the pending revision)."""
         data = validated_input(ReviseInputSerializer, request)
@@ -295,14 +296,14 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=None, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
-    def reapproval(self, request: Request, pk: str | None = None) -> Response:
+    def reapproval(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Send a draft above its approved amount back to the approvers."""
         po = po_request_reapproval(po=self.get_object(), by=request.user)
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
-    def close(self, request: Request, pk: str | None = None) -> Response:
+    def close(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Close an issued PO, releasing its open commitment."""
         payload = validated_input(ReasonInputSerializer, request)
         po = po_close(po=self.get_object(), by=request.user, **payload)
@@ -310,7 +311,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
-    def cancel(self, request: Request, pk: str | None = None) -> Response:
+    def cancel(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
         payload = validated_input(ReasonInputSerializer, request)
         po = po_cancel(po=self.get_object(), by=request.user, **payload)
@@ -318,7 +319,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=SendInputSerializer, responses=PurchaseOrderSerializer)
     @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
-    def send(self, request: Request, pk: str | None = None) -> Response:
+    def send(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Email the PO document (PDF attached) to the vendor or the given addresses."""
         payload = validated_input(SendInputSerializer, request)
         po = po_send(po=self.get_object(), by=request.user, recipients=payload["to"] or None)
@@ -330,7 +331,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         methods=["post"],
         permission_classes=[roles.api_roles(roles.APPROVER, roles.FINANCE_LEADER)],
     )
-    def decide(self, request: Request, pk: str | None = None) -> Response:
+    def decide(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Approve, reject or return the pending re-approval step this user may decide."""
         payload = validated_input(DecisionInputSerializer, request)
         po = self.get_object()

@@ -8,6 +8,8 @@ from rest_framework.response import Response
 
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
+from p2p.http import request_user
+from p2p.money import ZERO
 from procurement import selectors
 from procurement.api.common import _schema_only
 from procurement.filters import ReceiptFilter
@@ -60,8 +62,8 @@ class ReceiptLineInputSerializer(serializers.Serializer):
     """What arrived or went back on one PO line."""
 
     po_line = serializers.IntegerField()
-    received_qty = serializers.DecimalField(max_digits=18, decimal_places=4, default=0)
-    returned_qty = serializers.DecimalField(max_digits=18, decimal_places=4, default=0)
+    received_qty = serializers.DecimalField(max_digits=18, decimal_places=4, default=ZERO)
+    returned_qty = serializers.DecimalField(max_digits=18, decimal_places=4, default=ZERO)
 
 
 class ReceiptCreateSerializer(serializers.Serializer):
@@ -87,7 +89,7 @@ class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         )
         if _schema_only(self):
             return queryset.none()
-        user = self.request.user
+        user = request_user(self.request)
         if selectors.sees_everything(user):
             return queryset
         return queryset.filter(
@@ -107,7 +109,7 @@ class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         data = validated_input(ReceiptCreateSerializer, request)
         receipt = receipt_post(
             po=data["purchase_order"],
-            by=request.user,
+            by=request_user(request),
             received_on=data["received_on"],
             note=data["note"],
             lines=[

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
+from p2p.http import AuthenticatedRequest, request_user
 from procurement import selectors
 from procurement.api.approvals import ApprovalStepSerializer, DecisionInputSerializer
 from procurement.api.common import _schema_only
@@ -200,7 +201,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             return PurchaseRequest.objects.none()
         # The same visibility rule as the HTML pages: plain requesters see their own.
         return (
-            selectors.visible_requests(self.request.user)
+            selectors.visible_requests(request_user(self.request))
             .select_related("requester", "cost_center", "gl_account")
             .prefetch_related(
                 "lines",
@@ -223,7 +224,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request: Request) -> Response:
         """Save a draft request with its lines (requesters)."""
         payload = validated_input(RequestCreateSerializer, request)
-        purchase_request = request_create(by=request.user, **_request_values(payload))
+        purchase_request = request_create(by=request_user(request), **_request_values(payload))
         return self._respond(purchase_request, status.HTTP_201_CREATED)
 
     @extend_schema(request=RequestCreateSerializer, responses=PurchaseRequestSerializer)
@@ -232,34 +233,34 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         approver it waits on — who then may not approve it)."""
         payload = validated_input(RequestCreateSerializer, request)
         purchase_request = request_update(
-            request=self.get_object(), by=request.user, **_request_values(payload)
+            request=self.get_object(), by=request_user(request), **_request_values(payload)
         )
         return self._respond(purchase_request)
 
     @extend_schema(request=None, responses={201: PurchaseRequestSerializer})
     @action(detail=True, methods=["post"])
-    def copy(self, request: Request, pk: str | None = None) -> Response:
+    def copy(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """A new draft for the caller with the same header and lines."""
         purchase_request = request_copy(request=self.get_object(), by=request.user)
         return self._respond(purchase_request, status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=PurchaseRequestSerializer)
     @action(detail=True, methods=["post"])
-    def submit(self, request: Request, pk: str | None = None) -> Response:
+    def submit(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Send a draft or returned request into approval."""
         purchase_request = request_submit(request=self.get_object(), by=request.user)
         return self._respond(purchase_request)
 
     @extend_schema(request=None, responses=PurchaseRequestSerializer)
     @action(detail=True, methods=["post"])
-    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+    def withdraw(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """The requester takes the request back."""
         purchase_request = request_withdraw(request=self.get_object(), by=request.user)
         return self._respond(purchase_request)
 
     @extend_schema(request=DecisionInputSerializer, responses=PurchaseRequestSerializer)
     @action(detail=True, methods=["post"])
-    def decide(self, request: Request, pk: str | None = None) -> Response:
+    def decide(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Approve, reject or return the pending step this user may decide."""
         payload = validated_input(DecisionInputSerializer, request)
         purchase_request = self.get_object()

@@ -3,7 +3,7 @@ returning it, and delegating an inbox while away."""
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,17 +26,16 @@ class Decision:
     ALL = (APPROVE, REJECT, RETURN)
 
 
-def _holds(step: ApprovalStep, user: AbstractBaseUser) -> bool:
+def _holds(step: ApprovalStep, user: User) -> bool:
     if not user.is_active:
         return False
     if step.approver_user_id:
         return step.approver_user_id == user.pk
-    return roles.has_role(user, step.approver_group.name) if step.approver_group_id else False
+    group = step.approver_group
+    return roles.has_role(user, group.name) if group is not None else False
 
 
-def decision_capacity(
-    step: ApprovalStep, user: AbstractBaseUser
-) -> tuple[bool, AbstractBaseUser | None]:
+def decision_capacity(step: ApprovalStep, user: User) -> tuple[bool, User | None]:
     """(may decide, on whose behalf): the user's own authority, or a delegation in force today."""
     if _holds(step, user):
         return True, None
@@ -47,13 +46,13 @@ def decision_capacity(
     return False, None
 
 
-def can_decide(step: ApprovalStep, user: AbstractBaseUser) -> bool:
+def can_decide(step: ApprovalStep, user: User) -> bool:
     """Whether the user is an approver this step is waiting for (or stands in for one)."""
     return decision_capacity(step, user)[0]
 
 
 def approval_decide(
-    *, step: ApprovalStep, by: AbstractBaseUser, decision: str, comment: str = ""
+    *, step: ApprovalStep, by: User, decision: str, comment: str = ""
 ) -> ApprovalStep:
     """Approve, reject or return one step; the last approval approves the request (or the
     PO change). Any rejection ends the round; a return sends it back for changes."""
@@ -163,11 +162,11 @@ def approval_decide(
 
 def delegation_create(
     *,
-    by: AbstractBaseUser,
-    to_user: AbstractBaseUser,
+    by: User,
+    to_user: User,
     start_date: dt.date,
     end_date: dt.date,
-    from_user: AbstractBaseUser | None = None,
+    from_user: User | None = None,
     reason: str = "",
 ) -> ApprovalDelegation:
     """Hand one's approvals to a colleague for a period; administrators may set it for anyone."""
@@ -223,7 +222,7 @@ def delegation_create(
     return delegation
 
 
-def delegation_cancel(*, delegation: ApprovalDelegation, by: AbstractBaseUser) -> None:
+def delegation_cancel(*, delegation: ApprovalDelegation, by: User) -> None:
     """End a delegation early (the person is back)."""
     with transaction.atomic():
         delegation = ApprovalDelegation.objects.select_for_update().get(pk=delegation.pk)

@@ -1,7 +1,8 @@
 """Quotes and specs attached to a purchase request: what files are accepted, who may add or
 remove them and when."""
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
+from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -46,8 +47,8 @@ _SIGNATURES = {
 }
 
 
-def _check_upload(upload: UploadedFile) -> tuple[str, str]:
-    """The safe display name and content type of an upload, or a clerk-readable refusal."""
+def _check_upload(upload: UploadedFile) -> tuple[str, str, int]:
+    """The safe display name, content type and size of an upload, or a clerk-readable refusal."""
     original = (upload.name or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     safe_name = get_valid_filename(original)[:200] if original.strip(". ") else ""
     if not safe_name:
@@ -71,14 +72,14 @@ def _check_upload(upload: UploadedFile) -> tuple[str, str]:
         raise DomainError(f"{safe_name} is not a real {suffix.lstrip('.').upper()} file.")
     if not signatures and b"\x00" in head:
         raise DomainError(f"{safe_name} is not a text file.")
-    return safe_name, ATTACHMENT_TYPES[suffix]
+    return safe_name, ATTACHMENT_TYPES[suffix], upload.size
 
 
 def _attach(
     request: PurchaseRequest,
-    by: AbstractBaseUser,
+    by: User,
     uploads: list[UploadedFile],
-    stored: list[tuple[object, str]],
+    stored: list[tuple[Storage, str]],
 ) -> list[RequestAttachment]:
     """Save uploads on `request`; `stored` collects the files written, for cleanup on failure."""
     checked = [(upload, *_check_upload(upload)) for upload in uploads]
@@ -86,12 +87,12 @@ def _attach(
     if existing + len(checked) > ATTACHMENT_MAX_COUNT:
         raise DomainError(f"A request holds at most {ATTACHMENT_MAX_COUNT} attachments.")
     saved = []
-    for upload, safe_name, content_type in checked:
+    for upload, safe_name, content_type, size in checked:
         attachment = RequestAttachment(
             request=request,
             original_name=safe_name,
             content_type=content_type,
-            size=upload.size,
+            size=size,
             uploaded_by=by,
         )
         attachment.file.save(safe_name, upload, save=False)
@@ -101,7 +102,7 @@ def _attach(
     return saved
 
 
-def _discard(stored: list[tuple[object, str]]) -> None:
+def _discard(stored: list[tuple[Storage, str]]) -> None:
     """Files are written before their rows commit; remove them when the rows never do."""
     for storage, name in stored:
         storage.delete(name)
@@ -116,14 +117,14 @@ BUYER_ATTACHMENT_STATUSES = (
 )
 
 
-def can_change_attachments(request: PurchaseRequest, user: AbstractBaseUser) -> bool:
+def can_change_attachments(request: PurchaseRequest, user: User) -> bool:
     """Whether the user may attach files to the request, or remove them, now."""
     if request.requester_id == user.pk and request.status in PurchaseRequest.EDITABLE_STATUSES:
         return True
     return request.status in BUYER_ATTACHMENT_STATUSES and roles.has_role(user, roles.BUYER)
 
 
-def _check_may_change_attachments(request: PurchaseRequest, by: AbstractBaseUser) -> None:
+def _check_may_change_attachments(request: PurchaseRequest, by: User) -> None:
     if not can_change_attachments(request, by):
         raise NotAllowed(
             f"{request.number} is {request.get_status_display().lower()}; "
@@ -132,13 +133,13 @@ def _check_may_change_attachments(request: PurchaseRequest, by: AbstractBaseUser
 
 
 def request_attachment_add(
-    *, request: PurchaseRequest, by: AbstractBaseUser, uploads: list[UploadedFile]
+    *, request: PurchaseRequest, by: User, uploads: list[UploadedFile]
 ) -> list[RequestAttachment]:
     """Attach quotes or specs to a request: its requester until it is decided, or a buyer
     while it is in approval, approved or ordered."""
     if not uploads:
         raise DomainError("Choose a file to attach.")
-    stored: list[tuple[object, str]] = []
+    stored: list[tuple[Storage, str]] = []
     try:
         with transaction.atomic():
             request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
@@ -157,7 +158,7 @@ def request_attachment_add(
 
 
 def request_attachment_remove(
-    *, attachment: RequestAttachment, by: AbstractBaseUser, reason: str
+    *, attachment: RequestAttachment, by: User, reason: str
 ) -> RequestAttachment:
     """Take an attachment off the request's lists; the row and the file stay for auditors,
     with who removed it, when and why."""

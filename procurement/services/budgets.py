@@ -4,7 +4,7 @@ takes."""
 import datetime as dt
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -63,7 +63,7 @@ def _budget_step(request: PurchaseRequest, after_step: int) -> ApprovalStep | No
 
 def budget_set(
     *,
-    by: AbstractBaseUser,
+    by: User,
     cost_center: CostCenter,
     period_start: dt.date,
     period_end: dt.date,

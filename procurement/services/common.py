@@ -3,14 +3,14 @@ the currency check, approver groups and locking a PO."""
 
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 
 from p2p.exceptions import DomainError
 from p2p.money import format_money
 from procurement.models import PurchaseOrder
 
 
-def _name(user: AbstractBaseUser | None) -> str:
+def _name(user: User | None) -> str:
     if user is None:
         return "—"
     return user.get_full_name() or user.get_username()

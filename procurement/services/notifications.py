@@ -55,8 +55,8 @@ def _notify_approvers(step_id: int) -> None:
         return
     request = step.request
     inbox = f"{settings.SITE_URL}{reverse('procurement:approval_inbox')}"
-    if step.purchase_order_id:
-        po = step.purchase_order
+    po = step.purchase_order
+    if po is not None:
         subject = f"Approval needed: {po.number} is above its approved amount"
         body = (
             f"{_name(step.raised_by)} asks to raise {po.number} ({po.vendor}) to "

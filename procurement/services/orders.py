@@ -3,8 +3,9 @@ issue, close and cancel."""
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import ProtectedError, Sum
 from django.db.models.functions import Coalesce
@@ -59,7 +60,7 @@ class PoLineEdit:
 def po_create_from_requests(
     *,
     selections: list[OrderSelection],
-    by: AbstractBaseUser,
+    by: User,
     payment_terms: PaymentTerms | None = None,
     ship_to: str = "",
 ) -> list[PurchaseOrder]:
@@ -111,7 +112,7 @@ def po_create_from_requests(
                 approved_amount=total,
             )
             po.requests.set(requests)
-            po_lines = []
+            po_lines: list[PurchaseOrderLine] = []
             for request in requests:
                 match_type = (
                     PurchaseOrderLine.MatchType.TWO_WAY
@@ -160,7 +161,7 @@ def po_create_from_request(
     *,
     request: PurchaseRequest,
     vendor: Vendor,
-    by: AbstractBaseUser,
+    by: User,
     payment_terms: PaymentTerms | None = None,
     ship_to: str = "",
 ) -> PurchaseOrder:
@@ -177,7 +178,7 @@ def po_create_from_request(
 def po_update_draft(
     *,
     po: PurchaseOrder,
-    by: AbstractBaseUser,
+    by: User,
     lines: list[PoLineEdit],
     payment_terms: PaymentTerms | None = None,
     ship_to: str = "",
@@ -285,7 +286,7 @@ def po_update_draft(
     return po
 
 
-def po_request_reapproval(*, po: PurchaseOrder, by: AbstractBaseUser) -> PurchaseOrder:
+def po_request_reapproval(*, po: PurchaseOrder, by: User) -> PurchaseOrder:
     """Send a draft PO whose total is above what was approved back to the approvers."""
     roles.require_role(by, roles.BUYER)
     with transaction.atomic():
@@ -305,7 +306,7 @@ def po_request_reapproval(*, po: PurchaseOrder, by: AbstractBaseUser) -> Purchas
     return po
 
 
-def _snapshot(po: PurchaseOrder, lines: list[PurchaseOrderLine]) -> dict:
+def _snapshot(po: PurchaseOrder, lines: list[PurchaseOrderLine]) -> dict[str, Any]:
     """Header and lines as they read in one version of the PO, JSON-ready."""
     return {
         "number": po.number,
@@ -325,8 +326,8 @@ def _snapshot(po: PurchaseOrder, lines: list[PurchaseOrderLine]) -> dict:
                 "uom": line.uom,
                 "unit_price": str(line.unit_price),
                 "amount": str(line.amount),
-                "gl_account": line.gl_account.code if line.gl_account_id else "",
-                "cost_center": line.cost_center.code if line.cost_center_id else "",
+                "gl_account": line.gl_account.code if line.gl_account is not None else "",
+                "cost_center": line.cost_center.code if line.cost_center is not None else "",
                 "match_type": line.match_type,
             }
             for line in sorted(lines, key=lambda line: line.line_no)
@@ -337,7 +338,7 @@ def _snapshot(po: PurchaseOrder, lines: list[PurchaseOrderLine]) -> dict:
 def po_issue(
     *,
     po: PurchaseOrder,
-    by: AbstractBaseUser,
+    by: User,
     confirm_contract_prices: bool = False,
     send_to_vendor: bool = False,
 ) -> PurchaseOrder:
@@ -373,6 +374,7 @@ def po_issue(
                 f"(line {', '.join(map(str, uncoded))})."
             )
         for line in lines:
+            assert line.gl_account is not None and line.cost_center is not None  # coded above
             if not line.gl_account.active or not line.cost_center.active:
                 raise DomainError(
                     f"Line {line.line_no} is coded to a closed cost center or GL account."
@@ -427,7 +429,7 @@ def _enqueue_send(po_id: int, user_id: int) -> None:
     send_purchase_order.delay(po_id, user_id)
 
 
-def po_close(*, po: PurchaseOrder, by: AbstractBaseUser, reason: str = "") -> PurchaseOrder:
+def po_close(*, po: PurchaseOrder, by: User, reason: str = "") -> PurchaseOrder:
     """Close an issued PO: nothing more is expected, and its open commitment is released."""
     roles.require_role(by, roles.BUYER)
     with transaction.atomic():
@@ -449,7 +451,7 @@ def po_close(*, po: PurchaseOrder, by: AbstractBaseUser, reason: str = "") -> Pu
     return po
 
 
-def po_cancel(*, po: PurchaseOrder, by: AbstractBaseUser, reason: str) -> PurchaseOrder:
+def po_cancel(*, po: PurchaseOrder, by: User, reason: str) -> PurchaseOrder:
     """Cancel a draft, or an issued PO nothing was received or invoiced on; its requests
     go back to the buyers to order again, and its commitment is released."""
     roles.require_role(by, roles.BUYER)

@@ -4,7 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -34,7 +34,7 @@ class ReceiptLineInput:
 def receipt_post(
     *,
     po: PurchaseOrder,
-    by: AbstractBaseUser,
+    by: User,
     lines: list[ReceiptLineInput],
     received_on: dt.date | None = None,
     note: str = "",
@@ -51,7 +51,7 @@ def receipt_post(
             roles.has_role(by, roles.REQUESTER)
             and not roles.has_role(by, roles.BUYER)
             and not po.requests.filter(requester=by).exists()
-            and not (po.request_id and po.request.requester_id == by.pk)
+            and not (po.request is not None and po.request.requester_id == by.pk)
         ):
             raise NotAllowed("Only the requester of this PO or a buyer can record receipts on it.")
         if received_on and received_on > timezone.localdate():

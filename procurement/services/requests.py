@@ -1,10 +1,12 @@
 """Purchase requests: create, edit, copy, submit for approval and withdraw."""
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
+from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -50,9 +52,16 @@ def _check_coding(cost_center: CostCenter, gl_account: GLAccount) -> None:
         raise DomainError(f"GL account {gl_account.code} is closed; choose another.")
 
 
+@dataclass(frozen=True)
+class CleanLine(LineInput):
+    """A line that passed validation: its unit price is known."""
+
+    unit_price: Decimal
+
+
 def _clean_lines(
     lines: list[LineInput], currency: str, vendor: Vendor | None = None
-) -> list[tuple[LineInput, Decimal]]:
+) -> list[tuple[CleanLine, Decimal]]:
     """Validate the lines, price contract items from the contract, and compute amounts."""
     if not lines:
         raise DomainError("Add at least one line to the request.")
@@ -104,14 +113,14 @@ def _clean_lines(
             raise DomainError(f"Line {number}: quantity must be greater than zero.")
         if unit_price < 0:
             raise DomainError(f"Line {number}: unit price cannot be negative.")
-        cleaned_line = LineInput(
+        cleaned_line = CleanLine(
             description[:200], quantity, unit_price, uom[:10], item_code[:40], line.needed_by
         )
         cleaned.append((cleaned_line, line_amount(quantity, unit_price, currency)))
     return cleaned
 
 
-def _save_lines(request: PurchaseRequest, cleaned: list[tuple[LineInput, Decimal]]) -> None:
+def _save_lines(request: PurchaseRequest, cleaned: list[tuple[CleanLine, Decimal]]) -> None:
     PurchaseRequestLine.objects.bulk_create(
         PurchaseRequestLine(
             request=request,
@@ -130,7 +139,7 @@ def _save_lines(request: PurchaseRequest, cleaned: list[tuple[LineInput, Decimal
 
 def request_create(
     *,
-    by: AbstractBaseUser,
+    by: User,
     title: str,
     cost_center: CostCenter,
     gl_account: GLAccount,
@@ -140,7 +149,7 @@ def request_create(
     needed_by: dt.date | None = None,
     justification: str = "",
     preferred_vendor: Vendor | None = None,
-    attachments: list[UploadedFile] = (),
+    attachments: Sequence[UploadedFile] = (),
     note: str = "",
 ) -> PurchaseRequest:
     """Save a draft request with its lines and attachments (all or nothing)."""
@@ -150,7 +159,7 @@ def request_create(
     currency = _check_currency(currency)
     _check_coding(cost_center, gl_account)
     cleaned = _clean_lines(lines, currency, preferred_vendor)
-    stored: list[tuple[object, str]] = []
+    stored: list[tuple[Storage, str]] = []
     try:
         with transaction.atomic():
             request = PurchaseRequest.objects.create(
@@ -186,7 +195,7 @@ def request_create(
     return request
 
 
-def _may_edit(request: PurchaseRequest, by: AbstractBaseUser) -> bool:
+def _may_edit(request: PurchaseRequest, by: User) -> bool:
     if request.requester_id == by.pk:
         return request.status in PurchaseRequest.EDITABLE_STATUSES
     if request.status != PurchaseRequest.Status.PENDING_APPROVAL:
@@ -198,7 +207,7 @@ def _may_edit(request: PurchaseRequest, by: AbstractBaseUser) -> bool:
     return any(decision_capacity(step, by)[0] for step in pending)
 
 
-def can_edit_request(request: PurchaseRequest, user: AbstractBaseUser) -> bool:
+def can_edit_request(request: PurchaseRequest, user: User) -> bool:
     """Whether the user may change the request now (for showing the Edit button)."""
     return _may_edit(request, user)
 
@@ -206,7 +215,7 @@ def can_edit_request(request: PurchaseRequest, user: AbstractBaseUser) -> bool:
 def request_update(
     *,
     request: PurchaseRequest,
-    by: AbstractBaseUser,
+    by: User,
     title: str,
     cost_center: CostCenter,
     gl_account: GLAccount,
@@ -216,7 +225,7 @@ def request_update(
     needed_by: dt.date | None = None,
     justification: str = "",
     preferred_vendor: Vendor | None = None,
-    attachments: list[UploadedFile] = (),
+    attachments: Sequence[UploadedFile] = (),
 ) -> PurchaseRequest:
     """Change a request: its requester while draft, returned or in approval, or an approver
     it waits on. A change during approval starts the approval again, and an approver who
@@ -226,7 +235,7 @@ def request_update(
     currency = _check_currency(currency)
     _check_coding(cost_center, gl_account)
     cleaned = _clean_lines(lines, currency, preferred_vendor)
-    stored: list[tuple[object, str]] = []
+    stored: list[tuple[Storage, str]] = []
     try:
         with transaction.atomic():
             request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
@@ -301,7 +310,7 @@ def request_update(
     return request
 
 
-def request_copy(*, request: PurchaseRequest, by: AbstractBaseUser) -> PurchaseRequest:
+def request_copy(*, request: PurchaseRequest, by: User) -> PurchaseRequest:
     """A new draft for `by` with the same header and lines (attachments are not copied:
     quotes expire). Past needed-by dates are cleared."""
     roles.require_role(by, roles.REQUESTER)
@@ -335,7 +344,7 @@ def request_copy(*, request: PurchaseRequest, by: AbstractBaseUser) -> PurchaseR
     )
 
 
-def request_submit(*, request: PurchaseRequest, by: AbstractBaseUser) -> PurchaseRequest:
+def request_submit(*, request: PurchaseRequest, by: User) -> PurchaseRequest:
     """Send a draft (or returned) request into approval, routed by the rules and its budget."""
     with transaction.atomic():
         request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
@@ -351,7 +360,7 @@ def request_submit(*, request: PurchaseRequest, by: AbstractBaseUser) -> Purchas
     return request
 
 
-def request_withdraw(*, request: PurchaseRequest, by: AbstractBaseUser) -> PurchaseRequest:
+def request_withdraw(*, request: PurchaseRequest, by: User) -> PurchaseRequest:
     """The requester takes back a request that has not been ordered."""
     with transaction.atomic():
         request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)

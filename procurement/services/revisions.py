@@ -3,8 +3,9 @@ change when its re-approval round ends."""
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,7 +31,7 @@ class PoLineChange:
     unit_price: Decimal | None = None
 
 
-def _po_round_approved(po: PurchaseOrder, step: ApprovalStep, by: AbstractBaseUser) -> None:
+def _po_round_approved(po: PurchaseOrder, step: ApprovalStep, by: User) -> None:
     if step.revision_id:
         revision = PurchaseOrderRevision.objects.select_for_update().get(pk=step.revision_id)
         _apply_change(po, revision=revision, by=by)
@@ -46,9 +47,7 @@ def _po_round_approved(po: PurchaseOrder, step: ApprovalStep, by: AbstractBaseUs
     transaction.on_commit(lambda: _notify_buyer(po.pk, "the change is approved"))
 
 
-def _po_round_declined(
-    po: PurchaseOrder, step: ApprovalStep, by: AbstractBaseUser, comment: str
-) -> None:
+def _po_round_declined(po: PurchaseOrder, step: ApprovalStep, by: User, comment: str) -> None:
     if step.revision_id:
         revision = PurchaseOrderRevision.objects.select_for_update().get(pk=step.revision_id)
         revision.decided_at = timezone.now()
@@ -65,12 +64,13 @@ def _po_round_declined(
     transaction.on_commit(lambda: _notify_buyer(po.pk, f"the change was not approved: {comment}"))
 
 
-def _reconcile_receiving_status(po: PurchaseOrder, by: AbstractBaseUser, note: str) -> None:
+def _reconcile_receiving_status(po: PurchaseOrder, by: User, note: str) -> None:
     if po.status not in PurchaseOrder.RECEIVABLE_STATUSES:
         return
     lines = po.lines.all()
     fully = not lines.filter(received_qty__lt=F("quantity")).exists()
     some = lines.filter(received_qty__gt=0).exists()
+    target: str | None
     if fully:
         target = PurchaseOrder.Status.RECEIVED
     elif some:
@@ -81,9 +81,7 @@ def _reconcile_receiving_status(po: PurchaseOrder, by: AbstractBaseUser, note: s
         transition(po, target, by=by, note=note)
 
 
-def _apply_change(
-    po: PurchaseOrder, *, revision: PurchaseOrderRevision, by: AbstractBaseUser
-) -> None:
+def _apply_change(po: PurchaseOrder, *, revision: PurchaseOrderRevision, by: User) -> None:
     """Write a change order's new quantities and prices on the PO's lines (ids unchanged)."""
     po_lines = {line.pk: line for line in po.lines.select_for_update().order_by("pk")}
     for change in revision.changes:
@@ -129,7 +127,7 @@ def _apply_change(
 
 
 def po_revise(
-    *, po: PurchaseOrder, by: AbstractBaseUser, lines: list[PoLineChange], reason: str
+    *, po: PurchaseOrder, by: User, lines: list[PoLineChange], reason: str
 ) -> PurchaseOrder:
     """Change order on an issued PO: new quantities and/or prices on existing lines.
 
@@ -156,7 +154,7 @@ def po_revise(
             )
         po_lines = {line.pk: line for line in po.lines.select_for_update().order_by("pk")}
         seen: set[int] = set()
-        changes = []
+        changes: list[dict[str, Any]] = []
         new_total = po.total_amount
         for change in lines:
             line = po_lines.get(change.po_line_id)

@@ -2,8 +2,9 @@
 plan, starting an approval round, and keeping the rules (finance)."""
 
 from decimal import Decimal
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -58,7 +59,7 @@ def _route(request: PurchaseRequest) -> list[ApprovalRule]:
 
 
 def _plan_steps(
-    rules: list[ApprovalRule], *, requester_id: int, **step_fields
+    rules: list[ApprovalRule], *, requester_id: int, **step_fields: Any
 ) -> list[ApprovalStep]:
     """Unsaved steps for the rules; the first is pending, the rest wait their turn."""
     steps = []
@@ -82,7 +83,7 @@ def _plan_steps(
     return steps
 
 
-def _start_round(request: PurchaseRequest, *, by: AbstractBaseUser, restart: bool = False) -> None:
+def _start_round(request: PurchaseRequest, *, by: User, restart: bool = False) -> None:
     """Cancel open steps and route the request afresh; the first step is notified."""
     rules = _route(request)
     if not rules:
@@ -120,7 +121,7 @@ def _start_round(request: PurchaseRequest, *, by: AbstractBaseUser, restart: boo
 
 def approval_rule_save(
     *,
-    by: AbstractBaseUser,
+    by: User,
     name: str,
     step: int,
     min_amount: Decimal,
@@ -129,7 +130,7 @@ def approval_rule_save(
     department: str = "",
     category: str = "",
     approver_group: Group | None = None,
-    approver_user: AbstractBaseUser | None = None,
+    approver_user: User | None = None,
     active: bool = True,
     rule: ApprovalRule | None = None,
 ) -> ApprovalRule:
@@ -196,13 +197,15 @@ def _po_route(po: PurchaseOrder, amount: Decimal) -> list[ApprovalRule]:
 def _start_po_round(
     po: PurchaseOrder,
     *,
-    by: AbstractBaseUser,
+    by: User,
     amount: Decimal,
     reason: str,
     revision: PurchaseOrderRevision | None = None,
 ) -> None:
+    rules = _po_route(po, amount)
+    assert po.request is not None  # _po_route refuses a PO without a request
     steps = _plan_steps(
-        _po_route(po, amount),
+        rules,
         requester_id=po.request.requester_id,
         request_id=po.request_id,
         purchase_order=po,

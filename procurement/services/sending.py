@@ -3,7 +3,7 @@
 import smtplib
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage
 from django.core.validators import validate_email
@@ -18,9 +18,7 @@ from procurement.models import PurchaseOrder
 from procurement.services.common import _money, _name
 
 
-def po_send(
-    *, po: PurchaseOrder, by: AbstractBaseUser, recipients: list[str] | None = None
-) -> PurchaseOrder:
+def po_send(*, po: PurchaseOrder, by: User, recipients: list[str] | None = None) -> PurchaseOrder:
     """Email the PO document (PDF attached) to the vendor, or to the given addresses."""
     roles.require_role(by, roles.BUYER)
     po = PurchaseOrder.objects.select_related("vendor", "buyer", "payment_terms").get(pk=po.pk)
@@ -39,6 +37,7 @@ def po_send(
         except ValidationError:
             raise DomainError(f"'{address}' is not an email address.") from None
     document = selectors.po_document(po.pk)
+    assert document is not None  # without a user to limit it, the PO just read is found
     message = EmailMessage(
         subject=f"Purchase order {po.number}"
         + (f" (revision {po.revision})" if po.revision else ""),

@@ -1,13 +1,14 @@
 """Attachments on a purchase request: upload, download and remove."""
 
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
 from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement import selectors
 from procurement.forms import AttachmentForm
 from procurement.services import attachments as attachment_services
@@ -16,7 +17,7 @@ from procurement.views.requests import _visible_request
 
 @roles.role_required(*roles.PO_READERS)
 @require_POST
-def request_attach(request: HttpRequest, pk: int) -> HttpResponse:
+def request_attach(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Add quotes or specifications to a request."""
     purchase_request = _visible_request(request, pk)
     form = AttachmentForm(request.POST, request.FILES)
@@ -38,7 +39,9 @@ def request_attach(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
+def request_attachment(
+    request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
+) -> FileResponse:
     """Download an attachment — only for users who may see the request (never a public URL)."""
     attachment = selectors.attachment_for(request.user, pk, attachment_pk)
     if attachment is None or (
@@ -59,7 +62,9 @@ def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> Fil
 
 @roles.role_required(*roles.PO_READERS)
 @require_POST
-def request_attachment_remove(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+def request_attachment_remove(
+    request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
+) -> HttpResponse:
     """Take an attachment off a request that can still change, saying why."""
     attachment = selectors.attachment_for(request.user, pk, attachment_pk)
     if attachment is None:

@@ -1,7 +1,7 @@
 """Budget pages: the list with committed, spent and available, one cost center, and edit."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement import selectors
 from procurement.filters import BudgetFilter
 from procurement.forms import BudgetForm
@@ -22,7 +23,7 @@ BUDGET_KEEPERS = (roles.FINANCE_LEADER, roles.ADMIN)
 
 @roles.role_required(*BUDGET_READERS)
 @require_GET
-def budget_list(request: HttpRequest) -> HttpResponse:
+def budget_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Budget position per cost center: budget, committed, spent and available."""
     budget_filter = BudgetFilter(request.GET, queryset=selectors.budgets_with_position())
     _tidy_filters(budget_filter.form, order=["cost_center", "on_date", "currency"])
@@ -47,7 +48,7 @@ def budget_list(request: HttpRequest) -> HttpResponse:
 
 @roles.role_required(*BUDGET_READERS)
 @require_GET
-def budget_cost_center(request: HttpRequest, pk: int) -> HttpResponse:
+def budget_cost_center(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One cost center's budgets by period, and what commits and consumes the chosen one."""
     cost_center = get_object_or_404(CostCenter, pk=pk)
     budgets = list(selectors.budgets_with_position(Budget.objects.filter(cost_center=cost_center)))
@@ -80,7 +81,7 @@ def budget_cost_center(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(*BUDGET_KEEPERS)
 @require_http_methods(["GET", "POST"])
-def budget_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def budget_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     """Set a budget for a cost center and period (finance leaders)."""
     budget = get_object_or_404(Budget, pk=pk) if pk else None
     if request.method == "POST":

@@ -6,9 +6,9 @@ PermissionDenied from a service bubbles up as a 403.
 """
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest
 
 from p2p import roles
+from p2p.http import AuthenticatedHttpRequest
 
 PAGE_SIZE = 50
 INBOX_ROLES = (roles.APPROVER, roles.FINANCE_LEADER)
@@ -31,7 +31,7 @@ def _tidy_filters(form, *, order: list[str], drop: tuple[str, ...] = ()) -> None
             field.widget.input_type = "date"
 
 
-def _page(request: HttpRequest, rows) -> tuple:
+def _page(request: AuthenticatedHttpRequest, rows) -> tuple:
     """The requested page of rows and the query string without `page`, for the pager links."""
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()

@@ -3,13 +3,14 @@ issue, re-approval, close and cancel."""
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement import selectors
 from procurement.filters import PurchaseOrderFilter
 from procurement.forms import (
@@ -30,7 +31,7 @@ from procurement.views.common import PAGE_SIZE, _page, _tidy_filters
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def po_list(request: HttpRequest) -> HttpResponse:
+def po_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Purchase orders with filters; buyers also see approved requests still waiting for a PO."""
     po_filter = PurchaseOrderFilter(request.GET, queryset=selectors.po_list(request.user))
     _tidy_filters(po_filter.form, order=["q", "status", "vendor", "buyer", "currency"])
@@ -55,7 +56,7 @@ def po_list(request: HttpRequest) -> HttpResponse:
 
 @roles.role_required(roles.BUYER)
 @require_http_methods(["GET", "POST"])
-def po_select(request: HttpRequest) -> HttpResponse:
+def po_select(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Turn one or more approved requests into draft POs, one per vendor."""
     awaiting = list(selectors.requests_awaiting_po()[:200])
     if request.method == "POST":
@@ -91,7 +92,7 @@ def po_select(request: HttpRequest) -> HttpResponse:
 
 @roles.role_required(roles.BUYER)
 @require_http_methods(["GET", "POST"])
-def po_create(request: HttpRequest, pk: int) -> HttpResponse:
+def po_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Turn an approved request into a draft PO: vendor, payment terms, ship-to."""
     purchase_request = get_object_or_404(
         PurchaseRequest.objects.select_related(
@@ -138,7 +139,7 @@ def po_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def po_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def po_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The lifecycle page: one PO's whole life from request to payment on one page."""
     life = selectors.po_life(request.user, pk)
     if life is None:
@@ -193,7 +194,7 @@ def _buyer_po(pk: int) -> PurchaseOrder:
 
 @roles.role_required(roles.BUYER)
 @require_http_methods(["GET", "POST"])
-def po_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def po_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Edit a draft PO: terms, ship-to and each line's quantity, price, coding and match type."""
     po = _buyer_po(pk)
     lines = list(po.lines.select_related("gl_account", "cost_center").order_by("line_no"))
@@ -247,7 +248,7 @@ def po_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(roles.BUYER)
 @require_POST
-def po_issue(request: HttpRequest, pk: int) -> HttpResponse:
+def po_issue(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Issue a draft PO to its vendor (and email it when asked)."""
     po = _buyer_po(pk)
     form = IssueForm(request.POST)
@@ -274,7 +275,7 @@ def po_issue(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(roles.BUYER)
 @require_POST
-def po_reapproval(request: HttpRequest, pk: int) -> HttpResponse:
+def po_reapproval(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Ask the approvers to approve a draft PO above its approved amount."""
     po = _buyer_po(pk)
     try:
@@ -286,7 +287,9 @@ def po_reapproval(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:po_detail", pk=pk)
 
 
-def _po_reason_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
+def _po_reason_action(
+    request: AuthenticatedHttpRequest, pk: int, action, done: str
+) -> HttpResponse:
     """Run a buyer's PO step that takes an optional reason, then back to the PO page."""
     po = _buyer_po(pk)
     form = ReasonForm(request.POST)
@@ -302,7 +305,7 @@ def _po_reason_action(request: HttpRequest, pk: int, action, done: str) -> HttpR
 
 @roles.role_required(roles.BUYER)
 @require_POST
-def po_close(request: HttpRequest, pk: int) -> HttpResponse:
+def po_close(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Close an issued PO and release what it still commits."""
     return _po_reason_action(
         request, pk, order_services.po_close, "closed; its open commitment is released."
@@ -311,7 +314,7 @@ def po_close(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(roles.BUYER)
 @require_POST
-def po_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def po_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
     return _po_reason_action(
         request, pk, order_services.po_cancel, "cancelled; its requests are back with the buyers."

@@ -1,7 +1,7 @@
 """Goods receipts: recording what arrived against a PO."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement import selectors
 from procurement.forms import RECEIPT_PREFIX, ReceiptHeaderForm, ReceiptLineFormSet
 from procurement.models import PurchaseOrder
@@ -17,7 +18,7 @@ from procurement.services import receipts as receipt_services
 
 @roles.role_required(roles.REQUESTER, roles.BUYER)
 @require_http_methods(["GET", "POST"])
-def receipt_create(request: HttpRequest, pk: int) -> HttpResponse:
+def receipt_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Record what arrived (or went back) on a PO, line by line."""
     po = selectors.receivable_po(request.user, pk)
     if po is None:

@@ -1,12 +1,13 @@
 """Purchase request pages: list, create, edit, detail, submit, withdraw and copy."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from procurement import contracts, selectors
 from procurement.filters import PurchaseRequestFilter
@@ -30,7 +31,7 @@ WITHDRAWABLE = (*SUBMITTABLE, PurchaseRequest.Status.PENDING_APPROVAL)
 
 @roles.role_required(roles.REQUESTER)
 @require_GET
-def request_list(request: HttpRequest) -> HttpResponse:
+def request_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """'My requests': the requester's own requests, where each sits and who must act."""
     request_filter = PurchaseRequestFilter(
         request.GET, queryset=selectors.request_list(request.user)
@@ -52,7 +53,11 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 
 def _request_form_context(
-    request: HttpRequest, form, lines, *, purchase_request: PurchaseRequest | None = None
+    request: AuthenticatedHttpRequest,
+    form,
+    lines,
+    *,
+    purchase_request: PurchaseRequest | None = None,
 ) -> dict:
     vendor_id = form["preferred_vendor"].value()
     vendor = Vendor.objects.filter(pk=vendor_id).first() if vendor_id else None
@@ -76,7 +81,7 @@ def _budget_hint(form) -> selectors.BudgetPosition | None:
         return None
 
 
-def _save_request(request: HttpRequest, form, lines, purchase_request=None):
+def _save_request(request: AuthenticatedHttpRequest, form, lines, purchase_request=None):
     """Create or update from valid forms; returns the request or None after a message."""
     data = form.cleaned_data
     values = {
@@ -101,7 +106,9 @@ def _save_request(request: HttpRequest, form, lines, purchase_request=None):
         return None
 
 
-def _after_save(request: HttpRequest, purchase_request: PurchaseRequest) -> HttpResponse:
+def _after_save(
+    request: AuthenticatedHttpRequest, purchase_request: PurchaseRequest
+) -> HttpResponse:
     wants_submit = request.POST.get("action") == "submit"
     if not wants_submit or purchase_request.status == PurchaseRequest.Status.PENDING_APPROVAL:
         if purchase_request.status == PurchaseRequest.Status.PENDING_APPROVAL:
@@ -124,7 +131,7 @@ def _after_save(request: HttpRequest, purchase_request: PurchaseRequest) -> Http
 
 @roles.role_required(roles.REQUESTER)
 @require_http_methods(["GET", "POST"])
-def request_create(request: HttpRequest) -> HttpResponse:
+def request_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new request: header, lines and quotes; saved as a draft or straight into approval."""
     if request.method == "POST":
         form = PurchaseRequestForm(request.POST, request.FILES)
@@ -143,7 +150,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
 
 @roles.role_required(*roles.PO_READERS)
 @require_http_methods(["GET", "POST"])
-def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def request_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Change a request: the requester's draft or returned request, or — during approval —
     the requester or an approver it waits on (who then cannot approve it)."""
     purchase_request = _visible_request(request, pk)
@@ -172,7 +179,7 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def request_line_row(request: HttpRequest) -> HttpResponse:
+def request_line_row(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx: one empty line row for the request form, plus the formset's new form count."""
     try:
         index = max(int(request.GET.get(f"{LINES_PREFIX}-TOTAL_FORMS", "1")), 0)
@@ -195,14 +202,14 @@ def request_line_row(request: HttpRequest) -> HttpResponse:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def request_form_hints(request: HttpRequest) -> HttpResponse:
+def request_form_hints(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx: the contract items of the chosen vendor and the budget of the chosen coding."""
     form = PurchaseRequestForm(request.GET)
     context = _request_form_context(request, form, None)
     return render(request, "procurement/_request_hints.html", context)
 
 
-def _visible_request(request: HttpRequest, pk: int) -> PurchaseRequest:
+def _visible_request(request: AuthenticatedHttpRequest, pk: int) -> PurchaseRequest:
     purchase_request = selectors.request_for_detail(request.user, pk)
     if purchase_request is None:
         raise Http404("No such request.")
@@ -211,7 +218,7 @@ def _visible_request(request: HttpRequest, pk: int) -> PurchaseRequest:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One request: header, lines, quotes, budget, approval steps, its POs and the trail."""
     purchase_request = _visible_request(request, pk)
     approvals = list(purchase_request.approvals.all())
@@ -272,7 +279,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(roles.REQUESTER)
 @require_POST
-def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
+def request_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Send a draft or returned request into approval."""
     purchase_request = _visible_request(request, pk)
     try:
@@ -286,7 +293,7 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(roles.REQUESTER)
 @require_POST
-def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def request_withdraw(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Take back a request that has not been ordered."""
     purchase_request = _visible_request(request, pk)
     try:
@@ -300,7 +307,7 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(roles.REQUESTER)
 @require_POST
-def request_copy(request: HttpRequest, pk: int) -> HttpResponse:
+def request_copy(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Start a new draft from a previous request, then open it for changes."""
     source = _visible_request(request, pk)
     try:

@@ -1,12 +1,13 @@
 """Change orders on an issued PO."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement.forms import REVISE_PREFIX, ReviseForm, ReviseLineFormSet
 from procurement.models import PurchaseOrder
 from procurement.services import revisions as revision_services
@@ -15,7 +16,7 @@ from procurement.views.orders import _buyer_po
 
 @roles.role_required(roles.BUYER)
 @require_http_methods(["GET", "POST"])
-def po_revise(request: HttpRequest, pk: int) -> HttpResponse:
+def po_revise(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A change order on an issued PO: new quantities or prices, with a reason."""
     po = _buyer_po(pk)
     lines = list(po.lines.order_by("line_no"))

@@ -1,12 +1,13 @@
 """Approval rules (kept by finance): list and edit."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement.forms import ApprovalRuleForm
 from procurement.models import ApprovalRule
 from procurement.services import routing as routing_services
@@ -15,7 +16,7 @@ from procurement.views.common import INBOX_ROLES, RULE_KEEPERS
 
 @roles.role_required(*INBOX_ROLES, *RULE_KEEPERS)
 @require_GET
-def rule_list(request: HttpRequest) -> HttpResponse:
+def rule_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The approval rules, step by step: who approves what, for which cost center and band."""
     rules = ApprovalRule.objects.select_related(
         "cost_center", "approver_group", "approver_user"
@@ -44,7 +45,7 @@ def _rule_initial(rule: ApprovalRule) -> dict:
 
 @roles.role_required(*RULE_KEEPERS)
 @require_http_methods(["GET", "POST"])
-def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def rule_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     """Add or change an approval rule (finance leaders)."""
     rule = get_object_or_404(ApprovalRule, pk=pk) if pk else None
     if request.method == "POST":

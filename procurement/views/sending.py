@@ -1,12 +1,13 @@
 """The PO document (HTML and PDF) and sending it to the vendor."""
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from procurement import documents, selectors
 from procurement.forms import SendForm
 from procurement.services import sending as sending_services
@@ -15,7 +16,7 @@ from procurement.views.orders import _buyer_po
 
 @roles.role_required(roles.BUYER)
 @require_POST
-def po_send(request: HttpRequest, pk: int) -> HttpResponse:
+def po_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Email the PO document to the vendor (or to the addresses typed) now."""
     po = _buyer_po(pk)
     form = SendForm(request.POST)
@@ -29,7 +30,7 @@ def po_send(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:po_detail", pk=pk)
 
 
-def _document(request: HttpRequest, pk: int) -> selectors.PurchaseOrderDocument:
+def _document(request: AuthenticatedHttpRequest, pk: int) -> selectors.PurchaseOrderDocument:
     document = selectors.po_document(pk, request.user)
     if document is None:
         raise Http404("No such purchase order.")
@@ -38,7 +39,7 @@ def _document(request: HttpRequest, pk: int) -> selectors.PurchaseOrderDocument:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def po_document(request: HttpRequest, pk: int) -> HttpResponse:
+def po_document(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The printable PO as the vendor receives it."""
     document = _document(request, pk)
     return render(
@@ -50,7 +51,7 @@ def po_document(request: HttpRequest, pk: int) -> HttpResponse:
 
 @roles.role_required(*roles.PO_READERS)
 @require_GET
-def po_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+def po_pdf(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The PO as a PDF file."""
     document = _document(request, pk)
     response = HttpResponse(documents.render_po_pdf(document), content_type="application/pdf")

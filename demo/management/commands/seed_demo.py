@@ -77,7 +77,9 @@ def summary(*, loaded: bool, facts: int, seconds: float) -> str:
 
     def by_status(model: type[models.Model]) -> str:
         counts = (
-            model.objects.values_list("status").annotate(n=models.Count("id")).order_by("status")
+            model._default_manager.values_list("status")
+            .annotate(n=models.Count("id"))
+            .order_by("status")
         )
         return ", ".join(f"{status} {n}" for status, n in counts) or "none"
 
