@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import (
     Count,
     Exists,
@@ -45,7 +45,7 @@ QUEUE_TITLES = {
 }
 
 
-def exception_scope(user: AbstractBaseUser) -> tuple[QuerySet[InvoiceException], str]:
+def exception_scope(user: User) -> tuple[QuerySet[InvoiceException], str]:
     """The exceptions this user works and the name of that queue.
 
     AP sees the whole queue. A buyer sees the disputes on their own POs (routed to them or
@@ -163,11 +163,11 @@ def queue_summary(exceptions: QuerySet[InvoiceException], today: dt.date) -> dic
     )
 
 
-def unread_mentions(user: AbstractBaseUser) -> int:
+def unread_mentions(user: User) -> int:
     return ExceptionMention.objects.filter(user=user, read_at__isnull=True).count()
 
 
-def mentions_for(user: AbstractBaseUser) -> QuerySet[ExceptionMention]:
+def mentions_for(user: User) -> QuerySet[ExceptionMention]:
     """The comments that named this user, unread first, newest first."""
     return (
         ExceptionMention.objects.filter(user=user)

@@ -5,7 +5,7 @@ import datetime as dt
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,6 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from p2p.roles import role_required
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import MAX_CSV_BYTES
@@ -49,7 +50,11 @@ def recent_batches() -> QuerySet[ImportBatch]:
 
 
 def _import_page(
-    request: HttpRequest, form: ImportUploadForm, *, errors: list[str] = (), status: int = 200
+    request: AuthenticatedHttpRequest,
+    form: ImportUploadForm,
+    *,
+    errors: list[str] = (),
+    status: int = 200,
 ) -> HttpResponse:
     context = {
         "form": form,
@@ -67,13 +72,13 @@ def _import_page(
     return render(request, "payables/invoice_import.html", context, status=status)
 
 
-def _import_too_large(request: HttpRequest, message: str) -> HttpResponse:
+def _import_too_large(request: AuthenticatedHttpRequest, message: str) -> HttpResponse:
     return _import_page(request, ImportUploadForm(), errors=[message], status=413)
 
 
 @role_required(*roles.AP)
 @limited_uploads(import_limit, too_large=_import_too_large)
-def invoice_import(request: HttpRequest) -> HttpResponse:
+def invoice_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Drop e-invoices (UBL, CII, Factur-X PDF) and CSVs; a background task imports them."""
     if request.method != "POST":
         return _import_page(request, ImportUploadForm())
@@ -107,7 +112,7 @@ def invoice_import(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(*roles.AP)
-def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One upload: a progress bar while the task works, then the outcome per invoice."""
     batch = get_object_or_404(ImportBatch.objects.select_related("created_by"), pk=pk)
     finished = batch.status in (ImportBatch.Status.DONE, ImportBatch.Status.FAILED)
@@ -161,7 +166,7 @@ def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(*roles.AP)
 @limited_uploads(attachment_limit)
-def invoice_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
+def invoice_attachment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Attach the vendor's PDF (or a scan) to an invoice already captured."""
     invoice = get_object_or_404(Invoice, pk=pk)
     form = AttachmentForm(request.POST, request.FILES)
@@ -183,7 +188,9 @@ def invoice_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(*roles.INVOICE_READERS)
-def invoice_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+def invoice_attachment(
+    request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
+) -> HttpResponse:
     """Serve an attachment to someone who may read the invoice; there is no public URL."""
     attachment = get_object_or_404(InvoiceAttachment, pk=attachment_pk, invoice_id=pk)
     try:
