@@ -4,6 +4,7 @@ side-by-side context of one exception. Every function runs a fixed number of que
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import (
@@ -30,7 +31,7 @@ from payables.models.exceptions import (
 )
 from payables.models.invoices import Invoice, InvoiceLine
 from payables.models.matching import MatchResult
-from procurement.models import ReceiptLine
+from procurement.models import CostCenter, GLAccount, PurchaseOrderLine, ReceiptLine
 from vendors.selectors import active_contract_price
 
 Status = InvoiceException.Status
@@ -98,7 +99,7 @@ def queue_rows(exceptions: QuerySet[InvoiceException]) -> QuerySet[InvoiceExcept
     )
 
 
-def counts_by_type(exceptions: QuerySet[InvoiceException]) -> list[dict]:
+def counts_by_type(exceptions: QuerySet[InvoiceException]) -> list[dict[str, Any]]:
     """(type, label, count) for the type switch above the queue, in the model's type order."""
     counts = dict(
         exceptions.order_by().values_list("type").annotate(n=Count("id")).values_list("type", "n")
@@ -110,7 +111,7 @@ def counts_by_type(exceptions: QuerySet[InvoiceException]) -> list[dict]:
     ]
 
 
-def counts_by_age(exceptions: QuerySet[InvoiceException]) -> list[dict]:
+def counts_by_age(exceptions: QuerySet[InvoiceException]) -> list[dict[str, Any]]:
     """How many exceptions fall in each aging bucket, in one query."""
     now = timezone.now()
     aggregates = {}
@@ -128,7 +129,7 @@ def counts_by_age(exceptions: QuerySet[InvoiceException]) -> list[dict]:
     ]
 
 
-def queue_summary(exceptions: QuerySet[InvoiceException], today: dt.date) -> dict:
+def queue_summary(exceptions: QuerySet[InvoiceException], today: dt.date) -> dict[str, int]:
     """The tiles: open, past their SLA, waiting for a vendor (and credit notes that came in),
     discounts lapsing within a week."""
     now = timezone.now()
@@ -185,18 +186,18 @@ class ExceptionContext:
     exception: InvoiceException
     invoice: Invoice
     line: InvoiceLine | None
-    po_line: object | None
+    po_line: PurchaseOrderLine | None
     result: MatchResult | None
-    receipts: list = field(default_factory=list)
-    billed: list = field(default_factory=list)
+    receipts: list[ReceiptLine] = field(default_factory=list)
+    billed: list[InvoiceLine] = field(default_factory=list)
     contract_price: Decimal | None = None
     # Per-unit and total differences, filled only for a line billed against a PO line.
-    variance: dict = field(default_factory=dict)
-    gl_account: object | None = None
-    cost_center: object | None = None
+    variance: dict[str, Decimal | None] = field(default_factory=dict)
+    gl_account: GLAccount | None = None
+    cost_center: CostCenter | None = None
 
 
-def contract_price(invoice: Invoice, po_line) -> Decimal | None:
+def contract_price(invoice: Invoice, po_line: PurchaseOrderLine | None) -> Decimal | None:
     """The vendor's contract price for the PO line's item on the invoice date, if any."""
     if po_line is None or not po_line.item_code:
         return None
@@ -236,7 +237,7 @@ def exception_context(exception: InvoiceException) -> ExceptionContext:
     if line is not None:
         context.gl_account = line.gl_account or (po_line.gl_account if po_line else None)
         context.cost_center = line.cost_center or (po_line.cost_center if po_line else None)
-    if po_line is None:
+    if line is None or po_line is None:
         return context
     context.receipts = list(
         ReceiptLine.objects.filter(po_line=po_line)

@@ -1,5 +1,7 @@
 """Read queries behind the AP pages that are more than a queryset method."""
 
+from decimal import Decimal
+
 from django.db.models import (
     Case,
     DecimalField,
@@ -17,8 +19,8 @@ from p2p.money import ZERO
 from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 
-QTY = DecimalField(max_digits=18, decimal_places=4)
-MONEY = DecimalField(max_digits=18, decimal_places=2)
+QTY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=4)
+MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 
 
 def invoice_list_queryset() -> QuerySet[Invoice]:
