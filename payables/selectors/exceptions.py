@@ -27,6 +27,7 @@ from payables.models.exceptions import (
     ExceptionComment,
     ExceptionMention,
     InvoiceException,
+    InvoiceExceptionQuerySet,
     business_days_before,
 )
 from payables.models.invoices import Invoice, InvoiceLine
@@ -46,7 +47,7 @@ QUEUE_TITLES = {
 }
 
 
-def exception_scope(user: User) -> tuple[QuerySet[InvoiceException], str]:
+def exception_scope(user: User) -> tuple[InvoiceExceptionQuerySet, str]:
     """The exceptions this user works and the name of that queue.
 
     AP sees the whole queue. A buyer sees the disputes on their own POs (routed to them or

@@ -1,11 +1,12 @@
 """Capture pages: importing e-invoice and CSV files in the browser, and invoice attachments."""
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -53,7 +54,7 @@ def _import_page(
     request: AuthenticatedHttpRequest,
     form: ImportUploadForm,
     *,
-    errors: list[str] = (),
+    errors: Sequence[str] = (),
     status: int = 200,
 ) -> HttpResponse:
     context = {
@@ -173,7 +174,7 @@ def invoice_attachment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
     refused = refused_uploads(request)
     if not form.is_valid() or refused:
         for error in [item.error for item in refused] or form.errors.get("attachments", []):
-            messages.error(request, error)
+            messages.error(request, str(error))
     else:
         try:
             added = capture.attachments_add(
@@ -190,7 +191,7 @@ def invoice_attachment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
 @role_required(*roles.INVOICE_READERS)
 def invoice_attachment(
     request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
-) -> HttpResponse:
+) -> HttpResponse | FileResponse:
     """Serve an attachment to someone who may read the invoice; there is no public URL."""
     attachment = get_object_or_404(InvoiceAttachment, pk=attachment_pk, invoice_id=pk)
     try:
@@ -199,7 +200,8 @@ def invoice_attachment(
         messages.error(request, f"{attachment.original_name} is missing from storage.")
         return redirect("payables:invoice_detail", pk=pk)
     return private_file_response(
-        handle,
+        # A stored File reads like the binary file FileResponse streams from.
+        handle,  # type: ignore[arg-type]
         filename=attachment.original_name,
         content_type=attachment.content_type,
         inline=attachment.content_type in INLINE_TYPES,

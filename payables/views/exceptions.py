@@ -7,8 +7,10 @@ payables.services and turn a DomainError into a message shown next to what faile
 """
 
 import datetime as dt
+from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, QueryDict
@@ -34,7 +36,7 @@ from vendors.models import Vendor
 
 PAGE_SIZE = 50
 Status = InvoiceException.Status
-SUCCESS = {
+SUCCESS: dict[str, str] = {
     Action.ACCEPT_VARIANCE: "Variance accepted; {invoice} goes back to the matching engine.",
     Action.REQUEST_CREDIT_NOTE: "Credit note requested from {vendor}; the exception waits for it.",
     Action.SETTLE_CREDIT_NOTE: "Closed against the credit note; {invoice} is re-matched.",
@@ -78,16 +80,21 @@ def _origin(request: AuthenticatedHttpRequest) -> str:
     return "queue" if request.POST.get("origin") == "queue" else "detail"
 
 
+def _claim_facts(exception: InvoiceException, user: User, now: dt.datetime) -> tuple[bool, bool]:
+    """Whether someone holds a live claim on the exception, and whether it is this user."""
+    live_claim = bool(
+        exception.status == Status.OPEN
+        and exception.claimed_by_id
+        and exception.claimed_until
+        and exception.claimed_until > now
+    )
+    return live_claim, live_claim and exception.claimed_by_id == user.pk
+
+
 def _decorate(exceptions, user, now: dt.datetime) -> None:
     """Per-row facts the templates show (claim state, SLA), computed without queries."""
     for exception in exceptions:
-        exception.live_claim = bool(
-            exception.status == Status.OPEN
-            and exception.claimed_by_id
-            and exception.claimed_until
-            and exception.claimed_until > now
-        )
-        exception.claimed_by_me = exception.live_claim and exception.claimed_by_id == user.pk
+        exception.live_claim, exception.claimed_by_me = _claim_facts(exception, user, now)
         exception.sla_due = exception.sla_due_at
         exception.sla_overdue = exception.status == Status.OPEN and exception.sla_due < now
         exception.sla_today = (
@@ -210,12 +217,13 @@ def _work_context(
     user = request.user
     now = timezone.now()
     _decorate([exception], user, now)
+    live_claim, claimed_by_me = _claim_facts(exception, user, now)
     shortfall = None
     context = exception_selectors.exception_context(exception)
     result = context.result
     if result is not None and result.billable_qty is not None:
         shortfall = max(result.billed_qty_cumulative - result.billable_qty, 0) or None
-    forms = []
+    forms: list[dict[str, Any]] = []
     for action in exception_services.actions_for(exception, user):
         form_class = ACTION_FORMS[action]
         extra = {"shortfall": shortfall} if form_class is ReceiptForm else {}
@@ -238,9 +246,8 @@ def _work_context(
         "ctx": context,
         "action_forms": forms,
         "open_action": bound[0] if bound is not None else (usable[0] if usable else ""),
-        "can_claim": may_work and exception.status == Status.OPEN and not exception.live_claim,
-        "can_release": exception.live_claim
-        and (exception.claimed_by_me or roles.has_role(user, roles.AP_MANAGER)),
+        "can_claim": may_work and exception.status == Status.OPEN and not live_claim,
+        "can_release": live_claim and (claimed_by_me or roles.has_role(user, roles.AP_MANAGER)),
         "origin": origin,
         "notice": notice,
         "error": error,
@@ -302,8 +309,17 @@ def exception_act(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _act(request, _load(request, pk))
 
 
-def _perform(action: str, exception: InvoiceException, user, data: dict) -> InvoiceException:
-    fields = ("root_cause", "note", "amount", "credit_note", "unit_price", "quantity")
+def _perform(
+    action: str, exception: InvoiceException, user: User, data: dict[str, Any]
+) -> InvoiceException:
+    fields: tuple[str, ...] = (
+        "root_cause",
+        "note",
+        "amount",
+        "credit_note",
+        "unit_price",
+        "quantity",
+    )
     fields += ("received_on", "po_line", "gl_account", "cost_center")
     return resolutions.exception_act(
         exception=exception,
@@ -557,7 +573,7 @@ def exception_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
         except DomainError as exc:
             error = exc.message
     else:
-        error = next(iter(form.errors.values()))[0]
+        error = str(next(iter(form.errors.values()))[0])
     if request.htmx:
         if job is None:
             return render(request, "payables/_exception_notice.html", {"error": error})

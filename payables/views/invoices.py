@@ -123,7 +123,7 @@ def _entry_context(
         )
         form.amount_hint = (
             line_amount(quantity, price, currency or "EUR")
-            if None not in (quantity, price)
+            if quantity is not None and price is not None
             else None
         )
         net += form.amount_hint or ZERO

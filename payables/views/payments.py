@@ -20,6 +20,7 @@ from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from p2p.roles import role_required
 from payables.forms.payments import (
+    CALENDAR_WEEKS,
     AddInvoiceForm,
     BankConfirmForm,
     CalendarForm,
@@ -52,7 +53,7 @@ def _first_error(form: forms.Form) -> str:
     """One clerk-readable line for a form that failed, e.g. 'Reason: This field is required.'"""
     for field, errors in form.errors.items():
         if field == "__all__":
-            return errors[0]
+            return str(errors[0])
         label = form.fields[field].label or field.replace("_", " ")
         return f"{label[:1].upper()}{label[1:]}: {errors[0]}"
     return "Check the form."
@@ -419,7 +420,7 @@ def cash_calendar(request: AuthenticatedHttpRequest) -> HttpResponse:
                 payment_selectors.cash_calendar(today, weeks=weeks)
             ),
             "weeks": weeks,
-            "week_choices": [value for value, _label in form.fields["weeks"].choices],
+            "week_choices": [value for value, _label in CALENDAR_WEEKS],
             "deadlines": deadlines,
             "deadline_days": DEADLINE_DAYS,
             "cost_of_capital": company.cost_of_capital_pct,
