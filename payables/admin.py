@@ -1,5 +1,7 @@
 """Admin: match policies are set here; AP documents are only looked at (services change them)."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
 
@@ -45,8 +47,9 @@ class MatchPolicyForm(forms.ModelForm):
             "combine",
         )
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         scope = cleaned.get("scope")
         if scope not in self.KEYS:
             return cleaned

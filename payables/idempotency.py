@@ -21,6 +21,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from p2p.http import request_user
 from payables.models.idempotency import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -63,10 +64,10 @@ def idempotent(view_method: Callable) -> Callable:
             # Committed on its own, so a concurrent retry sees the key while this one runs.
             with transaction.atomic():
                 record = IdempotencyKey.objects.create(
-                    user=request.user, key=key, endpoint=endpoint, request_hash=digest
+                    user=request_user(request), key=key, endpoint=endpoint, request_hash=digest
                 )
         except IntegrityError:
-            first = IdempotencyKey.objects.get(user=request.user, key=key)
+            first = IdempotencyKey.objects.get(user=request_user(request), key=key)
             if first.endpoint != endpoint or first.request_hash != digest:
                 return Response(
                     {

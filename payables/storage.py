@@ -19,7 +19,9 @@ class PrivateStorage(FileSystemStorage):
     @cached_property
     def base_location(self) -> str:
         # Read lazily (and again when tests change MEDIA_ROOT; the parent clears the cache).
-        return self._value_or_setting(self._location, str(Path(settings.MEDIA_ROOT) / "private"))
+        # FileSystemStorage keeps the location it was given in _location; the stubs omit it.
+        location = self._location  # type: ignore[attr-defined]
+        return self._value_or_setting(location, str(Path(settings.MEDIA_ROOT) / "private"))
 
     def url(self, name: str | None) -> str:
         raise ValueError("Private files have no public URL; link to the view that serves them.")

@@ -19,6 +19,7 @@ from django.shortcuts import redirect
 from django.utils.datastructures import MultiValueDict
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from p2p.http import AuthenticatedHttpRequest
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import MAX_CSV_BYTES
 
@@ -92,7 +93,8 @@ class SizeLimitedUploadHandler(FileUploadHandler):
         input_data: Any,
         META: dict[str, Any],  # noqa: N803 — Django's name for it
         content_length: int,
-        boundary: bytes,
+        # MultiPartParser passes the boundary encoded; the stubs say str.
+        boundary: bytes,  # type: ignore[override]
         encoding: str | None = None,
     ) -> tuple[QueryDict, MultiValueDict] | None:
         if content_length > MAX_UPLOAD_REQUEST_BYTES:
@@ -121,7 +123,7 @@ class SizeLimitedUploadHandler(FileUploadHandler):
 
 def limited_uploads(
     limit_for: Callable[[str], int],
-    too_large: Callable[[HttpRequest, str], HttpResponse] | None = None,
+    too_large: Callable[[AuthenticatedHttpRequest, str], HttpResponse] | None = None,
 ) -> Callable:
     """View decorator: install the size-limiting handler before anything reads the body.
 
@@ -137,7 +139,7 @@ def limited_uploads(
         protected = csrf_protect(view)
 
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if request.method == "POST":
                 message = request_too_large(request)
                 if message:
@@ -176,8 +178,10 @@ def install_upload_limiter(
 ) -> SizeLimitedUploadHandler:
     """Put the size-limiting handler first; call before anything reads the request body."""
     limiter = SizeLimitedUploadHandler(request, limit_for=limit_for)
-    request.upload_handlers.insert(0, limiter)
-    request.upload_limiter = limiter
+    # Assigning (not inserting) raises if the body was already read and the handlers are frozen.
+    request.upload_handlers = [limiter, *request.upload_handlers]
+    # refused_uploads and refused_request read it back; HttpRequest declares no such attribute.
+    request.upload_limiter = limiter  # type: ignore[attr-defined]
     return limiter
 
 

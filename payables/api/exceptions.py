@@ -4,6 +4,7 @@ Writes parse input with a plain serializer, call the service and answer with the
 re-read through the ViewSet's queryset, so a response looks like a GET.
 """
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
+from p2p.http import request_user
 from payables.filters import InvoiceExceptionFilter
 from payables.models.exceptions import BulkJob, BulkJobItem, ExceptionComment, InvoiceException
 from payables.models.invoices import Invoice
@@ -100,7 +102,9 @@ class ExceptionCommentSerializer(serializers.ModelSerializer):
     """A comment on an exception and who it mentioned."""
 
     author_username = serializers.CharField(source="author.username", read_only=True)
-    mentioned = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+    mentioned: "serializers.SlugRelatedField[User]" = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="username"
+    )
 
     class Meta:
         model = ExceptionComment
@@ -145,7 +149,8 @@ class BulkJobSerializer(serializers.ModelSerializer):
     def get_items(self, job: BulkJob) -> list[dict]:
         if job.status != BulkJob.Status.DONE:
             return []
-        return BulkJobItemSerializer(job.items.order_by("pk"), many=True).data
+        # many=True builds a ListSerializer, whose data is the list the stubs cannot see.
+        return BulkJobItemSerializer(job.items.order_by("pk"), many=True).data  # type: ignore[return-value]
 
 
 # --- input serializers --------------------------------------------------------------------
@@ -226,7 +231,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         if getattr(self, "swagger_fake_view", False):
             return InvoiceException.objects.none()
         # The same scope as the HTML queue: AP all, buyers and requesters what is routed to them.
-        exceptions, _queue = exception_selectors.exception_scope(self.request.user)
+        exceptions, _queue = exception_selectors.exception_scope(request_user(self.request))
         return exceptions.select_related("invoice__vendor")
 
     @extend_schema(request=ExceptionResolveSerializer, responses=InvoiceExceptionSerializer)
@@ -235,7 +240,10 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         """Resolve (or, for a credit note request, park) the exception; the invoice is re-matched."""
         data = dict(validated_input(ExceptionResolveSerializer, request))
         exception = exception_act(
-            exception=self.get_object(), by=request.user, action=data.pop("resolution"), **data
+            exception=self.get_object(),
+            by=request_user(request),
+            action=data.pop("resolution"),
+            **data,
         )
         return self._respond(exception)
 
@@ -243,13 +251,15 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True, methods=["post"])
     def claim(self, request: Request, pk: str | None = None) -> Response:
         """Take the exception for half an hour; nobody else can work it meanwhile."""
-        return self._respond(exception_claim(exception=self.get_object(), by=request.user))
+        return self._respond(exception_claim(exception=self.get_object(), by=request_user(request)))
 
     @extend_schema(request=None, responses=InvoiceExceptionSerializer)
     @action(detail=True, methods=["post"])
     def release(self, request: Request, pk: str | None = None) -> Response:
         """Put a claimed exception back in the queue."""
-        return self._respond(exception_release(exception=self.get_object(), by=request.user))
+        return self._respond(
+            exception_release(exception=self.get_object(), by=request_user(request))
+        )
 
     @extend_schema(request=None, responses={200: InvoiceExceptionSerializer, 204: None})
     @action(detail=False, methods=["post"], url_path="claim-next")
@@ -258,7 +268,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         candidates = self.filterset_class(
             request.query_params, queryset=self.get_queryset(), request=request
         ).qs
-        exception = exception_claim_next(by=request.user, candidates=candidates)
+        exception = exception_claim_next(by=request_user(request), candidates=candidates)
         if exception is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return self._respond(exception)
@@ -276,7 +286,9 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         exception = self.get_object()
         if request.method == "POST":
             payload = validated_input(ExceptionCommentCreateSerializer, request)
-            comment = exception_comment(exception=exception, by=request.user, body=payload["body"])
+            comment = exception_comment(
+                exception=exception, by=request_user(request), body=payload["body"]
+            )
             return Response(
                 ExceptionCommentSerializer(comment).data, status=status.HTTP_201_CREATED
             )
@@ -294,7 +306,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         """Apply one resolution to many exceptions as a background job (poll bulk-jobs/<id>)."""
         data = validated_input(BulkResolveSerializer, request)
         job = bulk_resolve_start(
-            by=request.user,
+            by=request_user(request),
             exception_ids=data["exceptions"],
             action=data["resolution"],
             root_cause=data["root_cause"],
@@ -315,8 +327,8 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         """A bulk job's progress; once done, each exception's outcome."""
         job = BulkJob.objects.filter(pk=job_id).first()
         if job is None or (
-            job.created_by_id != request.user.pk
-            and not roles.has_role(request.user, roles.AP_MANAGER)
+            job.created_by_id != request_user(request).pk
+            and not roles.has_role(request_user(request), roles.AP_MANAGER)
         ):
             raise NotFound("No such bulk job.")
         return Response(BulkJobSerializer(job).data)

@@ -23,6 +23,8 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.dates import implausible_date
+from p2p.http import request_user
+from p2p.money import ZERO
 from payables.einvoice.csv_import import COMMA, POINT
 from payables.filters import InvoiceFilter
 from payables.models.exceptions import InvoiceException
@@ -126,7 +128,7 @@ class InvoiceLineInputSerializer(serializers.Serializer):
     quantity = serializers.DecimalField(max_digits=18, decimal_places=4)
     unit_price = serializers.DecimalField(max_digits=18, decimal_places=4)
     po_line = serializers.IntegerField(required=False, allow_null=True, default=None)
-    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, default=0)
+    tax_rate = serializers.DecimalField(max_digits=5, decimal_places=2, default=ZERO)
 
 
 class InvoiceCreateSerializer(serializers.Serializer):
@@ -145,7 +147,7 @@ class InvoiceCreateSerializer(serializers.Serializer):
     document_type = serializers.ChoiceField(
         choices=Invoice.DocumentType.choices, default=Invoice.DocumentType.INVOICE
     )
-    tax_amount = serializers.DecimalField(max_digits=18, decimal_places=2, default=0)
+    tax_amount = serializers.DecimalField(max_digits=18, decimal_places=2, default=ZERO)
     total_amount = serializers.DecimalField(
         max_digits=18, decimal_places=2, required=False, allow_null=True, default=None
     )
@@ -297,7 +299,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
             )
         results = capture.import_uploads(
             uploads,
-            by=request.user,
+            by=request_user(request),
             dry_run=dry_run,
             valid_only=valid_only,
             decimal_mark=decimal_mark,
@@ -308,6 +310,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         ]
         created = [row["invoice_id"] for row in rows if row.get("invoice_id")]
         accepted = sum(1 for row in rows if row["ok"])
+        code: int
         if dry_run or accepted not in (0, len(rows)):
             code = status.HTTP_200_OK
         elif accepted:
@@ -321,7 +324,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         """Capture an invoice sent by an integration; matching runs once it is committed."""
         data = validated_input(InvoiceCreateSerializer, request)
         invoice = invoice_capture(
-            by=request.user,
+            by=request_user(request),
             vendor=data["vendor"],
             number=data["number"],
             invoice_date=data["invoice_date"],

@@ -16,7 +16,8 @@ from vendors.models import Vendor
 
 class ExceptionCountSerializer(serializers.Serializer):
     type = serializers.CharField()
-    label = serializers.CharField()
+    # A field named like Field.label (the field's own caption): the API's name for the type's label.
+    label = serializers.CharField()  # type: ignore[assignment]
     count = serializers.IntegerField()
     open = serializers.IntegerField()
 

@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import overload
 from xml.etree.ElementTree import Element
 
 from p2p.money import ZERO
@@ -45,6 +46,11 @@ def _text(element: Element | None, path: str) -> str:
     return text_of(_find(element, path))
 
 
+# An amount with a default is always there; with default=None it may be missing.
+@overload
+def _amount(parent: Element | None, path: str, what: str, default: Decimal = ...) -> Decimal: ...
+@overload
+def _amount(parent: Element | None, path: str, what: str, default: None) -> Decimal | None: ...
 def _amount(
     parent: Element | None, path: str, what: str, default: Decimal | None = ZERO
 ) -> Decimal | None:
@@ -100,7 +106,8 @@ def parse_cii(root: Element) -> ParsedInvoice:
     seller = _find(agreement, "ram:SellerTradeParty")
     if seller is None:
         raise EInvoiceError(f"Invoice {number} does not say who the seller is (SellerTradeParty).")
-    vat_ids, other_tax_ids = [], []
+    vat_ids: list[str] = []
+    other_tax_ids: list[str] = []
     for registration in seller.findall("ram:SpecifiedTaxRegistration/ram:ID", NS):
         target = vat_ids if registration.get("schemeID", "").upper() == "VA" else other_tax_ids
         target.append(text_of(registration))

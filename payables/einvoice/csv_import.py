@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from django.conf import settings
 
@@ -114,7 +114,7 @@ class CsvInvoice:
 
     def summary(self) -> dict[str, object] | None:
         """The command line's facts about the invoice (ParsedInvoice.as_summary's keys)."""
-        if not self.readable:
+        if not self.readable or self.invoice_date is None:
             return None
         return {
             "document_type": self.document_type,
@@ -232,8 +232,8 @@ class CsvFile:
         pending: dict[tuple[str, str], list[_Row]] = {}
         for row in self.rows():
             key = _group_key(row.vendor_tax_id, row.vendor_name, row.number)
-            invoice = wanted.get(key)
-            if invoice is None:
+            invoice = wanted.get(key) if key is not None else None
+            if key is None or invoice is None:
                 continue
             rows = pending.setdefault(key, [])
             rows.append(row)
@@ -535,27 +535,40 @@ def _add_amount(invoice: CsvInvoice, row: _Row) -> None:
         invoice.net_amount += round_money(row.quantity * row.unit_price, row.currency)
 
 
+_Value = TypeVar("_Value")
+
+
+def _checked(value: _Value | None, line: int, what: str) -> _Value:
+    """A value every row of a readable invoice has: reading the file reported it if missing."""
+    if value is None:
+        raise EInvoiceError(f"Line {line}: {what} is missing.")
+    return value
+
+
 def _parsed(invoice: CsvInvoice, rows: list[_Row]) -> ParsedInvoice:
     currency = invoice.currency
-    lines = [
-        ParsedLine(
-            line_id=str(n),
-            description=row.description,
-            quantity=row.quantity,
-            unit_code="",
-            unit_price=row.unit_price,
-            net_amount=round_money(row.quantity * row.unit_price, currency),
+    lines = []
+    for n, row in enumerate(rows, start=1):
+        quantity = _checked(row.quantity, row.line, "quantity")
+        unit_price = _checked(row.unit_price, row.line, "unit_price")
+        lines.append(
+            ParsedLine(
+                line_id=str(n),
+                description=row.description,
+                quantity=quantity,
+                unit_code="",
+                unit_price=unit_price,
+                net_amount=round_money(quantity * unit_price, currency),
+            )
         )
-        for n, row in enumerate(rows, start=1)
-    ]
     net = sum((line.net_amount for line in lines), ZERO)
     tax = invoice.tax_total
     return ParsedInvoice(
         syntax="csv",
-        document_type=invoice.document_type,
+        document_type=_checked(invoice.document_type, invoice.first_line, "document_type"),
         type_code="381" if invoice.document_type == CREDIT_NOTE else "380",
         number=invoice.number,
-        issue_date=invoice.invoice_date,
+        issue_date=_checked(invoice.invoice_date, invoice.first_line, "invoice_date"),
         due_date=None,
         currency=currency,
         lines=lines,

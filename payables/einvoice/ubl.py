@@ -1,6 +1,7 @@
 """UBL 2.1 / Peppol BIS Billing 3.0 invoices and credit notes into a ParsedInvoice."""
 
 from decimal import Decimal
+from typing import overload
 from xml.etree.ElementTree import Element
 
 from p2p.money import ZERO
@@ -49,6 +50,11 @@ class _Amounts:
     def __init__(self, currency: str):
         self.currency = currency
 
+    # An amount with a default is always there; with default=None it may be missing.
+    @overload
+    def of(self, element: Element | None, what: str, default: Decimal = ...) -> Decimal: ...
+    @overload
+    def of(self, element: Element | None, what: str, default: None) -> Decimal | None: ...
     def of(
         self, element: Element | None, what: str, default: Decimal | None = ZERO
     ) -> Decimal | None:
@@ -62,6 +68,12 @@ class _Amounts:
             )
         return parse_amount(element.text or "", what)
 
+    @overload
+    def at(
+        self, parent: Element | None, path: str, what: str, default: Decimal = ...
+    ) -> Decimal: ...
+    @overload
+    def at(self, parent: Element | None, path: str, what: str, default: None) -> Decimal | None: ...
     def at(
         self, parent: Element | None, path: str, what: str, default: Decimal | None = ZERO
     ) -> Decimal | None:
@@ -106,7 +118,8 @@ def parse_ubl(root: Element) -> ParsedInvoice:
         raise EInvoiceError(
             f"Invoice {number} does not say who the seller is (AccountingSupplierParty)."
         )
-    vat_ids, other_tax_ids = [], []
+    vat_ids: list[str] = []
+    other_tax_ids: list[str] = []
     for scheme in seller.findall("cac:PartyTaxScheme", NS):
         target = (
             vat_ids if _text(scheme, "cac:TaxScheme/cbc:ID").upper() == "VAT" else other_tax_ids

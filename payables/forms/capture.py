@@ -1,5 +1,7 @@
 """Forms for the capture pages: file uploads for import and invoice attachments."""
 
+from typing import Any
+
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
@@ -16,11 +18,11 @@ class MultipleFileInput(forms.ClearableFileInput):
 class MultipleFileField(forms.FileField):
     """Several files under one name; each is cleaned like a single FileField's."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput())
         super().__init__(*args, **kwargs)
 
-    def clean(self, data, initial=None) -> list[UploadedFile]:
+    def clean(self, data: Any, initial: Any = None) -> list[UploadedFile]:
         if isinstance(data, list | tuple):
             return [super(MultipleFileField, self).clean(item, initial) for item in data]
         cleaned = super().clean(data, initial)
@@ -39,7 +41,8 @@ class ImportUploadForm(forms.Form):
         (CHECK_ONLY, "Check only: read and validate everything, import nothing"),
     ]
 
-    files = MultipleFileField(
+    # The form metaclass moves declared fields into base_fields: this does not hide BaseForm.files.
+    files = MultipleFileField(  # type: ignore[assignment]
         required=False,
         widget=MultipleFileInput(attrs={"accept": ".xml,.pdf,.csv,text/xml,application/pdf"}),
     )

@@ -1,22 +1,31 @@
 """Forms for working exceptions: one per action. They parse input; the services decide."""
 
 from decimal import Decimal
+from typing import Any, TypedDict, cast
 
 from django import forms
 from django.utils import timezone
 
 from payables.forms.invoices import DateInput
 from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
 from payables.services.exceptions import BULK_ACTIONS, Action
 from payables.services.resolutions import credit_notes_for
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
 
 RootCause = InvoiceException.RootCause
-MONEY = {"max_digits": 18, "decimal_places": 2}
-QUANTITY = {"max_digits": 18, "decimal_places": 4}
 
 
-def _root_cause_field(**kwargs) -> forms.ChoiceField:
+class _Digits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: _Digits = {"max_digits": 18, "decimal_places": 2}
+QUANTITY: _Digits = {"max_digits": 18, "decimal_places": 4}
+
+
+def _root_cause_field(**kwargs: Any) -> forms.ChoiceField:
     return forms.ChoiceField(
         choices=RootCause.choices,
         help_text="Procurement fixes the source of the problem with this.",
@@ -39,7 +48,7 @@ class ActionForm(forms.Form):
     action: str = ""
     note = _note_field()
 
-    def __init__(self, *args, exception: InvoiceException, **kwargs) -> None:
+    def __init__(self, *args: Any, exception: InvoiceException, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", f"id_{exception.pk}_{self.action}_%s")
         super().__init__(*args, **kwargs)
         self.exception = exception
@@ -73,7 +82,7 @@ class CreditRequestForm(ActionForm):
     note = _note_field("Message to the vendor")
     field_order = ["amount", "root_cause", "note"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["amount"].widget.attrs["placeholder"] = str(self.exception.amount_at_stake)
 
@@ -82,15 +91,17 @@ class CreditSettleForm(ActionForm):
     """Close the exception against a credit note the vendor sent."""
 
     action = Action.SETTLE_CREDIT_NOTE
-    credit_note = forms.ModelChoiceField(
+    credit_note: "forms.ModelChoiceField[Invoice]" = forms.ModelChoiceField(
         queryset=None, empty_label="Choose the credit note…", label="Credit note"
     )
     field_order = ["credit_note", "note"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["credit_note"].queryset = credit_notes_for(self.exception)
-        self.fields["credit_note"].label_from_instance = lambda note: (
+        credit_note = cast(forms.ModelChoiceField, self.fields["credit_note"])
+        credit_note.queryset = credit_notes_for(self.exception)
+        # Django calls the instance attribute: a label for this form, without a field subclass.
+        credit_note.label_from_instance = lambda note: (  # type: ignore[method-assign,assignment]
             f"{note.number} · {note.net_amount} {note.currency} net · {note.invoice_date:%d %b %Y}"
         )
 
@@ -105,7 +116,7 @@ class CorrectPoForm(ActionForm):
     note = _note_field("Reason for the revision", required=True)
     field_order = ["unit_price", "quantity", "root_cause", "note"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         line = self.exception.invoice_line
         if line is not None and not self.is_bound:
@@ -114,8 +125,9 @@ class CorrectPoForm(ActionForm):
     def default_root_cause(self) -> str:
         return RootCause.STALE_PO_PRICE
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("unit_price") is None and cleaned.get("quantity") is None:
             raise forms.ValidationError("Enter the corrected unit price or quantity.")
         return cleaned
@@ -131,7 +143,7 @@ class ReceiptForm(ActionForm):
     received_on = forms.DateField(label="Received on", widget=DateInput)
     field_order = ["quantity", "received_on", "note"]
 
-    def __init__(self, *args, shortfall: Decimal | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, shortfall: Decimal | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.fields["received_on"].initial = timezone.localdate()
@@ -160,25 +172,28 @@ class RecodeForm(ActionForm):
     root_cause = _root_cause_field()
     field_order = ["po_line", "gl_account", "cost_center", "root_cause", "note"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         po_id = self.exception.invoice.purchase_order_id
         if po_id is None:
             del self.fields["po_line"]
         else:
-            self.fields["po_line"].queryset = PurchaseOrderLine.objects.filter(
-                purchase_order_id=po_id
-            ).order_by("line_no")
-            self.fields["po_line"].label = "Bills PO line"
-            self.fields["po_line"].label_from_instance = lambda line: (
+            po_line = cast(forms.ModelChoiceField, self.fields["po_line"])
+            po_line.queryset = PurchaseOrderLine.objects.filter(purchase_order_id=po_id).order_by(
+                "line_no"
+            )
+            po_line.label = "Bills PO line"
+            # Django calls the instance attribute: a label for this form, without a field subclass.
+            po_line.label_from_instance = lambda line: (  # type: ignore[method-assign,assignment]
                 f"{line.line_no} · {line.description} · {line.unit_price.normalize():f}"
             )
 
     def default_root_cause(self) -> str:
         return RootCause.BAD_CODING
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not any(cleaned.get(name) for name in ("po_line", "gl_account", "cost_center")):
             raise forms.ValidationError("Choose the PO line, GL account or cost center to change.")
         return cleaned
@@ -256,10 +271,11 @@ class BulkForm(forms.Form):
     )
     note = forms.CharField(label="Note / reason", required=False, max_length=2000)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Any id is accepted here; the service checks each one exists and who may resolve it.
-        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+        ids = cast(forms.TypedMultipleChoiceField, self.fields["ids"])
+        ids.valid_value = lambda value: str(value).isdigit()  # type: ignore[method-assign]
 
     def clean_ids(self) -> list[int]:
         ids = self.cleaned_data["ids"]

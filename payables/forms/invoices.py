@@ -2,6 +2,7 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -17,7 +18,7 @@ SUGGESTED_TAX_PCT = Decimal("21")
 class DateInput(forms.DateInput):
     input_type = "date"
 
-    def __init__(self, attrs: dict | None = None) -> None:
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
@@ -46,9 +47,10 @@ class InvoiceHeaderForm(forms.Form):
         help_text="Suggested at 21 % of the lines; key what the invoice says.",
     )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["purchase_order"].queryset = PurchaseOrder.objects.open().select_related(
+        purchase_order = cast(forms.ModelChoiceField, self.fields["purchase_order"])
+        purchase_order.queryset = PurchaseOrder.objects.open().select_related(
             "vendor", "payment_terms"
         )
         self.fields["invoice_date"].initial = timezone.localdate
@@ -62,8 +64,9 @@ class InvoiceHeaderForm(forms.Form):
             raise forms.ValidationError(problem)
         return invoice_date
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if not cleaned.get("purchase_order") and not cleaned.get("vendor"):
             self.add_error("vendor", "Choose the vendor, or go back and pick the purchase order.")
         return cleaned
@@ -77,8 +80,9 @@ class InvoiceLineForm(forms.Form):
     quantity = forms.DecimalField(max_digits=18, decimal_places=4, required=False)
     unit_price = forms.DecimalField(max_digits=18, decimal_places=4, required=False)
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
         quantity, price = cleaned.get("quantity"), cleaned.get("unit_price")

@@ -1,8 +1,10 @@
 """Forms for the payment-run pages: they parse input; the services in payables.services decide."""
 
 import datetime as dt
+from typing import Any, cast
 
 from django import forms
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from payables.forms.invoices import DateInput
@@ -24,7 +26,7 @@ class PaymentRunProposeForm(forms.Form):
         help_text="Blank pays every currency, one bank file each.",
     )
 
-    def __init__(self, *args, today: dt.date | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, today: dt.date | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         today = today or timezone.localdate()
         self.fields["pay_date"].initial = today
@@ -56,11 +58,15 @@ class AddInvoiceForm(ReasonForm):
         queryset=Invoice.objects.none(), empty_label="Choose an approved invoice…"
     )
 
-    def __init__(self, *args, invoices=None, **kwargs) -> None:
+    def __init__(
+        self, *args: Any, invoices: QuerySet[Invoice] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        invoice_field = cast(forms.ModelChoiceField, self.fields["invoice"])
         if invoices is not None:
-            self.fields["invoice"].queryset = invoices
-        self.fields["invoice"].label_from_instance = lambda invoice: (
+            invoice_field.queryset = invoices
+        # Django calls the instance attribute: a label for this form, without a field subclass.
+        invoice_field.label_from_instance = lambda invoice: (  # type: ignore[method-assign,assignment]
             f"{invoice.vendor.name} · {invoice.number} · due "
             f"{invoice.due_date:%d %b} · {invoice.payable_amount:,} {invoice.currency}"
             + (" (credit note)" if invoice.document_type == "credit_note" else "")
@@ -121,7 +127,7 @@ class CompanySettingsForm(forms.ModelForm):
             "run_approval_threshold": "Applied to each currency's total in a run.",
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         thresholds = self.instance.variance_thresholds or {}
         self.initial["variance_thresholds"] = "\n".join(

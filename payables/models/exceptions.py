@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models.functions import Least, Now
 from django.utils import timezone
@@ -11,7 +12,7 @@ from p2p.money import ZERO
 from payables.models.invoices import Invoice, InvoiceLine
 
 
-class InvoiceExceptionQuerySet(models.QuerySet):
+class InvoiceExceptionQuerySet(models.QuerySet["InvoiceException"]):
     def unresolved(self) -> "InvoiceExceptionQuerySet":
         """Open or waiting for the vendor: the invoice is still blocked."""
         return self.filter(status__in=InvoiceException.UNRESOLVED)
@@ -161,7 +162,7 @@ class InvoiceException(models.Model):
     def __str__(self) -> str:
         return f"{self.get_type_display()} on {self.invoice}"
 
-    def is_claimed_by_other(self, user, now: dt.datetime) -> bool:
+    def is_claimed_by_other(self, user: User, now: dt.datetime) -> bool:
         """Someone else holds a live claim on it, so this user must not work it."""
         return (
             self.claimed_by_id is not None
@@ -214,7 +215,7 @@ class ExceptionComment(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     body = models.TextField()
     created_at = models.DateTimeField()
-    mentioned = models.ManyToManyField(
+    mentioned: "models.ManyToManyField[User, ExceptionMention]" = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="ExceptionMention",
         related_name="exception_mentions",

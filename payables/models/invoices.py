@@ -9,7 +9,7 @@ from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrd
 from vendors.models import Vendor
 
 
-class InvoiceQuerySet(models.QuerySet):
+class InvoiceQuerySet(models.QuerySet["Invoice"]):
     def unpaid(self) -> "InvoiceQuerySet":
         """Not paid yet: the open items, read through their own partial index.
 

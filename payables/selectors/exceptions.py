@@ -4,8 +4,9 @@ side-by-side context of one exception. Every function runs a fixed number of que
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import (
     Count,
     Exists,
@@ -26,11 +27,12 @@ from payables.models.exceptions import (
     ExceptionComment,
     ExceptionMention,
     InvoiceException,
+    InvoiceExceptionQuerySet,
     business_days_before,
 )
 from payables.models.invoices import Invoice, InvoiceLine
 from payables.models.matching import MatchResult
-from procurement.models import ReceiptLine
+from procurement.models import CostCenter, GLAccount, PurchaseOrderLine, ReceiptLine
 from vendors.selectors import active_contract_price
 
 Status = InvoiceException.Status
@@ -45,7 +47,7 @@ QUEUE_TITLES = {
 }
 
 
-def exception_scope(user: AbstractBaseUser) -> tuple[QuerySet[InvoiceException], str]:
+def exception_scope(user: User) -> tuple[InvoiceExceptionQuerySet, str]:
     """The exceptions this user works and the name of that queue.
 
     AP sees the whole queue. A buyer sees the disputes on their own POs (routed to them or
@@ -98,7 +100,7 @@ def queue_rows(exceptions: QuerySet[InvoiceException]) -> QuerySet[InvoiceExcept
     )
 
 
-def counts_by_type(exceptions: QuerySet[InvoiceException]) -> list[dict]:
+def counts_by_type(exceptions: QuerySet[InvoiceException]) -> list[dict[str, Any]]:
     """(type, label, count) for the type switch above the queue, in the model's type order."""
     counts = dict(
         exceptions.order_by().values_list("type").annotate(n=Count("id")).values_list("type", "n")
@@ -110,7 +112,7 @@ def counts_by_type(exceptions: QuerySet[InvoiceException]) -> list[dict]:
     ]
 
 
-def counts_by_age(exceptions: QuerySet[InvoiceException]) -> list[dict]:
+def counts_by_age(exceptions: QuerySet[InvoiceException]) -> list[dict[str, Any]]:
     """How many exceptions fall in each aging bucket, in one query."""
     now = timezone.now()
     aggregates = {}
@@ -128,7 +130,7 @@ def counts_by_age(exceptions: QuerySet[InvoiceException]) -> list[dict]:
     ]
 
 
-def queue_summary(exceptions: QuerySet[InvoiceException], today: dt.date) -> dict:
+def queue_summary(exceptions: QuerySet[InvoiceException], today: dt.date) -> dict[str, int]:
     """The tiles: open, past their SLA, waiting for a vendor (and credit notes that came in),
     discounts lapsing within a week."""
     now = timezone.now()
@@ -163,11 +165,11 @@ def queue_summary(exceptions: QuerySet[InvoiceException], today: dt.date) -> dic
     )
 
 
-def unread_mentions(user: AbstractBaseUser) -> int:
+def unread_mentions(user: User) -> int:
     return ExceptionMention.objects.filter(user=user, read_at__isnull=True).count()
 
 
-def mentions_for(user: AbstractBaseUser) -> QuerySet[ExceptionMention]:
+def mentions_for(user: User) -> QuerySet[ExceptionMention]:
     """The comments that named this user, unread first, newest first."""
     return (
         ExceptionMention.objects.filter(user=user)
@@ -185,18 +187,18 @@ class ExceptionContext:
     exception: InvoiceException
     invoice: Invoice
     line: InvoiceLine | None
-    po_line: object | None
+    po_line: PurchaseOrderLine | None
     result: MatchResult | None
-    receipts: list = field(default_factory=list)
-    billed: list = field(default_factory=list)
+    receipts: list[ReceiptLine] = field(default_factory=list)
+    billed: list[InvoiceLine] = field(default_factory=list)
     contract_price: Decimal | None = None
     # Per-unit and total differences, filled only for a line billed against a PO line.
-    variance: dict = field(default_factory=dict)
-    gl_account: object | None = None
-    cost_center: object | None = None
+    variance: dict[str, Decimal | None] = field(default_factory=dict)
+    gl_account: GLAccount | None = None
+    cost_center: CostCenter | None = None
 
 
-def contract_price(invoice: Invoice, po_line) -> Decimal | None:
+def contract_price(invoice: Invoice, po_line: PurchaseOrderLine | None) -> Decimal | None:
     """The vendor's contract price for the PO line's item on the invoice date, if any."""
     if po_line is None or not po_line.item_code:
         return None
@@ -236,7 +238,7 @@ def exception_context(exception: InvoiceException) -> ExceptionContext:
     if line is not None:
         context.gl_account = line.gl_account or (po_line.gl_account if po_line else None)
         context.cost_center = line.cost_center or (po_line.cost_center if po_line else None)
-    if po_line is None:
+    if line is None or po_line is None:
         return context
     context.receipts = list(
         ReceiptLine.objects.filter(po_line=po_line)

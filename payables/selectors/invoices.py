@@ -1,5 +1,8 @@
 """Read queries behind the AP pages that are more than a queryset method."""
 
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
+
 from django.db.models import (
     Case,
     DecimalField,
@@ -17,8 +20,11 @@ from p2p.money import ZERO
 from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 
-QTY = DecimalField(max_digits=18, decimal_places=4)
-MONEY = DecimalField(max_digits=18, decimal_places=2)
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+QTY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=4)
+MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 
 
 def invoice_list_queryset() -> QuerySet[Invoice]:
@@ -33,7 +39,16 @@ def open_purchase_orders() -> QuerySet[PurchaseOrder]:
     return PurchaseOrder.objects.open().select_related("vendor").order_by("-id")
 
 
-def po_lines_with_open_to_bill(po: PurchaseOrder) -> list[PurchaseOrderLine]:
+class OpenToBill(TypedDict):
+    """What po_lines_with_open_to_bill adds to each PO line."""
+
+    billed_qty: Decimal
+    open_to_bill: Decimal
+
+
+def po_lines_with_open_to_bill(
+    po: PurchaseOrder,
+) -> "list[WithAnnotations[PurchaseOrderLine, OpenToBill]]":
     """The PO's lines with `billed_qty` (on live invoices, net of credit notes) and `open_to_bill`."""
     billed = (
         InvoiceLine.objects.filter(po_line=OuterRef("pk"))

@@ -4,6 +4,7 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 from itertools import groupby
+from typing import Any
 
 from django.db import connection
 from django.db.models import (
@@ -35,7 +36,7 @@ from payables.models.payments import (
 )
 from vendors.models import BankAccount
 
-MONEY = DecimalField(max_digits=18, decimal_places=2)
+MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 DAILY_ROWS = 7
 # d / (payable − d) × 365 / days gained × 100: what paying early by the discount date earns.
 ANNUALISED_SQL = """CASE WHEN payables_invoice.discount_amount > 0
@@ -64,7 +65,7 @@ def run_list_queryset() -> QuerySet[PaymentRun]:
     )
 
 
-def totals_by_run(run_ids: list[int]) -> dict[int, list[dict]]:
+def totals_by_run(run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Per run and currency: net and discount of the live payments, in one query for a page."""
     rows = (
         Payment.objects.filter(run_id__in=run_ids)
@@ -78,13 +79,13 @@ def totals_by_run(run_ids: list[int]) -> dict[int, list[dict]]:
         )
         .order_by("run_id", "currency")
     )
-    totals: dict[int, list[dict]] = defaultdict(list)
+    totals: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         totals[row["run_id"]].append(row)
     return totals
 
 
-def run_composition(run: PaymentRun) -> dict:
+def run_composition(run: PaymentRun) -> dict[str, Any]:
     """The run per currency and vendor (live lines), plus lines taken out and what was left out."""
     payments = list(
         run.payments.select_related("invoice", "vendor", "voided_by")
@@ -104,11 +105,11 @@ def run_composition(run: PaymentRun) -> dict:
         (c.vendor_id, c.currency): c for c in run.bank_confirmations.select_related("recorded_by")
     }
     currencies = []
-    for currency, in_currency in groupby(live, key=lambda p: p.currency):
-        in_currency = list(in_currency)
-        transfers = []
-        for vendor, lines in groupby(in_currency, key=lambda p: p.vendor):
-            lines = list(lines)
+    for currency, currency_group in groupby(live, key=lambda p: p.currency):
+        in_currency = list(currency_group)
+        transfers: list[dict[str, Any]] = []
+        for vendor, vendor_group in groupby(in_currency, key=lambda p: p.vendor):
+            lines = list(vendor_group)
             transfers.append(
                 {
                     "vendor": vendor,
@@ -181,7 +182,7 @@ def addable_invoices(run: PaymentRun, limit: int = 300) -> QuerySet[Invoice]:
     return invoices[:limit]
 
 
-def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
+def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict[str, Any]]:
     """Per currency: what falls due and which discounts lapse, day by day then week by week.
 
     Due amounts count every unpaid approved document (credit notes negative), with the part
@@ -189,7 +190,9 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
     the ones that can still be lost. Two grouped queries, whatever the number of invoices.
     """
     end = today + dt.timedelta(days=7 * weeks - 1)
-    buckets = [("Overdue", None, today - dt.timedelta(days=1))]
+    buckets: list[tuple[str, dt.date | None, dt.date]] = [
+        ("Overdue", None, today - dt.timedelta(days=1))
+    ]
     buckets += [
         (f"{day:%a %d %b}", day, day)
         for day in (today + dt.timedelta(days=n) for n in range(DAILY_ROWS))
@@ -232,7 +235,7 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
         )
         discount_rows = cursor.fetchall()
 
-    def empty() -> dict:
+    def empty() -> dict[str, Any]:
         return {
             "due_count": 0,
             "due": ZERO,
@@ -242,7 +245,7 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict]:
             "worth": ZERO,
         }
 
-    table: dict[str, list[dict]] = {}
+    table: dict[str, list[dict[str, Any]]] = {}
     for row in due_rows:
         cells = table.setdefault(row["currency"], [empty() for _ in buckets])
         cell = cells[bucket_of(row["due_date"])]
@@ -311,9 +314,9 @@ def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
     )
 
 
-def exclusion_summary(exclusions: list[PaymentRunExclusion]) -> list[dict]:
+def exclusion_summary(exclusions: list[PaymentRunExclusion]) -> list[dict[str, Any]]:
     """(reason, count) for the callout above the left-out list."""
-    counts: dict[str, dict] = {}
+    counts: dict[str, dict[str, Any]] = {}
     for exclusion in exclusions:
         entry = counts.setdefault(
             exclusion.reason, {"label": exclusion.get_reason_display(), "count": 0}
@@ -322,7 +325,7 @@ def exclusion_summary(exclusions: list[PaymentRunExclusion]) -> list[dict]:
     return list(counts.values())
 
 
-def calendar_table(calendar: list[dict]) -> dict:
+def calendar_table(calendar: list[dict[str, Any]]) -> dict[str, Any]:
     """The calendar turned for one table: a row per period, a cell per currency."""
     if not calendar:
         return {"currencies": [], "rows": [], "totals": []}

@@ -9,6 +9,7 @@ the scorecard and the payment-hold list under the same /api/vendors/ paths.
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import (
     Avg,
@@ -32,6 +33,9 @@ from payables.models import Invoice, InvoiceException, MatchResult, Payment
 from procurement.models import PurchaseOrder
 from vendors.models import BankAccount, Vendor
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 DETAIL_ROWS = 20
 RECENT_PAYMENTS = 10
 PAID_WINDOW_DAYS = 90
@@ -46,7 +50,7 @@ OPEN_INVOICE_STATUSES = (
 # --- the vendor page -------------------------------------------------------------------------
 
 
-def vendor_open_amounts(vendor: Vendor) -> dict:
+def vendor_open_amounts(vendor: Vendor) -> dict[str, dict[str, Any]]:
     """Counts and sums for the tiles; amounts only in the vendor's own currency."""
     in_currency = Q(currency=vendor.currency)
     since = timezone.localdate() - dt.timedelta(days=PAID_WINDOW_DAYS)
@@ -70,7 +74,7 @@ def vendor_open_amounts(vendor: Vendor) -> dict:
     return {"pos": pos, "invoices": invoices, "paid": paid}
 
 
-def vendor_open_documents(vendor: Vendor) -> dict:
+def vendor_open_documents(vendor: Vendor) -> dict[str, Any]:
     """The vendor page's lists: open POs, invoices and exceptions, recent payments, held."""
     open_pos = (
         PurchaseOrder.objects.open()
@@ -109,7 +113,14 @@ def vendor_open_documents(vendor: Vendor) -> dict:
 # --- payment hold -----------------------------------------------------------------------------
 
 
-def vendors_on_payment_hold() -> QuerySet[Vendor]:
+class PaymentHoldFigures(TypedDict):
+    """What vendors_on_payment_hold adds to each vendor."""
+
+    held_invoices: int
+    held_amount: Decimal
+
+
+def vendors_on_payment_hold() -> "QuerySet[WithAnnotations[Vendor, PaymentHoldFigures]]":
     """Vendors whose invoices stay out of payment runs, with the reasons and what is held.
 
     The rules are the payment-run proposal's: the vendor is not active, a bank change
@@ -124,7 +135,7 @@ def vendors_on_payment_hold() -> QuerySet[Vendor]:
         invoices__status=Invoice.Status.APPROVED,
         invoices__document_type=Invoice.DocumentType.INVOICE,
     )
-    return (
+    holds: QuerySet[WithAnnotations[Vendor, PaymentHoldFigures]] = (
         Vendor.objects.with_payment_hold()
         .filter(on_payment_hold=True)
         .select_related("payment_terms")
@@ -141,6 +152,7 @@ def vendors_on_payment_hold() -> QuerySet[Vendor]:
         )
         .order_by("-held_invoices", "name", "pk")
     )
+    return holds
 
 
 # --- scorecard --------------------------------------------------------------------------------

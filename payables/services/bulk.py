@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import F
@@ -27,7 +27,7 @@ BULK_MAX_ITEMS = 1000
 
 def bulk_resolve_start(
     *,
-    by: AbstractBaseUser,
+    by: User,
     exception_ids: list[int],
     action: str,
     root_cause: str,
@@ -88,7 +88,7 @@ def bulk_resolve_start(
     return job
 
 
-def _apply_bulk(job: BulkJob, exception: InvoiceException, by: AbstractBaseUser) -> None:
+def _apply_bulk(job: BulkJob, exception: InvoiceException, by: User) -> None:
     if job.resolution == Action.ACCEPT_VARIANCE:
         if job.max_amount is not None and exception.amount_at_stake > job.max_amount:
             raise DomainError(

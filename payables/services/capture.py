@@ -15,9 +15,10 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any, BinaryIO
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile, File
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from p2p import roles
@@ -49,7 +50,7 @@ _ORIGINAL_TYPES = {"facturx": "application/pdf"}
 # --- attachments -----------------------------------------------------------------------------
 
 
-def check_attachment(upload: File) -> str:
+def check_attachment(upload: "File[bytes]") -> str:
     """The attachment's content type, or DomainError saying why it cannot be kept."""
     name = PurePath(upload.name or "file").name
     if upload.size is not None and upload.size > MAX_ATTACHMENT_BYTES:
@@ -66,7 +67,7 @@ def check_attachment(upload: File) -> str:
 
 
 def _store_attachment(
-    *, invoice: Invoice, name: str, content: File, content_type: str, by: AbstractBaseUser | None
+    *, invoice: Invoice, name: str, content: "File[bytes]", content_type: str, by: User | None
 ) -> InvoiceAttachment:
     digest = hashlib.sha256()
     for chunk in content.chunks():
@@ -103,7 +104,7 @@ class _StoredFiles:
 
 
 def attachments_add(
-    *, invoice: Invoice, uploads: Sequence[File], by: AbstractBaseUser
+    *, invoice: Invoice, uploads: Sequence["File[bytes]"], by: User
 ) -> list[InvoiceAttachment]:
     """Keep the vendor's PDF (or scan) with an invoice; all files or none."""
     roles.require_role(by, *roles.AP)
@@ -117,7 +118,7 @@ def attachments_add(
             for upload, content_type in checked:
                 attachment = _store_attachment(
                     invoice=invoice,
-                    name=PurePath(upload.name).name,
+                    name=PurePath(upload.name or "file").name,
                     content=upload,
                     content_type=content_type,
                     by=by,
@@ -131,7 +132,7 @@ def attachments_add(
 
 
 def invoice_capture_with_attachments(
-    *, attachments: Sequence[File], by: AbstractBaseUser, **capture: Any
+    *, attachments: Sequence["File[bytes]"], by: User, **capture: Any
 ) -> Invoice:
     """Capture a keyed invoice and keep its attachments, in one transaction."""
     checked = [(upload, check_attachment(upload)) for upload in attachments]
@@ -142,7 +143,7 @@ def invoice_capture_with_attachments(
             for upload, content_type in checked:
                 attachment = _store_attachment(
                     invoice=invoice,
-                    name=PurePath(upload.name).name,
+                    name=PurePath(upload.name or "file").name,
                     content=upload,
                     content_type=content_type,
                     by=by,
@@ -160,7 +161,7 @@ def recent_duplicate_of(
     number: str,
     invoice_date: dt.date,
     tax_amount: Decimal,
-    by: AbstractBaseUser,
+    by: User,
     within_minutes: int = 30,
 ) -> Invoice | None:
     """The invoice this user captured moments ago from the very same form data, if any.
@@ -212,7 +213,10 @@ class Upload:
         return self.data is not None or bool(self.path)
 
     def open(self) -> BinaryIO:
-        return io.BytesIO(self.data) if self.data is not None else private_storage.open(self.path)
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        # A stored File reads and iterates like the binary file the CSV reader takes.
+        return private_storage.open(self.path, "rb")  # type: ignore[return-value]
 
 
 class ImportProgress:
@@ -228,7 +232,9 @@ class ImportProgress:
         """Invoices written so far inside the current CSV."""
 
 
-def uploads_from(files: Sequence[File], refused: Sequence[RefusedUpload] = ()) -> list[Upload]:
+def uploads_from(
+    files: Sequence["File[bytes]"], refused: Sequence[RefusedUpload] = ()
+) -> list[Upload]:
     """Received files as the importer takes them, each checked against its size limit again."""
     uploads = []
     for upload in files:
@@ -244,7 +250,7 @@ def uploads_from(files: Sequence[File], refused: Sequence[RefusedUpload] = ()) -
 def import_uploads(
     uploads: Sequence[Upload],
     *,
-    by: AbstractBaseUser,
+    by: User,
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ImportProgress | None = None,
@@ -277,7 +283,8 @@ def import_uploads(
                 progress.file_started(einvoices[done][1].name)
 
         report = import_files(
-            [(upload.name, upload.data) for _, upload in einvoices],
+            # Only a CSV waits in storage: every received e-invoice has its bytes.
+            [(upload.name, upload.data or b"") for _, upload in einvoices],
             by=by,
             dry_run=dry_run,
             valid_only=valid_only,
@@ -308,9 +315,9 @@ def import_uploads(
     return [result for index in range(len(uploads)) for result in results[index]]
 
 
-def _keep_original(upload: Upload, result: ImportResult, *, by: AbstractBaseUser) -> None:
+def _keep_original(upload: Upload, result: ImportResult, *, by: User) -> None:
     """Attach the file an invoice was imported from: it is the legal original."""
-    if not result.ok or result.invoice is None or result.parsed is None:
+    if not result.ok or result.invoice is None or result.parsed is None or upload.data is None:
         return
     with transaction.atomic():
         _store_attachment(
@@ -339,9 +346,9 @@ def report_entry(result: ImportResult) -> dict[str, Any]:
 
 def import_batch_create(
     *,
-    files: Sequence[File],
+    files: Sequence["File[bytes]"],
     refused: Sequence[RefusedUpload] = (),
-    by: AbstractBaseUser,
+    by: User,
     valid_only: bool = False,
     dry_run: bool = False,
     decimal_mark: str = "",
@@ -418,16 +425,23 @@ class BatchProgress(ImportProgress):
     def __init__(self, batch: ImportBatch, clock: Callable[[], float] = time.monotonic) -> None:
         self.batch_id = batch.pk
         self.clock = clock
-        self.connection = None
+        self.connection: BaseDatabaseWrapper | None = None
         self.last_write = float("-inf")
-        self.state = {"files_done": 0, "current_file": "", "current_done": 0, "current_total": 0}
+        self.state: dict[str, int | str] = {
+            "files_done": 0,
+            "current_file": "",
+            "current_done": 0,
+            "current_total": 0,
+        }
 
     def file_started(self, name: str) -> None:
         self.state.update(current_file=name[:255], current_done=0, current_total=0)
         self._write(force=True)
 
     def file_finished(self) -> None:
-        self.state.update(files_done=self.state["files_done"] + 1, current_done=0, current_total=0)
+        self.state.update(
+            files_done=int(self.state["files_done"]) + 1, current_done=0, current_total=0
+        )
         self._write(force=True)
 
     def rows(self, done: int, total: int) -> None:

@@ -9,8 +9,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import models, transaction
 from django.urls import reverse
@@ -19,7 +18,12 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
-from payables.models.exceptions import ExceptionComment, ExceptionMention, InvoiceException
+from payables.models.exceptions import (
+    ExceptionComment,
+    ExceptionMention,
+    InvoiceException,
+    InvoiceExceptionQuerySet,
+)
 from payables.models.payments import CompanySettings
 
 # A claim lapses after this long, so an abandoned exception goes back to the queue by itself.
@@ -46,7 +50,7 @@ class Action(models.TextChoices):
 
 
 # Which answers make sense for which problem, in the order a clerk would try them.
-ACTIONS_BY_TYPE = {
+ACTIONS_BY_TYPE: dict[str, tuple[Action, ...]] = {
     Type.PRICE_VARIANCE: (
         Action.CORRECT_PO,
         Action.REQUEST_CREDIT_NOTE,
@@ -88,7 +92,7 @@ BULK_ACTIONS = (Action.ACCEPT_VARIANCE, Action.REQUEST_CREDIT_NOTE, Action.REJEC
 # --- who may do what ----------------------------------------------------------------------
 
 
-def _is_ap(user: AbstractBaseUser) -> bool:
+def _is_ap(user: User) -> bool:
     return roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER)
 
 
@@ -97,7 +101,7 @@ def _po_buyer_id(exception: InvoiceException) -> int | None:
     return po.buyer_id if po is not None else None
 
 
-def _owns_dispute(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+def _owns_dispute(exception: InvoiceException, user: User) -> bool:
     """A buyer answers price and quantity disputes routed to them or raised on their POs."""
     return (
         exception.owner == InvoiceException.Owner.BUYER
@@ -106,7 +110,7 @@ def _owns_dispute(exception: InvoiceException, user: AbstractBaseUser) -> bool:
     )
 
 
-def _owes_receipt(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+def _owes_receipt(exception: InvoiceException, user: User) -> bool:
     """The person it is routed to records the receipt (the requester, else the PO's buyer)."""
     return (
         exception.type == Type.MISSING_RECEIPT
@@ -115,19 +119,19 @@ def _owes_receipt(exception: InvoiceException, user: AbstractBaseUser) -> bool:
     )
 
 
-def may_work(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+def may_work(exception: InvoiceException, user: User) -> bool:
     """AP works every exception; buyers their disputes; requesters the receipts they owe."""
     return _is_ap(user) or _owns_dispute(exception, user) or _owes_receipt(exception, user)
 
 
-def may_view(exception: InvoiceException, user: AbstractBaseUser) -> bool:
+def may_view(exception: InvoiceException, user: User) -> bool:
     """Whoever may work it, and anyone brought in by an @mention."""
     if may_work(exception, user):
         return True
     return ExceptionMention.objects.filter(comment__exception=exception, user=user).exists()
 
 
-def actions_for(exception: InvoiceException, user: AbstractBaseUser) -> list[str]:
+def actions_for(exception: InvoiceException, user: User) -> list[str]:
     """The actions this user can take on this exception now, most likely first."""
     if exception.status == Status.RESOLVED:
         return []
@@ -154,7 +158,7 @@ def actions_for(exception: InvoiceException, user: AbstractBaseUser) -> list[str
     return [action for action in candidates if allowed[action]]
 
 
-def require_action(exception: InvoiceException, user: AbstractBaseUser, action: str) -> None:
+def require_action(exception: InvoiceException, user: User, action: str) -> None:
     """Raise the clerk-readable reason why this user cannot take this action, if they cannot."""
     if action in actions_for(exception, user):
         return
@@ -171,7 +175,7 @@ def require_action(exception: InvoiceException, user: AbstractBaseUser, action: 
     line = exception.invoice_line
     if action in (Action.CORRECT_PO, Action.POST_RECEIPT, Action.RECODE) and line is None:
         raise DomainError("This exception is about the whole invoice, not one of its lines.")
-    if action in (Action.CORRECT_PO, Action.POST_RECEIPT) and line.po_line_id is None:
+    if action in (Action.CORRECT_PO, Action.POST_RECEIPT) and line and line.po_line_id is None:
         raise DomainError("This invoice line bills no PO line; re-code it to one first.")
     if action == Action.CORRECT_PO:
         raise NotAllowed("Only the buyer of this PO can correct it.")
@@ -180,7 +184,7 @@ def require_action(exception: InvoiceException, user: AbstractBaseUser, action: 
     raise NotAllowed(f"Your role cannot {label}.")
 
 
-def person_name(user: AbstractBaseUser | None) -> str:
+def person_name(user: User | None) -> str:
     if user is None:
         return "someone"
     return user.get_full_name() or user.get_username()
@@ -202,7 +206,7 @@ def variance_needs_manager(amount: Decimal, currency: str) -> bool:
 
 
 def exception_claim(
-    *, exception: InvoiceException, by: AbstractBaseUser, minutes: int = CLAIM_MINUTES
+    *, exception: InvoiceException, by: User, minutes: int = CLAIM_MINUTES
 ) -> InvoiceException:
     """Take an exception so no one else works it until the claim expires or is released."""
     with transaction.atomic():
@@ -229,7 +233,7 @@ def exception_claim(
     return exception
 
 
-def _take(exception: InvoiceException, by: AbstractBaseUser, until: dt.datetime) -> None:
+def _take(exception: InvoiceException, by: User, until: dt.datetime) -> None:
     exception.claimed_by = by
     exception.claimed_until = until
     exception.save(update_fields=["claimed_by", "claimed_until"])
@@ -243,8 +247,8 @@ def _take(exception: InvoiceException, by: AbstractBaseUser, until: dt.datetime)
 
 def exception_claim_next(
     *,
-    by: AbstractBaseUser,
-    candidates: models.QuerySet[InvoiceException],
+    by: User,
+    candidates: InvoiceExceptionQuerySet,
     minutes: int = CLAIM_MINUTES,
 ) -> InvoiceException | None:
     """Claim the first free exception of `candidates` (the user's queue, in queue order).
@@ -268,7 +272,7 @@ def exception_claim_next(
     return exception
 
 
-def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> InvoiceException:
+def exception_release(*, exception: InvoiceException, by: User) -> InvoiceException:
     """Put a claimed exception back in the queue (its holder, or an AP manager)."""
     with transaction.atomic():
         exception = (
@@ -277,7 +281,11 @@ def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> I
             .get(pk=exception.pk)
         )
         now = timezone.now()
-        if exception.claimed_by_id is None or exception.claimed_until <= now:
+        if (
+            exception.claimed_by_id is None
+            or exception.claimed_until is None
+            or exception.claimed_until <= now
+        ):
             raise DomainError("Nobody holds this exception.")
         if exception.claimed_by_id != by.pk and not roles.has_role(by, roles.AP_MANAGER):
             raise NotAllowed(
@@ -293,9 +301,7 @@ def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> I
 # --- comments and mentions -----------------------------------------------------------------
 
 
-def exception_comment(
-    *, exception: InvoiceException, by: AbstractBaseUser, body: str
-) -> ExceptionComment:
+def exception_comment(*, exception: InvoiceException, by: User, body: str) -> ExceptionComment:
     """Add a comment; everyone @mentioned is notified and may open the exception."""
     body = body.strip()
     if not body:
@@ -305,7 +311,7 @@ def exception_comment(
     if not may_view(exception, by):
         raise NotAllowed("This exception is routed to someone else.")
     names = sorted(set(MENTION.findall(body)))
-    users = list(get_user_model().objects.filter(username__in=names, is_active=True))
+    users = list(User.objects.filter(username__in=names, is_active=True))
     unknown = sorted(set(names) - {user.get_username() for user in users})
     if unknown:
         raise DomainError(f"Nobody is called @{unknown[0]}; check the user name.")
@@ -343,7 +349,7 @@ def exception_comment(
     return comment
 
 
-def mentions_mark_read(*, by: AbstractBaseUser, mention_ids: list[int] | None = None) -> int:
+def mentions_mark_read(*, by: User, mention_ids: list[int] | None = None) -> int:
     """Mark the user's mentions (or the given ones) as read; returns how many changed."""
     mentions = ExceptionMention.objects.filter(user=by, read_at__isnull=True)
     if mention_ids is not None:

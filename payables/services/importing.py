@@ -9,6 +9,7 @@ Storage convention (see Invoice): a credit note keeps positive amounts and docum
 credit_note; a negative invoice is stored as a credit note with its signs flipped.
 """
 
+import functools
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -17,7 +18,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import BinaryIO
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Replace, Upper
@@ -113,7 +114,7 @@ class ImportResult:
         if self.parsed is not None:
             summary = self.parsed.as_summary()
         elif self.csv_invoice is not None and self.csv_invoice.readable:
-            summary = self.csv_invoice.summary()
+            summary = self.csv_invoice.summary() or {}
         else:
             summary = dict.fromkeys(SUMMARY_KEYS)
             if self.number:
@@ -148,7 +149,7 @@ class ImportReport:
 
 def _normalized_tax_id() -> Upper:
     """Vendor.tax_id without spaces, dots and dashes, upper-cased: compared like the document's."""
-    stripped = F("tax_id")
+    stripped: F | Replace = F("tax_id")
     for character in (" ", ".", "-"):
         stripped = Replace(stripped, Value(character), Value(""))
     return Upper(stripped)
@@ -171,7 +172,9 @@ def resolve_vendor(
             .order_by("pk")
         )
         for value in wanted:
-            found = [vendor for vendor in candidates if vendor.normalized_tax_id == value]
+            found: list[Vendor] = [
+                vendor for vendor in candidates if vendor.normalized_tax_id == value
+            ]
             if len(found) == 1:
                 return found[0]
             if found:
@@ -239,7 +242,7 @@ def map_po_lines(
 def import_parsed(
     *,
     parsed: ParsedInvoice,
-    by: AbstractBaseUser | None,
+    by: User | None,
     source_file: str = "",
     vendor: Vendor | None = None,
     purchase_order: PurchaseOrder | None = None,
@@ -267,7 +270,8 @@ def capture_input(
 
     `po_lines` remembers the PO lines across the invoices of one file.
     """
-    if len(parsed.number) > Invoice._meta.get_field("number").max_length:
+    max_length = Invoice._meta.get_field("number").max_length
+    if max_length is not None and len(parsed.number) > max_length:
         raise DomainError(f"The invoice number '{parsed.number[:80]}…' is too long to be real.")
     if vendor is None:
         vendor = resolve_vendor(
@@ -347,7 +351,7 @@ def capture_input(
 
 
 def import_document(
-    *, data: bytes, filename: str, by: AbstractBaseUser | None, enqueue_match: bool = True
+    *, data: bytes, filename: str, by: User | None, enqueue_match: bool = True
 ) -> Invoice:
     """Parse one e-invoice file and capture it in one transaction; DomainError says why not."""
     if by is not None:
@@ -365,7 +369,7 @@ def import_document(
 def import_files(
     files: Iterable[tuple[str, bytes]],
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ProgressCallback | None = None,
@@ -417,7 +421,7 @@ def _import_one(
     filename: str,
     data: bytes,
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     dry_run: bool,
     seen_content: dict[str, str],
 ) -> ImportResult:
@@ -458,7 +462,7 @@ def _enqueue_match(invoice_ids: list[int]) -> None:
 
     for start in range(0, len(invoice_ids), MATCH_BATCH):
         batch = invoice_ids[start : start + MATCH_BATCH]
-        transaction.on_commit(lambda batch=batch: match_invoices.delay(batch))
+        transaction.on_commit(functools.partial(match_invoices.delay, batch))
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -468,7 +472,7 @@ def import_csv(
     *,
     data: bytes | BinaryIO,
     filename: str,
-    by: AbstractBaseUser | None,
+    by: User | None,
     dry_run: bool = False,
     valid_only: bool = False,
     progress: ProgressCallback | None = None,
@@ -509,14 +513,14 @@ def import_csv(
         return report
     if dry_run:
         return report
-    valid = {result.csv_invoice.first_line: result for result in results if result.ok}
+    valid = {_csv_invoice(result).first_line: result for result in results if result.ok}
     try:
         with transaction.atomic():
             # Lock the file's vendors in one order up front, so two uploads cannot deadlock
             # however their rows are ordered; invoice_capture's own lock then holds already.
-            vendor_ids = {result.csv_invoice.vendor.pk for result in valid.values()}
+            vendor_ids = {_csv_invoice(result).vendor.pk for result in valid.values()}
             list(Vendor.objects.select_for_update().filter(pk__in=vendor_ids).order_by("pk"))
-            parsed_invoices = csv_file.parsed_invoices(r.csv_invoice for r in valid.values())
+            parsed_invoices = csv_file.parsed_invoices(_csv_invoice(r) for r in valid.values())
             po_lines = PoLineNumbers()
             done = 0
             while chunk := list(itertools.islice(parsed_invoices, CAPTURE_CHUNK)):
@@ -551,8 +555,17 @@ def import_csv(
                 result.ok, result.error = False, _NOT_IMPORTED
         return report
     if enqueue_match:
-        _enqueue_match([result.invoice_id for result in valid.values() if result.ok])
+        _enqueue_match(
+            [result.invoice_id for result in valid.values() if result.ok and result.invoice_id]
+        )
     return report
+
+
+def _csv_invoice(result: ImportResult) -> CsvInvoice:
+    """The CSV invoice a result of import_csv was made from: every one of them has it."""
+    if result.csv_invoice is None:
+        raise ValueError(f"{result.file}: the result of a CSV import has no CSV invoice")
+    return result.csv_invoice
 
 
 class _AbortImport(Exception):
@@ -561,7 +574,7 @@ class _AbortImport(Exception):
 
 def _refuse(result: ImportResult, exc: DomainError, *, valid_only: bool) -> None:
     """Report why capture refused an invoice; without valid_only the whole file is rolled back."""
-    line = result.csv_invoice.first_line
+    line = _csv_invoice(result).first_line
     result.ok, result.error = False, f"line {line}: {exc.message}"
     result.row_errors = [RowError(line, exc.message)]
     if not valid_only:
@@ -621,7 +634,8 @@ def _check_captured_chunk(invoices: list[CsvInvoice]) -> None:
         error = duplicate_error(
             vendor=invoice.vendor,
             number=invoice.number,
-            document_type=invoice.document_type,
+            # An invoice without errors has its document type: read_csv reports a row without one.
+            document_type=invoice.document_type,  # type: ignore[arg-type]
             normalized=normalize_invoice_number(invoice.number),
             captured=captured,
         )

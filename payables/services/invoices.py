@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -94,7 +94,7 @@ class InvoiceInput:
 
 def invoice_capture(
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     vendor: Vendor,
     number: str,
     invoice_date: dt.date,
@@ -143,7 +143,7 @@ def invoice_capture(
 
 def invoice_capture_many(
     *,
-    by: AbstractBaseUser | None,
+    by: User | None,
     invoices: Sequence[InvoiceInput],
     enqueue_match: bool = True,
 ) -> list[Invoice | DomainError]:
@@ -155,10 +155,10 @@ def invoice_capture_many(
     """
     if by is not None:
         roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
-    outcomes: list[_Draft | DomainError] = []
-    for invoice in invoices:
+    outcomes: list[_Draft | Invoice | DomainError] = []
+    for invoice_input in invoices:
         try:
-            outcomes.append(_draft(invoice))
+            outcomes.append(_draft(invoice_input))
         except DomainError as exc:
             outcomes.append(exc)
     drafts = [draft for draft in outcomes if isinstance(draft, _Draft)]
@@ -401,15 +401,15 @@ def _check_duplicate(draft: _Draft, vendor: Vendor, captured: CapturedNumbers) -
     captured[key] = (draft.number, draft.input.captured_at or timezone.now())
 
 
-def _invoice_of(
-    draft: _Draft, vendor: Vendor, terms: PaymentTerms, by: AbstractBaseUser | None
-) -> Invoice:
+def _invoice_of(draft: _Draft, vendor: Vendor, terms: PaymentTerms, by: User | None) -> Invoice:
     """The unsaved Invoice: due and discount dates from the document, else from the terms."""
     invoice, facts, currency = draft.input, draft.facts, draft.currency
     purchase_order = invoice.purchase_order
     due_date = facts.due_date or terms.due_date(invoice.invoice_date)
     if facts.discount_days is not None and facts.discount_percent > 0:
-        discount_date = invoice.invoice_date + dt.timedelta(days=facts.discount_days)
+        discount_date: dt.date | None = invoice.invoice_date + dt.timedelta(
+            days=facts.discount_days
+        )
         discount_amount = round_money(
             draft.payable * facts.discount_percent / Decimal("100"), currency
         )

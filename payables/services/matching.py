@@ -569,10 +569,13 @@ def run_matching(invoice_ids: Sequence[int]) -> int:
         batch_size, rematches = cursor.fetchone()
         if not batch_size:
             return 0
-        params = {"now": timezone.now(), "dup_days": DUPLICATE_WINDOW_DAYS}
+        params: dict[str, dt.datetime | int] = {
+            "now": timezone.now(),
+            "dup_days": DUPLICATE_WINDOW_DAYS,
+        }
         for sql in _statements(rematches=rematches > 0):
             cursor.execute(sql, params)
-    return batch_size
+    return int(batch_size)
 
 
 def claim_stuck(*, older_than: dt.timedelta, limit: int) -> list[int]:

@@ -8,8 +8,9 @@ payables.services.settlement (bank files, payment, voids) and payables.services.
 import datetime as dt
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import Coalesce
@@ -102,7 +103,7 @@ def _setting_text(value: object) -> str:
 
 def company_settings_update(
     *,
-    by: AbstractBaseUser,
+    by: User,
     company_name: str,
     iban: str,
     bic: str,
@@ -166,7 +167,7 @@ def company_settings_update(
     return row
 
 
-def payment_hold_place(*, invoice: Invoice, by: AbstractBaseUser, reason: str) -> PaymentHold:
+def payment_hold_place(*, invoice: Invoice, by: User, reason: str) -> PaymentHold:
     """Keep one invoice out of payment runs until someone releases it."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     reason = reason.strip()
@@ -188,7 +189,7 @@ def payment_hold_place(*, invoice: Invoice, by: AbstractBaseUser, reason: str) -
     return hold
 
 
-def payment_hold_release(*, invoice: Invoice, by: AbstractBaseUser, note: str = "") -> PaymentHold:
+def payment_hold_release(*, invoice: Invoice, by: User, note: str = "") -> PaymentHold:
     """Let a held invoice into payment runs again."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     with transaction.atomic():
@@ -338,7 +339,7 @@ WHERE reason IS NOT NULL;
 
 
 def payment_run_propose(
-    *, by: AbstractBaseUser, pay_date: dt.date, horizon_date: dt.date, currency: str = ""
+    *, by: User, pay_date: dt.date, horizon_date: dt.date, currency: str = ""
 ) -> PaymentRun:
     """Propose a run: invoices due by the horizon plus discounts worth taking, net of credits.
 
@@ -359,7 +360,7 @@ def payment_run_propose(
             currency=currency,
             prepared_by=by,
         )
-        params = {
+        params: dict[str, dt.date | str | Decimal | int] = {
             "pay_date": pay_date,
             "horizon": horizon_date,
             "currency": currency,
@@ -416,9 +417,7 @@ def refresh_run_totals(run: PaymentRun) -> None:
     run.save(update_fields=["currency", "gross_amount", "discount_amount", "net_amount"])
 
 
-def audit_invoices(
-    rows: list[tuple[int, str]], by: AbstractBaseUser, old: str, new: str, note: str
-) -> None:
+def audit_invoices(rows: list[tuple[int, str]], by: User, old: str, new: str, note: str) -> None:
     audit_bulk(
         AuditEvent(
             actor=by,
@@ -435,7 +434,7 @@ def audit_invoices(
     )
 
 
-def currency_totals(run: PaymentRun) -> list[dict]:
+def currency_totals(run: PaymentRun) -> list[dict[str, Any]]:
     """Per currency: transfers, invoices, gross, discount taken and missed, net."""
     return list(
         run.payments.exclude(status=Payment.Status.VOID)
@@ -466,9 +465,10 @@ def _lock_proposed(run: PaymentRun) -> PaymentRun:
 
 
 def _vendor_net(run: PaymentRun, vendor_id: int, currency: str) -> Decimal:
-    return run.payments.filter(
+    net: Decimal = run.payments.filter(
         vendor_id=vendor_id, currency=currency, status=Payment.Status.SCHEDULED
     ).aggregate(net=Coalesce(Sum("net_amount"), ZERO))["net"]
+    return net
 
 
 def _why_not_payable(invoice: Invoice) -> str:
@@ -492,9 +492,7 @@ def _why_not_payable(invoice: Invoice) -> str:
     return ""
 
 
-def payment_run_add_invoice(
-    *, run: PaymentRun, invoice: Invoice, by: AbstractBaseUser, reason: str
-) -> Payment:
+def payment_run_add_invoice(*, run: PaymentRun, invoice: Invoice, by: User, reason: str) -> Payment:
     """Put an approved invoice (or credit note) into a proposed run by hand, with a reason."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     reason = reason.strip()
@@ -551,7 +549,7 @@ def payment_run_add_invoice(
 
 
 def payment_run_remove_invoice(
-    *, run: PaymentRun, invoice: Invoice, by: AbstractBaseUser, reason: str
+    *, run: PaymentRun, invoice: Invoice, by: User, reason: str
 ) -> Payment:
     """Take an invoice out of a proposed run, with a reason; it becomes payable again."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
@@ -608,7 +606,7 @@ def payment_run_remove_invoice(
 # --- approval ------------------------------------------------------------------------------
 
 
-def payment_run_approve(*, run: PaymentRun, by: AbstractBaseUser) -> PaymentRun:
+def payment_run_approve(*, run: PaymentRun, by: User) -> PaymentRun:
     """Approve a proposed run; never by someone who prepared or changed it."""
     roles.require_role(by, roles.AP_MANAGER, roles.FINANCE_LEADER)
     company = CompanySettings.load()
@@ -645,7 +643,7 @@ def payment_run_approve(*, run: PaymentRun, by: AbstractBaseUser) -> PaymentRun:
     return run
 
 
-def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "") -> PaymentRun:
+def payment_run_cancel(*, run: PaymentRun, by: User, note: str = "") -> PaymentRun:
     """Drop a run that never went to the bank; its invoices become payable again."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
     with transaction.atomic():

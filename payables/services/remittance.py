@@ -1,9 +1,10 @@
 """Remittance advice: what one vendor is paid in a run, shown and emailed."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
@@ -22,7 +23,7 @@ class Remittance:
     run: PaymentRun
     vendor: Vendor
     company: CompanySettings
-    transfers: list[dict]
+    transfers: list[dict[str, Any]]
 
 
 def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
@@ -33,7 +34,7 @@ def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
         .select_related("invoice")
         .order_by("currency", "invoice__invoice_date", "invoice_id")
     )
-    transfers: dict[str, dict] = {}
+    transfers: dict[str, dict[str, Any]] = {}
     for payment in payments:
         transfer = transfers.setdefault(
             payment.currency,
@@ -62,7 +63,7 @@ def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
     )
 
 
-def remittance_send(*, run: PaymentRun, vendor: Vendor, by: AbstractBaseUser) -> Remittance:
+def remittance_send(*, run: PaymentRun, vendor: Vendor, by: User) -> Remittance:
     """Email the vendor what the run pays them and for which invoices (HTML with a text part)."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
     run = PaymentRun.objects.get(pk=run.pk)

@@ -8,10 +8,12 @@ there, the engine opens a fresh exception; the closed one keeps its history.
 """
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import models, transaction
 from django.db.models import Sum
@@ -41,7 +43,7 @@ Status = InvoiceException.Status
 Resolution = InvoiceException.Resolution
 RootCause = InvoiceException.RootCause
 # The root cause a resolution implies when the person does not say otherwise.
-DEFAULT_ROOT_CAUSE = {
+DEFAULT_ROOT_CAUSE: dict[str, str] = {
     Action.POST_RECEIPT: RootCause.MISSING_RECEIPT,
     Action.RECODE: RootCause.BAD_CODING,
     Action.MARK_DUPLICATE: RootCause.DUPLICATE_SUBMISSION,
@@ -57,8 +59,24 @@ def require_root_cause(value: str) -> str:
 # --- the shared steps of every resolution --------------------------------------------------
 
 
+class _Actor(TypedDict):
+    """The arguments every resolution service takes first."""
+
+    exception: InvoiceException
+    by: User
+
+
+def _billed_po_line(exception: InvoiceException) -> PurchaseOrderLine:
+    """The PO line the exception's invoice line bills (require_action refused the actions
+    that need one when there is none)."""
+    line = exception.invoice_line
+    if line is None or line.po_line is None:
+        raise DomainError("This invoice line bills no PO line; re-code it to one first.")
+    return line.po_line
+
+
 def _lock(
-    exception: InvoiceException, by: AbstractBaseUser, action: str, *, extra_invoice_ids=()
+    exception: InvoiceException, by: User, action: str, *, extra_invoice_ids: Iterable[int] = ()
 ) -> tuple[Invoice, InvoiceException, dict[int, Invoice]]:
     """Lock the invoice(s) in id order, then the exception; refuse if it is not this user's turn."""
     ids = sorted({exception.invoice_id, *extra_invoice_ids})
@@ -92,12 +110,12 @@ def _lock(
 def _close(
     invoice: Invoice,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     *,
     resolution: str,
     root_cause: str,
     note: str = "",
-    changes: dict | None = None,
+    changes: Mapping[str, object] | None = None,
     extra_fields: tuple[str, ...] = (),
 ) -> None:
     exception.resolution = resolution
@@ -154,7 +172,7 @@ def _email_vendor(invoice: Invoice, subject: str, body: str) -> str:
 # --- resolutions ---------------------------------------------------------------------------
 
 
-def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBaseUser) -> None:
+def _check_variance_authority(invoice: Invoice, amount: Decimal, by: User) -> None:
     """Above the threshold only an AP manager who did not capture the invoice may accept."""
     if not variance_needs_manager(amount, invoice.currency):
         return
@@ -177,7 +195,7 @@ def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBas
 def exception_accept_variance(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     root_cause: str,
     note: str = "",
     enqueue: bool = True,
@@ -203,12 +221,12 @@ def exception_accept_variance(
 def _end_invoice(
     invoice: Invoice,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     *,
     resolution: str,
     root_cause: str,
     note: str,
-    changes: dict | None = None,
+    changes: Mapping[str, object] | None = None,
 ) -> None:
     """Close this exception and every other unresolved one on the invoice; reject the invoice."""
     _close(
@@ -259,7 +277,7 @@ def _end_invoice(
 def exception_reject_invoice(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     reason: str,
     root_cause: str,
 ) -> InvoiceException:
@@ -292,7 +310,7 @@ def exception_reject_invoice(
 def exception_mark_duplicate(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     root_cause: str = RootCause.DUPLICATE_SUBMISSION,
     note: str = "",
 ) -> InvoiceException:
@@ -314,7 +332,7 @@ def exception_mark_duplicate(
 def exception_request_credit_note(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     root_cause: str,
     amount: Decimal | None = None,
     message: str = "",
@@ -387,7 +405,7 @@ def credit_notes_for(exception: InvoiceException) -> models.QuerySet[Invoice]:
 def exception_settle_credit_note(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     credit_note: Invoice,
     note: str = "",
 ) -> InvoiceException:
@@ -441,7 +459,7 @@ def exception_settle_credit_note(
 
 
 def exception_stop_waiting(
-    *, exception: InvoiceException, by: AbstractBaseUser, note: str = ""
+    *, exception: InvoiceException, by: User, note: str = ""
 ) -> InvoiceException:
     """The vendor will not send a credit note: the exception goes back to the open queue."""
     with transaction.atomic():
@@ -453,7 +471,7 @@ def exception_stop_waiting(
 def exception_correct_po(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     reason: str,
     root_cause: str = RootCause.STALE_PO_PRICE,
     unit_price: Decimal | None = None,
@@ -480,7 +498,7 @@ def exception_correct_po(
         raise DomainError("Purchase order revisions are not available yet.") from None
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.CORRECT_PO)
-        po_line = exception.invoice_line.po_line
+        po_line = _billed_po_line(exception)
         new_price = unit_price if unit_price is not None else po_line.unit_price
         new_quantity = quantity if quantity is not None else po_line.quantity
         if new_price == po_line.unit_price and new_quantity == po_line.quantity:
@@ -534,7 +552,7 @@ def exception_correct_po(
 def exception_post_receipt(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     quantity: Decimal,
     received_on: dt.date | None = None,
     note: str = "",
@@ -549,7 +567,7 @@ def exception_post_receipt(
         raise DomainError("A receipt cannot be dated in the future.")
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.POST_RECEIPT)
-        po_line = exception.invoice_line.po_line
+        po_line = _billed_po_line(exception)
         po = PurchaseOrder.objects.select_related("request").get(pk=po_line.purchase_order_id)
         receipt = receipt_post(
             po=po,
@@ -574,7 +592,7 @@ def exception_post_receipt(
 def exception_recode(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     root_cause: str = RootCause.BAD_CODING,
     po_line: PurchaseOrderLine | None = None,
     gl_account: GLAccount | None = None,
@@ -585,6 +603,8 @@ def exception_recode(
     root_cause = require_root_cause(root_cause)
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.RECODE)
+        if exception.invoice_line_id is None:  # require_action refused it already
+            raise DomainError("This exception is about the whole invoice, not one of its lines.")
         line = (
             InvoiceLine.objects.select_for_update(of=("self",))
             .select_related("po_line", "gl_account", "cost_center")
@@ -647,7 +667,7 @@ def exception_recode(
 def exception_resolve(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     resolution: str,
     root_cause: str,
     note: str = "",
@@ -671,7 +691,7 @@ def exception_resolve(
 def exception_act(
     *,
     exception: InvoiceException,
-    by: AbstractBaseUser,
+    by: User,
     action: str,
     root_cause: str = "",
     note: str = "",
@@ -694,7 +714,7 @@ def exception_act(
         or exception.root_cause
         or exception.suggested_root_cause
     )
-    common = {"exception": exception, "by": by}
+    common: _Actor = {"exception": exception, "by": by}
     if action == Action.ACCEPT_VARIANCE:
         return exception_accept_variance(**common, root_cause=root_cause, note=note)
     if action == Action.REQUEST_CREDIT_NOTE:

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -24,7 +24,7 @@ from payables.services.payments import COMPOSITION_ACTIONS, audit_invoices, refr
 from vendors.models import Vendor
 
 
-def payment_run_export(*, run: PaymentRun, by: AbstractBaseUser) -> list[PaymentExport]:
+def payment_run_export(*, run: PaymentRun, by: User) -> list[PaymentExport]:
     """Write the bank files (a schema-checked pain.001 per currency, and a CSV); the run is sent.
 
     Written once: a second upload of a fresh file would carry a new MsgId, which the bank does
@@ -73,7 +73,7 @@ def payment_run_export(*, run: PaymentRun, by: AbstractBaseUser) -> list[Payment
     return exports
 
 
-def bank_file_replace(*, export: PaymentExport, by: AbstractBaseUser, reason: str) -> PaymentExport:
+def bank_file_replace(*, export: PaymentExport, by: User, reason: str) -> PaymentExport:
     """Re-issue one bank file of a sent run with the same MsgId, PmtInfId and EndToEndIds.
 
     For a file the bank lost or could not read: if the bank did receive the first one, it
@@ -129,7 +129,7 @@ def bank_file_replace(*, export: PaymentExport, by: AbstractBaseUser, reason: st
 
 
 def payment_run_mark_paid(
-    *, run: PaymentRun, by: AbstractBaseUser, paid_on: dt.date | None = None
+    *, run: PaymentRun, by: User, paid_on: dt.date | None = None
 ) -> PaymentRun:
     """The bank executed the run: payments and invoices become paid on `paid_on`."""
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
@@ -193,7 +193,7 @@ def transfer_bank_confirm(
     currency: str,
     outcome: str,
     reference: str,
-    by: AbstractBaseUser,
+    by: User,
 ) -> BankConfirmation:
     """Record that the bank confirmed a transfer of the run was not executed, or came back.
 
@@ -257,7 +257,7 @@ def transfer_bank_confirm(
     return confirmation
 
 
-def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Payment:
+def payment_void(*, payment: Payment, by: User, reason: str) -> Payment:
     """Void one payment of a run sent to the bank; its invoice becomes payable again.
 
     Only once the bank confirmed the transfer was not executed or came back, and only by an

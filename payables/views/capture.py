@@ -1,11 +1,12 @@
 """Capture pages: importing e-invoice and CSV files in the browser, and invoice attachments."""
 
 import datetime as dt
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib import messages
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -14,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from p2p.roles import role_required
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import MAX_CSV_BYTES
@@ -49,7 +51,11 @@ def recent_batches() -> QuerySet[ImportBatch]:
 
 
 def _import_page(
-    request: HttpRequest, form: ImportUploadForm, *, errors: list[str] = (), status: int = 200
+    request: AuthenticatedHttpRequest,
+    form: ImportUploadForm,
+    *,
+    errors: Sequence[str] = (),
+    status: int = 200,
 ) -> HttpResponse:
     context = {
         "form": form,
@@ -67,13 +73,13 @@ def _import_page(
     return render(request, "payables/invoice_import.html", context, status=status)
 
 
-def _import_too_large(request: HttpRequest, message: str) -> HttpResponse:
+def _import_too_large(request: AuthenticatedHttpRequest, message: str) -> HttpResponse:
     return _import_page(request, ImportUploadForm(), errors=[message], status=413)
 
 
 @role_required(*roles.AP)
 @limited_uploads(import_limit, too_large=_import_too_large)
-def invoice_import(request: HttpRequest) -> HttpResponse:
+def invoice_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Drop e-invoices (UBL, CII, Factur-X PDF) and CSVs; a background task imports them."""
     if request.method != "POST":
         return _import_page(request, ImportUploadForm())
@@ -107,7 +113,7 @@ def invoice_import(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(*roles.AP)
-def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def import_batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One upload: a progress bar while the task works, then the outcome per invoice."""
     batch = get_object_or_404(ImportBatch.objects.select_related("created_by"), pk=pk)
     finished = batch.status in (ImportBatch.Status.DONE, ImportBatch.Status.FAILED)
@@ -161,14 +167,14 @@ def import_batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(*roles.AP)
 @limited_uploads(attachment_limit)
-def invoice_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
+def invoice_attachment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Attach the vendor's PDF (or a scan) to an invoice already captured."""
     invoice = get_object_or_404(Invoice, pk=pk)
     form = AttachmentForm(request.POST, request.FILES)
     refused = refused_uploads(request)
     if not form.is_valid() or refused:
         for error in [item.error for item in refused] or form.errors.get("attachments", []):
-            messages.error(request, error)
+            messages.error(request, str(error))
     else:
         try:
             added = capture.attachments_add(
@@ -183,7 +189,9 @@ def invoice_attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(*roles.INVOICE_READERS)
-def invoice_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
+def invoice_attachment(
+    request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
+) -> HttpResponse | FileResponse:
     """Serve an attachment to someone who may read the invoice; there is no public URL."""
     attachment = get_object_or_404(InvoiceAttachment, pk=attachment_pk, invoice_id=pk)
     try:
@@ -192,7 +200,8 @@ def invoice_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> Htt
         messages.error(request, f"{attachment.original_name} is missing from storage.")
         return redirect("payables:invoice_detail", pk=pk)
     return private_file_response(
-        handle,
+        # A stored File reads like the binary file FileResponse streams from.
+        handle,  # type: ignore[arg-type]
         filename=attachment.original_name,
         content_type=attachment.content_type,
         inline=attachment.content_type in INLINE_TYPES,

@@ -7,11 +7,13 @@ payables.services and turn a DomainError into a message shown next to what faile
 """
 
 import datetime as dt
+from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from p2p.roles import EXCEPTION_READERS, role_required
 from payables.filters import InvoiceExceptionFilter
@@ -33,7 +36,7 @@ from vendors.models import Vendor
 
 PAGE_SIZE = 50
 Status = InvoiceException.Status
-SUCCESS = {
+SUCCESS: dict[str, str] = {
     Action.ACCEPT_VARIANCE: "Variance accepted; {invoice} goes back to the matching engine.",
     Action.REQUEST_CREDIT_NOTE: "Credit note requested from {vendor}; the exception waits for it.",
     Action.SETTLE_CREDIT_NOTE: "Closed against the credit note; {invoice} is re-matched.",
@@ -50,7 +53,7 @@ PENDING_PO_CHANGE = (
 )
 
 
-def _load(request: HttpRequest, pk: int) -> InvoiceException:
+def _load(request: AuthenticatedHttpRequest, pk: int) -> InvoiceException:
     exception = get_object_or_404(
         InvoiceException.objects.select_related(
             "invoice",
@@ -73,20 +76,25 @@ def _load(request: HttpRequest, pk: int) -> InvoiceException:
     return exception
 
 
-def _origin(request: HttpRequest) -> str:
+def _origin(request: AuthenticatedHttpRequest) -> str:
     return "queue" if request.POST.get("origin") == "queue" else "detail"
+
+
+def _claim_facts(exception: InvoiceException, user: User, now: dt.datetime) -> tuple[bool, bool]:
+    """Whether someone holds a live claim on the exception, and whether it is this user."""
+    live_claim = bool(
+        exception.status == Status.OPEN
+        and exception.claimed_by_id
+        and exception.claimed_until
+        and exception.claimed_until > now
+    )
+    return live_claim, live_claim and exception.claimed_by_id == user.pk
 
 
 def _decorate(exceptions, user, now: dt.datetime) -> None:
     """Per-row facts the templates show (claim state, SLA), computed without queries."""
     for exception in exceptions:
-        exception.live_claim = bool(
-            exception.status == Status.OPEN
-            and exception.claimed_by_id
-            and exception.claimed_until
-            and exception.claimed_until > now
-        )
-        exception.claimed_by_me = exception.live_claim and exception.claimed_by_id == user.pk
+        exception.live_claim, exception.claimed_by_me = _claim_facts(exception, user, now)
         exception.sla_due = exception.sla_due_at
         exception.sla_overdue = exception.status == Status.OPEN and exception.sla_due < now
         exception.sla_today = (
@@ -99,7 +107,9 @@ def _decorate(exceptions, user, now: dt.datetime) -> None:
 # --- the queue -----------------------------------------------------------------------------
 
 
-def _queue_filter(request: HttpRequest, data: QueryDict, scoped) -> InvoiceExceptionFilter:
+def _queue_filter(
+    request: AuthenticatedHttpRequest, data: QueryDict, scoped
+) -> InvoiceExceptionFilter:
     data = data.copy()
     data.setdefault("status", "unresolved")
     return InvoiceExceptionFilter(data, queryset=scoped, request=request)
@@ -113,7 +123,7 @@ def _without(data: QueryDict, key: str) -> QueryDict:
 
 @role_required(*EXCEPTION_READERS)
 @require_GET
-def exception_list(request: HttpRequest) -> HttpResponse:
+def exception_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The AP queue; buyers see their disputes, requesters the receipts they owe."""
     user = request.user
     scoped, scope = exception_selectors.exception_scope(user)
@@ -171,7 +181,7 @@ def exception_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(*EXCEPTION_READERS)
 @require_POST
-def exception_claim_next(request: HttpRequest) -> HttpResponse:
+def exception_claim_next(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Claim the first free exception of the user's queue (under its current filters)."""
     scoped, _scope = exception_selectors.exception_scope(request.user)
     # htmx posts the filter form; a plain form keeps the filters in the action's query string.
@@ -196,7 +206,7 @@ def exception_claim_next(request: HttpRequest) -> HttpResponse:
 
 
 def _work_context(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     exception: InvoiceException,
     *,
     bound: tuple[str, object] | None = None,
@@ -207,12 +217,13 @@ def _work_context(
     user = request.user
     now = timezone.now()
     _decorate([exception], user, now)
+    live_claim, claimed_by_me = _claim_facts(exception, user, now)
     shortfall = None
     context = exception_selectors.exception_context(exception)
     result = context.result
     if result is not None and result.billable_qty is not None:
         shortfall = max(result.billed_qty_cumulative - result.billable_qty, 0) or None
-    forms = []
+    forms: list[dict[str, Any]] = []
     for action in exception_services.actions_for(exception, user):
         form_class = ACTION_FORMS[action]
         extra = {"shortfall": shortfall} if form_class is ReceiptForm else {}
@@ -235,9 +246,8 @@ def _work_context(
         "ctx": context,
         "action_forms": forms,
         "open_action": bound[0] if bound is not None else (usable[0] if usable else ""),
-        "can_claim": may_work and exception.status == Status.OPEN and not exception.live_claim,
-        "can_release": exception.live_claim
-        and (exception.claimed_by_me or roles.has_role(user, roles.AP_MANAGER)),
+        "can_claim": may_work and exception.status == Status.OPEN and not live_claim,
+        "can_release": live_claim and (claimed_by_me or roles.has_role(user, roles.AP_MANAGER)),
         "origin": origin,
         "notice": notice,
         "error": error,
@@ -252,7 +262,9 @@ def _work_context(
     }
 
 
-def _detail_context(request: HttpRequest, exception: InvoiceException, **kwargs) -> dict:
+def _detail_context(
+    request: AuthenticatedHttpRequest, exception: InvoiceException, **kwargs
+) -> dict:
     context = _work_context(request, exception, **kwargs)
     refs = [("payables.invoiceexception", exception.pk), ("payables.invoice", exception.invoice_id)]
     context.update(
@@ -281,7 +293,7 @@ def _detail_context(request: HttpRequest, exception: InvoiceException, **kwargs)
 
 # Anyone with a role may open an exception they are @mentioned on; _load checks who may see it.
 @role_required(*roles.ALL_ROLES)
-def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One exception: the evidence side by side, claim, resolutions, comments and history."""
     exception = _load(request, pk)
     if request.method == "POST":
@@ -292,13 +304,22 @@ def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*EXCEPTION_READERS)
 @require_POST
-def exception_act(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_act(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Apply one resolution (the posted `action`) to the exception."""
     return _act(request, _load(request, pk))
 
 
-def _perform(action: str, exception: InvoiceException, user, data: dict) -> InvoiceException:
-    fields = ("root_cause", "note", "amount", "credit_note", "unit_price", "quantity")
+def _perform(
+    action: str, exception: InvoiceException, user: User, data: dict[str, Any]
+) -> InvoiceException:
+    fields: tuple[str, ...] = (
+        "root_cause",
+        "note",
+        "amount",
+        "credit_note",
+        "unit_price",
+        "quantity",
+    )
     fields += ("received_on", "po_line", "gl_account", "cost_center")
     return resolutions.exception_act(
         exception=exception,
@@ -308,7 +329,7 @@ def _perform(action: str, exception: InvoiceException, user, data: dict) -> Invo
     )
 
 
-def _act(request: HttpRequest, exception: InvoiceException) -> HttpResponse:
+def _act(request: AuthenticatedHttpRequest, exception: InvoiceException) -> HttpResponse:
     user = request.user
     origin = _origin(request)
     action = request.POST.get("action") or request.POST.get("resolution") or ""
@@ -350,7 +371,7 @@ def _act(request: HttpRequest, exception: InvoiceException) -> HttpResponse:
 
 
 def _render_after(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     pk: int,
     origin: str,
     *,
@@ -373,7 +394,7 @@ def _render_after(
     return response
 
 
-def _row_context(request: HttpRequest) -> dict:
+def _row_context(request: AuthenticatedHttpRequest) -> dict:
     scoped, scope = exception_selectors.exception_scope(request.user)
     return {
         "is_ap": scope == "ap",
@@ -384,7 +405,7 @@ def _row_context(request: HttpRequest) -> dict:
     }
 
 
-def _queue_row(request: HttpRequest, pk: int) -> InvoiceException | None:
+def _queue_row(request: AuthenticatedHttpRequest, pk: int) -> InvoiceException | None:
     """One exception as its queue row shows it, or None when it is not in this user's queue."""
     scoped, _scope = exception_selectors.exception_scope(request.user)
     row = exception_selectors.queue_rows(
@@ -395,7 +416,7 @@ def _queue_row(request: HttpRequest, pk: int) -> InvoiceException | None:
     return row
 
 
-def _render_row(request: HttpRequest, pk: int, error: str = "") -> HttpResponse:
+def _render_row(request: AuthenticatedHttpRequest, pk: int, error: str = "") -> HttpResponse:
     row = _queue_row(request, pk)
     if row is None:
         raise PermissionDenied("This exception is routed to someone else.")
@@ -403,7 +424,7 @@ def _render_row(request: HttpRequest, pk: int, error: str = "") -> HttpResponse:
     return render(request, "payables/_exception_row.html", context)
 
 
-def _claim_step(request: HttpRequest, pk: int, step, success: str) -> HttpResponse:
+def _claim_step(request: AuthenticatedHttpRequest, pk: int, step, success: str) -> HttpResponse:
     exception = _load(request, pk)
     error = ""
     try:
@@ -426,7 +447,7 @@ def _claim_step(request: HttpRequest, pk: int, step, success: str) -> HttpRespon
 
 @role_required(*EXCEPTION_READERS)
 @require_POST
-def exception_claim(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_claim(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Take the exception for the next half hour so nobody else works it."""
     return _claim_step(
         request,
@@ -438,14 +459,14 @@ def exception_claim(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*EXCEPTION_READERS)
 @require_POST
-def exception_release(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Put the exception back in the queue."""
     return _claim_step(request, pk, exception_services.exception_release, "Released to the queue.")
 
 
 @role_required(*EXCEPTION_READERS)
 @require_GET
-def exception_context(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_context(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The drawer under a queue row: the evidence side by side and what can be done."""
     exception = _load(request, pk)
     context = _work_context(request, exception, origin="queue")
@@ -458,7 +479,7 @@ def exception_context(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*roles.ALL_ROLES)
 @require_POST
-def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
+def exception_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Add a comment; @mentions notify the person named."""
     exception = _load(request, pk)
     form = CommentForm(request.POST)
@@ -493,7 +514,7 @@ def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(*roles.ALL_ROLES)
-def mention_list(request: HttpRequest) -> HttpResponse:
+def mention_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Comments that named me, unread first; POST marks them read."""
     if request.method == "POST":
         ids = [int(pk) for pk in request.POST.getlist("mention") if pk.isdigit()]
@@ -511,7 +532,7 @@ def mention_list(request: HttpRequest) -> HttpResponse:
 # --- bulk ----------------------------------------------------------------------------------
 
 
-def _job_for(request: HttpRequest, pk: int) -> BulkJob:
+def _job_for(request: AuthenticatedHttpRequest, pk: int) -> BulkJob:
     job = get_object_or_404(BulkJob.objects.select_related("created_by"), pk=pk)
     if job.created_by_id != request.user.pk and not roles.has_role(request.user, roles.AP_MANAGER):
         raise PermissionDenied("Only the clerk who started this job or an AP manager can see it.")
@@ -533,7 +554,7 @@ def _job_context(job: BulkJob) -> dict:
 
 @role_required(*roles.AP)
 @require_POST
-def exception_bulk(request: HttpRequest) -> HttpResponse:
+def exception_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Apply one resolution to the selected exceptions as a background job."""
     form = BulkForm(request.POST)
     error = ""
@@ -552,7 +573,7 @@ def exception_bulk(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             error = exc.message
     else:
-        error = next(iter(form.errors.values()))[0]
+        error = str(next(iter(form.errors.values()))[0])
     if request.htmx:
         if job is None:
             return render(request, "payables/_exception_notice.html", {"error": error})
@@ -569,7 +590,7 @@ def exception_bulk(request: HttpRequest) -> HttpResponse:
 
 @role_required(*roles.AP)
 @require_GET
-def bulk_job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def bulk_job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress and, once done, what failed and why; htmx polls the partial."""
     job = _job_for(request, pk)
     context = _job_context(job)

@@ -5,13 +5,14 @@ from decimal import Decimal, InvalidOperation
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRefresh
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from p2p.money import ZERO, line_amount
 from p2p.roles import role_required
@@ -35,7 +36,7 @@ PAGE_SIZE = 50
 LINES_PREFIX = "lines"
 
 
-def _page(request: HttpRequest, queryset: QuerySet) -> Page:
+def _page(request: AuthenticatedHttpRequest, queryset: QuerySet) -> Page:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
@@ -43,7 +44,7 @@ def _page(request: HttpRequest, queryset: QuerySet) -> Page:
 
 
 @role_required(*roles.INVOICE_READERS)
-def invoice_list(request: HttpRequest) -> HttpResponse:
+def invoice_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """All invoices, newest first, filtered by search text, status and vendor."""
     invoice_filter = InvoiceFilter(
         request.GET or None, queryset=invoice_selectors.invoice_list_queryset()
@@ -122,7 +123,7 @@ def _entry_context(
         )
         form.amount_hint = (
             line_amount(quantity, price, currency or "EUR")
-            if None not in (quantity, price)
+            if quantity is not None and price is not None
             else None
         )
         net += form.amount_hint or ZERO
@@ -145,7 +146,7 @@ def _entry_context(
 
 @role_required(*roles.AP)
 @limited_uploads(attachment_limit)
-def invoice_create(request: HttpRequest) -> HttpResponse:
+def invoice_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Enter a paper or PDF invoice: pick the PO, get its lines prefilled, adjust, capture."""
     if request.method == "POST":
         return _invoice_create_post(request)
@@ -194,7 +195,7 @@ def invoice_create(request: HttpRequest) -> HttpResponse:
     return render(request, "payables/invoice_create.html", context)
 
 
-def _invoice_create_post(request: HttpRequest) -> HttpResponse:
+def _invoice_create_post(request: AuthenticatedHttpRequest) -> HttpResponse:
     header = InvoiceHeaderForm(request.POST)
     formset = InvoiceLineFormSet(request.POST, prefix=LINES_PREFIX)
     attachment_form = AttachmentForm(request.POST, request.FILES)
@@ -270,7 +271,7 @@ def _invoice_create_post(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(*roles.INVOICE_READERS)
-def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def invoice_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One invoice: header, lines beside their match evidence, exceptions, payments, history."""
     invoice = get_object_or_404(
         Invoice.objects.select_related(

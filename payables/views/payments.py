@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,9 +16,11 @@ from django.views.decorators.http import require_POST
 from p2p import roles
 from p2p.accounts import password_confirmation_required
 from p2p.exceptions import DomainError
+from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from p2p.roles import role_required
 from payables.forms.payments import (
+    CALENDAR_WEEKS,
     AddInvoiceForm,
     BankConfirmForm,
     CalendarForm,
@@ -51,14 +53,14 @@ def _first_error(form: forms.Form) -> str:
     """One clerk-readable line for a form that failed, e.g. 'Reason: This field is required.'"""
     for field, errors in form.errors.items():
         if field == "__all__":
-            return errors[0]
+            return str(errors[0])
         label = form.fields[field].label or field.replace("_", " ")
         return f"{label[:1].upper()}{label[1:]}: {errors[0]}"
     return "Check the form."
 
 
 @role_required(*roles.PAYMENT_READERS)
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Payment runs, what falls due soon, and the form that proposes the next run."""
     can_propose = roles.has_role(request.user, *AP)
     today = timezone.localdate()
@@ -108,7 +110,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(*roles.PAYMENT_READERS)
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One run per currency and vendor: lines, discounts taken and missed, what was left out."""
     run = get_object_or_404(PaymentRun.objects.select_related("prepared_by", "approved_by"), pk=pk)
     composition = payment_selectors.run_composition(run)
@@ -164,7 +166,9 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _step(request: HttpRequest, pk: int, step: Callable[[PaymentRun], str]) -> HttpResponse:
+def _step(
+    request: AuthenticatedHttpRequest, pk: int, step: Callable[[PaymentRun], str]
+) -> HttpResponse:
     """Run one service step on the run, flash its outcome and go back to the run."""
     run = get_object_or_404(PaymentRun, pk=pk)
     try:
@@ -179,7 +183,7 @@ def _step(request: HttpRequest, pk: int, step: Callable[[PaymentRun], str]) -> H
 @require_POST
 @role_required(roles.AP_MANAGER, roles.FINANCE_LEADER)
 @password_confirmation_required
-def run_approve(request: HttpRequest, pk: int) -> HttpResponse:
+def run_approve(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Approve a proposed run (never by whoever prepared or changed it: the service refuses)."""
 
     def approve(run: PaymentRun) -> str:
@@ -191,7 +195,7 @@ def run_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(*RUN_OPERATORS)
-def run_export(request: HttpRequest, pk: int) -> HttpResponse:
+def run_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Write the schema-checked bank files; the run is sent."""
 
     def export(run: PaymentRun) -> str:
@@ -204,7 +208,7 @@ def run_export(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(*RUN_OPERATORS)
-def run_mark_paid(request: HttpRequest, pk: int) -> HttpResponse:
+def run_mark_paid(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The bank executed the run on the given day: its invoices become paid."""
     form = MarkPaidForm(request.POST)
 
@@ -220,7 +224,7 @@ def run_mark_paid(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(*RUN_OPERATORS)
-def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def run_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Drop an unpaid run; its invoices become payable again."""
     form = CancelForm(request.POST)
 
@@ -234,7 +238,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(*AP)
-def run_add_invoice(request: HttpRequest, pk: int) -> HttpResponse:
+def run_add_invoice(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Add an approved invoice to a proposed run, with a reason."""
     run = get_object_or_404(PaymentRun, pk=pk)
     form = AddInvoiceForm(request.POST, invoices=Invoice.objects.select_related("vendor"))
@@ -253,7 +257,7 @@ def run_add_invoice(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(*AP)
-def run_remove_invoice(request: HttpRequest, pk: int, invoice_pk: int) -> HttpResponse:
+def run_remove_invoice(request: AuthenticatedHttpRequest, pk: int, invoice_pk: int) -> HttpResponse:
     """Take an invoice out of a proposed run, with a reason."""
     invoice = get_object_or_404(Invoice, pk=invoice_pk)
     form = ReasonForm(request.POST)
@@ -271,7 +275,7 @@ def run_remove_invoice(request: HttpRequest, pk: int, invoice_pk: int) -> HttpRe
 
 @require_POST
 @role_required(*RUN_OPERATORS)
-def run_bank_confirm(request: HttpRequest, pk: int) -> HttpResponse:
+def run_bank_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Record what the bank confirmed about one transfer (not executed, or returned)."""
     form = BankConfirmForm(request.POST)
 
@@ -297,7 +301,7 @@ def run_bank_confirm(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(roles.AP_MANAGER)
-def run_void(request: HttpRequest, pk: int, payment_pk: int) -> HttpResponse:
+def run_void(request: AuthenticatedHttpRequest, pk: int, payment_pk: int) -> HttpResponse:
     """Void one payment the bank confirmed unpaid; its invoice is payable again."""
     form = ReasonForm(request.POST)
 
@@ -317,7 +321,7 @@ def run_void(request: HttpRequest, pk: int, payment_pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(roles.AP_MANAGER)
-def run_file_replace(request: HttpRequest, pk: int, export_pk: int) -> HttpResponse:
+def run_file_replace(request: AuthenticatedHttpRequest, pk: int, export_pk: int) -> HttpResponse:
     """Re-issue one bank file with the same ids; the earlier one is kept as superseded."""
     form = ReasonForm(request.POST)
 
@@ -338,7 +342,7 @@ def run_file_replace(request: HttpRequest, pk: int, export_pk: int) -> HttpRespo
 
 
 @role_required(*roles.PAYMENT_READERS)
-def export_download(request: HttpRequest, pk: int, export_pk: int) -> HttpResponse:
+def export_download(request: AuthenticatedHttpRequest, pk: int, export_pk: int) -> HttpResponse:
     """A bank file exactly as it was written and checked."""
     export = get_object_or_404(PaymentExport, pk=export_pk, run_id=pk)
     content_type = (
@@ -350,7 +354,7 @@ def export_download(request: HttpRequest, pk: int, export_pk: int) -> HttpRespon
 
 
 @role_required(*roles.PAYMENT_READERS)
-def remittance(request: HttpRequest, pk: int, vendor_pk: int) -> HttpResponse:
+def remittance(request: AuthenticatedHttpRequest, pk: int, vendor_pk: int) -> HttpResponse:
     """The printable remittance advice for one vendor in a run."""
     run = get_object_or_404(PaymentRun, pk=pk)
     vendor = get_object_or_404(Vendor, pk=vendor_pk)
@@ -370,7 +374,7 @@ def remittance(request: HttpRequest, pk: int, vendor_pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(*RUN_OPERATORS)
-def remittance_send(request: HttpRequest, pk: int) -> HttpResponse:
+def remittance_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Email the advice to one vendor (`vendor` in the form) or to every vendor in the run."""
     run = get_object_or_404(PaymentRun, pk=pk)
     vendor_pk = request.POST.get("vendor", "")
@@ -399,7 +403,7 @@ def remittance_send(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @role_required(*roles.PAYMENT_READERS)
-def cash_calendar(request: HttpRequest) -> HttpResponse:
+def cash_calendar(request: AuthenticatedHttpRequest) -> HttpResponse:
     """What falls due and which discounts lapse, per currency, for the weeks ahead."""
     today = timezone.localdate()
     form = CalendarForm(request.GET or None)
@@ -416,7 +420,7 @@ def cash_calendar(request: HttpRequest) -> HttpResponse:
                 payment_selectors.cash_calendar(today, weeks=weeks)
             ),
             "weeks": weeks,
-            "week_choices": [value for value, _label in form.fields["weeks"].choices],
+            "week_choices": [value for value, _label in CALENDAR_WEEKS],
             "deadlines": deadlines,
             "deadline_days": DEADLINE_DAYS,
             "cost_of_capital": company.cost_of_capital_pct,
@@ -427,7 +431,7 @@ def cash_calendar(request: HttpRequest) -> HttpResponse:
 
 
 @role_required(*roles.PAYMENT_READERS)
-def company_settings(request: HttpRequest) -> HttpResponse:
+def company_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The paying account, cost of capital and approval threshold; finance leaders edit them."""
     current = CompanySettings.load()
     can_edit = roles.has_role(request.user, roles.FINANCE_LEADER)
@@ -465,7 +469,7 @@ def company_settings(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @role_required(*AP)
-def invoice_hold(request: HttpRequest, pk: int) -> HttpResponse:
+def invoice_hold(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Put an invoice on payment hold with a reason, or release it (`release` in the form)."""
     invoice = get_object_or_404(Invoice, pk=pk)
     form = ReasonForm(request.POST)

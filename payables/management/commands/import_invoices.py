@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -47,7 +48,7 @@ class Command(BaseCommand):
             help="username of the AP clerk the invoices are captured for (default: system)",
         )
 
-    def handle(self, *args: str, **options: object) -> None:
+    def handle(self, *args: str, **options: Any) -> None:
         by = None
         if options["user"]:
             by = get_user_model().objects.filter(username=options["user"]).first()
