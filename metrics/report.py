@@ -142,7 +142,8 @@ def root_causes(week: Week) -> tuple[list[dict], int, int]:
         .order_by("cause", "rank")
     )
     for exception in ranked:
-        examples[exception.cause].append(exception)
+        # django-stubs types a custom QuerySet's annotate() as returning plain models.
+        examples[exception.cause].append(exception)  # type: ignore[attr-defined]
     total_now, total_before = sum(now.values()), sum(before.values())
     rows = []
     for cause in sorted(set(now) | set(before), key=lambda c: (-now[c], -before[c], c)):

@@ -15,6 +15,7 @@ import nothing from procurement's services or selectors, so loading it closes no
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import (
     Case,
@@ -32,7 +33,17 @@ from django.db.models.functions import Coalesce
 from p2p.money import ZERO
 from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult, Payment
 from payables.tasks import enqueue_match_for_po
-from procurement.models import PurchaseOrder
+from procurement.models import Budget, PurchaseOrder
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class SignedAmount(TypedDict):
+    """An invoice line's amount, negative on a credit note."""
+
+    signed_amount: Decimal
+
 
 _MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 _QUANTITY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=4)
@@ -167,4 +178,21 @@ def po_billing(po: PurchaseOrder) -> PoBilling:
     )
     return PoBilling(
         invoices=invoices, match_results=match_results, exceptions=exceptions, payments=payments
+    )
+
+
+def budget_spending(budget: Budget) -> "QuerySet[WithAnnotations[InvoiceLine, SignedAmount]]":
+    """The approved invoice lines that make up a budget's spent amount."""
+    lines = spent_invoice_lines().filter(
+        po_line__cost_center=budget.cost_center_id,
+        invoice__currency=budget.currency,
+        invoice__invoice_date__gte=budget.period_start,
+        invoice__invoice_date__lte=budget.period_end,
+    )
+    if budget.gl_account_id:
+        lines = lines.filter(po_line__gl_account=budget.gl_account_id)
+    return (
+        lines.annotate(signed_amount=signed_invoice_amount())
+        .select_related("invoice__vendor", "po_line__purchase_order")
+        .order_by("invoice__invoice_date", "invoice_id", "line_no")
     )

@@ -46,8 +46,6 @@ from procurement.models import (
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
-    from payables.models import InvoiceLine
-
 
 class OpenAmount(TypedDict):
     """What a PO line still commits: ordered minus approved invoicing, never below zero."""
@@ -67,12 +65,6 @@ class BudgetFigures(TypedDict):
     committed: Decimal
     spent: Decimal
     available: Decimal
-
-
-class SignedAmount(TypedDict):
-    """An invoice line's amount, negative on a credit note."""
-
-    signed_amount: Decimal
 
 
 _MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
@@ -540,23 +532,6 @@ def budget_commitments(
         lines = lines.filter(gl_account=budget.gl_account_id)
     return lines.select_related("purchase_order__vendor", "gl_account").order_by(
         "purchase_order__issued_at", "purchase_order_id", "line_no"
-    )
-
-
-def budget_spending(budget: Budget) -> "QuerySet[WithAnnotations[InvoiceLine, SignedAmount]]":
-    """The approved invoice lines that make up a budget's spent amount."""
-    lines = invoicing.spent_invoice_lines().filter(
-        po_line__cost_center=budget.cost_center_id,
-        invoice__currency=budget.currency,
-        invoice__invoice_date__gte=budget.period_start,
-        invoice__invoice_date__lte=budget.period_end,
-    )
-    if budget.gl_account_id:
-        lines = lines.filter(po_line__gl_account=budget.gl_account_id)
-    return (
-        lines.annotate(signed_amount=invoicing.signed_invoice_amount())
-        .select_related("invoice__vendor", "po_line__purchase_order")
-        .order_by("invoice__invoice_date", "invoice_id", "line_no")
     )
 
 

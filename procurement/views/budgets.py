@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
-from procurement import selectors
+from procurement import invoicing, selectors
 from procurement.filters import BudgetFilter
 from procurement.forms import BudgetForm
 from procurement.models import Budget, CostCenter
@@ -63,7 +63,7 @@ def budget_cost_center(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             next((b for b in budgets if b.period_start <= today <= b.period_end), None),
         ) or (budgets[0] if budgets else None)
     commitments = list(selectors.budget_commitments(chosen)[:200]) if chosen else []
-    spending = list(selectors.budget_spending(chosen)[:200]) if chosen else []
+    spending = list(invoicing.budget_spending(chosen)[:200]) if chosen else []
     return render(
         request,
         "procurement/budget_cost_center.html",
