@@ -23,6 +23,7 @@ from p2p.models import AuditEvent
 from p2p.money import format_money
 from payables.models.exceptions import InvoiceException
 from payables.models.payments import PaymentRunExclusion
+from vendors.models import Vendor
 
 EXAMPLES_PER_CAUSE = 3
 WORST = 10
@@ -189,8 +190,6 @@ def worst_vendors(week: Week) -> tuple[list[dict], list[dict]]:
     names = {row["vendor_id"]: row["name"] for row in worst}
     missing = [v for v in repeat_ids if v not in names]
     if missing:
-        from vendors.models import Vendor
-
         names.update(Vendor.objects.filter(pk__in=missing).values_list("pk", "name"))
     repeat = [
         {

@@ -1,6 +1,7 @@
 """The Celery app: matching, rollups and sweeps run here, configured from Django settings."""
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
@@ -10,6 +11,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p.settings")
 app = Celery("p2p")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def enqueue(task_name: str, *args: Any) -> None:
+    """Queue the task registered under `task_name` (e.g. "payables.tasks.match_invoices").
+
+    Services queue work by name instead of importing their app's tasks module: tasks are the
+    entry layer that calls services, like views, so services never import them and no circle
+    of imports forms. The name is looked up in the app's registry, so a misspelt one fails
+    here at once rather than sending a message no worker knows.
+    """
+    if task_name not in app.tasks:
+        # Outside a worker nothing has imported the apps' tasks modules yet: discover them.
+        app.loader.import_default_modules()
+    app.tasks[task_name].delay(*args)
 
 
 @task_prerun.connect

@@ -48,8 +48,10 @@ def import_batch_run(batch_id: int) -> None:
     capture.import_batch_run(batch_id=batch_id)
 
 
-def enqueue_match_for_po(po_id: int) -> None:
-    """Re-match the invoices on a PO that are still waiting or in exception (after a receipt)."""
+@shared_task(acks_late=True)
+def match_po_invoices(po_id: int) -> None:
+    """Match again a PO's invoices still waiting or in exception: a receipt was posted or an
+    approved change order altered the PO (procurement queues this by name)."""
     ids = list(
         Invoice.objects.filter(purchase_order_id=po_id, status__in=matching.MATCHABLE).values_list(
             "id", flat=True

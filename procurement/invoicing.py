@@ -9,8 +9,9 @@ named in one file:
 - the PO page and the budgets read what has been invoiced, spent and paid on a PO.
 
 (AP correcting a PO from an exception goes the other way: payables calls procurement's
-revision service.) This module imports only `payables.models` and `payables.tasks`, which
-import nothing from procurement's services or selectors, so loading it closes no circle.
+revision service.) This module imports only `payables.models`; the re-match is queued by
+task name (`payables.tasks.match_po_invoices`), so procurement never loads AP's services and
+no circle of imports forms.
 """
 
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from p2p.celery import enqueue
 from p2p.money import ZERO
 from payables.models import Invoice, InvoiceException, InvoiceLine, MatchResult, Payment
-from payables.tasks import enqueue_match_for_po
 from procurement.models import Budget, PurchaseOrder
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ SPENT_STATUSES = (Invoice.Status.APPROVED, Invoice.Status.SCHEDULED, Invoice.Sta
 
 def rematch_po(po_id: int) -> None:
     """Queue the match again for the PO's invoices still waiting or in exception."""
-    enqueue_match_for_po(po_id)
+    enqueue("payables.tasks.match_po_invoices", po_id)
 
 
 def live_invoices(po: PurchaseOrder) -> QuerySet[Invoice]:

@@ -7,7 +7,6 @@ vendors.validation), runs in one transaction, and writes the audit trail.
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -15,10 +14,11 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
+from p2p.celery import enqueue
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from p2p.money import round_quantity
-from vendors import selectors, validation
+from vendors import importing, selectors, validation
 from vendors.models import (
     BankAccount,
     Contract,
@@ -27,9 +27,6 @@ from vendors.models import (
     Vendor,
     VendorImport,
 )
-
-if TYPE_CHECKING:
-    from vendors.importing import VendorRow
 
 VENDOR_EDITORS = (roles.BUYER, roles.AP_MANAGER, roles.ADMIN)
 # Who may enter a bank change, and who may verify one (never the same person).
@@ -539,8 +536,6 @@ def vendor_import_start(
     *, by: User, file_name: str, content: str, valid_rows_only: bool = False
 ) -> VendorImport:
     """Store an uploaded vendor file and queue it; the worker checks and imports it."""
-    from vendors import importing, tasks
-
     roles.require_role(by, *VENDOR_EDITORS)
     importing.check_header(content)
     with transaction.atomic():
@@ -557,14 +552,12 @@ def vendor_import_start(
             to_status=vendor_import.status,
             note=file_name[:255],
         )
-        transaction.on_commit(lambda: tasks.run_vendor_import.delay(vendor_import.pk))
+        transaction.on_commit(lambda: enqueue("vendors.tasks.run_vendor_import", vendor_import.pk))
     return vendor_import
 
 
 def vendor_import_valid_rows(*, vendor_import: VendorImport, by: User) -> VendorImport:
     """After reading the report, import only the good rows of a rejected file."""
-    from vendors import tasks
-
     roles.require_role(by, *VENDOR_EDITORS)
     with transaction.atomic():
         vendor_import = VendorImport.objects.select_for_update().get(pk=vendor_import.pk)
@@ -581,7 +574,7 @@ def vendor_import_valid_rows(*, vendor_import: VendorImport, by: User) -> Vendor
             note="Import only the valid rows",
             extra_fields=["valid_rows_only", "processed_rows"],
         )
-        transaction.on_commit(lambda: tasks.run_vendor_import.delay(vendor_import.pk))
+        transaction.on_commit(lambda: enqueue("vendors.tasks.run_vendor_import", vendor_import.pk))
     return vendor_import
 
 
@@ -609,8 +602,6 @@ def vendor_import_run(*, import_id: int) -> VendorImport:
     polling it shows how far the worker is. Nothing is written to the vendor master unless
     the file is clean or the user chose to import only the valid rows.
     """
-    from vendors import importing
-
     with transaction.atomic():
         vendor_import = (
             VendorImport.objects.select_for_update(skip_locked=True)
@@ -666,7 +657,7 @@ def vendor_import_run(*, import_id: int) -> VendorImport:
     return vendor_import
 
 
-def _write_import_rows(rows: list["VendorRow"], vendor_import: VendorImport) -> int:
+def _write_import_rows(rows: list[importing.VendorRow], vendor_import: VendorImport) -> int:
     """Insert the checked rows set-based: vendors, their pending bank changes, the trail."""
     by = vendor_import.created_by
     _lock_vendor_master()

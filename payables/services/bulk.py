@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_record, transition
+from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from p2p.money import parse_decimal
 from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
@@ -78,13 +79,7 @@ def bulk_resolve_start(
             note=note,
         )
         job_id = job.pk
-
-        def enqueue() -> None:
-            from payables.tasks import bulk_resolve
-
-            bulk_resolve.delay(job_id)
-
-        transaction.on_commit(enqueue)
+        transaction.on_commit(lambda: enqueue("payables.tasks.bulk_resolve", job_id))
     return job
 
 

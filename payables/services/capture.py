@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_record, transition
+from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from payables.models.capture import ImportBatch
 from payables.models.invoices import Invoice, InvoiceAttachment
@@ -406,9 +407,7 @@ def import_batch_create(
 
 
 def _enqueue_batch(batch_id: int) -> None:
-    from payables.tasks import import_batch_run
-
-    import_batch_run.delay(batch_id)
+    enqueue("payables.tasks.import_batch_run", batch_id)
 
 
 class BatchProgress(ImportProgress):

@@ -24,6 +24,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Replace, Upper
 
 from p2p import roles
+from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from p2p.money import ZERO
 from payables.einvoice import (
@@ -458,11 +459,9 @@ def _import_one(
 
 
 def _enqueue_match(invoice_ids: list[int]) -> None:
-    from payables.tasks import match_invoices
-
     for start in range(0, len(invoice_ids), MATCH_BATCH):
         batch = invoice_ids[start : start + MATCH_BATCH]
-        transaction.on_commit(functools.partial(match_invoices.delay, batch))
+        transaction.on_commit(functools.partial(enqueue, "payables.tasks.match_invoices", batch))
 
 
 # --- CSV -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_bulk, audit_event
+from p2p.celery import enqueue
 from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
 from p2p.money import (
@@ -445,6 +446,4 @@ def _invoice_of(draft: _Draft, vendor: Vendor, terms: PaymentTerms, by: User | N
 
 
 def _enqueue_match(ids: list[int]) -> None:
-    from payables.tasks import match_invoices
-
-    match_invoices.delay(ids)
+    enqueue("payables.tasks.match_invoices", ids)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
+from p2p.celery import enqueue
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
@@ -35,6 +36,8 @@ from payables.services.exceptions import (
     variance_threshold,
 )
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
+from procurement.services.receipts import ReceiptLineInput, receipt_post
+from procurement.services.revisions import PoLineChange, po_revise
 
 # Rounding slack when a credit note is compared with the amount it has to settle.
 CREDIT_TOLERANCE = Decimal("0.01")
@@ -146,11 +149,9 @@ def _close(
 
 def rematch_on_commit(invoice_ids: list[int]) -> None:
     """Hand invoices back to the engine once the transaction commits (never inside it)."""
-    from payables.tasks import match_invoices
-
     ids = sorted(set(invoice_ids))
     if ids:
-        transaction.on_commit(lambda: match_invoices.delay(ids))
+        transaction.on_commit(lambda: enqueue("payables.tasks.match_invoices", ids))
 
 
 def _email_vendor(invoice: Invoice, subject: str, body: str) -> str:
@@ -492,10 +493,6 @@ def exception_correct_po(
         quantity = round_quantity(parse_decimal(quantity, "Quantity"))
         if quantity <= 0:
             raise DomainError("The quantity must be greater than zero.")
-    try:
-        from procurement.services.revisions import PoLineChange, po_revise
-    except ImportError:
-        raise DomainError("Purchase order revisions are not available yet.") from None
     with transaction.atomic():
         invoice, exception, _ = _lock(exception, by, Action.CORRECT_PO)
         po_line = _billed_po_line(exception)
@@ -558,8 +555,6 @@ def exception_post_receipt(
     note: str = "",
 ) -> InvoiceException:
     """Record what arrived on the PO line; the receipt's re-match confirms the invoice."""
-    from procurement.services.receipts import ReceiptLineInput, receipt_post
-
     quantity = round_quantity(parse_decimal(quantity, "Received quantity"))
     if quantity <= 0:
         raise DomainError("Enter the quantity that arrived; it must be greater than zero.")

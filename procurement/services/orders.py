@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from p2p import roles
 from p2p.audit import audit_record, transition
+from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
@@ -31,7 +32,6 @@ from procurement.models import (
 )
 from procurement.services.common import _lock_po, _money
 from procurement.services.routing import _start_po_round
-from procurement.tasks import send_purchase_order
 from vendors.models import PaymentTerms, Vendor
 
 
@@ -426,7 +426,7 @@ def po_issue(
 
 
 def _enqueue_send(po_id: int, user_id: int) -> None:
-    send_purchase_order.delay(po_id, user_id)
+    enqueue("procurement.tasks.send_purchase_order", po_id, user_id)
 
 
 def po_close(*, po: PurchaseOrder, by: User, reason: str = "") -> PurchaseOrder:

@@ -21,6 +21,7 @@ from demo.people import DEMO_PASSWORD, ensure_people
 from demo.reference import MARKER_TAX_ID, ensure_reference_data
 from demo.simulation import Simulation
 from metrics.rollup import rebuild_facts
+from p2p.celery import app
 from payables.models import Invoice, InvoiceException, PaymentRun
 from procurement.models import PurchaseOrder, PurchaseRequest
 from vendors.models import Vendor
@@ -58,8 +59,6 @@ class Command(BaseCommand):
 
 @contextlib.contextmanager
 def _celery_in_process() -> Iterator[None]:
-    from p2p.celery import app
-
     previous = app.conf.task_always_eager
     trace_log = logging.getLogger("celery.app.trace")
     previous_level = trace_log.level
