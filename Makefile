@@ -41,7 +41,7 @@ help:
 	@echo "make seed            load the demo data (idempotent)"
 	@echo "make worker / beat   run a Celery worker / the beat scheduler in the foreground"
 	@echo "make typecheck       check types with mypy (django-stubs, strict on services and selectors)"
-	@echo "make lint / fmt      check / fix formatting and lint with ruff; lint also checks the import contract"
+	@echo "make lint / fmt      lint: ruff, the import contract and mypy; fmt: fix formatting"
 	@echo "make bench           matching benchmark (N=$(N) invoices)"
 	@echo "make bench-dashboard KPI rollup and dashboard benchmark at 10k and 1M invoices (own database)"
 	@echo "make bench-csv       CSV import of N=$(N) invoice lines: time and peak memory (own database)"
@@ -125,6 +125,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy .
 
 # Configured in pyproject.toml ([tool.mypy]); settings are imported, no database is needed.
 typecheck: install
