@@ -11,6 +11,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import parse_decimal
 from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
 from payables.services.exceptions import BULK_ACTIONS, Action
@@ -71,7 +72,7 @@ def bulk_resolve_start(
         BulkJobItem.objects.bulk_create(BulkJobItem(job=job, exception_id=pk) for pk in found)
         audit_record(
             obj=job,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=job.status,
             changes={"action": action, "exceptions": len(found), "limit": max_amount},

@@ -19,6 +19,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditAction
 from payables.models.exceptions import ExceptionComment, ExceptionMention, InvoiceException
 from payables.models.payments import CompanySettings
 
@@ -235,7 +236,7 @@ def _take(exception: InvoiceException, by: AbstractBaseUser, until: dt.datetime)
     exception.save(update_fields=["claimed_by", "claimed_until"])
     audit_record(
         obj=exception,
-        action="claimed",
+        action=AuditAction.CLAIMED,
         by=by,
         changes={"until": timezone.localtime(until).strftime("%d %b %H:%M")},
     )
@@ -286,7 +287,7 @@ def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> I
         exception.claimed_by = None
         exception.claimed_until = None
         exception.save(update_fields=["claimed_by", "claimed_until"])
-        audit_record(obj=exception, action="released", by=by)
+        audit_record(obj=exception, action=AuditAction.RELEASED, by=by)
     return exception
 
 
@@ -319,7 +320,7 @@ def exception_comment(
         )
         audit_record(
             obj=exception,
-            action="commented",
+            action=AuditAction.COMMENTED,
             by=by,
             note=body[:500],
             changes=(

@@ -20,7 +20,7 @@ from schwifty.exceptions import SchwiftyException
 from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
 from payables.models.exceptions import InvoiceException
@@ -41,7 +41,7 @@ HUNDRED = Decimal("100")
 COST_OF_CAPITAL_PLACES = Decimal("0.001")  # CompanySettings.cost_of_capital_pct keeps three
 DAYS_PER_YEAR = Decimal("365")
 # Audit actions that change what a run pays: whoever did one of them helped prepare it.
-COMPOSITION_ACTIONS = ("invoice_added", "invoice_removed")
+COMPOSITION_ACTIONS = (AuditAction.INVOICE_ADDED, AuditAction.INVOICE_REMOVED)
 
 
 # --- the money rules ----------------------------------------------------------------------
@@ -162,7 +162,7 @@ def company_settings_update(
         row.updated_at = timezone.now()
         row.save(update_fields=[*new, "updated_by", "updated_at"])
         if changes:
-            audit_record(obj=row, action="updated", by=by, changes=changes)
+            audit_record(obj=row, action=AuditAction.UPDATED, by=by, changes=changes)
     return row
 
 
@@ -184,7 +184,7 @@ def payment_hold_place(*, invoice: Invoice, by: AbstractBaseUser, reason: str) -
         hold = PaymentHold.objects.create(
             invoice=invoice, reason=reason[:300], placed_by=by, placed_at=timezone.now()
         )
-        audit_record(obj=invoice, action="payment_hold", by=by, note=reason)
+        audit_record(obj=invoice, action=AuditAction.PAYMENT_HOLD, by=by, note=reason)
     return hold
 
 
@@ -200,7 +200,9 @@ def payment_hold_release(*, invoice: Invoice, by: AbstractBaseUser, note: str = 
         hold.released_at = timezone.now()
         hold.release_note = note.strip()[:300]
         hold.save(update_fields=["released_by", "released_at", "release_note"])
-        audit_record(obj=invoice, action="payment_hold_released", by=by, note=hold.release_note)
+        audit_record(
+            obj=invoice, action=AuditAction.PAYMENT_HOLD_RELEASED, by=by, note=hold.release_note
+        )
     return hold
 
 
@@ -377,7 +379,7 @@ def payment_run_propose(
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=run.status,
             changes={
@@ -426,7 +428,7 @@ def audit_invoices(
             object_type="payables.invoice",
             object_id=invoice_id,
             object_repr=number,
-            action="status",
+            action=AuditAction.STATUS,
             from_status=old,
             to_status=new,
             note=note,
@@ -539,7 +541,7 @@ def payment_run_add_invoice(
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="invoice_added",
+            action=AuditAction.INVOICE_ADDED,
             by=by,
             note=reason,
             changes={
@@ -594,7 +596,7 @@ def payment_run_remove_invoice(
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="invoice_removed",
+            action=AuditAction.INVOICE_REMOVED,
             by=by,
             note=reason,
             changes={

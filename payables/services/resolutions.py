@@ -21,7 +21,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice, InvoiceLine
@@ -245,7 +245,7 @@ def _end_invoice(
                 object_type="payables.invoiceexception",
                 object_id=pk,
                 object_repr=type_,
-                action="status",
+                action=AuditAction.STATUS,
                 from_status=status,
                 to_status=Status.RESOLVED,
                 changes={"resolution": resolution, "root_cause": root_cause},
@@ -505,7 +505,7 @@ def exception_correct_po(
             exception.save(update_fields=["root_cause"])
             audit_record(
                 obj=exception,
-                action="po change submitted",
+                action=AuditAction.PO_CHANGE_SUBMITTED,
                 by=by,
                 note=reason,
                 changes={"purchase_order": po.number, "root_cause": root_cause},
@@ -626,7 +626,7 @@ def exception_recode(
         line.save(update_fields=fields)
         audit_record(
             obj=invoice,
-            action="recoded",
+            action=AuditAction.RECODED,
             by=by,
             changes={f"line {line.line_no} {key}": value for key, value in changes.items()},
             note=note,

@@ -9,7 +9,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import format_money
 from payables import bankfile
 from payables.models.invoices import Invoice
@@ -115,7 +115,7 @@ def bank_file_replace(*, export: PaymentExport, by: AbstractBaseUser, reason: st
         replacement.save()
         audit_record(
             obj=run,
-            action="bank_file_replaced",
+            action=AuditAction.BANK_FILE_REPLACED,
             by=by,
             note=reason,
             changes={
@@ -244,7 +244,7 @@ def transfer_bank_confirm(
             ) from None
         audit_record(
             obj=run,
-            action="bank_confirmed",
+            action=AuditAction.BANK_CONFIRMED,
             by=by,
             note=reference,
             changes={
@@ -314,7 +314,7 @@ def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Paym
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="payment_voided",
+            action=AuditAction.PAYMENT_VOIDED,
             by=by,
             note=reason,
             changes={

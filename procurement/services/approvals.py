@@ -10,6 +10,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
+from p2p.models import AuditAction
 from procurement.models import ApprovalDelegation, ApprovalStep, PurchaseOrder, PurchaseRequest
 from procurement.services.common import _name
 from procurement.services.notifications import _notify_approvers, _notify_requester
@@ -211,7 +212,7 @@ def delegation_create(
         )
         audit_record(
             obj=delegation,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             changes={
                 "from": from_user.get_username(),
@@ -233,4 +234,4 @@ def delegation_cancel(*, delegation: ApprovalDelegation, by: AbstractBaseUser) -
             raise DomainError("This delegation is already cancelled.")
         delegation.cancelled_at = timezone.now()
         delegation.save(update_fields=["cancelled_at"])
-        audit_record(obj=delegation, action="cancelled", by=by)
+        audit_record(obj=delegation, action=AuditAction.CANCELLED, by=by)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
 from procurement import invoicing, selectors
@@ -139,7 +140,7 @@ def po_create_from_requests(
             numbers = ", ".join(request.number for request in requests)
             audit_record(
                 obj=po,
-                action="created",
+                action=AuditAction.CREATED,
                 by=by,
                 to_status=po.status,
                 changes={
@@ -281,7 +282,7 @@ def po_update_draft(
             po.total_amount = total
         po.save(update_fields=["payment_terms", "ship_to", "total_amount"])
         if diff:
-            audit_record(obj=po, action="edited", by=by, changes=diff)
+            audit_record(obj=po, action=AuditAction.EDITED, by=by, changes=diff)
     return po
 
 
@@ -301,7 +302,7 @@ def po_request_reapproval(*, po: PurchaseOrder, by: AbstractBaseUser) -> Purchas
             f"{_money(po.approved_amount, po.currency)} was approved."
         )
         _start_po_round(po, by=by, amount=po.total_amount, reason=reason)
-        audit_record(obj=po, action="re-approval requested", by=by, note=reason)
+        audit_record(obj=po, action=AuditAction.REAPPROVAL_REQUESTED, by=by, note=reason)
     return po
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditAction
 from p2p.money import ZERO, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
 from procurement import contracts, selectors
@@ -170,7 +171,7 @@ def request_create(
             saved = _attach(request, by, list(attachments), stored) if attachments else []
             audit_record(
                 obj=request,
-                action="created",
+                action=AuditAction.CREATED,
                 by=by,
                 to_status=request.status,
                 note=note,
@@ -283,7 +284,7 @@ def request_update(
             restart = request.status == PurchaseRequest.Status.PENDING_APPROVAL
             event = audit_record(
                 obj=request,
-                action="edited",
+                action=AuditAction.EDITED,
                 by=by,
                 changes=changes,
                 note="Changed during approval; approval starts again." if restart else "",

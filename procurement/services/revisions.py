@@ -12,6 +12,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
 from procurement import invoicing
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseOrderLine, PurchaseOrderRevision
@@ -39,7 +40,7 @@ def _po_round_approved(po: PurchaseOrder, step: ApprovalStep, by: AbstractBaseUs
     po.save(update_fields=["approved_amount", "awaiting_reapproval"])
     audit_record(
         obj=po,
-        action="re-approved",
+        action=AuditAction.REAPPROVED,
         by=by,
         changes={"approved amount": po.approved_amount},
     )
@@ -61,7 +62,7 @@ def _po_round_declined(
         )
     po.awaiting_reapproval = False
     po.save(update_fields=["awaiting_reapproval"])
-    audit_record(obj=po, action="re-approval declined", by=by, note=comment)
+    audit_record(obj=po, action=AuditAction.REAPPROVAL_DECLINED, by=by, note=comment)
     transaction.on_commit(lambda: _notify_buyer(po.pk, f"the change was not approved: {comment}"))
 
 
@@ -118,7 +119,7 @@ def _apply_change(
         revision.save()
     audit_record(
         obj=po,
-        action="revised",
+        action=AuditAction.REVISED,
         by=by,
         note=revision.reason,
         changes={"revision": po.revision, "total": format_money(po.total_amount, po.currency)},
@@ -240,7 +241,10 @@ def po_revise(
             )
             _start_po_round(po, by=by, amount=new_total, reason=why, revision=revision)
             audit_record(
-                obj=po, action="change order submitted", by=by, note=f"{reason.strip()}\n{why}"
+                obj=po,
+                action=AuditAction.CHANGE_ORDER_SUBMITTED,
+                by=by,
+                note=f"{reason.strip()}\n{why}",
             )
         else:
             _apply_change(po, revision=revision, by=by)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import parse_decimal, round_money
 from procurement.models import (
     ApprovalRule,
@@ -104,7 +105,7 @@ def _start_round(request: PurchaseRequest, *, by: AbstractBaseUser, restart: boo
     if budget_step is not None:
         note += f"; over budget: {budget_step.reason}"
     if restart:
-        audit_record(obj=request, action="rerouted", by=by, note=note)
+        audit_record(obj=request, action=AuditAction.REROUTED, by=by, note=note)
     else:
         request.submitted_at = timezone.now()
         transition(
@@ -167,7 +168,7 @@ def approval_rule_save(
     with transaction.atomic():
         if rule is None:
             rule = ApprovalRule.objects.create(**values)
-            audit_record(obj=rule, action="created", by=by, changes=values)
+            audit_record(obj=rule, action=AuditAction.CREATED, by=by, changes=values)
         else:
             rule = ApprovalRule.objects.select_for_update().get(pk=rule.pk)
             changes = {
@@ -179,7 +180,7 @@ def approval_rule_save(
             for key, value in values.items():
                 setattr(rule, key, value)
             rule.save()
-            audit_record(obj=rule, action="edited", by=by, changes=changes)
+            audit_record(obj=rule, action=AuditAction.EDITED, by=by, changes=changes)
     return rule
 
 
