@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_bulk, audit_record, transition
+from p2p.audit import audit_bulk, audit_record, transition, transition_many
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditAction, AuditEvent
 from p2p.money import round_quantity
@@ -506,28 +506,14 @@ def contracts_expire(*, today: dt.date | None = None) -> int:
     """Mark active contracts whose validity has ended as expired, in one statement."""
     today = today or timezone.localdate()
     with transaction.atomic():
-        expired = list(
-            Contract.objects.select_for_update(skip_locked=True)
-            .filter(status=Contract.Status.ACTIVE, valid_to__lt=today)
-            .order_by("pk")
-            .values_list("pk", "number", "title")
-        )
-        Contract.objects.filter(pk__in=[pk for pk, _, _ in expired]).update(
-            status=Contract.Status.EXPIRED
-        )
-        audit_bulk(
-            AuditEvent(
-                actor=None,
-                actor_name="system",
-                object_type="vendors.contract",
-                object_id=pk,
-                object_repr=f"{number} {title}"[:200],
-                action=AuditAction.STATUS,
-                from_status=Contract.Status.ACTIVE,
-                to_status=Contract.Status.EXPIRED,
-                note="Validity ended",
-            )
-            for pk, number, title in expired
+        # A contract someone is changing right now is left for the next run.
+        expired = transition_many(
+            Contract.objects.select_for_update(skip_locked=True).filter(
+                status=Contract.Status.ACTIVE, valid_to__lt=today
+            ),
+            Contract.Status.EXPIRED,
+            by=None,
+            note="Validity ended",
         )
     return len(expired)
 

@@ -127,6 +127,8 @@ def bulk_job_run(job_id: int) -> BulkJob:
             with transaction.atomic():
                 exception = InvoiceException.objects.get(pk=item.exception_id)
                 _apply_bulk(job, exception, by)
+                # An item's outcome is the job's bookkeeping, not a document's state: the
+                # exception it resolved carries the trail, and the job's end records the counts.
                 BulkJobItem.objects.filter(pk=item.pk).update(status=BulkJobItem.Status.DONE)
                 BulkJob.objects.filter(pk=job.pk).update(succeeded=F("succeeded") + 1)
         except (DomainError, PermissionDenied) as exc:

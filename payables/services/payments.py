@@ -18,7 +18,7 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from p2p import roles
-from p2p.audit import audit_bulk, audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditAction, AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
@@ -291,8 +291,7 @@ paid AS (
     FROM chosen
     RETURNING invoice_id
 )
-UPDATE payables_invoice SET status = 'scheduled' WHERE id IN (SELECT invoice_id FROM paid)
-RETURNING id, number;
+SELECT invoice_id FROM paid;
 """,
     )
 )
@@ -370,11 +369,18 @@ def payment_run_propose(
         }
         with connection.cursor() as cursor:
             cursor.execute(_PROPOSE, params)
-            scheduled = cursor.fetchall()
+            scheduled = [invoice_id for (invoice_id,) in cursor.fetchall()]
             if not scheduled:
                 raise DomainError(
                     "No approved invoices are due by the horizon or worth paying early."
                 )
+            # Before the exclusions are listed: they look at invoices still approved.
+            transition_many(
+                Invoice.objects.filter(pk__in=scheduled).select_related("vendor"),
+                Invoice.Status.SCHEDULED,
+                by=by,
+                note=f"Proposed in {run.number}",
+            )
             cursor.execute(_EXCLUSIONS, params)
         refresh_run_totals(run)
         audit_record(
@@ -388,7 +394,6 @@ def payment_run_propose(
                 "left_out": run.exclusions.count(),
             },
         )
-        audit_invoices(scheduled, by, "approved", "scheduled", f"Proposed in {run.number}")
     return run
 
 
@@ -416,25 +421,6 @@ def refresh_run_totals(run: PaymentRun) -> None:
             row["net"],
         )
     run.save(update_fields=["currency", "gross_amount", "discount_amount", "net_amount"])
-
-
-def audit_invoices(
-    rows: list[tuple[int, str]], by: AbstractBaseUser, old: str, new: str, note: str
-) -> None:
-    audit_bulk(
-        AuditEvent(
-            actor=by,
-            actor_name=by.get_username(),
-            object_type="payables.invoice",
-            object_id=invoice_id,
-            object_repr=number,
-            action=AuditAction.STATUS,
-            from_status=old,
-            to_status=new,
-            note=note,
-        )
-        for invoice_id, number in rows
-    )
 
 
 def currency_totals(run: PaymentRun) -> list[dict]:
@@ -582,11 +568,16 @@ def payment_run_remove_invoice(
                 f"{payment.vendor.name} to zero or below; remove the credit notes first."
             )
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        payment.status = Payment.Status.VOID
         payment.void_reason = reason[:300]
         payment.voided_by = by
         payment.voided_at = timezone.now()
-        payment.save(update_fields=["status", "void_reason", "voided_by", "voided_at"])
+        transition(
+            payment,
+            Payment.Status.VOID,
+            by=by,
+            note=reason,
+            extra_fields=["void_reason", "voided_by", "voided_at"],
+        )
         transition(invoice, Invoice.Status.APPROVED, by=by, note=f"Removed from {run.number}")
         PaymentRunExclusion.objects.update_or_create(
             run=run,
@@ -660,17 +651,22 @@ def payment_run_cancel(*, run: PaymentRun, by: AbstractBaseUser, note: str = "")
             )
         transition(run, PaymentRun.Status.CANCELLED, by=by, note=note)
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(
-            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        # The invoices first: once void, the payments no longer say which ones were in the run.
+        transition_many(
+            Invoice.objects.filter(payments__in=live).select_related("vendor"),
+            Invoice.Status.APPROVED,
+            by=by,
+            note=f"{run.number} cancelled",
         )
-        live.update(
-            status=Payment.Status.VOID,
-            void_reason=(note or f"{run.number} cancelled")[:300],
-            voided_by=by,
-            voided_at=timezone.now(),
+        transition_many(
+            live.select_related("run", "invoice__vendor"),
+            Payment.Status.VOID,
+            by=by,
+            values={
+                "void_reason": (note or f"{run.number} cancelled")[:300],
+                "voided_by": by,
+                "voided_at": timezone.now(),
+            },
+            note=note or f"{run.number} cancelled",
         )
-        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
-            status=Invoice.Status.APPROVED
-        )
-        audit_invoices(invoice_rows, by, "scheduled", "approved", f"{run.number} cancelled")
     return run

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditAction, AuditEvent
 from p2p.money import format_money
@@ -20,7 +20,7 @@ from payables.models.payments import (
     PaymentExport,
     PaymentRun,
 )
-from payables.services.payments import COMPOSITION_ACTIONS, audit_invoices, refresh_run_totals
+from payables.services.payments import COMPOSITION_ACTIONS, refresh_run_totals
 from vendors.models import Vendor
 
 
@@ -106,9 +106,14 @@ def bank_file_replace(*, export: PaymentExport, by: AbstractBaseUser, reason: st
         replacement = bankfile.rebuild_file(
             export=export, company=company, transfers=bankfile.transfers_of(run), at=now
         )
-        export.status = PaymentExport.Status.SUPERSEDED
         export.superseded_at = now
-        export.save(update_fields=["status", "superseded_at"])
+        transition(
+            export,
+            PaymentExport.Status.SUPERSEDED,
+            by=by,
+            note=reason,
+            extra_fields=["superseded_at"],
+        )
         replacement.replace_reason = reason[:300]
         replacement.created_by = by
         replacement.created_at = now
@@ -166,15 +171,20 @@ def payment_run_mark_paid(
             changes={"paid_on": paid_on},
         )
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(
-            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        transition_many(
+            Invoice.objects.filter(payments__in=live).select_related("vendor"),
+            Invoice.Status.PAID,
+            by=by,
+            values={"paid_at": timezone.make_aware(dt.datetime.combine(paid_on, dt.time(12, 0)))},
+            note=f"Paid in {run.number}",
         )
-        live.update(status=Payment.Status.PAID, paid_on=paid_on)
-        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
-            status=Invoice.Status.PAID,
-            paid_at=timezone.make_aware(dt.datetime.combine(paid_on, dt.time(12, 0))),
+        transition_many(
+            live.select_related("run", "invoice__vendor"),
+            Payment.Status.PAID,
+            by=by,
+            values={"paid_on": paid_on},
+            note=f"Paid in {run.number}",
         )
-        audit_invoices(invoice_rows, by, "scheduled", "paid", f"Paid in {run.number}")
     return run
 
 
@@ -298,11 +308,16 @@ def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Paym
                 "reference first."
             )
         invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-        payment.status = Payment.Status.VOID
         payment.void_reason = reason[:300]
         payment.voided_by = by
         payment.voided_at = timezone.now()
-        payment.save(update_fields=["status", "void_reason", "voided_by", "voided_at"])
+        transition(
+            payment,
+            Payment.Status.VOID,
+            by=by,
+            note=reason,
+            extra_fields=["void_reason", "voided_by", "voided_at"],
+        )
         invoice.paid_at = None
         transition(
             invoice,

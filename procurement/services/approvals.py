@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditAction
 from procurement.models import ApprovalDelegation, ApprovalStep, PurchaseOrder, PurchaseRequest
@@ -143,8 +143,11 @@ def approval_decide(
                 else ApprovalStep.Status.RETURNED
             )
             transition(step, step_status, by=by, note=comment, extra_fields=fields, changes=behalf)
-            round_steps.filter(status=ApprovalStep.Status.WAITING).update(
-                status=ApprovalStep.Status.CANCELLED
+            transition_many(
+                round_steps.filter(status=ApprovalStep.Status.WAITING).select_related("request"),
+                ApprovalStep.Status.CANCELLED,
+                by=by,
+                note=f"Step {step.step} {step.get_status_display().lower()}",
             )
             if po is not None:
                 _po_round_declined(po, step, by, comment)

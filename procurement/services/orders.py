@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
@@ -471,12 +471,24 @@ def po_cancel(*, po: PurchaseOrder, by: AbstractBaseUser, reason: str) -> Purcha
             raise DomainError(f"Goods were received on {po.number}; close it instead.")
         if invoicing.live_invoices(po).exists():
             raise DomainError(f"{po.number} has invoices; close it instead.")
-        ApprovalStep.objects.filter(
-            purchase_order=po,
-            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
-        ).update(status=ApprovalStep.Status.CANCELLED)
-        po.revisions.filter(status=PurchaseOrderRevision.Status.PENDING_APPROVAL).update(
-            status=PurchaseOrderRevision.Status.REJECTED, decided_at=timezone.now()
+        cancelled = f"{po.number} cancelled"
+        transition_many(
+            ApprovalStep.objects.filter(
+                purchase_order=po,
+                status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
+            ).select_related("request"),
+            ApprovalStep.Status.CANCELLED,
+            by=by,
+            note=cancelled,
+        )
+        transition_many(
+            po.revisions.filter(
+                status=PurchaseOrderRevision.Status.PENDING_APPROVAL
+            ).select_related("purchase_order"),
+            PurchaseOrderRevision.Status.REJECTED,
+            by=by,
+            values={"decided_at": timezone.now()},
+            note=cancelled,
         )
         po.awaiting_reapproval = False
         transition(

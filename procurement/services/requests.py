@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditAction
 from p2p.money import ZERO, line_amount, parse_decimal, round_quantity
@@ -358,8 +358,13 @@ def request_withdraw(*, request: PurchaseRequest, by: AbstractBaseUser) -> Purch
         request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
         if request.requester_id != by.pk:
             raise NotAllowed("Only the requester can withdraw this request.")
-        request.approvals.filter(
-            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]
-        ).update(status=ApprovalStep.Status.CANCELLED)
+        transition_many(
+            request.approvals.filter(
+                status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]
+            ).select_related("request"),
+            ApprovalStep.Status.CANCELLED,
+            by=by,
+            note="Request withdrawn",
+        )
         transition(request, PurchaseRequest.Status.WITHDRAWN, by=by)
     return request

@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import parse_decimal, round_money
@@ -96,10 +96,15 @@ def _start_round(request: PurchaseRequest, *, by: AbstractBaseUser, restart: boo
         budget_step.request = request
         budget_step.amount = request.total_amount
         steps.append(budget_step)
-    request.approvals.filter(
-        status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
-        purchase_order__isnull=True,
-    ).update(status=ApprovalStep.Status.CANCELLED)
+    transition_many(
+        request.approvals.filter(
+            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
+            purchase_order__isnull=True,
+        ).select_related("request"),
+        ApprovalStep.Status.CANCELLED,
+        by=by,
+        note="Replaced by a new approval round",
+    )
     steps = ApprovalStep.objects.bulk_create(steps)
     note = f"Routed to {len(steps)} approval step(s)"
     if budget_step is not None:

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed
+from p2p.models import AuditEvent
 from procurement.models import ApprovalStep, PurchaseRequest
 from procurement.services.approvals import approval_decide
 from procurement.services.requests import (
@@ -123,3 +124,36 @@ def test_an_ordered_request_cannot_be_withdrawn(people, setup_org):
     po = issued_po(people, setup_org)
     with pytest.raises(InvalidTransition):
         request_withdraw(request=po.request, by=people["requester"])
+
+
+def cancellations(request: PurchaseRequest) -> list[tuple[int, str, str, str]]:
+    """The trail of the request's approval steps that were cancelled: step, from, by, why."""
+    steps = dict(request.approvals.values_list("pk", "step"))
+    return [
+        (steps[event.object_id], event.from_status, event.actor_name, event.note)
+        for event in AuditEvent.objects.filter(
+            object_type="procurement.approvalstep",
+            object_id__in=steps,
+            to_status=ApprovalStep.Status.CANCELLED,
+        ).order_by("object_id")
+    ]
+
+
+def test_withdrawing_puts_the_cancelled_steps_in_the_trail(people, setup_org):
+    request = raise_request(people, setup_org, unit_price="1900.00")
+    request_withdraw(request=request, by=people["requester"])
+    assert cancellations(request) == [
+        (1, "pending", "rita", "Request withdrawn"),
+        (2, "waiting", "rita", "Request withdrawn"),
+    ]
+
+
+def test_a_rejection_puts_the_steps_it_cancels_in_the_trail(people, setup_org):
+    request = raise_request(people, setup_org, unit_price="1900.00")
+    approval_decide(
+        step=request.approvals.get(step=1),
+        by=people["approver"],
+        decision="reject",
+        comment="No budget",
+    )
+    assert cancellations(request) == [(2, "waiting", "alex", "Step 1 rejected")]
