@@ -423,6 +423,20 @@ def refresh_run_totals(run: PaymentRun) -> None:
     run.save(update_fields=["currency", "gross_amount", "discount_amount", "net_amount"])
 
 
+def void_payment(payment: Payment, *, by: AbstractBaseUser, reason: str) -> None:
+    """Void one payment with who, when and why; moving its invoice is the caller's part."""
+    payment.void_reason = reason[:300]
+    payment.voided_by = by
+    payment.voided_at = timezone.now()
+    transition(
+        payment,
+        Payment.Status.VOID,
+        by=by,
+        note=reason,
+        extra_fields=["void_reason", "voided_by", "voided_at"],
+    )
+
+
 def currency_totals(run: PaymentRun) -> list[dict]:
     """Per currency: transfers, invoices, gross, discount taken and missed, net."""
     return list(
@@ -568,16 +582,7 @@ def payment_run_remove_invoice(
                 f"{payment.vendor.name} to zero or below; remove the credit notes first."
             )
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        payment.void_reason = reason[:300]
-        payment.voided_by = by
-        payment.voided_at = timezone.now()
-        transition(
-            payment,
-            Payment.Status.VOID,
-            by=by,
-            note=reason,
-            extra_fields=["void_reason", "voided_by", "voided_at"],
-        )
+        void_payment(payment, by=by, reason=reason)
         transition(invoice, Invoice.Status.APPROVED, by=by, note=f"Removed from {run.number}")
         PaymentRunExclusion.objects.update_or_create(
             run=run,

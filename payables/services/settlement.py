@@ -20,7 +20,7 @@ from payables.models.payments import (
     PaymentExport,
     PaymentRun,
 )
-from payables.services.payments import COMPOSITION_ACTIONS, refresh_run_totals
+from payables.services.payments import COMPOSITION_ACTIONS, refresh_run_totals, void_payment
 from vendors.models import Vendor
 
 
@@ -308,16 +308,7 @@ def payment_void(*, payment: Payment, by: AbstractBaseUser, reason: str) -> Paym
                 "reference first."
             )
         invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-        payment.void_reason = reason[:300]
-        payment.voided_by = by
-        payment.voided_at = timezone.now()
-        transition(
-            payment,
-            Payment.Status.VOID,
-            by=by,
-            note=reason,
-            extra_fields=["void_reason", "voided_by", "voided_at"],
-        )
+        void_payment(payment, by=by, reason=reason)
         invoice.paid_at = None
         transition(
             invoice,

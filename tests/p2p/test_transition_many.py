@@ -1,7 +1,5 @@
 """transition_many: a set-based status change that checks every row and audits it in one go."""
 
-from decimal import Decimal
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -10,7 +8,7 @@ from p2p.audit import transition_many
 from p2p.exceptions import InvalidTransition
 from p2p.models import AuditAction, AuditEvent
 from procurement.models import ApprovalStep, PurchaseRequest
-from procurement.services.requests import LineInput, request_create, request_submit
+from tests.procurement.conftest import raise_request
 
 pytestmark = pytest.mark.django_db
 
@@ -18,15 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def two_steps(people, setup_org) -> PurchaseRequest:
     """A request of 11,400: the department step is pending, the finance step waits behind it."""
-    request = request_create(
-        by=people["requester"],
-        title="Laptops for the finance team",
-        cost_center=setup_org["cost_center"],
-        gl_account=setup_org["gl_account"],
-        category="it",
-        lines=[LineInput("Dell Latitude 5450 laptop", Decimal("6"), Decimal("1900.00"))],
-    )
-    return request_submit(request=request, by=people["requester"])
+    return raise_request(people, setup_org, amount="1900.00", quantity="6")
 
 
 def step_events():
