@@ -132,8 +132,9 @@ def _check_transition(
     )
 
 
-# One statement moves the rows and writes their trail: no row changes status without its
-# event, even if the caller's transaction is later reused for other work.
+# One statement moves the rows and writes their trail, so neither happens without the other
+# and the trail costs no round trip per row. The status guard in WHERE is a second line
+# behind the checks made under the lock.
 _TRANSITION_MANY = """
 WITH moved AS (
     UPDATE {table} AS t SET {assignments}
@@ -193,14 +194,14 @@ def transition_many(
             value = value.pk
         params[f"v{index}"] = field.get_db_prep_save(value, connection)
         assignments.append(f"{connection.ops.quote_name(field.column)} = %(v{index})s")
-    authenticated = by is not None and by.is_authenticated
+    actor = by if by is not None and by.is_authenticated else None
     params.update(
         ids=[row.pk for row in rows],
         from_statuses=[cast(StatusDocument, row).status for row in rows],
         reprs=[str(row)[:200] for row in rows],
         at=timezone.now(),
-        actor_id=by.pk if authenticated else None,
-        actor_name=by.get_username() if authenticated else "system",
+        actor_id=actor.pk if actor is not None else None,
+        actor_name=actor.get_username() if actor is not None else "system",
         object_type=meta.label_lower,
         action=AuditAction.STATUS.value,
         to_status=to_status,
