@@ -115,7 +115,7 @@ def _apply_change(
         revision.save(update_fields=["number", "snapshot", "total_amount", "decided_at"])
         transition(revision, PurchaseOrderRevision.Status.APPLIED, by=by)
     else:
-        revision.status = PurchaseOrderRevision.Status.APPLIED
+        # A change within the approved amount is created applied (see po_revise).
         revision.save()
     audit_record(
         obj=po,
@@ -199,15 +199,19 @@ def po_revise(
             )
         if not changes:
             raise DomainError("Nothing changes: enter a different quantity or price.")
+        needs_approval = new_total > po.approved_amount
         revision = PurchaseOrderRevision(
             purchase_order=po,
+            # Above the approved amount the change waits for approvers; within it, it applies now.
+            status=PurchaseOrderRevision.Status.PENDING_APPROVAL
+            if needs_approval
+            else PurchaseOrderRevision.Status.APPLIED,
             reason=reason.strip(),
             changes=changes,
             total_amount=new_total,
             created_by=by,
         )
-        if new_total > po.approved_amount:
-            revision.status = PurchaseOrderRevision.Status.PENDING_APPROVAL
+        if needs_approval:
             proposed = {c["po_line_id"]: c for c in changes}
             shown = []
             for line in po_lines.values():
