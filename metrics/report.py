@@ -19,7 +19,7 @@ from metrics import selectors
 from metrics.drilldown import _midnight
 from metrics.models import DailyExceptionFact, InvoiceKpi, WeeklySyncNote
 from metrics.selectors import Scope, ratio
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import format_money
 from payables.models.exceptions import InvoiceException
 from payables.models.payments import PaymentRunExclusion
@@ -371,7 +371,7 @@ def build(week: Week) -> WeeklyReport:
     if report.note is not None:
         report.history = list(
             AuditEvent.objects.for_objects([("metrics.weeklysyncnote", report.note.pk)]).filter(
-                action="actions_saved"
+                action=AuditAction.ACTIONS_SAVED
             )
         )
     return report

@@ -15,6 +15,7 @@ from metrics.models import KpiTarget, WeeklySyncNote
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 
 # Finance leaders own the targets; the people who commit to the weekly actions record them.
 TARGET_SETTERS = (roles.FINANCE_LEADER,)
@@ -52,7 +53,10 @@ def kpi_target_set(*, kpi: str, target: Decimal | None, by: User) -> KpiTarget |
             if existing is None:
                 return None
             audit_record(
-                obj=existing, action="target_removed", by=by, changes={"kpi": kpi, "from": before}
+                obj=existing,
+                action=AuditAction.TARGET_REMOVED,
+                by=by,
+                changes={"kpi": kpi, "from": before},
             )
             existing.delete()
             return None
@@ -65,7 +69,7 @@ def kpi_target_set(*, kpi: str, target: Decimal | None, by: User) -> KpiTarget |
             existing.save(update_fields=["target", "set_by", "set_at"])
         audit_record(
             obj=existing,
-            action="target_set",
+            action=AuditAction.TARGET_SET,
             by=by,
             changes={"kpi": kpi, "from": before, "to": target},
         )
@@ -96,7 +100,7 @@ def weekly_actions_save(*, week: dt.date, actions: str, by: User) -> WeeklySyncN
             note.save(update_fields=["actions", "updated_by", "updated_at"])
         audit_record(
             obj=note,
-            action="actions_saved",
+            action=AuditAction.ACTIONS_SAVED,
             by=by,
             changes={"week": week, "actions": actions, "previous": before},
         )
@@ -138,5 +142,5 @@ def weekly_report_send(
         note, _created = WeeklySyncNote.objects.get_or_create(
             week=week, defaults={"actions": "", "updated_by": by, "updated_at": timezone.now()}
         )
-        audit_record(obj=note, action="report_emailed", by=by, changes={"to": recipients})
+        audit_record(obj=note, action=AuditAction.REPORT_EMAILED, by=by, changes={"to": recipients})
     return sent

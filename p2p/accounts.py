@@ -30,6 +30,7 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import NotAllowed
 from p2p.http import AuthenticatedHttpRequest
+from p2p.models import AuditAction
 
 # Session keys (epoch seconds): when the user signed in, last typed their password, and
 # last made a request.
@@ -94,7 +95,7 @@ def api_token_issue(*, user: User) -> tuple[AuthToken, str]:
     """A new API token for the user, expiring after REST_KNOX's TOKEN_TTL; the secret is shown once."""
     with transaction.atomic():
         token, secret = AuthToken.objects.create(user=user)
-        audit_record(obj=user, action="api_token_issued", by=user, note=token.token_key)
+        audit_record(obj=user, action=AuditAction.API_TOKEN_ISSUED, by=user, note=token.token_key)
     return token, secret
 
 
@@ -108,7 +109,7 @@ def api_token_revoke(*, user: User, token_key: str, by: User) -> int:
     with transaction.atomic():
         revoked, _ = AuthToken.objects.filter(user=user, token_key=token_key).delete()
         if revoked:
-            audit_record(obj=user, action="api_token_revoked", by=by, note=token_key)
+            audit_record(obj=user, action=AuditAction.API_TOKEN_REVOKED, by=by, note=token_key)
     return revoked
 
 
@@ -118,7 +119,10 @@ def api_tokens_revoke_all(*, user: User, by: User | None, why: str) -> int:
         revoked, _ = AuthToken.objects.filter(user=user).delete()
         if revoked:
             audit_record(
-                obj=user, action="api_tokens_revoked", by=by, note=f"{revoked} tokens: {why}"
+                obj=user,
+                action=AuditAction.API_TOKENS_REVOKED,
+                by=by,
+                note=f"{revoked} tokens: {why}",
             )
     return revoked
 
@@ -263,7 +267,7 @@ def mfa_enrolment_confirm(*, request: AuthenticatedHttpRequest, code: str) -> bo
         TOTPDevice.objects.filter(user=request.user, confirmed=True).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        audit_record(obj=request.user, action="mfa_enrolled", by=request.user)
+        audit_record(obj=request.user, action=AuditAction.MFA_ENROLLED, by=request.user)
     otp_login(request, device)
     request.session[MFA_ENROLLED] = True
     return True
@@ -290,7 +294,7 @@ def mfa_disable(*, request: AuthenticatedHttpRequest) -> None:
         raise NotAllowed("Your role requires two-factor sign-in; it cannot be turned off.")
     with transaction.atomic():
         if TOTPDevice.objects.filter(user=user).delete()[0]:
-            audit_record(obj=user, action="mfa_removed", by=user)
+            audit_record(obj=user, action=AuditAction.MFA_REMOVED, by=user)
     request.session[MFA_ENROLLED] = False
 
 

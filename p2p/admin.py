@@ -23,15 +23,10 @@ from knox.models import AuthToken
 from p2p import accounts
 from p2p.audit import audit_record
 from p2p.http import request_user
+from p2p.models import AuditAction
 
 # Never copied into the trail, not even as a hash.
 SECRET_FIELDS = frozenset({"password"})
-
-
-class AdminAction(models.TextChoices):
-    ADDED = "admin_added", "Added in the admin"
-    CHANGED = "admin_changed", "Changed in the admin"
-    DELETED = "admin_deleted", "Deleted in the admin"
 
 
 def _model_field(obj: models.Model, name: str, hidden: frozenset[str]) -> models.Field | None:
@@ -126,7 +121,7 @@ class AuditedAdmin(admin.ModelAdmin):
             return
         audit_record(
             obj=form.instance,
-            action=AdminAction.CHANGED if change else AdminAction.ADDED,
+            action=AuditAction.ADMIN_CHANGED if change else AuditAction.ADMIN_ADDED,
             by=request_user(request),
             changes=changes,
         )
@@ -146,7 +141,7 @@ class AuditedAdmin(admin.ModelAdmin):
         names = [field.name for field in obj._meta.concrete_fields if not field.primary_key]
         audit_record(
             obj=obj,
-            action=AdminAction.DELETED,
+            action=AuditAction.ADMIN_DELETED,
             by=request_user(request),
             changes={
                 name: [value, ""]
@@ -172,7 +167,7 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
                 audit_record(
                     # The password was just changed, so the user exists.
                     obj=self.get_object(request, id),  # type: ignore[arg-type]
-                    action=AdminAction.CHANGED,
+                    action=AuditAction.ADMIN_CHANGED,
                     by=request_user(request),
                     changes={"password": ["", "set by an administrator"]},
                 )

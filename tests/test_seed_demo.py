@@ -13,7 +13,7 @@ from django.utils import timezone
 from demo.context_processors import demo_login_context
 from demo.people import DEMO_PASSWORD
 from metrics.models import DailyKpiFact
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.matching import MatchPolicy
@@ -106,9 +106,9 @@ def test_seed_demo_twice_loads_one_copy_of_every_state():
     oldest = Invoice.objects.order_by("captured_at").first().captured_at
     assert oldest < timezone.now() - dt.timedelta(days=80)
     assert Invoice.objects.filter(paid_at__lt=timezone.now() - dt.timedelta(days=60)).exists()
-    assert AuditEvent.objects.filter(object_type="payables.invoice", action="created").count() == (
-        Invoice.objects.count()
-    )
+    assert AuditEvent.objects.filter(
+        object_type="payables.invoice", action=AuditAction.CREATED
+    ).count() == (Invoice.objects.count())
 
     # The dashboard has something to show: each KPI non-zero and short of perfect.
     kpis = DailyKpiFact.objects.aggregate(

@@ -13,10 +13,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_bulk, audit_record, transition
+from p2p.audit import audit_bulk, audit_record, transition, transition_many
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import round_quantity
 from vendors import importing, selectors, validation
 from vendors.models import (
@@ -156,7 +156,7 @@ def vendor_create(
             email=details.email,
             remit_to=details.remit_to,
         )
-        audit_record(obj=vendor, action="created", by=by, to_status=vendor.status)
+        audit_record(obj=vendor, action=AuditAction.CREATED, by=by, to_status=vendor.status)
         if bank is not None:
             _create_bank_request(vendor, by, bank.account_holder or details.name, iban, bic)
     return vendor
@@ -196,7 +196,7 @@ def vendor_update(
         if not changes:
             return vendor
         vendor.save(update_fields=list(changes))
-        audit_record(obj=vendor, action="updated", by=by, changes=changes)
+        audit_record(obj=vendor, action=AuditAction.UPDATED, by=by, changes=changes)
     return vendor
 
 
@@ -239,7 +239,7 @@ def _create_bank_request(
     # The trail names the account by its mask only: the audit log is widely readable.
     audit_record(
         obj=account,
-        action="created",
+        action=AuditAction.CREATED,
         by=by,
         to_status=account.status,
         changes={"iban": account.masked_iban, "bic": bic, "account_holder": account_holder},
@@ -410,7 +410,7 @@ def contract_create(
         )
         audit_record(
             obj=contract,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=contract.status,
             changes={"lines": len(lines), "currency": currency},
@@ -451,7 +451,7 @@ def contract_update(
         )
         audit_record(
             obj=contract,
-            action="updated",
+            action=AuditAction.UPDATED,
             by=by,
             changes={"lines": len(lines), "valid_to": valid_to, "currency": currency},
         )
@@ -503,28 +503,14 @@ def contracts_expire(*, today: dt.date | None = None) -> int:
     """Mark active contracts whose validity has ended as expired, in one statement."""
     today = today or timezone.localdate()
     with transaction.atomic():
-        expired = list(
-            Contract.objects.select_for_update(skip_locked=True)
-            .filter(status=Contract.Status.ACTIVE, valid_to__lt=today)
-            .order_by("pk")
-            .values_list("pk", "number", "title")
-        )
-        Contract.objects.filter(pk__in=[pk for pk, _, _ in expired]).update(
-            status=Contract.Status.EXPIRED
-        )
-        audit_bulk(
-            AuditEvent(
-                actor=None,
-                actor_name="system",
-                object_type="vendors.contract",
-                object_id=pk,
-                object_repr=f"{number} {title}"[:200],
-                action="status",
-                from_status=Contract.Status.ACTIVE,
-                to_status=Contract.Status.EXPIRED,
-                note="Validity ended",
-            )
-            for pk, number, title in expired
+        # A contract someone is changing right now is left for the next run.
+        expired = transition_many(
+            Contract.objects.select_for_update(skip_locked=True).filter(
+                status=Contract.Status.ACTIVE, valid_to__lt=today
+            ),
+            Contract.Status.EXPIRED,
+            by=None,
+            note="Validity ended",
         )
     return len(expired)
 
@@ -547,7 +533,7 @@ def vendor_import_start(
         )
         audit_record(
             obj=vendor_import,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=vendor_import.status,
             note=file_name[:255],
@@ -702,7 +688,7 @@ def _write_import_rows(rows: list[importing.VendorRow], vendor_import: VendorImp
                     object_type="vendors.vendor",
                     object_id=vendor.pk,
                     object_repr=vendor.name[:200],
-                    action="created",
+                    action=AuditAction.CREATED,
                     to_status=vendor.status,
                     note=f"{source}, line {row.line}",
                 )
@@ -715,7 +701,7 @@ def _write_import_rows(rows: list[importing.VendorRow], vendor_import: VendorImp
                     object_type="vendors.bankaccount",
                     object_id=account.pk,
                     object_repr=f"{account.vendor.name} {account.masked_iban}"[:200],
-                    action="created",
+                    action=AuditAction.CREATED,
                     to_status=account.status,
                     changes={"iban": account.masked_iban, "bic": account.bic},
                     note=f"{source}; payments are held until a second person verifies it.",

@@ -305,6 +305,8 @@ class PaymentExport(models.Model):
         CURRENT = "current", "Current"
         SUPERSEDED = "superseded", "Superseded"
 
+    TRANSITIONS = {Status.CURRENT: (Status.SUPERSEDED,)}
+
     run = models.ForeignKey(PaymentRun, on_delete=models.PROTECT, related_name="exports")
     format = models.CharField(max_length=10, choices=Format.choices)
     currency = models.CharField(max_length=3, blank=True)

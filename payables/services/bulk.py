@@ -12,6 +12,7 @@ from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import parse_decimal
 from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
 from payables.services.exceptions import BULK_ACTIONS, Action
@@ -72,7 +73,7 @@ def bulk_resolve_start(
         BulkJobItem.objects.bulk_create(BulkJobItem(job=job, exception_id=pk) for pk in found)
         audit_record(
             obj=job,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=job.status,
             changes={"action": action, "exceptions": len(found), "limit": max_amount},
@@ -121,6 +122,8 @@ def bulk_job_run(job_id: int) -> BulkJob:
             with transaction.atomic():
                 exception = InvoiceException.objects.get(pk=item.exception_id)
                 _apply_bulk(job, exception, by)
+                # An item's outcome is the job's bookkeeping, not a document's state: the
+                # exception it resolved carries the trail, and the job's end records the counts.
                 BulkJobItem.objects.filter(pk=item.pk).update(status=BulkJobItem.Status.DONE)
                 BulkJob.objects.filter(pk=job.pk).update(succeeded=F("succeeded") + 1)
         except (DomainError, PermissionDenied) as exc:

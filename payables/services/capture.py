@@ -25,6 +25,7 @@ from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from payables.models.capture import ImportBatch
 from payables.models.invoices import Invoice, InvoiceAttachment
 from payables.services.importing import ImportResult, import_csv, import_files
@@ -86,7 +87,7 @@ def _store_attachment(
     attachment.save()
     audit_record(
         obj=invoice,
-        action="attachment_added",
+        action=AuditAction.ATTACHMENT_ADDED,
         by=by,
         changes={"file": attachment.original_name, "size": attachment.size},
     )
@@ -395,7 +396,7 @@ def import_batch_create(
             )
             audit_record(
                 obj=batch,
-                action="created",
+                action=AuditAction.CREATED,
                 by=by,
                 changes={"files": len(entries), "valid_only": valid_only, "dry_run": dry_run},
             )

@@ -18,6 +18,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditAction
 from payables.models.exceptions import (
     ExceptionComment,
     ExceptionMention,
@@ -239,7 +240,7 @@ def _take(exception: InvoiceException, by: User, until: dt.datetime) -> None:
     exception.save(update_fields=["claimed_by", "claimed_until"])
     audit_record(
         obj=exception,
-        action="claimed",
+        action=AuditAction.CLAIMED,
         by=by,
         changes={"until": timezone.localtime(until).strftime("%d %b %H:%M")},
     )
@@ -294,7 +295,7 @@ def exception_release(*, exception: InvoiceException, by: User) -> InvoiceExcept
         exception.claimed_by = None
         exception.claimed_until = None
         exception.save(update_fields=["claimed_by", "claimed_until"])
-        audit_record(obj=exception, action="released", by=by)
+        audit_record(obj=exception, action=AuditAction.RELEASED, by=by)
     return exception
 
 
@@ -325,7 +326,7 @@ def exception_comment(*, exception: InvoiceException, by: User, body: str) -> Ex
         )
         audit_record(
             obj=exception,
-            action="commented",
+            action=AuditAction.COMMENTED,
             by=by,
             note=body[:500],
             changes=(

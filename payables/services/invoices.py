@@ -18,6 +18,7 @@ from p2p.audit import audit_bulk, audit_event
 from p2p.celery import enqueue
 from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import (
     ZERO,
     format_money,
@@ -240,7 +241,7 @@ def invoice_capture_many(
         audit_bulk(
             audit_event(
                 obj=invoice,
-                action="created",
+                action=AuditAction.CREATED,
                 by=by,
                 to_status=invoice.status,
                 changes={

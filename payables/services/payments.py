@@ -19,9 +19,9 @@ from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
 from p2p import roles
-from p2p.audit import audit_bulk, audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
 from payables.models.exceptions import InvoiceException
@@ -42,7 +42,7 @@ HUNDRED = Decimal("100")
 COST_OF_CAPITAL_PLACES = Decimal("0.001")  # CompanySettings.cost_of_capital_pct keeps three
 DAYS_PER_YEAR = Decimal("365")
 # Audit actions that change what a run pays: whoever did one of them helped prepare it.
-COMPOSITION_ACTIONS = ("invoice_added", "invoice_removed")
+COMPOSITION_ACTIONS = (AuditAction.INVOICE_ADDED, AuditAction.INVOICE_REMOVED)
 
 
 # --- the money rules ----------------------------------------------------------------------
@@ -163,7 +163,7 @@ def company_settings_update(
         row.updated_at = timezone.now()
         row.save(update_fields=[*new, "updated_by", "updated_at"])
         if changes:
-            audit_record(obj=row, action="updated", by=by, changes=changes)
+            audit_record(obj=row, action=AuditAction.UPDATED, by=by, changes=changes)
     return row
 
 
@@ -185,7 +185,7 @@ def payment_hold_place(*, invoice: Invoice, by: User, reason: str) -> PaymentHol
         hold = PaymentHold.objects.create(
             invoice=invoice, reason=reason[:300], placed_by=by, placed_at=timezone.now()
         )
-        audit_record(obj=invoice, action="payment_hold", by=by, note=reason)
+        audit_record(obj=invoice, action=AuditAction.PAYMENT_HOLD, by=by, note=reason)
     return hold
 
 
@@ -201,7 +201,9 @@ def payment_hold_release(*, invoice: Invoice, by: User, note: str = "") -> Payme
         hold.released_at = timezone.now()
         hold.release_note = note.strip()[:300]
         hold.save(update_fields=["released_by", "released_at", "release_note"])
-        audit_record(obj=invoice, action="payment_hold_released", by=by, note=hold.release_note)
+        audit_record(
+            obj=invoice, action=AuditAction.PAYMENT_HOLD_RELEASED, by=by, note=hold.release_note
+        )
     return hold
 
 
@@ -290,8 +292,7 @@ paid AS (
     FROM chosen
     RETURNING invoice_id
 )
-UPDATE payables_invoice SET status = 'scheduled' WHERE id IN (SELECT invoice_id FROM paid)
-RETURNING id, number;
+SELECT invoice_id FROM paid;
 """,
     )
 )
@@ -369,16 +370,23 @@ def payment_run_propose(
         }
         with connection.cursor() as cursor:
             cursor.execute(_PROPOSE, params)
-            scheduled = cursor.fetchall()
+            scheduled = [invoice_id for (invoice_id,) in cursor.fetchall()]
             if not scheduled:
                 raise DomainError(
                     "No approved invoices are due by the horizon or worth paying early."
                 )
+            # Before the exclusions are listed: they look at invoices still approved.
+            transition_many(
+                Invoice.objects.filter(pk__in=scheduled).select_related("vendor"),
+                Invoice.Status.SCHEDULED,
+                by=by,
+                note=f"Proposed in {run.number}",
+            )
             cursor.execute(_EXCLUSIONS, params)
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=run.status,
             changes={
@@ -387,7 +395,6 @@ def payment_run_propose(
                 "left_out": run.exclusions.count(),
             },
         )
-        audit_invoices(scheduled, by, "approved", "scheduled", f"Proposed in {run.number}")
     return run
 
 
@@ -417,20 +424,17 @@ def refresh_run_totals(run: PaymentRun) -> None:
     run.save(update_fields=["currency", "gross_amount", "discount_amount", "net_amount"])
 
 
-def audit_invoices(rows: list[tuple[int, str]], by: User, old: str, new: str, note: str) -> None:
-    audit_bulk(
-        AuditEvent(
-            actor=by,
-            actor_name=by.get_username(),
-            object_type="payables.invoice",
-            object_id=invoice_id,
-            object_repr=number,
-            action="status",
-            from_status=old,
-            to_status=new,
-            note=note,
-        )
-        for invoice_id, number in rows
+def void_payment(payment: Payment, *, by: User, reason: str) -> None:
+    """Void one payment with who, when and why; moving its invoice is the caller's part."""
+    payment.void_reason = reason[:300]
+    payment.voided_by = by
+    payment.voided_at = timezone.now()
+    transition(
+        payment,
+        Payment.Status.VOID,
+        by=by,
+        note=reason,
+        extra_fields=["void_reason", "voided_by", "voided_at"],
     )
 
 
@@ -537,7 +541,7 @@ def payment_run_add_invoice(*, run: PaymentRun, invoice: Invoice, by: User, reas
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="invoice_added",
+            action=AuditAction.INVOICE_ADDED,
             by=by,
             note=reason,
             changes={
@@ -578,11 +582,7 @@ def payment_run_remove_invoice(
                 f"{payment.vendor.name} to zero or below; remove the credit notes first."
             )
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        payment.status = Payment.Status.VOID
-        payment.void_reason = reason[:300]
-        payment.voided_by = by
-        payment.voided_at = timezone.now()
-        payment.save(update_fields=["status", "void_reason", "voided_by", "voided_at"])
+        void_payment(payment, by=by, reason=reason)
         transition(invoice, Invoice.Status.APPROVED, by=by, note=f"Removed from {run.number}")
         PaymentRunExclusion.objects.update_or_create(
             run=run,
@@ -592,7 +592,7 @@ def payment_run_remove_invoice(
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="invoice_removed",
+            action=AuditAction.INVOICE_REMOVED,
             by=by,
             note=reason,
             changes={
@@ -656,17 +656,22 @@ def payment_run_cancel(*, run: PaymentRun, by: User, note: str = "") -> PaymentR
             )
         transition(run, PaymentRun.Status.CANCELLED, by=by, note=note)
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(
-            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        # The invoices first: once void, the payments no longer say which ones were in the run.
+        transition_many(
+            Invoice.objects.filter(payments__in=live).select_related("vendor"),
+            Invoice.Status.APPROVED,
+            by=by,
+            note=f"{run.number} cancelled",
         )
-        live.update(
-            status=Payment.Status.VOID,
-            void_reason=(note or f"{run.number} cancelled")[:300],
-            voided_by=by,
-            voided_at=timezone.now(),
+        transition_many(
+            live.select_related("run", "invoice__vendor"),
+            Payment.Status.VOID,
+            by=by,
+            values={
+                "void_reason": (note or f"{run.number} cancelled")[:300],
+                "voided_by": by,
+                "voided_at": timezone.now(),
+            },
+            note=note or f"{run.number} cancelled",
         )
-        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
-            status=Invoice.Status.APPROVED
-        )
-        audit_invoices(invoice_rows, by, "scheduled", "approved", f"{run.number} cancelled")
     return run

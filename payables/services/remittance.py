@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import ZERO
 from payables.models.payments import CompanySettings, Payment, PaymentRun
 from vendors.models import BankAccount, Vendor
@@ -86,7 +87,7 @@ def remittance_send(*, run: PaymentRun, vendor: Vendor, by: User) -> Remittance:
     message.send()
     audit_record(
         obj=run,
-        action="remittance_sent",
+        action=AuditAction.REMITTANCE_SENT,
         by=by,
         changes={"vendor": vendor.name, "email": vendor.email},
     )

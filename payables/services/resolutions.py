@@ -21,10 +21,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_bulk, audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice, InvoiceLine
@@ -239,39 +239,22 @@ def _end_invoice(
         note=note,
         changes=changes,
     )
-    others = list(
-        invoice.exceptions.unresolved()
-        .exclude(pk=exception.pk)
-        .select_for_update()
-        .order_by("pk")
-        .values_list("pk", "type", "status")
+    transition_many(
+        invoice.exceptions.unresolved().exclude(pk=exception.pk).select_related("invoice__vendor"),
+        Status.RESOLVED,
+        by=by,
+        values={
+            "resolution": resolution,
+            "root_cause": root_cause,
+            "resolution_note": note,
+            "resolved_by": by,
+            "resolved_at": exception.resolved_at,
+            "claimed_by": None,
+            "claimed_until": None,
+        },
+        changes={"resolution": resolution, "root_cause": root_cause},
+        note=f"Invoice {invoice.number}: {Resolution(resolution).label.lower()}",
     )
-    if others:
-        InvoiceException.objects.filter(pk__in=[pk for pk, *_ in others]).update(
-            status=Status.RESOLVED,
-            resolution=resolution,
-            root_cause=root_cause,
-            resolution_note=note,
-            resolved_by=by,
-            resolved_at=exception.resolved_at,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        audit_bulk(
-            AuditEvent(
-                actor=by,
-                actor_name=by.get_username(),
-                object_type="payables.invoiceexception",
-                object_id=pk,
-                object_repr=type_,
-                action="status",
-                from_status=status,
-                to_status=Status.RESOLVED,
-                changes={"resolution": resolution, "root_cause": root_cause},
-                note=f"Invoice {invoice.number}: {Resolution(resolution).label.lower()}",
-            )
-            for pk, type_, status in others
-        )
     transition(invoice, Invoice.Status.REJECTED, by=by, note=note or Resolution(resolution).label)
 
 
@@ -520,7 +503,7 @@ def exception_correct_po(
             exception.save(update_fields=["root_cause"])
             audit_record(
                 obj=exception,
-                action="po change submitted",
+                action=AuditAction.PO_CHANGE_SUBMITTED,
                 by=by,
                 note=reason,
                 changes={"purchase_order": po.number, "root_cause": root_cause},
@@ -641,7 +624,7 @@ def exception_recode(
         line.save(update_fields=fields)
         audit_record(
             obj=invoice,
-            action="recoded",
+            action=AuditAction.RECODED,
             by=by,
             changes={f"line {line.line_no} {key}": value for key, value in changes.items()},
             note=note,

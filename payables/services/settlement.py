@@ -7,9 +7,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from p2p.money import format_money
 from payables import bankfile
 from payables.models.invoices import Invoice
@@ -20,7 +20,7 @@ from payables.models.payments import (
     PaymentExport,
     PaymentRun,
 )
-from payables.services.payments import COMPOSITION_ACTIONS, audit_invoices, refresh_run_totals
+from payables.services.payments import COMPOSITION_ACTIONS, refresh_run_totals, void_payment
 from vendors.models import Vendor
 
 
@@ -106,16 +106,21 @@ def bank_file_replace(*, export: PaymentExport, by: User, reason: str) -> Paymen
         replacement = bankfile.rebuild_file(
             export=export, company=company, transfers=bankfile.transfers_of(run), at=now
         )
-        export.status = PaymentExport.Status.SUPERSEDED
         export.superseded_at = now
-        export.save(update_fields=["status", "superseded_at"])
+        transition(
+            export,
+            PaymentExport.Status.SUPERSEDED,
+            by=by,
+            note=reason,
+            extra_fields=["superseded_at"],
+        )
         replacement.replace_reason = reason[:300]
         replacement.created_by = by
         replacement.created_at = now
         replacement.save()
         audit_record(
             obj=run,
-            action="bank_file_replaced",
+            action=AuditAction.BANK_FILE_REPLACED,
             by=by,
             note=reason,
             changes={
@@ -166,15 +171,20 @@ def payment_run_mark_paid(
             changes={"paid_on": paid_on},
         )
         live = run.payments.filter(status=Payment.Status.SCHEDULED)
-        invoice_rows = list(
-            Invoice.objects.filter(payments__in=live).order_by("pk").values_list("pk", "number")
+        transition_many(
+            Invoice.objects.filter(payments__in=live).select_related("vendor"),
+            Invoice.Status.PAID,
+            by=by,
+            values={"paid_at": timezone.make_aware(dt.datetime.combine(paid_on, dt.time(12, 0)))},
+            note=f"Paid in {run.number}",
         )
-        live.update(status=Payment.Status.PAID, paid_on=paid_on)
-        Invoice.objects.filter(pk__in=[pk for pk, _ in invoice_rows]).update(
-            status=Invoice.Status.PAID,
-            paid_at=timezone.make_aware(dt.datetime.combine(paid_on, dt.time(12, 0))),
+        transition_many(
+            live.select_related("run", "invoice__vendor"),
+            Payment.Status.PAID,
+            by=by,
+            values={"paid_on": paid_on},
+            note=f"Paid in {run.number}",
         )
-        audit_invoices(invoice_rows, by, "scheduled", "paid", f"Paid in {run.number}")
     return run
 
 
@@ -244,7 +254,7 @@ def transfer_bank_confirm(
             ) from None
         audit_record(
             obj=run,
-            action="bank_confirmed",
+            action=AuditAction.BANK_CONFIRMED,
             by=by,
             note=reference,
             changes={
@@ -298,11 +308,7 @@ def payment_void(*, payment: Payment, by: User, reason: str) -> Payment:
                 "reference first."
             )
         invoice = Invoice.objects.select_for_update().get(pk=payment.invoice_id)
-        payment.status = Payment.Status.VOID
-        payment.void_reason = reason[:300]
-        payment.voided_by = by
-        payment.voided_at = timezone.now()
-        payment.save(update_fields=["status", "void_reason", "voided_by", "voided_at"])
+        void_payment(payment, by=by, reason=reason)
         invoice.paid_at = None
         transition(
             invoice,
@@ -314,7 +320,7 @@ def payment_void(*, payment: Payment, by: User, reason: str) -> Payment:
         refresh_run_totals(run)
         audit_record(
             obj=run,
-            action="payment_voided",
+            action=AuditAction.PAYMENT_VOIDED,
             by=by,
             note=reason,
             changes={

@@ -8,8 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
+from p2p.models import AuditAction
 from procurement.models import ApprovalDelegation, ApprovalStep, PurchaseOrder, PurchaseRequest
 from procurement.services.common import _name
 from procurement.services.notifications import _notify_approvers, _notify_requester
@@ -141,8 +142,11 @@ def approval_decide(
                 else ApprovalStep.Status.RETURNED
             )
             transition(step, step_status, by=by, note=comment, extra_fields=fields, changes=behalf)
-            round_steps.filter(status=ApprovalStep.Status.WAITING).update(
-                status=ApprovalStep.Status.CANCELLED
+            transition_many(
+                round_steps.filter(status=ApprovalStep.Status.WAITING).select_related("request"),
+                ApprovalStep.Status.CANCELLED,
+                by=by,
+                note=f"Step {step.step} {step.get_status_display().lower()}",
             )
             if po is not None:
                 _po_round_declined(po, step, by, comment)
@@ -210,7 +214,7 @@ def delegation_create(
         )
         audit_record(
             obj=delegation,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             changes={
                 "from": from_user.get_username(),
@@ -232,4 +236,4 @@ def delegation_cancel(*, delegation: ApprovalDelegation, by: User) -> None:
             raise DomainError("This delegation is already cancelled.")
         delegation.cancelled_at = timezone.now()
         delegation.save(update_fields=["cancelled_at"])
-        audit_record(obj=delegation, action="cancelled", by=by)
+        audit_record(obj=delegation, action=AuditAction.CANCELLED, by=by)

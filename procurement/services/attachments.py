@@ -11,6 +11,7 @@ from django.utils.text import get_valid_filename
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditAction
 from procurement.models import PurchaseRequest, RequestAttachment
 
 # Quotes and specs: small office documents and images, never executables or archives.
@@ -147,7 +148,7 @@ def request_attachment_add(
             saved = _attach(request, by, uploads, stored)
             audit_record(
                 obj=request,
-                action="attached",
+                action=AuditAction.ATTACHMENT_ADDED,
                 by=by,
                 changes={"files": ", ".join(a.original_name for a in saved)},
             )
@@ -177,7 +178,7 @@ def request_attachment_remove(
         attachment.save(update_fields=["removed_at", "removed_by", "removal_reason"])
         audit_record(
             obj=request,
-            action="attachment removed",
+            action=AuditAction.ATTACHMENT_REMOVED,
             by=by,
             changes={"file": attachment.original_name},
             note=attachment.removal_reason,

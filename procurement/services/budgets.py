@@ -11,6 +11,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import parse_decimal, round_money
 from procurement import selectors
 from procurement.models import ApprovalStep, Budget, CostCenter, GLAccount, PurchaseRequest
@@ -114,7 +115,7 @@ def budget_set(
         }
         if budget is None:
             budget = Budget.objects.create(updated_by=by, **values)
-            audit_record(obj=budget, action="created", by=by, changes=values)
+            audit_record(obj=budget, action=AuditAction.CREATED, by=by, changes=values)
         else:
             budget = Budget.objects.select_for_update().get(pk=budget.pk)
             changes = {
@@ -126,5 +127,5 @@ def budget_set(
                 setattr(budget, key, value)
             budget.updated_by = by
             budget.save()
-            audit_record(obj=budget, action="edited", by=by, changes=changes)
+            audit_record(obj=budget, action=AuditAction.EDITED, by=by, changes=changes)
     return budget

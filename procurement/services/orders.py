@@ -12,9 +12,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
 from procurement import invoicing, selectors
@@ -140,7 +141,7 @@ def po_create_from_requests(
             numbers = ", ".join(request.number for request in requests)
             audit_record(
                 obj=po,
-                action="created",
+                action=AuditAction.CREATED,
                 by=by,
                 to_status=po.status,
                 changes={
@@ -282,7 +283,7 @@ def po_update_draft(
             po.total_amount = total
         po.save(update_fields=["payment_terms", "ship_to", "total_amount"])
         if diff:
-            audit_record(obj=po, action="edited", by=by, changes=diff)
+            audit_record(obj=po, action=AuditAction.EDITED, by=by, changes=diff)
     return po
 
 
@@ -302,7 +303,7 @@ def po_request_reapproval(*, po: PurchaseOrder, by: User) -> PurchaseOrder:
             f"{_money(po.approved_amount, po.currency)} was approved."
         )
         _start_po_round(po, by=by, amount=po.total_amount, reason=reason)
-        audit_record(obj=po, action="re-approval requested", by=by, note=reason)
+        audit_record(obj=po, action=AuditAction.REAPPROVAL_REQUESTED, by=by, note=reason)
     return po
 
 
@@ -472,12 +473,24 @@ def po_cancel(*, po: PurchaseOrder, by: User, reason: str) -> PurchaseOrder:
             raise DomainError(f"Goods were received on {po.number}; close it instead.")
         if invoicing.live_invoices(po).exists():
             raise DomainError(f"{po.number} has invoices; close it instead.")
-        ApprovalStep.objects.filter(
-            purchase_order=po,
-            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
-        ).update(status=ApprovalStep.Status.CANCELLED)
-        po.revisions.filter(status=PurchaseOrderRevision.Status.PENDING_APPROVAL).update(
-            status=PurchaseOrderRevision.Status.REJECTED, decided_at=timezone.now()
+        cancelled = f"{po.number} cancelled"
+        transition_many(
+            ApprovalStep.objects.filter(
+                purchase_order=po,
+                status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
+            ).select_related("request"),
+            ApprovalStep.Status.CANCELLED,
+            by=by,
+            note=cancelled,
+        )
+        transition_many(
+            po.revisions.filter(
+                status=PurchaseOrderRevision.Status.PENDING_APPROVAL
+            ).select_related("purchase_order"),
+            PurchaseOrderRevision.Status.REJECTED,
+            by=by,
+            values={"decided_at": timezone.now()},
+            note=cancelled,
         )
         po.awaiting_reapproval = False
         transition(

@@ -12,6 +12,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditAction
 from p2p.money import ZERO, parse_decimal, round_quantity
 from p2p.numbering import next_number
 from procurement import invoicing
@@ -100,7 +101,7 @@ def receipt_post(
         PurchaseOrderLine.objects.bulk_update([w[0] for w in wanted], ["received_qty"])
         audit_record(
             obj=receipt,
-            action="created",
+            action=AuditAction.CREATED,
             by=by,
             to_status=receipt.status,
             changes={

@@ -12,8 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.models import AuditAction
 from p2p.money import ZERO, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
 from procurement import contracts, selectors
@@ -179,7 +180,7 @@ def request_create(
             saved = _attach(request, by, list(attachments), stored) if attachments else []
             audit_record(
                 obj=request,
-                action="created",
+                action=AuditAction.CREATED,
                 by=by,
                 to_status=request.status,
                 note=note,
@@ -292,7 +293,7 @@ def request_update(
             restart = request.status == PurchaseRequest.Status.PENDING_APPROVAL
             event = audit_record(
                 obj=request,
-                action="edited",
+                action=AuditAction.EDITED,
                 by=by,
                 changes=changes,
                 note="Changed during approval; approval starts again." if restart else "",
@@ -366,8 +367,13 @@ def request_withdraw(*, request: PurchaseRequest, by: User) -> PurchaseRequest:
         request = PurchaseRequest.objects.select_for_update().get(pk=request.pk)
         if request.requester_id != by.pk:
             raise NotAllowed("Only the requester can withdraw this request.")
-        request.approvals.filter(
-            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]
-        ).update(status=ApprovalStep.Status.CANCELLED)
+        transition_many(
+            request.approvals.filter(
+                status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING]
+            ).select_related("request"),
+            ApprovalStep.Status.CANCELLED,
+            by=by,
+            note="Request withdrawn",
+        )
         transition(request, PurchaseRequest.Status.WITHDRAWN, by=by)
     return request

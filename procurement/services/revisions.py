@@ -13,6 +13,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
 from procurement import invoicing
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseOrderLine, PurchaseOrderRevision
@@ -40,7 +41,7 @@ def _po_round_approved(po: PurchaseOrder, step: ApprovalStep, by: User) -> None:
     po.save(update_fields=["approved_amount", "awaiting_reapproval"])
     audit_record(
         obj=po,
-        action="re-approved",
+        action=AuditAction.REAPPROVED,
         by=by,
         changes={"approved amount": po.approved_amount},
     )
@@ -60,7 +61,7 @@ def _po_round_declined(po: PurchaseOrder, step: ApprovalStep, by: User, comment:
         )
     po.awaiting_reapproval = False
     po.save(update_fields=["awaiting_reapproval"])
-    audit_record(obj=po, action="re-approval declined", by=by, note=comment)
+    audit_record(obj=po, action=AuditAction.REAPPROVAL_DECLINED, by=by, note=comment)
     transaction.on_commit(lambda: _notify_buyer(po.pk, f"the change was not approved: {comment}"))
 
 
@@ -112,11 +113,11 @@ def _apply_change(po: PurchaseOrder, *, revision: PurchaseOrderRevision, by: Use
         revision.save(update_fields=["number", "snapshot", "total_amount", "decided_at"])
         transition(revision, PurchaseOrderRevision.Status.APPLIED, by=by)
     else:
-        revision.status = PurchaseOrderRevision.Status.APPLIED
+        # A change within the approved amount is created applied (see po_revise).
         revision.save()
     audit_record(
         obj=po,
-        action="revised",
+        action=AuditAction.REVISED,
         by=by,
         note=revision.reason,
         changes={"revision": po.revision, "total": format_money(po.total_amount, po.currency)},
@@ -196,15 +197,19 @@ def po_revise(
             )
         if not changes:
             raise DomainError("Nothing changes: enter a different quantity or price.")
+        needs_approval = new_total > po.approved_amount
         revision = PurchaseOrderRevision(
             purchase_order=po,
+            # Above the approved amount the change waits for approvers; within it, it applies now.
+            status=PurchaseOrderRevision.Status.PENDING_APPROVAL
+            if needs_approval
+            else PurchaseOrderRevision.Status.APPLIED,
             reason=reason.strip(),
             changes=changes,
             total_amount=new_total,
             created_by=by,
         )
-        if new_total > po.approved_amount:
-            revision.status = PurchaseOrderRevision.Status.PENDING_APPROVAL
+        if needs_approval:
             proposed = {c["po_line_id"]: c for c in changes}
             shown = []
             for line in po_lines.values():
@@ -238,7 +243,10 @@ def po_revise(
             )
             _start_po_round(po, by=by, amount=new_total, reason=why, revision=revision)
             audit_record(
-                obj=po, action="change order submitted", by=by, note=f"{reason.strip()}\n{why}"
+                obj=po,
+                action=AuditAction.CHANGE_ORDER_SUBMITTED,
+                by=by,
+                note=f"{reason.strip()}\n{why}",
             )
         else:
             _apply_change(po, revision=revision, by=by)

@@ -10,8 +10,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from p2p import roles
-from p2p.audit import audit_record, transition
+from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from p2p.money import parse_decimal, round_money
 from procurement.models import (
     ApprovalRule,
@@ -96,16 +97,21 @@ def _start_round(request: PurchaseRequest, *, by: User, restart: bool = False) -
         budget_step.request = request
         budget_step.amount = request.total_amount
         steps.append(budget_step)
-    request.approvals.filter(
-        status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
-        purchase_order__isnull=True,
-    ).update(status=ApprovalStep.Status.CANCELLED)
+    transition_many(
+        request.approvals.filter(
+            status__in=[ApprovalStep.Status.WAITING, ApprovalStep.Status.PENDING],
+            purchase_order__isnull=True,
+        ).select_related("request"),
+        ApprovalStep.Status.CANCELLED,
+        by=by,
+        note="Replaced by a new approval round",
+    )
     steps = ApprovalStep.objects.bulk_create(steps)
     note = f"Routed to {len(steps)} approval step(s)"
     if budget_step is not None:
         note += f"; over budget: {budget_step.reason}"
     if restart:
-        audit_record(obj=request, action="rerouted", by=by, note=note)
+        audit_record(obj=request, action=AuditAction.REROUTED, by=by, note=note)
     else:
         request.submitted_at = timezone.now()
         transition(
@@ -168,7 +174,7 @@ def approval_rule_save(
     with transaction.atomic():
         if rule is None:
             rule = ApprovalRule.objects.create(**values)
-            audit_record(obj=rule, action="created", by=by, changes=values)
+            audit_record(obj=rule, action=AuditAction.CREATED, by=by, changes=values)
         else:
             rule = ApprovalRule.objects.select_for_update().get(pk=rule.pk)
             changes = {
@@ -180,7 +186,7 @@ def approval_rule_save(
             for key, value in values.items():
                 setattr(rule, key, value)
             rule.save()
-            audit_record(obj=rule, action="edited", by=by, changes=changes)
+            audit_record(obj=rule, action=AuditAction.EDITED, by=by, changes=changes)
     return rule
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
+from p2p.models import AuditAction
 from procurement import documents, selectors
 from procurement.models import PurchaseOrder
 from procurement.services.common import _money, _name
@@ -61,7 +62,7 @@ def po_send(*, po: PurchaseOrder, by: User, recipients: list[str] | None = None)
         po.save(update_fields=["sent_at"])
         audit_record(
             obj=po,
-            action="sent to vendor",
+            action=AuditAction.SENT_TO_VENDOR,
             by=by,
             changes={"to": ", ".join(recipients), "revision": po.revision},
         )

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from procurement import contracts, selectors
 from procurement.filters import PurchaseRequestFilter
 from procurement.forms import (
@@ -254,7 +254,7 @@ def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "changes_by_others": [
                 event
                 for event in events
-                if event.action == "edited"
+                if event.action == AuditAction.EDITED
                 and event.object_type == "procurement.purchaserequest"
                 and event.actor_id != purchase_request.requester_id
             ],

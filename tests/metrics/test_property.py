@@ -21,6 +21,7 @@ from metrics import selectors
 from metrics.rollup import rebuild_facts, rollup_window
 from metrics.selectors import Scope
 from p2p.audit import audit_record
+from p2p.models import AuditAction
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.payments import Payment
@@ -309,7 +310,7 @@ def test_facts_equal_a_direct_recomputation(people, setup_org, seed):
                 status="resolved", resolved_at=now, root_cause="keying_error"
             )
         invoice.save(update_fields=["status", "approved_at"])
-        audit_record(obj=invoice, action="status", by=None, to_status=invoice.status)
+        audit_record(obj=invoice, action=AuditAction.STATUS, by=None, to_status=invoice.status)
     rollup_window(timezone.localdate(), timezone.localdate(), scan_invoices=False)
     random_checks(rng, world)
     today = timezone.localdate()

@@ -19,6 +19,7 @@ from metrics.models import (
 from metrics.rollup import rebuild_facts, rollup_window
 from metrics.selectors import Scope
 from p2p.audit import audit_record
+from p2p.models import AuditAction
 from tests.metrics.builders import at, make_exception
 from tests.metrics.conftest import FRI, MON, SUN, THU, TUE
 
@@ -223,7 +224,9 @@ def test_a_late_change_moves_exactly_the_days_it_touches(week, people):
     i5.approved_at = None
     i5.save(update_fields=["status", "approved_at"])
     make_exception(i5, "qty_over_billed", opened=at(later, 9), amount="24.20")
-    audit_record(obj=i5, action="status", by=None, from_status="approved", to_status="exception")
+    audit_record(
+        obj=i5, action=AuditAction.STATUS, by=None, from_status="approved", to_status="exception"
+    )
     # The trail entry is stamped now; the rollup of today's window finds it without a scan.
     result = rollup_window(timezone.localdate(), timezone.localdate(), scan_invoices=False)
     assert result.changed == 1

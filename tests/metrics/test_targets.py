@@ -9,7 +9,7 @@ from django.urls import reverse
 from metrics import services
 from metrics.models import KpiTarget
 from p2p.exceptions import DomainError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def test_an_empty_target_removes_it(people):
     target = services.kpi_target_set(kpi="on_time", target=Decimal("95"), by=fiona)
     assert services.kpi_target_set(kpi="on_time", target=None, by=fiona) is None
     assert not KpiTarget.objects.exists()
-    assert AuditEvent.objects.for_object(target).filter(action="target_removed").exists()
+    assert AuditEvent.objects.for_object(target).filter(action=AuditAction.TARGET_REMOVED).exists()
 
 
 @pytest.mark.parametrize("role", ["ap_manager", "ap_clerk", "buyer", "requester"])

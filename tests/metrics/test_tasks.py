@@ -13,6 +13,7 @@ from metrics import selectors, tasks
 from metrics.models import InvoiceKpi
 from metrics.rollup import _ROLLUP_LOCK
 from p2p.audit import audit_record
+from p2p.models import AuditAction
 from tests import factories
 from tests.metrics.builders import at, make_invoice
 
@@ -38,7 +39,9 @@ def test_today_moves_after_a_capture_and_a_late_match(people, setup_org):
     # The older invoice is approved today: only its trail says so.
     older.status, older.approved_at = "approved", now
     older.save(update_fields=["status", "approved_at"])
-    audit_record(obj=older, action="status", by=None, from_status="exception", to_status="approved")
+    audit_record(
+        obj=older, action=AuditAction.STATUS, by=None, from_status="exception", to_status="approved"
+    )
     assert tasks.rollup_today.delay().get() == 1
     assert today_totals().invoices_approved == 1
     assert InvoiceKpi.objects.get(invoice=older).approve_days == 9

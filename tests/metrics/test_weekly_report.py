@@ -14,7 +14,7 @@ from pypdf import PdfReader
 from metrics import report
 from metrics.models import WeeklySyncNote
 from metrics.rollup import rebuild_facts
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from payables.models.payments import PaymentRun, PaymentRunExclusion
 from tests.metrics.builders import at, make_exception, make_invoice
 from tests.metrics.conftest import MON, THU, TUE, WED
@@ -211,7 +211,7 @@ def test_actions_are_saved_per_week_with_their_history(client, people, sync_week
     assert note.actions.endswith("Carla: chase credit")
     assert note.updated_by == people["ap_manager"]
     history = AuditEvent.objects.filter(
-        object_type="metrics.weeklysyncnote", object_id=note.pk, action="actions_saved"
+        object_type="metrics.weeklysyncnote", object_id=note.pk, action=AuditAction.ACTIONS_SAVED
     ).order_by("id")
     assert [event.actor_name for event in history] == ["bob", "martin"]
     assert history[1].changes["previous"] == "Bob: update PO-1 prices by Friday"
@@ -256,7 +256,7 @@ def test_the_report_is_emailed_as_html(client, people, sync_week):
     assert (filename, mimetype) == ("weekly-sync-2026-W10.pdf", "application/pdf")
     assert content.startswith(b"%PDF")
     note = WeeklySyncNote.objects.get(week=MON)
-    assert AuditEvent.objects.for_object(note).filter(action="report_emailed").exists()
+    assert AuditEvent.objects.for_object(note).filter(action=AuditAction.REPORT_EMAILED).exists()
 
 
 def test_a_bad_address_is_refused_before_sending(client, people, sync_week):

@@ -9,6 +9,9 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from p2p.audit import transition, transition_many
+from p2p.exceptions import InvalidTransition
+from p2p.models import AuditEvent
 from payables.models.invoices import Invoice
 from payables.models.payments import Payment, PaymentRun
 from payables.services.matching import run_matching
@@ -149,6 +152,34 @@ def test_cancel_returns_the_invoices_to_approved(client, people, payables_book):
     run.refresh_from_db()
     assert run.status == PaymentRun.Status.CANCELLED
     assert Invoice.objects.get(pk=payables_book["due"].pk).status == Invoice.Status.APPROVED
+
+
+def test_cancel_voids_each_payment_through_its_transitions_and_audits_it(
+    client, people, payables_book
+):
+    run = propose(client, people["ap_clerk"])
+    payments = sorted(run.payments.values_list("pk", flat=True))
+
+    client.post(reverse("payables:run_cancel", args=[run.pk]))
+
+    assert set(run.payments.values_list("status", flat=True)) == {Payment.Status.VOID}
+    trail = AuditEvent.objects.filter(object_type="payables.payment").order_by("object_id")
+    assert [(e.object_id, e.from_status, e.to_status, e.actor_name) for e in trail] == [
+        (pk, "scheduled", "void", "carla") for pk in payments
+    ]
+
+
+def test_an_illegal_payment_transition_is_refused(client, people, payables_book):
+    run = propose(client, people["ap_clerk"])
+    client.post(reverse("payables:run_cancel", args=[run.pk]))
+    void = run.payments.select_related("run", "invoice__vendor")
+
+    # Payment.TRANSITIONS: a void payment stays void, whatever asks to pay it.
+    with pytest.raises(InvalidTransition, match="is void and cannot move to 'paid'"):
+        transition_many(void, Payment.Status.PAID, by=people["ap_manager"])
+    with pytest.raises(InvalidTransition, match="is void and cannot move to 'scheduled'"):
+        transition(void.first(), Payment.Status.SCHEDULED, by=people["ap_manager"])
+    assert set(run.payments.values_list("status", flat=True)) == {Payment.Status.VOID}
 
 
 def test_database_refuses_a_second_live_payment_for_an_invoice(client, people, payables_book):

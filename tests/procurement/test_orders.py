@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from p2p.exceptions import DomainError, SegregationOfDutiesError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from payables.models.invoices import Invoice
 from payables.services.matching import run_matching
 from procurement.models import (
@@ -498,6 +498,41 @@ def test_cancelling_a_draft_hands_its_requests_back_to_the_buyers(people, setup_
         request=po.request, vendor=factories.make_vendor("Other B.V."), by=people["buyer"]
     )
     assert again.total_amount == po.total_amount
+
+
+def test_cancelling_a_po_awaiting_a_change_puts_the_cancelled_step_and_change_in_the_trail(
+    people, setup_org
+):
+    po = issued_po(people, setup_org, lines=(("Paper", "40", "23.50"),))  # 940 approved
+    po_revise(
+        po=po,
+        by=people["buyer"],
+        lines=[PoLineChange(po_line_id=po.lines.get().pk, quantity=Decimal("50"))],
+        reason="Second floor too",
+    )
+    step = ApprovalStep.objects.get(purchase_order=po, status="pending")
+    change = po.revisions.get(status="pending_approval")
+
+    po_cancel(po=po, by=people["buyer"], reason="Vendor went bankrupt")
+
+    step.refresh_from_db()
+    change.refresh_from_db()
+    assert step.status == "cancelled" and change.status == "rejected" and change.decided_at
+    trail = AuditEvent.objects.filter(
+        object_type__in=["procurement.approvalstep", "procurement.purchaseorderrevision"],
+        object_id__in=[step.pk, change.pk],
+        action=AuditAction.STATUS,
+    ).values_list("object_type", "from_status", "to_status", "note", "actor_name")
+    assert sorted(trail) == [
+        ("procurement.approvalstep", "pending", "cancelled", f"{po.number} cancelled", "bob"),
+        (
+            "procurement.purchaseorderrevision",
+            "pending_approval",
+            "rejected",
+            f"{po.number} cancelled",
+            "bob",
+        ),
+    ]
 
 
 def test_a_po_with_receipts_is_closed_not_cancelled(people, setup_org):

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from p2p.exceptions import DomainError, NotAllowed
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from payables.models.invoices import Invoice
 from payables.services.matching import run_matching
 from procurement.models import PurchaseOrder, PurchaseRequest, RequestAttachment
@@ -146,6 +146,12 @@ def test_attachments_are_added_and_removed_on_the_page_while_the_request_can_cha
         {"reason": "Old quote"},
     )
     assert request.attachments.current().count() == 1
+    # The same words as an invoice's attachments; "attached" is only in old rows.
+    trail = AuditEvent.objects.for_object(request).values_list("action", flat=True)
+    assert list(trail.filter(action__contains="attach")) == [
+        AuditAction.ATTACHMENT_ADDED,
+        AuditAction.ATTACHMENT_REMOVED,
+    ]
     # Another requester cannot touch it; once approved the requester cannot either.
     stranger = client_for(factories.make_user("sam", "requester"))
     response = stranger.post(
@@ -179,7 +185,7 @@ def test_removing_an_attachment_keeps_the_file_for_auditors_with_who_when_why(pe
     event = AuditEvent.objects.get(
         object_type="procurement.purchaserequest",
         object_id=request.pk,
-        action="attachment removed",
+        action=AuditAction.ATTACHMENT_REMOVED,
     )
     assert event.actor == people["requester"]
     assert event.changes == {"file": "quote-1788.pdf"}  # a clerk reads no internal ids

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from p2p.exceptions import DomainError, InvalidTransition, NotAllowed
+from p2p.models import AuditEvent
 from procurement.models import ApprovalStep, PurchaseRequest
 from procurement.services.approvals import approval_decide
 from procurement.services.requests import (
@@ -35,6 +36,19 @@ def steps_of(request: PurchaseRequest) -> list[tuple[int, str, str]]:
     return [
         (step.step, step.approver_group.name, step.status)
         for step in request.approvals.select_related("approver_group").order_by("step", "id")
+    ]
+
+
+def cancellations(request: PurchaseRequest) -> list[tuple[int, str, str, str]]:
+    """The trail of the request's approval steps that were cancelled: step, from, by, why."""
+    steps = dict(request.approvals.values_list("pk", "step"))
+    return [
+        (steps[event.object_id], event.from_status, event.actor_name, event.note)
+        for event in AuditEvent.objects.filter(
+            object_type="procurement.approvalstep",
+            object_id__in=steps,
+            to_status=ApprovalStep.Status.CANCELLED,
+        ).order_by("object_id")
     ]
 
 
@@ -84,7 +98,9 @@ def test_return_for_changes_then_resubmit_starts_a_fresh_round(people, setup_org
     assert steps_of(request) == [(1, "approver", "returned"), (1, "approver", "pending")]
 
 
-def test_rejected_request_stays_rejected(people, setup_org):
+def test_rejected_request_stays_rejected_and_its_cancelled_steps_are_in_the_trail(
+    people, setup_org
+):
     request = raise_request(people, setup_org, unit_price="1900.00")
     approval_decide(
         step=request.approvals.get(step=1),
@@ -95,16 +111,21 @@ def test_rejected_request_stays_rejected(people, setup_org):
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.REJECTED
     assert steps_of(request) == [(1, "approver", "rejected"), (2, "finance_leader", "cancelled")]
+    assert cancellations(request) == [(2, "waiting", "alex", "Step 1 rejected")]
     with pytest.raises(InvalidTransition):
         request_submit(request=request, by=people["requester"])
 
 
-def test_withdraw_cancels_the_open_steps(people, setup_org):
+def test_withdraw_cancels_the_open_steps_and_says_so_in_the_trail(people, setup_org):
     request = raise_request(people, setup_org, unit_price="1900.00")
     request_withdraw(request=request, by=people["requester"])
     request.refresh_from_db()
     assert request.status == PurchaseRequest.Status.WITHDRAWN
     assert {step.status for step in request.approvals.all()} == {ApprovalStep.Status.CANCELLED}
+    assert cancellations(request) == [
+        (1, "pending", "rita", "Request withdrawn"),
+        (2, "waiting", "rita", "Request withdrawn"),
+    ]
     with pytest.raises(DomainError, match="not awaiting approval"):
         approval_decide(
             step=request.approvals.get(step=1), by=people["approver"], decision="approve"

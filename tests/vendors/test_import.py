@@ -9,7 +9,7 @@ from django.urls import reverse
 from schwifty import IBAN
 from stdnum.nl import vat as nl_vat
 
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from tests import factories
 from vendors import importing, services
 from vendors.models import BankAccount, Vendor, VendorImport
@@ -143,7 +143,10 @@ def test_a_file_with_bad_rows_imports_nothing_and_reports_every_line(
     pending = BankAccount.objects.filter(status=BankAccount.Status.PENDING)
     assert pending.count() == Vendor.objects.filter(bank_accounts__isnull=False).count() > 150
     assert set(pending.values_list("requested_by", flat=True)) == {people["buyer"].pk}
-    assert AuditEvent.objects.filter(object_type="vendors.vendor", action="created").count() == 294
+    assert (
+        AuditEvent.objects.filter(object_type="vendors.vendor", action=AuditAction.CREATED).count()
+        == 294
+    )
 
 
 def test_only_valid_rows_when_ticked_up_front(client, people, django_capture_on_commit_callbacks):

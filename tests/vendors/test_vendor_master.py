@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from p2p.exceptions import DomainError
-from p2p.models import AuditEvent
+from p2p.models import AuditAction, AuditEvent
 from tests import factories
 from vendors import services
 from vendors.models import BankAccount, Vendor
@@ -198,7 +198,7 @@ def test_edit_records_old_and_new_values(client, people):
     vendor.refresh_from_db()
     assert vendor.email == "ar@kantoorhuis.example"
     event = AuditEvent.objects.get(
-        object_type="vendors.vendor", object_id=vendor.pk, action="updated"
+        object_type="vendors.vendor", object_id=vendor.pk, action=AuditAction.UPDATED
     )
     assert event.changes["email"] == ["", "ar@kantoorhuis.example"]
     assert event.changes["payment_terms"] == ["Net 30", "2/10 Net 30"]
@@ -232,7 +232,7 @@ def test_block_needs_a_reason_and_the_reason_is_audited(client, people):
     assert (vendor.status, vendor.status_reason) == ("blocked", "Repeated over-billing")
     notes = list(
         AuditEvent.objects.filter(
-            object_type="vendors.vendor", object_id=vendor.pk, action="status"
+            object_type="vendors.vendor", object_id=vendor.pk, action=AuditAction.STATUS
         )
         .order_by("id")
         .values_list("to_status", "note")
