@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from p2p import roles
+from p2p.roles import Perm
 from procurement.models import (
     Budget,
     Category,
@@ -17,7 +19,7 @@ from procurement.models import (
     PurchaseOrderLine,
     PurchaseRequest,
 )
-from procurement.services.approvals import DELEGATE_ROLES, Decision
+from procurement.services.approvals import Decision
 from procurement.services.attachments import ATTACHMENT_TYPES
 from procurement.services.orders import PoLineEdit
 from procurement.services.receipts import ReceiptLineInput
@@ -616,7 +618,9 @@ class DelegationForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_user"].queryset = _people_with(*DELEGATE_ROLES).exclude(pk=user.pk)
+        self.fields["to_user"].queryset = _people_with(
+            *roles.holders(Perm.APPROVE_REQUEST)
+        ).exclude(pk=user.pk)
         self.fields["to_user"].label_from_instance = _person_label
 
     def clean(self) -> dict:
@@ -651,7 +655,7 @@ class ApprovalRuleForm(forms.Form):
     department = forms.ChoiceField(required=False, choices=())
     category = forms.ChoiceField(required=False, choices=[("", "Any category"), *Category.choices])
     approver_group = forms.ModelChoiceField(
-        Group.objects.filter(name__in=DELEGATE_ROLES),
+        Group.objects.filter(name__in=roles.holders(Perm.APPROVE_REQUEST)),
         required=False,
         label="Approver group",
         empty_label="No group",
@@ -675,7 +679,7 @@ class ApprovalRuleForm(forms.Form):
         self.fields["department"].choices = [("", "Any department")] + [
             (name, name) for name in departments
         ]
-        self.fields["approver_user"].queryset = _people_with(*DELEGATE_ROLES)
+        self.fields["approver_user"].queryset = _people_with(*roles.holders(Perm.APPROVE_REQUEST))
         self.fields["approver_user"].label_from_instance = _person_label
         self.fields["approver_group"].label_from_instance = lambda group: group.name.replace(
             "_", " "

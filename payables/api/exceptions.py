@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
+from p2p.roles import Perm
 from payables.filters import InvoiceExceptionFilter
 from payables.models.exceptions import BulkJob, BulkJobItem, ExceptionComment, InvoiceException
 from payables.models.invoices import Invoice
@@ -29,10 +30,6 @@ from payables.services.exceptions import (
 )
 from payables.services.resolutions import exception_act
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
-
-AP = (roles.AP_CLERK, roles.AP_MANAGER)
-EXCEPTION_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
-
 
 # --- output serializers -------------------------------------------------------------------
 
@@ -220,7 +217,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
     serializer_class = InvoiceExceptionSerializer
     filterset_class = InvoiceExceptionFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*EXCEPTION_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_EXCEPTIONS)]
 
     def get_queryset(self) -> QuerySet[InvoiceException]:
         if getattr(self, "swagger_fake_view", False):
@@ -288,7 +285,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         detail=False,
         methods=["post"],
         url_path="bulk-resolve",
-        permission_classes=[roles.api_roles(*AP)],
+        permission_classes=[roles.api_permission(Perm.RESOLVE_IN_BULK)],
     )
     def bulk_resolve(self, request: Request) -> Response:
         """Apply one resolution to many exceptions as a background job (poll bulk-jobs/<id>)."""
@@ -309,14 +306,14 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         detail=False,
         methods=["get"],
         url_path=r"bulk-jobs/(?P<job_id>[0-9]+)",
-        permission_classes=[roles.api_roles(*AP)],
+        permission_classes=[roles.api_permission(Perm.RESOLVE_IN_BULK)],
     )
     def bulk_job(self, request: Request, job_id: str) -> Response:
         """A bulk job's progress; once done, each exception's outcome."""
         job = BulkJob.objects.filter(pk=job_id).first()
         if job is None or (
             job.created_by_id != request.user.pk
-            and not roles.has_role(request.user, roles.AP_MANAGER)
+            and not roles.may(request.user, Perm.SUPERVISE_EXCEPTIONS)
         ):
             raise NotFound("No such bulk job.")
         return Response(BulkJobSerializer(job).data)

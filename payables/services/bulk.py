@@ -12,6 +12,7 @@ from p2p import roles
 from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
 from p2p.money import parse_decimal
+from p2p.roles import Perm
 from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
 from payables.services.exceptions import BULK_ACTIONS, Action
 from payables.services.resolutions import (
@@ -35,7 +36,7 @@ def bulk_resolve_start(
     max_amount: Decimal | None = None,
 ) -> BulkJob:
     """Queue one resolution for many exceptions; a worker applies it one exception at a time."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    roles.require(by, Perm.RESOLVE_IN_BULK)
     if action not in BULK_ACTIONS:
         raise DomainError(
             "In bulk you can accept variances, request credit notes or reject invoices."

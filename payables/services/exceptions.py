@@ -19,6 +19,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
+from p2p.roles import Perm
 from payables.models.exceptions import ExceptionComment, ExceptionMention, InvoiceException
 from payables.models.payments import CompanySettings
 
@@ -89,7 +90,7 @@ BULK_ACTIONS = (Action.ACCEPT_VARIANCE, Action.REQUEST_CREDIT_NOTE, Action.REJEC
 
 
 def _is_ap(user: AbstractBaseUser) -> bool:
-    return roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER)
+    return roles.may(user, Perm.WORK_ALL_EXCEPTIONS)
 
 
 def _po_buyer_id(exception: InvoiceException) -> int | None:
@@ -101,7 +102,7 @@ def _owns_dispute(exception: InvoiceException, user: AbstractBaseUser) -> bool:
     """A buyer answers price and quantity disputes routed to them or raised on their POs."""
     return (
         exception.owner == InvoiceException.Owner.BUYER
-        and roles.has_role(user, roles.BUYER)
+        and roles.may(user, Perm.ANSWER_DISPUTES)
         and user.pk in (exception.owner_user_id, _po_buyer_id(exception))
     )
 
@@ -111,7 +112,7 @@ def _owes_receipt(exception: InvoiceException, user: AbstractBaseUser) -> bool:
     return (
         exception.type == Type.MISSING_RECEIPT
         and exception.owner_user_id == user.pk
-        and roles.has_role(user, roles.REQUESTER, roles.BUYER)
+        and roles.may(user, Perm.RECEIVE_GOODS)
     )
 
 
@@ -252,7 +253,7 @@ def exception_claim_next(
     Rows another clerk is claiming at this very moment are skipped, not waited for, so two
     clerks pressing "next" together get different exceptions and neither blocks.
     """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
+    roles.require(by, Perm.READ_EXCEPTIONS)
     now = timezone.now()
     with transaction.atomic():
         pk = (
@@ -279,7 +280,7 @@ def exception_release(*, exception: InvoiceException, by: AbstractBaseUser) -> I
         now = timezone.now()
         if exception.claimed_by_id is None or exception.claimed_until <= now:
             raise DomainError("Nobody holds this exception.")
-        if exception.claimed_by_id != by.pk and not roles.has_role(by, roles.AP_MANAGER):
+        if exception.claimed_by_id != by.pk and not roles.may(by, Perm.SUPERVISE_EXCEPTIONS):
             raise NotAllowed(
                 f"Only {person_name(exception.claimed_by)} or an AP manager can release this claim."
             )

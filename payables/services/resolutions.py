@@ -23,6 +23,7 @@ from p2p.audit import audit_bulk, audit_record, transition
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
+from p2p.roles import Perm
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice, InvoiceLine
 from payables.services.exceptions import (
@@ -159,7 +160,7 @@ def _check_variance_authority(invoice: Invoice, amount: Decimal, by: AbstractBas
     if not variance_needs_manager(amount, invoice.currency):
         return
     threshold = variance_threshold(invoice.currency)
-    if not roles.has_role(by, roles.AP_MANAGER):
+    if not roles.may(by, Perm.ACCEPT_LARGE_VARIANCE):
         if threshold is None:
             raise NotAllowed(
                 f"No variance threshold is set for {invoice.currency}, so only an AP manager "

@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
-from p2p.roles import EXCEPTION_READERS, role_required
+from p2p.roles import Perm, role_required
 from payables.filters import InvoiceExceptionFilter
 from payables.forms.exceptions import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
 from payables.models.exceptions import BulkJob, InvoiceException
@@ -111,7 +111,7 @@ def _without(data: QueryDict, key: str) -> QueryDict:
     return data
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_GET
 def exception_list(request: HttpRequest) -> HttpResponse:
     """The AP queue; buyers see their disputes, requesters the receipts they owe."""
@@ -153,7 +153,7 @@ def exception_list(request: HttpRequest) -> HttpResponse:
         ),
         "is_ap": is_ap,
         "can_bulk": is_ap,
-        "can_read_invoices": roles.has_role(user, *roles.INVOICE_READERS),
+        "can_read_invoices": roles.may(user, Perm.READ_INVOICES),
         "scope": scope,
         "title": title,
         "subtitle": subtitle,
@@ -169,7 +169,7 @@ def exception_list(request: HttpRequest) -> HttpResponse:
     return render(request, "payables/exception_list.html", context)
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_claim_next(request: HttpRequest) -> HttpResponse:
     """Claim the first free exception of the user's queue (under its current filters)."""
@@ -237,7 +237,7 @@ def _work_context(
         "open_action": bound[0] if bound is not None else (usable[0] if usable else ""),
         "can_claim": may_work and exception.status == Status.OPEN and not exception.live_claim,
         "can_release": exception.live_claim
-        and (exception.claimed_by_me or roles.has_role(user, roles.AP_MANAGER)),
+        and (exception.claimed_by_me or roles.may(user, Perm.SUPERVISE_EXCEPTIONS)),
         "origin": origin,
         "notice": notice,
         "error": error,
@@ -247,8 +247,8 @@ def _work_context(
         "needs_manager": exception_services.variance_needs_manager(
             exception.amount_at_stake, exception.invoice.currency
         ),
-        "can_read_invoices": roles.has_role(user, *roles.INVOICE_READERS),
-        "can_read_po": roles.has_role(user, *roles.PO_READERS),
+        "can_read_invoices": roles.may(user, Perm.READ_INVOICES),
+        "can_read_po": roles.may(user, Perm.READ_PURCHASING),
     }
 
 
@@ -280,7 +280,7 @@ def _detail_context(request: HttpRequest, exception: InvoiceException, **kwargs)
 
 
 # Anyone with a role may open an exception they are @mentioned on; _load checks who may see it.
-@role_required(*roles.ALL_ROLES)
+@role_required(Perm.USE_APP)
 def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One exception: the evidence side by side, claim, resolutions, comments and history."""
     exception = _load(request, pk)
@@ -290,7 +290,7 @@ def exception_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "payables/exception_detail.html", _detail_context(request, exception))
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_act(request: HttpRequest, pk: int) -> HttpResponse:
     """Apply one resolution (the posted `action`) to the exception."""
@@ -378,7 +378,7 @@ def _row_context(request: HttpRequest) -> dict:
     return {
         "is_ap": scope == "ap",
         "can_bulk": scope == "ap",
-        "can_read_invoices": roles.has_role(request.user, *roles.INVOICE_READERS),
+        "can_read_invoices": roles.may(request.user, Perm.READ_INVOICES),
         "today": timezone.localdate(),
         "now": timezone.now(),
     }
@@ -424,7 +424,7 @@ def _claim_step(request: HttpRequest, pk: int, step, success: str) -> HttpRespon
     return redirect("payables:exception_detail", pk=pk)
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_claim(request: HttpRequest, pk: int) -> HttpResponse:
     """Take the exception for the next half hour so nobody else works it."""
@@ -436,14 +436,14 @@ def exception_claim(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_release(request: HttpRequest, pk: int) -> HttpResponse:
     """Put the exception back in the queue."""
     return _claim_step(request, pk, exception_services.exception_release, "Released to the queue.")
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_GET
 def exception_context(request: HttpRequest, pk: int) -> HttpResponse:
     """The drawer under a queue row: the evidence side by side and what can be done."""
@@ -456,7 +456,7 @@ def exception_context(request: HttpRequest, pk: int) -> HttpResponse:
 # --- comments and mentions -----------------------------------------------------------------
 
 
-@role_required(*roles.ALL_ROLES)
+@role_required(Perm.USE_APP)
 @require_POST
 def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
     """Add a comment; @mentions notify the person named."""
@@ -492,7 +492,7 @@ def exception_comment(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("payables:exception_detail", pk=pk)
 
 
-@role_required(*roles.ALL_ROLES)
+@role_required(Perm.USE_APP)
 def mention_list(request: HttpRequest) -> HttpResponse:
     """Comments that named me, unread first; POST marks them read."""
     if request.method == "POST":
@@ -513,7 +513,9 @@ def mention_list(request: HttpRequest) -> HttpResponse:
 
 def _job_for(request: HttpRequest, pk: int) -> BulkJob:
     job = get_object_or_404(BulkJob.objects.select_related("created_by"), pk=pk)
-    if job.created_by_id != request.user.pk and not roles.has_role(request.user, roles.AP_MANAGER):
+    if job.created_by_id != request.user.pk and not roles.may(
+        request.user, Perm.SUPERVISE_EXCEPTIONS
+    ):
         raise PermissionDenied("Only the clerk who started this job or an AP manager can see it.")
     return job
 
@@ -531,7 +533,7 @@ def _job_context(job: BulkJob) -> dict:
     }
 
 
-@role_required(*roles.AP)
+@role_required(Perm.RESOLVE_IN_BULK)
 @require_POST
 def exception_bulk(request: HttpRequest) -> HttpResponse:
     """Apply one resolution to the selected exceptions as a background job."""
@@ -567,7 +569,7 @@ def exception_bulk(request: HttpRequest) -> HttpResponse:
     return redirect("payables:bulk_job_detail", pk=job.pk)
 
 
-@role_required(*roles.AP)
+@role_required(Perm.RESOLVE_IN_BULK)
 @require_GET
 def bulk_job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress and, once done, what failed and why; htmx polls the partial."""

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.api.approvals import DecisionInputSerializer
 from procurement.api.common import _schema_only
@@ -204,7 +205,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = PurchaseOrderSerializer
     filterset_class = PurchaseOrderFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*roles.PO_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_PURCHASING)]
 
     def get_queryset(self) -> QuerySet[PurchaseOrder]:
         if _schema_only(self):
@@ -229,7 +230,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action in ("create", "from_requests"):
-            return [roles.api_roles(roles.BUYER)()]
+            return [roles.api_permission(Perm.MANAGE_ORDERS)()]
         return super().get_permissions()
 
     @extend_schema(request=PurchaseOrderCreateSerializer, responses={201: PurchaseOrderSerializer})
@@ -265,7 +266,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(fresh, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=IssueInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def issue(self, request: Request, pk: str | None = None) -> Response:
         """Issue a draft PO to its vendor (and email it, unless told not to)."""
         payload = validated_input(IssueInputSerializer, request)
@@ -273,7 +276,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=ReviseInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def revise(self, request: Request, pk: str | None = None) -> Response:
         """Change order: new quantities or prices; above the approved amount it waits for
         re-approval (see `awaiting_reapproval` and the pending revision)."""
@@ -294,14 +299,18 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=None, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def reapproval(self, request: Request, pk: str | None = None) -> Response:
         """Send a draft above its approved amount back to the approvers."""
         po = po_request_reapproval(po=self.get_object(), by=request.user)
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def close(self, request: Request, pk: str | None = None) -> Response:
         """Close an issued PO, releasing its open commitment."""
         payload = validated_input(ReasonInputSerializer, request)
@@ -309,7 +318,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def cancel(self, request: Request, pk: str | None = None) -> Response:
         """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
         payload = validated_input(ReasonInputSerializer, request)
@@ -317,7 +328,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=SendInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def send(self, request: Request, pk: str | None = None) -> Response:
         """Email the PO document (PDF attached) to the vendor or the given addresses."""
         payload = validated_input(SendInputSerializer, request)
@@ -328,7 +341,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[roles.api_roles(roles.APPROVER, roles.FINANCE_LEADER)],
+        permission_classes=[roles.api_permission(Perm.APPROVE_REQUEST)],
     )
     def decide(self, request: Request, pk: str | None = None) -> Response:
         """Approve, reject or return the pending re-approval step this user may decide."""

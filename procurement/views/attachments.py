@@ -8,13 +8,14 @@ from django.views.decorators.http import require_GET, require_POST
 from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.forms import AttachmentForm
 from procurement.services import attachments as attachment_services
 from procurement.views.requests import _visible_request
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_POST
 def request_attach(request: HttpRequest, pk: int) -> HttpResponse:
     """Add quotes or specifications to a request."""
@@ -36,13 +37,13 @@ def request_attach(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:request_detail", pk=pk)
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> FileResponse:
     """Download an attachment — only for users who may see the request (never a public URL)."""
     attachment = selectors.attachment_for(request.user, pk, attachment_pk)
     if attachment is None or (
-        attachment.removed_at is not None and not roles.has_role(request.user, *roles.AUDIT_READERS)
+        attachment.removed_at is not None and not roles.may(request.user, Perm.READ_REMOVED)
     ):
         raise Http404("No such attachment.")
     try:
@@ -57,7 +58,7 @@ def request_attachment(request: HttpRequest, pk: int, attachment_pk: int) -> Fil
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_POST
 def request_attachment_remove(request: HttpRequest, pk: int, attachment_pk: int) -> HttpResponse:
     """Take an attachment off a request that can still change, saying why."""

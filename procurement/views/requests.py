@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
+from p2p.roles import Perm
 from procurement import contracts, selectors
 from procurement.filters import PurchaseRequestFilter
 from procurement.forms import (
@@ -28,7 +29,7 @@ SUBMITTABLE = (PurchaseRequest.Status.DRAFT, PurchaseRequest.Status.RETURNED)
 WITHDRAWABLE = (*SUBMITTABLE, PurchaseRequest.Status.PENDING_APPROVAL)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_GET
 def request_list(request: HttpRequest) -> HttpResponse:
     """'My requests': the requester's own requests, where each sits and who must act."""
@@ -122,7 +123,7 @@ def _after_save(request: HttpRequest, purchase_request: PurchaseRequest) -> Http
     return redirect("procurement:request_detail", pk=purchase_request.pk)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_http_methods(["GET", "POST"])
 def request_create(request: HttpRequest) -> HttpResponse:
     """A new request: header, lines and quotes; saved as a draft or straight into approval."""
@@ -141,7 +142,7 @@ def request_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_http_methods(["GET", "POST"])
 def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change a request: the requester's draft or returned request, or — during approval —
@@ -170,7 +171,7 @@ def request_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "procurement/request_form.html", context)
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_line_row(request: HttpRequest) -> HttpResponse:
     """htmx: one empty line row for the request form, plus the formset's new form count."""
@@ -193,7 +194,7 @@ def request_line_row(request: HttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_form_hints(request: HttpRequest) -> HttpResponse:
     """htmx: the contract items of the chosen vendor and the budget of the chosen coding."""
@@ -209,7 +210,7 @@ def _visible_request(request: HttpRequest, pk: int) -> PurchaseRequest:
     return purchase_request
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One request: header, lines, quotes, budget, approval steps, its POs and the trail."""
@@ -239,7 +240,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "orders": list(purchase_request.orders.all()),
             "attachments": list(purchase_request.attachments.all()),
             "removed_attachments": selectors.removed_attachments(purchase_request.pk)
-            if roles.has_role(user, *roles.AUDIT_READERS)
+            if roles.may(user, Perm.READ_REMOVED)
             else [],
             "attachment_form": AttachmentForm(),
             "events": events,
@@ -259,10 +260,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_submit": is_requester and status in SUBMITTABLE,
             "can_withdraw": is_requester and status in WITHDRAWABLE,
             "can_edit": request_services.can_edit_request(purchase_request, user),
-            "can_copy": roles.has_role(user, roles.REQUESTER),
+            "can_copy": roles.may(user, Perm.RAISE_REQUEST),
             "can_attach": attachment_services.can_change_attachments(purchase_request, user),
             "can_order": status == PurchaseRequest.Status.APPROVED
-            and roles.has_role(user, roles.BUYER),
+            and roles.may(user, Perm.MANAGE_ORDERS),
             "decidable": decidable,
             "on_behalf_of": on_behalf_of,
             "edited_by_me": any(editor.pk == user.pk for editor in editors),
@@ -270,7 +271,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_POST
 def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a draft or returned request into approval."""
@@ -284,7 +285,7 @@ def request_submit(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:request_detail", pk=pk)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_POST
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     """Take back a request that has not been ordered."""
@@ -298,7 +299,7 @@ def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:request_detail", pk=pk)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_POST
 def request_copy(request: HttpRequest, pk: int) -> HttpResponse:
     """Start a new draft from a previous request, then open it for changes."""

@@ -7,13 +7,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from p2p import roles
 from p2p.exceptions import DomainError
+from p2p.roles import Perm
 from procurement import documents, selectors
 from procurement.forms import SendForm
 from procurement.services import sending as sending_services
 from procurement.views.orders import _buyer_po
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_POST
 def po_send(request: HttpRequest, pk: int) -> HttpResponse:
     """Email the PO document to the vendor (or to the addresses typed) now."""
@@ -36,7 +37,7 @@ def _document(request: HttpRequest, pk: int) -> selectors.PurchaseOrderDocument:
     return document
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def po_document(request: HttpRequest, pk: int) -> HttpResponse:
     """The printable PO as the vendor receives it."""
@@ -48,7 +49,7 @@ def po_document(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def po_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     """The PO as a PDF file."""
