@@ -19,16 +19,15 @@ from payables.filters import InvoiceExceptionFilter
 from payables.models.exceptions import BulkJob, BulkJobItem, ExceptionComment, InvoiceException
 from payables.models.invoices import Invoice
 from payables.selectors import exceptions as exception_selectors
+from payables.services.actions import exception_act
 from payables.services.bulk import bulk_resolve_start
 from payables.services.exceptions import (
-    BULK_ACTIONS,
-    Action,
+    action_choices,
     exception_claim,
     exception_claim_next,
     exception_comment,
     exception_release,
 )
-from payables.services.resolutions import exception_act
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
 
 # --- output serializers -------------------------------------------------------------------
@@ -157,7 +156,7 @@ class ExceptionResolveSerializer(serializers.Serializer):
     reject_invoice: note = reason sent to the vendor.
     """
 
-    resolution = serializers.ChoiceField(choices=Action.choices)
+    resolution = serializers.ChoiceField(choices=action_choices())
     root_cause = serializers.ChoiceField(
         choices=InvoiceException.RootCause.choices,
         required=False,
@@ -193,9 +192,7 @@ class BulkResolveSerializer(serializers.Serializer):
     """One resolution for many exceptions, run in the background."""
 
     exceptions = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
-    resolution = serializers.ChoiceField(
-        choices=[(action.value, action.label) for action in BULK_ACTIONS]
-    )
+    resolution = serializers.ChoiceField(choices=action_choices(bulk=True))
     root_cause = serializers.ChoiceField(choices=InvoiceException.RootCause.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     max_amount = serializers.DecimalField(

@@ -23,31 +23,16 @@ from p2p.exceptions import DomainError
 from p2p.models import AuditEvent
 from p2p.roles import Perm, role_required
 from payables.filters import InvoiceExceptionFilter
-from payables.forms.exceptions import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
+from payables.forms.exceptions import BulkForm, CommentForm, ReceiptForm, form_for
 from payables.models.exceptions import BulkJob, InvoiceException
 from payables.selectors import exceptions as exception_selectors
-from payables.services import bulk, resolutions
+from payables.services import actions, bulk
 from payables.services import exceptions as exception_services
-from payables.services.exceptions import Action
+from payables.services.exceptions import ACTIONS
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
 Status = InvoiceException.Status
-SUCCESS = {
-    Action.ACCEPT_VARIANCE: "Variance accepted; {invoice} goes back to the matching engine.",
-    Action.REQUEST_CREDIT_NOTE: "Credit note requested from {vendor}; the exception waits for it.",
-    Action.SETTLE_CREDIT_NOTE: "Closed against the credit note; {invoice} is re-matched.",
-    Action.CORRECT_PO: "PO corrected; {invoice} is re-matched against the new revision.",
-    Action.POST_RECEIPT: "Receipt recorded; {invoice} is re-matched.",
-    Action.RECODE: "Line re-coded; {invoice} is re-matched.",
-    Action.MARK_DUPLICATE: "{invoice} rejected as a duplicate.",
-    Action.REJECT_INVOICE: "{invoice} rejected; the reason was sent to {vendor}.",
-    Action.STOP_WAITING: "Back in the open queue.",
-}
-PENDING_PO_CHANGE = (
-    "Change order submitted: it raises the PO above what was approved, so it waits for an "
-    "approver. Once approved, the re-match clears this exception."
-)
 
 
 def _load(request: HttpRequest, pk: int) -> InvoiceException:
@@ -162,7 +147,6 @@ def exception_list(request: HttpRequest) -> HttpResponse:
         "week_ahead": today + dt.timedelta(days=7),
         "unread_mentions": exception_selectors.unread_mentions(user),
         "bulk_form": BulkForm() if is_ap else None,
-        "bulk_actions": exception_services.BULK_ACTIONS,
     }
     if request.htmx and request.htmx.target == "queue":
         return render(request, "payables/_exception_queue.html", context)
@@ -214,19 +198,20 @@ def _work_context(
         shortfall = max(result.billed_qty_cumulative - result.billable_qty, 0) or None
     forms = []
     for action in exception_services.actions_for(exception, user):
-        form_class = ACTION_FORMS[action]
+        entry = ACTIONS[action]
+        form_class = form_for(entry)
         extra = {"shortfall": shortfall} if form_class is ReceiptForm else {}
         if bound is not None and bound[0] == action:
             form = bound[1]
         else:
             form = form_class(exception=exception, **extra)
-        forms.append({"action": action, "label": Action(action).label, "form": form})
+        forms.append({"action": action, "label": entry.label, "form": form, "danger": entry.danger})
     may_work = exception_services.may_work(exception, user)
     # Open the likeliest answer, but not one that cannot be used yet (no credit note in).
     usable = [
         f["action"]
         for f in forms
-        if f["action"] != Action.SETTLE_CREDIT_NOTE
+        if "credit_note" not in f["form"].fields
         or f["form"].fields["credit_note"].queryset.exists()
     ]
     return {
@@ -263,13 +248,13 @@ def _detail_context(request: HttpRequest, exception: InvoiceException, **kwargs)
             ),
             "comment_form": CommentForm(),
             # Kept for pages and tests that look for the two answers a person can give.
-            "can_resolve": any(f["action"] != Action.POST_RECEIPT for f in context["action_forms"]),
-            "can_receive": any(f["action"] == Action.POST_RECEIPT for f in context["action_forms"]),
+            "can_resolve": any(f["action"] != "post_receipt" for f in context["action_forms"]),
+            "can_receive": any(f["action"] == "post_receipt" for f in context["action_forms"]),
             "form": next(
                 (
                     f["form"]
                     for f in sorted(
-                        context["action_forms"], key=lambda f: f["action"] != Action.ACCEPT_VARIANCE
+                        context["action_forms"], key=lambda f: f["action"] != "accept_variance"
                     )
                 ),
                 None,
@@ -298,13 +283,12 @@ def exception_act(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _perform(action: str, exception: InvoiceException, user, data: dict) -> InvoiceException:
-    fields = ("root_cause", "note", "amount", "credit_note", "unit_price", "quantity")
-    fields += ("received_on", "po_line", "gl_account", "cost_center")
-    return resolutions.exception_act(
+    # The form's fields are the action's input; a field left empty takes the default.
+    return actions.exception_act(
         exception=exception,
         by=user,
         action=action,
-        **{name: data[name] for name in fields if data.get(name) not in (None, "")},
+        **{name: value for name, value in data.items() if value not in (None, "")},
     )
 
 
@@ -312,7 +296,8 @@ def _act(request: HttpRequest, exception: InvoiceException) -> HttpResponse:
     user = request.user
     origin = _origin(request)
     action = request.POST.get("action") or request.POST.get("resolution") or ""
-    form_class = ACTION_FORMS.get(action)
+    entry = ACTIONS.get(action)
+    form_class = form_for(entry) if entry is not None else None
     bound, error, status, result = None, "", 200, exception
     if form_class is None:
         error, status = "Choose how the exception was resolved.", 400
@@ -328,11 +313,10 @@ def _act(request: HttpRequest, exception: InvoiceException) -> HttpResponse:
         except DomainError as exc:
             error, status = exc.message, exc.status_code
     if not error:
-        notice = SUCCESS[action].format(
+        message = entry.pending if entry.pending and result.status == Status.OPEN else entry.success
+        notice = message.format(
             invoice=exception.invoice.number, vendor=exception.invoice.vendor.name
         )
-        if action == Action.CORRECT_PO and result.status == Status.OPEN:
-            notice = PENDING_PO_CHANGE
         if not request.htmx:
             messages.success(request, notice)
             return redirect("payables:exception_list")
@@ -523,7 +507,7 @@ def _job_for(request: HttpRequest, pk: int) -> BulkJob:
 def _job_context(job: BulkJob) -> dict:
     return {
         "job": job,
-        "action_label": Action(job.resolution).label,
+        "action_label": ACTIONS[job.resolution].label,
         "failures": list(
             job.items.filter(status="failed").select_related("exception__invoice").order_by("pk")
         )
