@@ -1,9 +1,9 @@
 """Working an exception: the registry of actions, who may take them, claims, comments, mentions.
 
-Every action (resolution) is one `@exception_action(...)` entry on its service in
-payables.services.resolutions: its name and label, the exception types it answers, who may
-take it, what input it needs and the message shown after it. The pages, the API, bulk jobs
-and the templates all read ACTIONS; nothing else lists the actions.
+Every action (resolution) is one `@exception_action(...)` entry in payables.services.actions,
+calling its service in payables.services.resolutions: its name and label, the exception types
+it answers, who may take it, what input it needs and the message shown after it. The pages,
+the API, bulk jobs and the templates all read ACTIONS; nothing else lists the actions.
 """
 
 import datetime as dt
@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -167,7 +168,7 @@ ACTIONS: dict[str, ExceptionAction] = {}
 
 
 def exception_action(
-    name: str, label: str, **facts
+    name: str, label: str, **facts: Any
 ) -> Callable[[Callable[..., InvoiceException]], Callable[..., InvoiceException]]:
     """Register the decorated function as the service that performs the action `name`."""
 
