@@ -16,11 +16,8 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
+from p2p.roles import Perm
 
-# Finance leaders own the targets; the people who commit to the weekly actions record them.
-TARGET_SETTERS = (roles.FINANCE_LEADER,)
-ACTION_EDITORS = (roles.BUYER, roles.AP_MANAGER, roles.FINANCE_LEADER)
-REPORT_READERS = (roles.BUYER, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
 ACTIONS_MAX_LENGTH = 10_000
 _TARGET_LIMITS = {
     "rate": (Decimal("0"), Decimal("100")),
@@ -31,7 +28,7 @@ _TARGET_LIMITS = {
 
 def kpi_target_set(*, kpi: str, target: Decimal | None, by: User) -> KpiTarget | None:
     """Set (or, with None, remove) the target of a headline KPI; returns the target row."""
-    roles.require_role(by, *TARGET_SETTERS)
+    roles.require(by, Perm.SET_TARGETS)
     if kpi not in {k.key for k in kpis.HEADLINE}:
         raise DomainError("Targets can be set for the headline KPIs only.")
     definition = kpis.BY_KEY[kpi]
@@ -78,7 +75,7 @@ def kpi_target_set(*, kpi: str, target: Decimal | None, by: User) -> KpiTarget |
 
 def weekly_actions_save(*, week: dt.date, actions: str, by: User) -> WeeklySyncNote:
     """Record the actions agreed in one week's AP–procurement sync (the week's Monday)."""
-    roles.require_role(by, *ACTION_EDITORS)
+    roles.require(by, Perm.EDIT_KPI_ACTIONS)
     if week.weekday() != 0:
         raise DomainError("Actions are saved per week: choose the week's Monday.")
     if week > timezone.localdate():
@@ -118,7 +115,7 @@ def weekly_report_send(
     by: User,
 ) -> int:
     """Email the weekly sync report (HTML, a plain-text part, the PDF) and note it in the trail."""
-    roles.require_role(by, *REPORT_READERS)
+    roles.require(by, Perm.READ_REPORT)
     if not recipients:
         raise DomainError("Enter at least one email address.")
     if week.weekday() != 0 or week > timezone.localdate():

@@ -33,30 +33,30 @@ from metrics.report_pdf import render_weekly_pdf
 from p2p import roles
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from payables.models.exceptions import InvoiceException
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
-EXCEPTION_DRILLERS = (roles.BUYER, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-VENDOR_READERS = (roles.BUYER, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-# (key, tab label, who sees it): the same facts and definitions, arranged per audience.
+# (key, tab label, permission to see it): the same facts and definitions, arranged per audience.
 AUDIENCES = (
-    ("overview", "Overview", roles.DASHBOARD_READERS),
-    ("buyers", "Buyer PO quality", (roles.BUYER, roles.FINANCE_LEADER)),
-    ("ap", "AP queue health", (roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)),
+    ("overview", "Overview", Perm.READ_DASHBOARD),
+    ("buyers", "Buyer PO quality", Perm.SEE_BUYER_KPIS),
+    ("ap", "AP queue health", Perm.SEE_AP_KPIS),
 )
 SCOPE_KEYS = ("vendor", "department", "cost_center", "buyer")
 ROOT_CAUSE_LABELS = dict(InvoiceException.RootCause.choices)
 
 
 def _audiences(user) -> list[tuple[str, str]]:
-    return [(key, label) for key, label, who in AUDIENCES if roles.has_role(user, *who)]
+    return [(key, label) for key, label, perm in AUDIENCES if roles.may(user, perm)]
 
 
 def _default_audience(user) -> str:
+    # Which tab a role lands on is who the user is, not what they may do.
     if roles.has_role(user, roles.FINANCE_LEADER):
         return "overview"
-    if roles.has_role(user, *roles.AP):
+    if roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER):
         return "ap"
     if roles.has_role(user, roles.BUYER):
         return "buyers"
@@ -73,7 +73,7 @@ def _query(request: HttpRequest, **changes: str | None) -> str:
     return query.urlencode()
 
 
-@roles.role_required(*roles.DASHBOARD_READERS)
+@roles.role_required(Perm.READ_DASHBOARD)
 def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Headline KPIs with trend and target, charts and tables, per audience, from the facts."""
     user = request.user
@@ -100,8 +100,8 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         form.scope_params(),
         start,
         end,
-        invoices=roles.has_role(user, *roles.INVOICE_READERS),
-        exceptions=roles.has_role(user, *EXCEPTION_DRILLERS),
+        invoices=roles.may(user, Perm.READ_INVOICES),
+        exceptions=roles.may(user, Perm.DRILL_EXCEPTIONS),
     )
 
     daily = selectors.daily_kpis(scope, period.first_day, end)
@@ -149,9 +149,9 @@ def dashboard_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         "trends": charts.weekly_trends(
             daily, weekly, snapshots, period, targets, links, discount_currency
         ),
-        "can_set_targets": roles.has_role(user, *services.TARGET_SETTERS),
-        "can_read_report": roles.has_role(user, *services.REPORT_READERS),
-        "can_open_vendors": roles.has_role(user, *VENDOR_READERS),
+        "can_set_targets": roles.may(user, Perm.SET_TARGETS),
+        "can_read_report": roles.may(user, Perm.READ_REPORT),
+        "can_open_vendors": roles.may(user, Perm.READ_VENDORS),
     }
     if audience in ("overview", "ap"):
         context["aging"] = charts.aging(open_now, links)
@@ -307,7 +307,7 @@ def _page(request: HttpRequest, rows):
     return Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-@roles.role_required(*roles.INVOICE_READERS)
+@roles.role_required(Perm.READ_INVOICES)
 def drill_invoices(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The invoices behind one dashboard number, counted exactly as the facts count them."""
     form = InvoiceDrillForm(request.GET)
@@ -419,7 +419,7 @@ def _dashboard_back(form) -> str:
     return f"{reverse('metrics:dashboard')}?{urlencode(params)}"
 
 
-@roles.role_required(*EXCEPTION_DRILLERS)
+@roles.role_required(Perm.DRILL_EXCEPTIONS)
 def drill_exceptions(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The exceptions behind one dashboard number (opened, resolved or unresolved at the end)."""
     form = ExceptionDrillForm(request.GET)
@@ -439,9 +439,10 @@ def drill_exceptions(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
     page = _page(request, rows)
     user = request.user
-    is_ap = roles.has_role(user, *roles.AP)
-    is_buyer = roles.has_role(user, roles.BUYER)
-    reads_invoices = roles.has_role(user, *roles.INVOICE_READERS)
+    # The same test the exception page applies to let this user in.
+    is_ap = roles.may(user, Perm.WORK_ALL_EXCEPTIONS)
+    is_buyer = roles.may(user, Perm.ANSWER_DISPUTES)
+    reads_invoices = roles.may(user, Perm.READ_INVOICES)
     for exception in page.object_list:
         # Open the exception where its own page admits this user, else its invoice.
         if (
@@ -502,7 +503,7 @@ def _target_rows(current: dict) -> list[dict]:
     return [{"kpi": kpi, "target": current.get(kpi.key)} for kpi in kpis.HEADLINE]
 
 
-@roles.role_required(*services.TARGET_SETTERS)
+@roles.role_required(Perm.SET_TARGETS)
 def targets_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Finance leaders set the target of each headline KPI; tiles show met or missed."""
     if request.method == "POST":
@@ -538,7 +539,7 @@ def _week(request: HttpRequest, value=None) -> report.Week:
     return report.Week(form.monday())
 
 
-@roles.role_required(*services.REPORT_READERS)
+@roles.role_required(Perm.READ_REPORT)
 def weekly_report_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The weekly AP–procurement sync: root causes, worst vendors and POs, missed discounts."""
     week = _week(request)
@@ -556,7 +557,7 @@ def weekly_report_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             f'attachment; filename="weekly-sync-{week.label}-{table}.csv"'
         )
         return response
-    can_edit = roles.has_role(request.user, *services.ACTION_EDITORS)
+    can_edit = roles.may(request.user, Perm.EDIT_KPI_ACTIONS)
     return render(
         request,
         "metrics/weekly_report.html",
@@ -603,7 +604,7 @@ def _report_context(
 
 
 @require_POST
-@roles.role_required(*services.ACTION_EDITORS)
+@roles.role_required(Perm.EDIT_KPI_ACTIONS)
 def weekly_actions_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Save the actions agreed for a week (htmx swaps the actions card; plain POST redirects)."""
     form = WeeklyActionsForm(request.POST)
@@ -630,7 +631,7 @@ def weekly_actions_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@roles.role_required(*services.REPORT_READERS)
+@roles.role_required(Perm.READ_REPORT)
 def weekly_report_email_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Email the week's report as HTML to the addresses given."""
     form = ReportEmailForm(request.POST)

@@ -10,6 +10,8 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from p2p import roles
+from p2p.roles import Perm
 from procurement.models import (
     Budget,
     Category,
@@ -18,7 +20,7 @@ from procurement.models import (
     PurchaseOrderLine,
     PurchaseRequest,
 )
-from procurement.services.approvals import DELEGATE_ROLES, Decision
+from procurement.services.approvals import Decision
 from procurement.services.attachments import ATTACHMENT_TYPES
 from procurement.services.orders import PoLineEdit
 from procurement.services.receipts import ReceiptLineInput
@@ -650,7 +652,7 @@ class DelegationForm(forms.Form):
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         cast(PersonChoiceField, self.fields["to_user"]).queryset = _people_with(
-            *DELEGATE_ROLES
+            *roles.holders(Perm.APPROVE_REQUEST)
         ).exclude(pk=user.pk)
 
     def clean(self) -> dict:
@@ -686,7 +688,7 @@ class ApprovalRuleForm(forms.Form):
     department = forms.ChoiceField(required=False, choices=())
     category = forms.ChoiceField(required=False, choices=[("", "Any category"), *Category.choices])
     approver_group = RoleChoiceField(
-        Group.objects.filter(name__in=DELEGATE_ROLES),
+        Group.objects.filter(name__in=roles.holders(Perm.APPROVE_REQUEST)),
         required=False,
         label="Approver group",
         empty_label="No group",
@@ -711,7 +713,7 @@ class ApprovalRuleForm(forms.Form):
             (name, name) for name in departments
         ]
         cast(PersonChoiceField, self.fields["approver_user"]).queryset = _people_with(
-            *DELEGATE_ROLES
+            *roles.holders(Perm.APPROVE_REQUEST)
         )
 
     def clean(self) -> dict:

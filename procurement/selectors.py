@@ -29,6 +29,7 @@ from django.utils import timezone
 from p2p import roles
 from p2p.models import AuditEvent
 from p2p.money import ZERO
+from p2p.roles import Perm
 from procurement import contracts, invoicing
 from procurement.models import (
     ApprovalDelegation,
@@ -68,13 +69,11 @@ class BudgetFigures(TypedDict):
 
 
 _MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
-# Everyone except a plain requester reads every request and PO (approvers, buyers, AP, finance).
-_READ_ALL_ROLES = tuple(role for role in roles.PO_READERS if role != roles.REQUESTER)
 
 
 def sees_everything(user: User) -> bool:
     """A user whose roles go beyond 'requester' reads all requests and POs."""
-    return roles.has_role(user, *_READ_ALL_ROLES)
+    return roles.may(user, Perm.READ_ALL_REQUESTS)
 
 
 def _pending_steps() -> "Prefetch[str, QuerySet[ApprovalStep], str]":
@@ -383,7 +382,7 @@ def po_life(user: User, pk: int) -> PurchaseOrderLife | None:
 def receivable_po(user: User, pk: int) -> PurchaseOrder | None:
     """A PO the user may record receipts on: a requester it was ordered for, or any buyer."""
     orders = PurchaseOrder.objects.select_related("vendor", "request")
-    if not roles.has_role(user, roles.BUYER):
+    if not roles.may(user, Perm.MANAGE_ORDERS):
         orders = orders.filter(Q(request__requester=user) | Q(_ordered_for(user)))
     return orders.filter(pk=pk).first()
 

@@ -16,12 +16,10 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.http import AuthenticatedRequest, request_user
+from p2p.roles import Perm
 from vendors import selectors, services, validation
 from vendors.filters import BankAccountFilter, ContractFilter, VendorFilter
 from vendors.models import BankAccount, Contract, ContractLine, PaymentTerms, Vendor
-
-VENDOR_READERS = (roles.BUYER, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
-
 
 # --- payment terms ----------------------------------------------------------------------------
 
@@ -64,7 +62,7 @@ class PaymentTermsViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PaymentTermsSerializer
     ordering_fields = ["id"]
     filterset_fields = ["code"]
-    permission_classes = [roles.api_roles(*roles.ALL_ROLES)]
+    permission_classes = [roles.api_permission(Perm.USE_APP)]
 
     @extend_schema(parameters=[TermsScheduleInputSerializer], responses=TermsScheduleSerializer)
     @action(detail=True, methods=["get"])
@@ -171,7 +169,7 @@ class VendorViewSet(
     serializer_class = VendorSerializer
     filterset_class = VendorFilter
     ordering_fields = ["id", "name"]
-    permission_classes = [roles.api_roles(*VENDOR_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_VENDORS)]
 
     @staticmethod
     def _duplicates(exc: services.PossibleDuplicate) -> Response:
@@ -308,7 +306,7 @@ class BankAccountViewSet(
     serializer_class = BankAccountSerializer
     filterset_class = BankAccountFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*VENDOR_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_VENDORS)]
 
     @extend_schema(request=BankChangeInputSerializer, responses={201: BankAccountSerializer})
     def create(self, request: Request) -> Response:
@@ -436,7 +434,7 @@ class ContractViewSet(
     serializer_class = ContractSerializer
     filterset_class = ContractFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*VENDOR_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_VENDORS)]
 
     @extend_schema(request=ContractCreateSerializer, responses={201: ContractSerializer})
     def create(self, request: Request) -> Response:

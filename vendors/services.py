@@ -18,6 +18,7 @@ from p2p.celery import enqueue
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditAction, AuditEvent
 from p2p.money import round_quantity
+from p2p.roles import Perm
 from vendors import importing, selectors, validation
 from vendors.models import (
     BankAccount,
@@ -28,11 +29,6 @@ from vendors.models import (
     VendorImport,
 )
 
-VENDOR_EDITORS = (roles.BUYER, roles.AP_MANAGER, roles.ADMIN)
-# Who may enter a bank change, and who may verify one (never the same person).
-BANK_MAKERS = (roles.BUYER, roles.AP_CLERK, roles.AP_MANAGER)
-BANK_CHECKERS = (roles.BUYER, roles.AP_MANAGER)
-CONTRACT_EDITORS = (roles.BUYER, roles.ADMIN)
 # Creating or renaming vendors takes this transaction-level lock, so two clerks entering
 # the same vendor at once cannot both pass the duplicate check.
 _VENDOR_MASTER_LOCK = 724_101
@@ -134,7 +130,7 @@ def vendor_create(
     name raises PossibleDuplicate unless the user confirmed after seeing the matches.
     Bank details given here start as a pending change that a second person verifies.
     """
-    roles.require_role(by, *VENDOR_EDITORS)
+    roles.require(by, Perm.EDIT_VENDORS)
     details = clean_vendor_details(
         VendorDetails(name, payment_terms, tax_id, country, currency, email, remit_to)
     )
@@ -173,7 +169,7 @@ def vendor_update(
     confirm_duplicates: bool = False,
 ) -> Vendor:
     """Change a vendor's master data; every changed field is recorded old → new."""
-    roles.require_role(by, *VENDOR_EDITORS)
+    roles.require(by, Perm.EDIT_VENDORS)
     details = clean_vendor_details(details)
     with transaction.atomic():
         _lock_vendor_master()
@@ -202,7 +198,7 @@ def vendor_update(
 
 def vendor_set_status(*, vendor: Vendor, status: str, by: User, note: str = "") -> Vendor:
     """Activate or block a vendor; blocking needs a reason, which AP sees on the hold list."""
-    roles.require_role(by, *VENDOR_EDITORS)
+    roles.require(by, Perm.EDIT_VENDORS)
     note = note.strip()
     if status == Vendor.Status.BLOCKED and not note:
         raise DomainError("Say why the vendor is blocked; AP and buyers will see the reason.")
@@ -252,7 +248,7 @@ def bank_account_request(
     *, vendor: Vendor, by: User, account_holder: str, iban: str, bic: str = ""
 ) -> BankAccount:
     """Record new bank details; they take effect only when a different user verifies them."""
-    roles.require_role(by, *BANK_MAKERS)
+    roles.require(by, Perm.REQUEST_BANK_CHANGE)
     account_holder = " ".join(account_holder.split())
     if not account_holder:
         raise DomainError("Enter the account holder's name as the bank knows it.")
@@ -271,7 +267,7 @@ def bank_account_verify(
     The screens and the API make the checker re-key the IBAN they confirmed with the vendor
     (call-back on a known number), so the full IBAN never has to be shown to anyone.
     """
-    roles.require_role(by, *BANK_CHECKERS)
+    roles.require(by, Perm.APPROVE_BANK_CHANGE)
     with transaction.atomic():
         account = BankAccount.objects.select_for_update().get(pk=account.pk)
         if account.requested_by_id == by.pk:
@@ -308,7 +304,7 @@ def bank_account_verify(
 
 def bank_account_reject(*, account: BankAccount, by: User, reason: str) -> BankAccount:
     """Turn down a pending bank change (suspected fraud, a typo); the old account stays."""
-    roles.require_role(by, *BANK_MAKERS)
+    roles.require(by, Perm.REQUEST_BANK_CHANGE)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the bank change is rejected.")
@@ -386,7 +382,7 @@ def contract_create(
     notes: str = "",
 ) -> Contract:
     """A draft contract with its rate card; prices apply once it is activated."""
-    roles.require_role(by, *CONTRACT_EDITORS)
+    roles.require(by, Perm.EDIT_CONTRACTS)
     number, title, currency = _check_contract_header(
         vendor, number, title, currency, valid_from, valid_to
     )
@@ -430,7 +426,7 @@ def contract_update(
     notes: str = "",
 ) -> Contract:
     """Edit a draft contract and replace its rate card; active prices are never rewritten."""
-    roles.require_role(by, *CONTRACT_EDITORS)
+    roles.require(by, Perm.EDIT_CONTRACTS)
     with transaction.atomic():
         contract = Contract.objects.select_for_update().select_related("vendor").get(pk=contract.pk)
         if contract.status != Contract.Status.DRAFT:
@@ -460,7 +456,7 @@ def contract_update(
 
 def contract_activate(*, contract: Contract, by: User) -> Contract:
     """Put a draft's prices in force; refused when another active contract prices the same item."""
-    roles.require_role(by, *CONTRACT_EDITORS)
+    roles.require(by, Perm.EDIT_CONTRACTS)
     with transaction.atomic():
         # Lock the vendor first so two activations for one vendor run one after the other.
         vendor = Vendor.objects.select_for_update().get(pk=contract.vendor_id)
@@ -489,7 +485,7 @@ def contract_activate(*, contract: Contract, by: User) -> Contract:
 
 def contract_terminate(*, contract: Contract, by: User, reason: str) -> Contract:
     """End a contract early (or drop a draft); its prices stop applying at once."""
-    roles.require_role(by, *CONTRACT_EDITORS)
+    roles.require(by, Perm.EDIT_CONTRACTS)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the contract is terminated.")
@@ -522,7 +518,7 @@ def vendor_import_start(
     *, by: User, file_name: str, content: str, valid_rows_only: bool = False
 ) -> VendorImport:
     """Store an uploaded vendor file and queue it; the worker checks and imports it."""
-    roles.require_role(by, *VENDOR_EDITORS)
+    roles.require(by, Perm.EDIT_VENDORS)
     importing.check_header(content)
     with transaction.atomic():
         vendor_import = VendorImport.objects.create(
@@ -544,7 +540,7 @@ def vendor_import_start(
 
 def vendor_import_valid_rows(*, vendor_import: VendorImport, by: User) -> VendorImport:
     """After reading the report, import only the good rows of a rejected file."""
-    roles.require_role(by, *VENDOR_EDITORS)
+    roles.require(by, Perm.EDIT_VENDORS)
     with transaction.atomic():
         vendor_import = VendorImport.objects.select_for_update().get(pk=vendor_import.pk)
         if vendor_import.status == VendorImport.Status.REJECTED and not (

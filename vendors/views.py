@@ -22,8 +22,8 @@ from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
+from p2p.roles import Perm
 from vendors import selectors, services
-from vendors.api import VENDOR_READERS
 from vendors.filters import ContractFilter, VendorFilter
 from vendors.forms import (
     LINES_PREFIX,
@@ -40,7 +40,6 @@ from vendors.models import BankAccount, Contract, PaymentTerms, Vendor, VendorIm
 
 PAGE_SIZE = 50
 TIMELINE_EVENTS = 50
-HOLD_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER)
 
 
 def _page(request: AuthenticatedHttpRequest, rows: QuerySet):
@@ -48,11 +47,9 @@ def _page(request: AuthenticatedHttpRequest, rows: QuerySet):
 
 
 def _section(request: AuthenticatedHttpRequest, active: str) -> dict:
-    """Context for the vendor area's tabs: which is current and which this user may open."""
+    """Context for the vendor area's tabs: which is current (perms_p2p says which show)."""
     return {
         "active": active,
-        "perms_holds": roles.has_role(request.user, *HOLD_READERS),
-        "perms_import": roles.has_role(request.user, *services.VENDOR_EDITORS),
     }
 
 
@@ -74,7 +71,7 @@ def _first(accounts: list[BankAccount], status: str) -> BankAccount | None:
     return next((account for account in accounts if account.status == status), None)
 
 
-@roles.role_required(*VENDOR_READERS)
+@roles.role_required(Perm.READ_VENDORS)
 @require_GET
 def vendor_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every vendor with its terms, status and whether its bank details are verified."""
@@ -90,7 +87,7 @@ def vendor_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "filter": vendor_filter,
             "page": page,
             "filtered": any(request.GET.get(key) for key in ("q", "status", "country")),
-            "can_edit": roles.has_role(request.user, *services.VENDOR_EDITORS),
+            "can_edit": roles.may(request.user, Perm.EDIT_VENDORS),
             **_section(request, "vendors"),
         },
     )
@@ -106,7 +103,7 @@ def _render_vendor_form(
     )
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_http_methods(["GET", "POST"])
 def vendor_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new vendor in onboarding; duplicates are refused (tax id) or shown for confirmation."""
@@ -136,7 +133,7 @@ def vendor_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _render_vendor_form(request, form, None, duplicates)
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_http_methods(["GET", "POST"])
 def vendor_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Change a vendor's master data (bank details change through the maker-checker)."""
@@ -164,7 +161,7 @@ def vendor_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _render_vendor_form(request, form, vendor, duplicates)
 
 
-@roles.role_required(*VENDOR_READERS)
+@roles.role_required(Perm.READ_VENDORS)
 @require_GET
 def vendor_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One vendor: facts, payment hold, bank accounts, scorecard, contracts, open documents."""
@@ -185,7 +182,7 @@ def vendor_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     # The newest events, shown oldest first like every other timeline.
     events = list(AuditEvent.objects.for_objects(refs).order_by("-at", "-id")[:TIMELINE_EVENTS])
     events.reverse()
-    can_edit = roles.has_role(user, *services.VENDOR_EDITORS)
+    can_edit = roles.may(user, Perm.EDIT_VENDORS)
     return render(
         request,
         "vendors/vendor_detail.html",
@@ -196,15 +193,14 @@ def vendor_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "hold_reasons": selectors.hold_reasons(vendor),
             "contracts": contracts,
             "events": events,
-            "can_open_runs": roles.has_role(user, *roles.PAYMENT_READERS),
-            "perms_holds": roles.has_role(user, *HOLD_READERS),
+            "can_open_runs": roles.may(user, Perm.READ_PAYMENTS),
             "can_edit": can_edit,
-            "can_request_bank": roles.has_role(user, *services.BANK_MAKERS) and pending is None,
+            "can_request_bank": roles.may(user, Perm.REQUEST_BANK_CHANGE) and pending is None,
             "can_verify": pending is not None
             and pending.requested_by_id != user.pk
-            and roles.has_role(user, *services.BANK_CHECKERS),
-            "can_reject": pending is not None and roles.has_role(user, *services.BANK_MAKERS),
-            "can_contract": roles.has_role(user, *services.CONTRACT_EDITORS),
+            and roles.may(user, Perm.APPROVE_BANK_CHANGE),
+            "can_reject": pending is not None and roles.may(user, Perm.REQUEST_BANK_CHANGE),
+            "can_contract": roles.may(user, Perm.EDIT_CONTRACTS),
             "status_form": StatusForm(),
             "bank_form": BankChangeForm(initial={"account_holder": vendor.name}),
             "verify_form": BankVerifyForm(),
@@ -213,7 +209,7 @@ def vendor_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_POST
 def vendor_set_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Activate or block the vendor, with a reason."""
@@ -240,7 +236,7 @@ def _form_errors(form) -> str:
     return " ".join(error for errors in form.errors.values() for error in errors)
 
 
-@roles.role_required(*services.BANK_MAKERS)
+@roles.role_required(Perm.REQUEST_BANK_CHANGE)
 @require_POST
 def bank_change_request(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Enter new bank details; payments hold until someone else verifies them."""
@@ -262,7 +258,7 @@ def bank_change_request(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
     return redirect("vendors:vendor_detail", pk=pk)
 
 
-@roles.role_required(*services.BANK_CHECKERS)
+@roles.role_required(Perm.APPROVE_BANK_CHANGE)
 @require_POST
 def bank_change_verify(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The second person confirms the change by re-keying the IBAN."""
@@ -284,7 +280,7 @@ def bank_change_verify(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
     return redirect("vendors:vendor_detail", pk=account.vendor_id)
 
 
-@roles.role_required(*services.BANK_MAKERS)
+@roles.role_required(Perm.REQUEST_BANK_CHANGE)
 @require_POST
 def bank_change_reject(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Turn down a pending bank change."""
@@ -307,7 +303,7 @@ def bank_change_reject(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
 # --- payment holds ----------------------------------------------------------------------------
 
 
-@roles.role_required(*HOLD_READERS)
+@roles.role_required(Perm.READ_PAYMENT_HOLDS)
 @require_GET
 def payment_holds(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Vendors whose invoices payment runs leave out, why, and how much is held.
@@ -326,7 +322,7 @@ def payment_holds(request: AuthenticatedHttpRequest) -> HttpResponse:
 # --- contracts --------------------------------------------------------------------------------
 
 
-@roles.role_required(*VENDOR_READERS)
+@roles.role_required(Perm.READ_VENDORS)
 @require_GET
 def contract_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Contracts and their validity, filterable by vendor, status and item."""
@@ -340,7 +336,7 @@ def contract_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "filter": contract_filter,
             "page": _page(request, contract_filter.qs),
             "filtered": any(request.GET.get(k) for k in ("q", "status", "vendor")),
-            "can_contract": roles.has_role(request.user, *services.CONTRACT_EDITORS),
+            "can_contract": roles.may(request.user, Perm.EDIT_CONTRACTS),
             **_section(request, "contracts"),
         },
     )
@@ -354,7 +350,7 @@ def _render_contract_form(request, form, lines, contract=None) -> HttpResponse:
     )
 
 
-@roles.role_required(*services.CONTRACT_EDITORS)
+@roles.role_required(Perm.EDIT_CONTRACTS)
 @require_http_methods(["GET", "POST"])
 def contract_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A draft contract with its rate card."""
@@ -393,7 +389,7 @@ def contract_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _render_contract_form(request, form, lines)
 
 
-@roles.role_required(*services.CONTRACT_EDITORS)
+@roles.role_required(Perm.EDIT_CONTRACTS)
 @require_http_methods(["GET", "POST"])
 def contract_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Edit a draft contract and its rate card."""
@@ -445,7 +441,7 @@ def contract_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _render_contract_form(request, form, lines, contract)
 
 
-@roles.role_required(*services.CONTRACT_EDITORS)
+@roles.role_required(Perm.EDIT_CONTRACTS)
 @require_GET
 def contract_line_row(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx: one empty rate-card row for the contract form."""
@@ -462,12 +458,12 @@ def contract_line_row(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*VENDOR_READERS)
+@roles.role_required(Perm.READ_VENDORS)
 @require_GET
 def contract_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A contract, its rate card and its history."""
     contract = get_object_or_404(Contract.objects.select_related("vendor", "created_by"), pk=pk)
-    can_contract = roles.has_role(request.user, *services.CONTRACT_EDITORS)
+    can_contract = roles.may(request.user, Perm.EDIT_CONTRACTS)
     return render(
         request,
         "vendors/contract_detail.html",
@@ -486,7 +482,7 @@ def contract_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(*services.CONTRACT_EDITORS)
+@roles.role_required(Perm.EDIT_CONTRACTS)
 @require_POST
 def contract_activate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Put a draft contract's prices in force."""
@@ -502,7 +498,7 @@ def contract_activate(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     return redirect("vendors:contract_detail", pk=pk)
 
 
-@roles.role_required(*services.CONTRACT_EDITORS)
+@roles.role_required(Perm.EDIT_CONTRACTS)
 @require_POST
 def contract_terminate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """End a contract (or drop a draft), with a reason."""
@@ -533,7 +529,7 @@ SAMPLE_CSV = (
 )
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_http_methods(["GET", "POST"])
 def vendor_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Upload a CSV file of vendors; the checking and import run in the background."""
@@ -566,7 +562,7 @@ def vendor_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_GET
 def vendor_import_sample(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A sample file with the expected columns."""
@@ -584,7 +580,7 @@ def _import_context(vendor_import: VendorImport) -> dict:
     }
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_GET
 def vendor_import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The import's progress while it runs, then its report: every bad row by line number."""
@@ -594,7 +590,7 @@ def vendor_import_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
     return render(request, "vendors/import_detail.html", _import_context(vendor_import))
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_GET
 def vendor_import_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """htmx polling target: the progress bar, or the full report once the import finished."""
@@ -606,7 +602,7 @@ def vendor_import_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
     return response
 
 
-@roles.role_required(*services.VENDOR_EDITORS)
+@roles.role_required(Perm.EDIT_VENDORS)
 @require_POST
 def vendor_import_valid_rows(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Import the good rows of a rejected file."""

@@ -16,25 +16,21 @@ from rest_framework.response import Response
 from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.http import request_user
+from p2p.roles import Perm
 from payables.filters import InvoiceExceptionFilter
 from payables.models.exceptions import BulkJob, BulkJobItem, ExceptionComment, InvoiceException
 from payables.models.invoices import Invoice
 from payables.selectors import exceptions as exception_selectors
+from payables.services.actions import exception_act
 from payables.services.bulk import bulk_resolve_start
 from payables.services.exceptions import (
-    BULK_ACTIONS,
-    Action,
+    action_choices,
     exception_claim,
     exception_claim_next,
     exception_comment,
     exception_release,
 )
-from payables.services.resolutions import exception_act
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
-
-AP = (roles.AP_CLERK, roles.AP_MANAGER)
-EXCEPTION_READERS = (roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
-
 
 # --- output serializers -------------------------------------------------------------------
 
@@ -165,7 +161,7 @@ class ExceptionResolveSerializer(serializers.Serializer):
     reject_invoice: note = reason sent to the vendor.
     """
 
-    resolution = serializers.ChoiceField(choices=Action.choices)
+    resolution = serializers.ChoiceField(choices=action_choices())
     root_cause = serializers.ChoiceField(
         choices=InvoiceException.RootCause.choices,
         required=False,
@@ -201,9 +197,7 @@ class BulkResolveSerializer(serializers.Serializer):
     """One resolution for many exceptions, run in the background."""
 
     exceptions = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
-    resolution = serializers.ChoiceField(
-        choices=[(action.value, action.label) for action in BULK_ACTIONS]
-    )
+    resolution = serializers.ChoiceField(choices=action_choices(bulk=True))
     root_cause = serializers.ChoiceField(choices=InvoiceException.RootCause.choices)
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
     max_amount = serializers.DecimalField(
@@ -225,7 +219,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
     serializer_class = InvoiceExceptionSerializer
     filterset_class = InvoiceExceptionFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*EXCEPTION_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_EXCEPTIONS)]
 
     def get_queryset(self) -> QuerySet[InvoiceException]:
         if getattr(self, "swagger_fake_view", False):
@@ -300,7 +294,7 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         detail=False,
         methods=["post"],
         url_path="bulk-resolve",
-        permission_classes=[roles.api_roles(*AP)],
+        permission_classes=[roles.api_permission(Perm.RESOLVE_IN_BULK)],
     )
     def bulk_resolve(self, request: Request) -> Response:
         """Apply one resolution to many exceptions as a background job (poll bulk-jobs/<id>)."""
@@ -321,14 +315,14 @@ class InvoiceExceptionViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet)
         detail=False,
         methods=["get"],
         url_path=r"bulk-jobs/(?P<job_id>[0-9]+)",
-        permission_classes=[roles.api_roles(*AP)],
+        permission_classes=[roles.api_permission(Perm.RESOLVE_IN_BULK)],
     )
     def bulk_job(self, request: Request, job_id: str) -> Response:
         """A bulk job's progress; once done, each exception's outcome."""
         job = BulkJob.objects.filter(pk=job_id).first()
         if job is None or (
             job.created_by_id != request_user(request).pk
-            and not roles.has_role(request_user(request), roles.AP_MANAGER)
+            and not roles.may(request_user(request), Perm.SUPERVISE_EXCEPTIONS)
         ):
             raise NotFound("No such bulk job.")
         return Response(BulkJobSerializer(job).data)

@@ -25,6 +25,7 @@ from p2p.api import FreshResponseMixin, validated_input
 from p2p.dates import implausible_date
 from p2p.http import request_user
 from p2p.money import ZERO
+from p2p.roles import Perm
 from payables.einvoice.csv_import import COMMA, POINT
 from payables.filters import InvoiceFilter
 from payables.models.exceptions import InvoiceException
@@ -34,9 +35,6 @@ from payables.services.invoices import InvoiceLineInput, invoice_capture
 from payables.uploads import import_limit, install_upload_limiter, refused_request, refused_uploads
 from procurement.models import PurchaseOrder
 from vendors.models import Vendor
-
-AP = (roles.AP_CLERK, roles.AP_MANAGER)
-
 
 # --- output serializers -------------------------------------------------------------------
 
@@ -205,7 +203,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InvoiceSerializer
     filterset_class = InvoiceFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*roles.INVOICE_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_INVOICES)]
 
     def get_queryset(self) -> QuerySet[Invoice]:
         return (
@@ -222,7 +220,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action == "create":
-            return [roles.api_roles(*AP)()]
+            return [roles.api_permission(Perm.CAPTURE_INVOICE)()]
         return super().get_permissions()
 
     def initialize_request(self, request, *args, **kwargs):
@@ -269,7 +267,7 @@ class InvoiceViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         methods=["post"],
         url_path="import",
         parser_classes=[MultiPartParser],
-        permission_classes=[roles.api_roles(*AP)],
+        permission_classes=[roles.api_permission(Perm.CAPTURE_INVOICE)],
     )
     def import_files(self, request: Request) -> Response:
         """Import e-invoice and CSV files, the same importer as `import_invoices`.

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from p2p import accounts, roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.http import request_user
+from p2p.roles import Perm
 from payables.filters import PaymentRunFilter
 from payables.idempotency import idempotent
 from payables.models.invoices import Invoice
@@ -32,7 +33,6 @@ from payables.models.payments import (
 from payables.services import payments, settlement
 from vendors.models import Vendor
 
-AP = (roles.AP_CLERK, roles.AP_MANAGER)
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     str,
@@ -303,7 +303,7 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     filterset_class = PaymentRunFilter
     ordering_fields = ["id"]
     serializer_class = PaymentRunSerializer
-    permission_classes = [roles.api_roles(*roles.PAYMENT_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_PAYMENTS)]
 
     def get_queryset(self) -> QuerySet[PaymentRun]:
         return PaymentRun.objects.select_related("prepared_by", "approved_by").prefetch_related(
@@ -318,7 +318,7 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action in ("create", "add_invoice", "remove_invoice"):
-            return [roles.api_roles(*AP)()]
+            return [roles.api_permission(Perm.PROPOSE_RUN)()]
         return super().get_permissions()
 
     @extend_schema(
@@ -341,7 +341,7 @@ class PaymentRunViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[roles.api_roles(roles.AP_MANAGER, roles.FINANCE_LEADER)],
+        permission_classes=[roles.api_permission(Perm.APPROVE_RUN)],
     )
     @idempotent
     def approve(self, request: Request, pk: str | None = None) -> Response:

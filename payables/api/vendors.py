@@ -7,9 +7,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from p2p import roles
+from p2p.roles import Perm
 from payables.selectors.vendors import SCORECARD_PERIODS, vendor_scorecard, vendors_on_payment_hold
 from vendors import selectors
-from vendors.api import VENDOR_READERS, VendorSerializer
+from vendors.api import VendorSerializer
 from vendors.filters import VendorFilter
 from vendors.models import Vendor
 
@@ -75,7 +76,7 @@ class VendorFiguresViewSet(viewsets.GenericViewSet):
     serializer_class = VendorSerializer
     filterset_class = VendorFilter
     ordering_fields = ["id", "name"]
-    permission_classes = [roles.api_roles(*VENDOR_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_VENDORS)]
 
     @extend_schema(
         parameters=[OpenApiParameter("period", str, enum=list(SCORECARD_PERIODS), default="12m")],
@@ -94,7 +95,7 @@ class VendorFiguresViewSet(viewsets.GenericViewSet):
         url_path="payment-holds",
         filterset_class=None,
         pagination_class=None,
-        permission_classes=[roles.api_roles(roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER)],
+        permission_classes=[roles.api_permission(Perm.READ_PAYMENT_HOLDS)],
     )
     def payment_holds(self, request: Request) -> Response:
         """Vendors whose invoices payment runs leave out, with the reasons and amounts held."""

@@ -9,7 +9,11 @@ from django.utils import timezone
 from payables.forms.invoices import DateInput
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
-from payables.services.exceptions import BULK_ACTIONS, Action
+from payables.services.exceptions import (
+    ACTIONS,
+    ExceptionAction,
+    action_choices,
+)
 from payables.services.resolutions import credit_notes_for
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
 
@@ -43,10 +47,20 @@ def _note_field(label: str = "Note", required: bool = False) -> forms.CharField:
 
 
 class ActionForm(forms.Form):
-    """Base: knows its exception, so choices and defaults can follow it."""
+    """Base: knows its exception, so choices and defaults can follow it.
+
+    An action whose input is a root cause and a note needs no form of its own: form_for
+    builds one from its registry entry. A subclass naming its `action` replaces that.
+    """
 
     action: str = ""
     note = _note_field()
+    _custom: dict[str, type["ActionForm"]] = {}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.action:
+            ActionForm._custom[cls.action] = cls
 
     def __init__(self, *args: Any, exception: InvoiceException, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", f"id_{exception.pk}_{self.action}_%s")
@@ -56,21 +70,17 @@ class ActionForm(forms.Form):
             self.initial.setdefault("root_cause", self.default_root_cause())
 
     def default_root_cause(self) -> str:
-        return self.exception.root_cause or self.exception.suggested_root_cause
-
-
-class AcceptForm(ActionForm):
-    """Let the variance through; above the threshold only an AP manager may."""
-
-    action = Action.ACCEPT_VARIANCE
-    root_cause = _root_cause_field()
-    field_order = ["root_cause", "note"]
+        return (
+            ACTIONS[self.action].root_cause
+            or self.exception.root_cause
+            or self.exception.suggested_root_cause
+        )
 
 
 class CreditRequestForm(ActionForm):
     """Ask the vendor for a credit note (emailed to their contact)."""
 
-    action = Action.REQUEST_CREDIT_NOTE
+    action = "request_credit_note"
     root_cause = _root_cause_field()
     amount = forms.DecimalField(
         label="Credit note amount",
@@ -90,7 +100,7 @@ class CreditRequestForm(ActionForm):
 class CreditSettleForm(ActionForm):
     """Close the exception against a credit note the vendor sent."""
 
-    action = Action.SETTLE_CREDIT_NOTE
+    action = "settle_credit_note"
     credit_note: "forms.ModelChoiceField[Invoice]" = forms.ModelChoiceField(
         queryset=None, empty_label="Choose the credit note…", label="Credit note"
     )
@@ -109,7 +119,7 @@ class CreditSettleForm(ActionForm):
 class CorrectPoForm(ActionForm):
     """Revise the PO line to what was really agreed."""
 
-    action = Action.CORRECT_PO
+    action = "correct_po"
     unit_price = forms.DecimalField(label="Correct unit price", required=False, **QUANTITY)
     quantity = forms.DecimalField(label="Correct quantity", required=False, **QUANTITY)
     root_cause = _root_cause_field()
@@ -136,7 +146,7 @@ class CorrectPoForm(ActionForm):
 class ReceiptForm(ActionForm):
     """Record what arrived on the PO line."""
 
-    action = Action.POST_RECEIPT
+    action = "post_receipt"
     quantity = forms.DecimalField(
         label="Quantity received", min_value=Decimal("0.0001"), **QUANTITY
     )
@@ -154,7 +164,7 @@ class ReceiptForm(ActionForm):
 class RecodeForm(ActionForm):
     """Point the line at the right PO line, GL account or cost center."""
 
-    action = Action.RECODE
+    action = "recode"
     po_line = forms.ModelChoiceField(
         queryset=PurchaseOrderLine.objects.none(), required=False, empty_label="Keep as it is"
     )
@@ -188,9 +198,6 @@ class RecodeForm(ActionForm):
                 f"{line.line_no} · {line.description} · {line.unit_price.normalize():f}"
             )
 
-    def default_root_cause(self) -> str:
-        return RootCause.BAD_CODING
-
     def clean(self) -> dict[str, Any]:
         super().clean()
         cleaned = self.cleaned_data
@@ -199,47 +206,30 @@ class RecodeForm(ActionForm):
         return cleaned
 
 
-class DuplicateForm(ActionForm):
-    """The same bill was already captured: reject this copy."""
-
-    action = Action.MARK_DUPLICATE
-    root_cause = _root_cause_field()
-    field_order = ["root_cause", "note"]
-
-    def default_root_cause(self) -> str:
-        return RootCause.DUPLICATE_SUBMISSION
-
-
 class RejectForm(ActionForm):
     """Send the invoice back with a reason the vendor receives."""
 
-    action = Action.REJECT_INVOICE
+    action = "reject_invoice"
     root_cause = _root_cause_field()
     note = _note_field("Reason (sent to the vendor)", required=True)
     field_order = ["note", "root_cause"]
 
 
-class StopWaitingForm(ActionForm):
-    """The vendor will not send a credit note: work the exception again."""
-
-    action = Action.STOP_WAITING
-    field_order = ["note"]
-
-
-ACTION_FORMS: dict[str, type[ActionForm]] = {
-    form.action: form
-    for form in (
-        CorrectPoForm,
-        CreditRequestForm,
-        CreditSettleForm,
-        AcceptForm,
-        ReceiptForm,
-        RecodeForm,
-        DuplicateForm,
-        RejectForm,
-        StopWaitingForm,
+def form_for(entry: ExceptionAction) -> type[ActionForm]:
+    """The action's own form, or one built from what its registry entry asks for."""
+    if entry.name in ActionForm._custom:
+        return ActionForm._custom[entry.name]
+    fields: dict[str, forms.Field] = {
+        "note": _note_field(required=any(name == "note" for name, _ in entry.required))
+    }
+    if entry.asks_root_cause:
+        fields = {"root_cause": _root_cause_field(), **fields}
+    attrs = {"action": "", "__doc__": entry.label, **fields}
+    form: type[ActionForm] = type(
+        f"{entry.name.title().replace('_', '')}Form", (ActionForm,), attrs
     )
-}
+    form.action = entry.name
+    return form
 
 
 class CommentForm(forms.Form):
@@ -258,9 +248,7 @@ class BulkForm(forms.Form):
     """One resolution for the selected exceptions."""
 
     ids = forms.TypedMultipleChoiceField(coerce=int, choices=(), label="Exceptions")
-    action = forms.ChoiceField(
-        choices=[(action.value, action.label) for action in BULK_ACTIONS], label="Apply"
-    )
+    action = forms.ChoiceField(choices=lambda: action_choices(bulk=True), label="Apply")
     root_cause = _root_cause_field()
     max_amount = forms.DecimalField(
         label="Only up to (at stake)",

@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from p2p import roles
+from p2p.roles import Perm
 from payables.filters import InvoiceExceptionFilter
 from payables.models.exceptions import (
     ExceptionComment,
@@ -54,18 +55,18 @@ def exception_scope(user: User) -> tuple[InvoiceExceptionQuerySet, str]:
     raised on a PO they own); a requester the receipts they still have to record.
     """
     exceptions = InvoiceException.objects.all()
-    if roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER):
+    if roles.may(user, Perm.WORK_ALL_EXCEPTIONS):
         return exceptions, "ap"
     mine = Q(pk__in=[])
     scope = []
-    if roles.has_role(user, roles.BUYER):
+    if roles.may(user, Perm.ANSWER_DISPUTES):
         mine |= Q(owner=InvoiceException.Owner.BUYER) & (
             Q(owner_user=user) | Q(invoice__purchase_order__buyer=user)
         )
         # A missing receipt falls to the buyer only when the PO has no requester.
         mine |= Q(type=InvoiceException.Type.MISSING_RECEIPT, owner_user=user)
         scope.append("buyer")
-    if roles.has_role(user, roles.REQUESTER):
+    if roles.may(user, Perm.RAISE_REQUEST):
         mine |= Q(type=InvoiceException.Type.MISSING_RECEIPT, owner_user=user)
         scope.append("requester")
     return exceptions.filter(mine), "+".join(scope) or "none"

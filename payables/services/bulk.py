@@ -14,15 +14,10 @@ from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import parse_decimal
+from p2p.roles import Perm
 from payables.models.exceptions import BulkJob, BulkJobItem, InvoiceException
-from payables.services.exceptions import BULK_ACTIONS, Action
-from payables.services.resolutions import (
-    exception_accept_variance,
-    exception_reject_invoice,
-    exception_request_credit_note,
-    rematch_on_commit,
-    require_root_cause,
-)
+from payables.services.exceptions import ACTIONS, ActionInput
+from payables.services.resolutions import rematch_on_commit, require_root_cause
 
 BULK_MAX_ITEMS = 1000
 
@@ -37,11 +32,11 @@ def bulk_resolve_start(
     max_amount: Decimal | None = None,
 ) -> BulkJob:
     """Queue one resolution for many exceptions; a worker applies it one exception at a time."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
-    if action not in BULK_ACTIONS:
-        raise DomainError(
-            "In bulk you can accept variances, request credit notes or reject invoices."
-        )
+    roles.require(by, Perm.RESOLVE_IN_BULK)
+    entry = ACTIONS.get(action)
+    if entry is None or not entry.bulk:
+        offered = [entry.label.lower() for entry in ACTIONS.values() if entry.bulk]
+        raise DomainError(f"In bulk you can {', '.join(offered[:-1])} or {offered[-1]}.")
     root_cause = require_root_cause(root_cause)
     ids = sorted({int(pk) for pk in exception_ids})
     if not ids:
@@ -49,8 +44,10 @@ def bulk_resolve_start(
     if len(ids) > BULK_MAX_ITEMS:
         raise DomainError(f"Select at most {BULK_MAX_ITEMS} exceptions at once.")
     note = note.strip()
-    if action == Action.REJECT_INVOICE and not note:
-        raise DomainError("Give the reason for rejecting; it is sent to each vendor.")
+    # A bulk job carries a root cause and a note; an action that needs more is not offered.
+    for field, missing in entry.required:
+        if field == "note" and not note:
+            raise DomainError(missing)
     if max_amount is not None:
         max_amount = parse_decimal(max_amount, "Limit")
         if max_amount < 0:
@@ -85,22 +82,11 @@ def bulk_resolve_start(
 
 
 def _apply_bulk(job: BulkJob, exception: InvoiceException, by: User) -> None:
-    if job.resolution == Action.ACCEPT_VARIANCE:
-        if job.max_amount is not None and exception.amount_at_stake > job.max_amount:
-            raise DomainError(
-                f"{exception.amount_at_stake} at stake is above this job's limit of {job.max_amount}."
-            )
-        exception_accept_variance(
-            exception=exception, by=by, root_cause=job.root_cause, note=job.note, enqueue=False
-        )
-    elif job.resolution == Action.REQUEST_CREDIT_NOTE:
-        exception_request_credit_note(
-            exception=exception, by=by, root_cause=job.root_cause, message=job.note
-        )
-    else:
-        exception_reject_invoice(
-            exception=exception, by=by, reason=job.note, root_cause=job.root_cause
-        )
+    # The job re-matches every invoice it resolved once at the end, not one task per item.
+    answer = ActionInput(
+        root_cause=job.root_cause, note=job.note, max_amount=job.max_amount, enqueue=False
+    )
+    ACTIONS[job.resolution].perform(exception, by, answer)
 
 
 def bulk_job_run(job_id: int) -> BulkJob:
@@ -143,7 +129,7 @@ def bulk_job_run(job_id: int) -> BulkJob:
             extra_fields=["finished_at"],
             changes={"succeeded": job.succeeded, "failed": job.failed},
         )
-        if job.resolution == Action.ACCEPT_VARIANCE:
+        if ACTIONS[job.resolution].rematches:
             rematch_on_commit(
                 list(
                     InvoiceException.objects.filter(

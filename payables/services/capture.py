@@ -26,6 +26,7 @@ from p2p.audit import audit_record, transition
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
+from p2p.roles import Perm
 from payables.models.capture import ImportBatch
 from payables.models.invoices import Invoice, InvoiceAttachment
 from payables.services.importing import ImportResult, import_csv, import_files
@@ -109,7 +110,7 @@ def attachments_add(
     *, invoice: Invoice, uploads: Sequence["File[bytes]"], by: User
 ) -> list[InvoiceAttachment]:
     """Keep the vendor's PDF (or scan) with an invoice; all files or none."""
-    roles.require_role(by, *roles.AP)
+    roles.require(by, Perm.CAPTURE_INVOICE)
     checked = [(upload, check_attachment(upload)) for upload in uploads]
     if not checked:
         raise DomainError("Choose the file to attach.")
@@ -264,7 +265,7 @@ def import_uploads(
     valid_only). The original of each imported e-invoice is kept as its attachment. A CSV's
     decimal mark is `decimal_mark` (point or comma) when the clerk chose one.
     """
-    roles.require_role(by, *roles.AP)
+    roles.require(by, Perm.CAPTURE_INVOICE)
     progress = progress or ImportProgress()
     results: dict[int, list[ImportResult]] = {}
     for upload in uploads:
@@ -356,7 +357,7 @@ def import_batch_create(
     decimal_mark: str = "",
 ) -> ImportBatch:
     """Keep the uploaded files and queue their import; the task reports progress on the batch."""
-    roles.require_role(by, *roles.AP)
+    roles.require(by, Perm.CAPTURE_INVOICE)
     if not files and not refused:
         raise DomainError("Choose at least one file to import.")
     if len(files) + len(refused) > MAX_UPLOAD_FILES:

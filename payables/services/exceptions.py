@@ -1,17 +1,23 @@
-"""Working an exception: the actions each type offers, who may take them, claims, comments and mentions.
+"""Working an exception: the registry of actions, who may take them, claims, comments, mentions.
 
-Adding an action means one Action entry, its place in ACTIONS_BY_TYPE (or WAITING_ACTIONS)
-and its service in payables.services.resolutions.
+Every action (resolution) is one `@exception_action(...)` entry in payables.services.actions,
+calling its service in payables.services.resolutions: its name and label, the exception types
+it answers, who may take it, what input it needs and the message shown after it. The pages,
+the API, bulk jobs and the templates all read ACTIONS; nothing else lists the actions.
 """
 
 import datetime as dt
+import enum
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
-from django.db import models, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,13 +25,16 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditAction
+from p2p.roles import Perm
 from payables.models.exceptions import (
     ExceptionComment,
     ExceptionMention,
     InvoiceException,
     InvoiceExceptionQuerySet,
 )
+from payables.models.invoices import Invoice
 from payables.models.payments import CompanySettings
+from procurement.models import CostCenter, GLAccount, PurchaseOrderLine
 
 # A claim lapses after this long, so an abandoned exception goes back to the queue by itself.
 CLAIM_MINUTES = 30
@@ -36,65 +45,7 @@ Type = InvoiceException.Type
 Status = InvoiceException.Status
 
 
-class Action(models.TextChoices):
-    """What a person can do with an exception; each maps to one service in resolutions.py."""
-
-    ACCEPT_VARIANCE = "accept_variance", "Accept the variance and approve"
-    REQUEST_CREDIT_NOTE = "request_credit_note", "Request a credit note"
-    SETTLE_CREDIT_NOTE = "settle_credit_note", "Close with the vendor's credit note"
-    CORRECT_PO = "correct_po", "Correct the PO"
-    POST_RECEIPT = "post_receipt", "Post the missing receipt"
-    RECODE = "recode", "Re-code the line"
-    MARK_DUPLICATE = "mark_duplicate", "Mark as duplicate"
-    REJECT_INVOICE = "reject_invoice", "Reject the invoice"
-    STOP_WAITING = "stop_waiting", "Stop waiting for the vendor"
-
-
-# Which answers make sense for which problem, in the order a clerk would try them.
-ACTIONS_BY_TYPE: dict[str, tuple[Action, ...]] = {
-    Type.PRICE_VARIANCE: (
-        Action.CORRECT_PO,
-        Action.REQUEST_CREDIT_NOTE,
-        Action.SETTLE_CREDIT_NOTE,
-        Action.ACCEPT_VARIANCE,
-        Action.RECODE,
-        Action.REJECT_INVOICE,
-    ),
-    Type.QTY_OVER_BILLED: (
-        Action.REQUEST_CREDIT_NOTE,
-        Action.SETTLE_CREDIT_NOTE,
-        Action.CORRECT_PO,
-        Action.ACCEPT_VARIANCE,
-        Action.RECODE,
-        Action.MARK_DUPLICATE,
-        Action.REJECT_INVOICE,
-    ),
-    Type.MISSING_RECEIPT: (
-        Action.POST_RECEIPT,
-        Action.ACCEPT_VARIANCE,
-        Action.RECODE,
-        Action.REJECT_INVOICE,
-    ),
-    Type.NO_PO: (Action.RECODE, Action.ACCEPT_VARIANCE, Action.REJECT_INVOICE),
-    Type.VENDOR_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
-    Type.CURRENCY_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
-    Type.DUPLICATE: (Action.MARK_DUPLICATE, Action.ACCEPT_VARIANCE, Action.REJECT_INVOICE),
-    Type.TOTALS_MISMATCH: (Action.REJECT_INVOICE, Action.ACCEPT_VARIANCE),
-}
-WAITING_ACTIONS = (
-    Action.SETTLE_CREDIT_NOTE,
-    Action.STOP_WAITING,
-    Action.ACCEPT_VARIANCE,
-    Action.REJECT_INVOICE,
-)
-BULK_ACTIONS = (Action.ACCEPT_VARIANCE, Action.REQUEST_CREDIT_NOTE, Action.REJECT_INVOICE)
-
-
 # --- who may do what ----------------------------------------------------------------------
-
-
-def _is_ap(user: User) -> bool:
-    return roles.has_role(user, roles.AP_CLERK, roles.AP_MANAGER)
 
 
 def _po_buyer_id(exception: InvoiceException) -> int | None:
@@ -106,7 +57,7 @@ def _owns_dispute(exception: InvoiceException, user: User) -> bool:
     """A buyer answers price and quantity disputes routed to them or raised on their POs."""
     return (
         exception.owner == InvoiceException.Owner.BUYER
-        and roles.has_role(user, roles.BUYER)
+        and roles.may(user, Perm.ANSWER_DISPUTES)
         and user.pk in (exception.owner_user_id, _po_buyer_id(exception))
     )
 
@@ -116,13 +67,17 @@ def _owes_receipt(exception: InvoiceException, user: User) -> bool:
     return (
         exception.type == Type.MISSING_RECEIPT
         and exception.owner_user_id == user.pk
-        and roles.has_role(user, roles.REQUESTER, roles.BUYER)
+        and roles.may(user, Perm.RECEIVE_GOODS)
     )
 
 
 def may_work(exception: InvoiceException, user: User) -> bool:
     """AP works every exception; buyers their disputes; requesters the receipts they owe."""
-    return _is_ap(user) or _owns_dispute(exception, user) or _owes_receipt(exception, user)
+    return (
+        roles.may(user, Perm.WORK_ALL_EXCEPTIONS)
+        or _owns_dispute(exception, user)
+        or _owes_receipt(exception, user)
+    )
 
 
 def may_view(exception: InvoiceException, user: User) -> bool:
@@ -132,36 +87,143 @@ def may_view(exception: InvoiceException, user: User) -> bool:
     return ExceptionMention.objects.filter(comment__exception=exception, user=user).exists()
 
 
+class Who(enum.Enum):
+    """Who may take an action, beyond opening the exception."""
+
+    # AP clerks and managers.
+    AP = "ap"
+    # AP, or the buyer whose dispute it is.
+    DISPUTE = "dispute"
+    # Only the buyer whose dispute it is (the PO is theirs to change).
+    PO_BUYER = "po_buyer"
+    # Only the person the missing receipt is routed to.
+    RECEIVER = "receiver"
+
+
+def _is_ap(exception: InvoiceException, user: User) -> bool:
+    return roles.may(user, Perm.WORK_ALL_EXCEPTIONS)
+
+
+WHO_MAY: dict[Who, Callable[[InvoiceException, User], bool]] = {
+    Who.AP: _is_ap,
+    Who.DISPUTE: lambda exception, user: _is_ap(exception, user) or _owns_dispute(exception, user),
+    Who.PO_BUYER: _owns_dispute,
+    Who.RECEIVER: _owes_receipt,
+}
+REFUSAL = {
+    Who.PO_BUYER: "Only the buyer of this PO can correct it.",
+    Who.RECEIVER: "Only the requester of this PO or its buyer can record the receipt.",
+}
+
+
+# --- the action registry ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActionInput:
+    """What a person gives with an action; each action reads the fields it needs."""
+
+    root_cause: str = ""
+    note: str = ""
+    amount: Decimal | None = None
+    credit_note: Invoice | None = None
+    unit_price: Decimal | None = None
+    quantity: Decimal | None = None
+    received_on: dt.date | None = None
+    po_line: PurchaseOrderLine | None = None
+    gl_account: GLAccount | None = None
+    cost_center: CostCenter | None = None
+    # Bulk jobs: skip exceptions with more at stake, and re-match once at the end.
+    max_amount: Decimal | None = None
+    enqueue: bool = True
+
+
+@dataclass(frozen=True)
+class ExceptionAction:
+    """One way to answer an exception; `perform` is the service that carries it out."""
+
+    name: str
+    label: str
+    # The exception types it answers, each with its place in the order a clerk tries them.
+    applies_to: dict[str, int]
+    who: Who
+    success: str
+    perform: Callable[[InvoiceException, User, ActionInput], InvoiceException]
+    # Its place among the answers to an exception that waits for the vendor (None: not then).
+    while_waiting: int | None = None
+    # Offered for many exceptions at once in a bulk job.
+    bulk: bool = False
+    # Works on one invoice line (and that line must bill a PO line).
+    needs_line: bool = False
+    needs_po_line: bool = False
+    # The root cause it implies when the person does not say otherwise ("" asks for none).
+    root_cause: str = ""
+    asks_root_cause: bool = True
+    # The input it cannot do without, each with the message when it is missing.
+    required: tuple[tuple[str, str], ...] = ()
+    # Shown instead of `success` when the exception is still open afterwards.
+    pending: str = ""
+    # Destroys something (rejects the invoice): the button says so.
+    danger: bool = False
+    # Hands the invoice back to the matching engine.
+    rematches: bool = False
+
+
+ACTIONS: dict[str, ExceptionAction] = {}
+
+
+def exception_action(
+    name: str, label: str, **facts: Any
+) -> Callable[[Callable[..., InvoiceException]], Callable[..., InvoiceException]]:
+    """Register the decorated function as the service that performs the action `name`."""
+
+    def register(perform: Callable[..., InvoiceException]) -> Callable[..., InvoiceException]:
+        if name in ACTIONS:
+            raise ValueError(f"Exception action {name!r} is registered twice.")
+        ACTIONS[name] = ExceptionAction(name=name, label=label, perform=perform, **facts)
+        return perform
+
+    return register
+
+
+def get_action(name: str) -> ExceptionAction:
+    """The registered action, or the clerk-readable refusal for an unknown name."""
+    try:
+        return ACTIONS[name]
+    except KeyError:
+        raise DomainError("Choose how the exception was resolved.") from None
+
+
+def action_choices(*, bulk: bool = False) -> list[tuple[str, str]]:
+    """(name, label) of every action, or of those a bulk job may apply."""
+    return [(a.name, a.label) for a in ACTIONS.values() if a.bulk or not bulk]
+
+
 def actions_for(exception: InvoiceException, user: User) -> list[str]:
     """The actions this user can take on this exception now, most likely first."""
     if exception.status == Status.RESOLVED:
         return []
-    candidates = (
-        WAITING_ACTIONS
-        if exception.status == Status.WAITING_VENDOR
-        else ACTIONS_BY_TYPE.get(exception.type, ())
-    )
-    is_ap = _is_ap(user)
-    disputes = is_ap or _owns_dispute(exception, user)
+    if exception.status == Status.WAITING_VENDOR:
+        ranked = [(a.while_waiting, a) for a in ACTIONS.values() if a.while_waiting is not None]
+    else:
+        ranked = [
+            (a.applies_to[exception.type], a)
+            for a in ACTIONS.values()
+            if exception.type in a.applies_to
+        ]
     line = exception.invoice_line
-    has_po_line = line is not None and line.po_line_id is not None
-    allowed = {
-        Action.ACCEPT_VARIANCE: disputes,
-        Action.REQUEST_CREDIT_NOTE: disputes,
-        Action.SETTLE_CREDIT_NOTE: disputes,
-        Action.STOP_WAITING: disputes,
-        Action.CORRECT_PO: has_po_line and _owns_dispute(exception, user),
-        Action.POST_RECEIPT: has_po_line and _owes_receipt(exception, user),
-        Action.RECODE: is_ap and line is not None,
-        Action.MARK_DUPLICATE: is_ap,
-        Action.REJECT_INVOICE: is_ap,
-    }
-    return [action for action in candidates if allowed[action]]
+    return [
+        action.name
+        for _rank, action in sorted(ranked, key=lambda pair: pair[0])
+        if (not action.needs_line or line is not None)
+        and (not action.needs_po_line or (line is not None and line.po_line_id is not None))
+        and WHO_MAY[action.who](exception, user)
+    ]
 
 
-def require_action(exception: InvoiceException, user: User, action: str) -> None:
+def require_action(exception: InvoiceException, user: User, name: str) -> None:
     """Raise the clerk-readable reason why this user cannot take this action, if they cannot."""
-    if action in actions_for(exception, user):
+    if name in actions_for(exception, user):
         return
     if not may_work(exception, user):
         raise NotAllowed("This exception is routed to someone else.")
@@ -170,19 +232,16 @@ def require_action(exception: InvoiceException, user: User, action: str) -> None
             "This exception is waiting for the vendor's credit note; close it with the credit "
             "note, accept the variance, reject the invoice, or stop waiting first."
         )
-    label = Action(action).label.lower()
-    if action not in ACTIONS_BY_TYPE.get(exception.type, ()):
+    action = get_action(name)
+    label = action.label.lower()
+    if exception.type not in action.applies_to:
         raise DomainError(f"'{label}' does not apply to a {exception.get_type_display().lower()}.")
     line = exception.invoice_line
-    if action in (Action.CORRECT_PO, Action.POST_RECEIPT, Action.RECODE) and line is None:
+    if (action.needs_line or action.needs_po_line) and line is None:
         raise DomainError("This exception is about the whole invoice, not one of its lines.")
-    if action in (Action.CORRECT_PO, Action.POST_RECEIPT) and line and line.po_line_id is None:
+    if action.needs_po_line and line is not None and line.po_line_id is None:
         raise DomainError("This invoice line bills no PO line; re-code it to one first.")
-    if action == Action.CORRECT_PO:
-        raise NotAllowed("Only the buyer of this PO can correct it.")
-    if action == Action.POST_RECEIPT:
-        raise NotAllowed("Only the requester of this PO or its buyer can record the receipt.")
-    raise NotAllowed(f"Your role cannot {label}.")
+    raise NotAllowed(REFUSAL.get(action.who, f"Your role cannot {label}."))
 
 
 def person_name(user: User | None) -> str:
@@ -257,7 +316,7 @@ def exception_claim_next(
     Rows another clerk is claiming at this very moment are skipped, not waited for, so two
     clerks pressing "next" together get different exceptions and neither blocks.
     """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.BUYER, roles.REQUESTER)
+    roles.require(by, Perm.READ_EXCEPTIONS)
     now = timezone.now()
     with transaction.atomic():
         pk = (
@@ -288,7 +347,7 @@ def exception_release(*, exception: InvoiceException, by: User) -> InvoiceExcept
             or exception.claimed_until <= now
         ):
             raise DomainError("Nobody holds this exception.")
-        if exception.claimed_by_id != by.pk and not roles.has_role(by, roles.AP_MANAGER):
+        if exception.claimed_by_id != by.pk and not roles.may(by, Perm.SUPERVISE_EXCEPTIONS):
             raise NotAllowed(
                 f"Only {person_name(exception.claimed_by)} or an AP manager can release this claim."
             )

@@ -27,6 +27,7 @@ from p2p import roles
 from p2p.celery import enqueue
 from p2p.exceptions import DomainError
 from p2p.money import ZERO
+from p2p.roles import Perm
 from payables.einvoice import (
     CREDIT_NOTE,
     INVOICE,
@@ -356,7 +357,7 @@ def import_document(
 ) -> Invoice:
     """Parse one e-invoice file and capture it in one transaction; DomainError says why not."""
     if by is not None:
-        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+        roles.require(by, Perm.CAPTURE_INVOICE)
     parsed = parse_document(data, filename)
     with transaction.atomic():
         return import_parsed(
@@ -383,7 +384,7 @@ def import_files(
     decimal mark is `decimal_mark` (point or comma) when given, else read from the file.
     """
     if by is not None:
-        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+        roles.require(by, Perm.CAPTURE_INVOICE)
     files = list(files)
     report = ImportReport()
     seen_content: dict[str, str] = {}
@@ -484,7 +485,7 @@ def import_csv(
     `data` may be an open binary file: it is read as a stream, never whole.
     """
     if by is not None:
-        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+        roles.require(by, Perm.CAPTURE_INVOICE)
     try:
         csv_file = read_csv(data, decimal_mark=decimal_mark)
     except EInvoiceError as exc:

@@ -27,6 +27,7 @@ from p2p.money import (
     round_money,
     round_quantity,
 )
+from p2p.roles import Perm
 from payables.models.invoices import Invoice, InvoiceLine
 from procurement.models import PurchaseOrder, PurchaseOrderLine
 from vendors.models import PaymentTerms, Vendor
@@ -156,7 +157,7 @@ def invoice_capture_many(
     the others are captured. This is the one capture path: `invoice_capture` is this for one.
     """
     if by is not None:
-        roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+        roles.require(by, Perm.CAPTURE_INVOICE)
     outcomes: list[_Draft | Invoice | DomainError] = []
     for invoice_input in invoices:
         try:

@@ -24,6 +24,7 @@ from p2p.exceptions import DomainError, InvalidTransition, NotAllowed, Segregati
 from p2p.models import AuditAction, AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
+from p2p.roles import Perm
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.payments import (
@@ -113,7 +114,7 @@ def company_settings_update(
 ) -> CompanySettings:
     """Finance sets the paying account, the cost of capital, the run approval threshold and
     the variance a clerk may accept per currency (None keeps the variance thresholds)."""
-    roles.require_role(by, roles.FINANCE_LEADER)
+    roles.require(by, Perm.EDIT_PAYMENT_SETTINGS)
     company_name = company_name.strip()
     if not company_name:
         raise DomainError("Enter the company name the bank knows the account by.")
@@ -169,7 +170,7 @@ def company_settings_update(
 
 def payment_hold_place(*, invoice: Invoice, by: User, reason: str) -> PaymentHold:
     """Keep one invoice out of payment runs until someone releases it."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    roles.require(by, Perm.HOLD_PAYMENT)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the invoice is held, so whoever releases it knows.")
@@ -191,7 +192,7 @@ def payment_hold_place(*, invoice: Invoice, by: User, reason: str) -> PaymentHol
 
 def payment_hold_release(*, invoice: Invoice, by: User, note: str = "") -> PaymentHold:
     """Let a held invoice into payment runs again."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    roles.require(by, Perm.HOLD_PAYMENT)
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         hold = invoice.payment_holds.select_for_update().filter(released_at__isnull=True).first()
@@ -346,7 +347,7 @@ def payment_run_propose(
 
     `currency` narrows the run to one currency; blank takes every currency (one bank file each).
     """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    roles.require(by, Perm.PROPOSE_RUN)
     currency = (currency or "").strip().upper()
     if currency and len(currency) != 3:
         raise DomainError("Currency must be a three-letter ISO code such as EUR, or blank for all.")
@@ -498,7 +499,7 @@ def _why_not_payable(invoice: Invoice) -> str:
 
 def payment_run_add_invoice(*, run: PaymentRun, invoice: Invoice, by: User, reason: str) -> Payment:
     """Put an approved invoice (or credit note) into a proposed run by hand, with a reason."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    roles.require(by, Perm.PROPOSE_RUN)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the invoice is added, for whoever approves the run.")
@@ -556,7 +557,7 @@ def payment_run_remove_invoice(
     *, run: PaymentRun, invoice: Invoice, by: User, reason: str
 ) -> Payment:
     """Take an invoice out of a proposed run, with a reason; it becomes payable again."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
+    roles.require(by, Perm.PROPOSE_RUN)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the invoice is taken out, for whoever approves the run.")
@@ -608,7 +609,7 @@ def payment_run_remove_invoice(
 
 def payment_run_approve(*, run: PaymentRun, by: User) -> PaymentRun:
     """Approve a proposed run; never by someone who prepared or changed it."""
-    roles.require_role(by, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    roles.require(by, Perm.APPROVE_RUN)
     company = CompanySettings.load()
     with transaction.atomic():
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
@@ -630,7 +631,7 @@ def payment_run_approve(*, run: PaymentRun, by: User) -> PaymentRun:
             raise DomainError("This run has no payments left; cancel it instead.")
         threshold = company.run_approval_threshold
         above = [row for row in totals if row["net"] > threshold]
-        if above and not roles.has_role(by, roles.FINANCE_LEADER):
+        if above and not roles.may(by, Perm.APPROVE_LARGE_RUN):
             amounts = ", ".join(f"{row['net']:,} {row['currency']}" for row in above)
             raise NotAllowed(
                 f"Runs above {threshold:,} in any currency need a finance leader ({amounts})."
@@ -645,7 +646,7 @@ def payment_run_approve(*, run: PaymentRun, by: User) -> PaymentRun:
 
 def payment_run_cancel(*, run: PaymentRun, by: User, note: str = "") -> PaymentRun:
     """Drop a run that never went to the bank; its invoices become payable again."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    roles.require(by, Perm.OPERATE_RUN)
     with transaction.atomic():
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
         if run.status == PaymentRun.Status.SENT:

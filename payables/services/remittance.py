@@ -13,6 +13,7 @@ from p2p.audit import audit_record
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import ZERO
+from p2p.roles import Perm
 from payables.models.payments import CompanySettings, Payment, PaymentRun
 from vendors.models import BankAccount, Vendor
 
@@ -66,7 +67,7 @@ def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
 
 def remittance_send(*, run: PaymentRun, vendor: Vendor, by: User) -> Remittance:
     """Email the vendor what the run pays them and for which invoices (HTML with a text part)."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    roles.require(by, Perm.OPERATE_RUN)
     run = PaymentRun.objects.get(pk=run.pk)
     if run.status not in (PaymentRun.Status.SENT, PaymentRun.Status.PAID):
         raise DomainError("Remittance advice goes out once the run has been sent to the bank.")

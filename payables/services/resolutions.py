@@ -26,10 +26,10 @@ from p2p.celery import enqueue
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, parse_decimal, round_money, round_quantity
+from p2p.roles import Perm
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice, InvoiceLine
 from payables.services.exceptions import (
-    Action,
     person_name,
     require_action,
     variance_needs_manager,
@@ -45,12 +45,6 @@ CREDIT_TOLERANCE = Decimal("0.01")
 Status = InvoiceException.Status
 Resolution = InvoiceException.Resolution
 RootCause = InvoiceException.RootCause
-# The root cause a resolution implies when the person does not say otherwise.
-DEFAULT_ROOT_CAUSE: dict[str, str] = {
-    Action.POST_RECEIPT: RootCause.MISSING_RECEIPT,
-    Action.RECODE: RootCause.BAD_CODING,
-    Action.MARK_DUPLICATE: RootCause.DUPLICATE_SUBMISSION,
-}
 
 
 def require_root_cause(value: str) -> str:
@@ -178,7 +172,7 @@ def _check_variance_authority(invoice: Invoice, amount: Decimal, by: User) -> No
     if not variance_needs_manager(amount, invoice.currency):
         return
     threshold = variance_threshold(invoice.currency)
-    if not roles.has_role(by, roles.AP_MANAGER):
+    if not roles.may(by, Perm.ACCEPT_LARGE_VARIANCE):
         if threshold is None:
             raise NotAllowed(
                 f"No variance threshold is set for {invoice.currency}, so only an AP manager "
@@ -204,7 +198,7 @@ def exception_accept_variance(
     """Let the problem through; the engine ignores it from now on and approves the invoice."""
     root_cause = require_root_cause(root_cause)
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.ACCEPT_VARIANCE)
+        invoice, exception, _ = _lock(exception, by, "accept_variance")
         _check_variance_authority(invoice, exception.amount_at_stake, by)
         _close(
             invoice,
@@ -271,7 +265,7 @@ def exception_reject_invoice(
     if not reason:
         raise DomainError("Give the reason for rejecting; it is sent to the vendor.")
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.REJECT_INVOICE)
+        invoice, exception, _ = _lock(exception, by, "reject_invoice")
         emailed = _email_vendor(
             invoice,
             f"Invoice {invoice.number} rejected",
@@ -301,7 +295,7 @@ def exception_mark_duplicate(
     """The invoice was already billed: reject it as a duplicate so it is never paid twice."""
     root_cause = require_root_cause(root_cause)
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.MARK_DUPLICATE)
+        invoice, exception, _ = _lock(exception, by, "mark_duplicate")
         _end_invoice(
             invoice,
             exception,
@@ -324,7 +318,7 @@ def exception_request_credit_note(
     """Ask the vendor for a credit note; the exception waits for it (and off the SLA clock)."""
     root_cause = require_root_cause(root_cause)
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.REQUEST_CREDIT_NOTE)
+        invoice, exception, _ = _lock(exception, by, "request_credit_note")
         amount = round_money(
             parse_decimal(amount if amount is not None else exception.amount_at_stake, "Amount"),
             invoice.currency,
@@ -401,7 +395,7 @@ def exception_settle_credit_note(
     """
     with transaction.atomic():
         invoice, exception, invoices = _lock(
-            exception, by, Action.SETTLE_CREDIT_NOTE, extra_invoice_ids=[credit_note.pk]
+            exception, by, "settle_credit_note", extra_invoice_ids=[credit_note.pk]
         )
         credit = invoices[credit_note.pk]
         if (
@@ -447,7 +441,7 @@ def exception_stop_waiting(
 ) -> InvoiceException:
     """The vendor will not send a credit note: the exception goes back to the open queue."""
     with transaction.atomic():
-        _invoice, exception, _ = _lock(exception, by, Action.STOP_WAITING)
+        _invoice, exception, _ = _lock(exception, by, "stop_waiting")
         transition(exception, Status.OPEN, by=by, note=note or "Stopped waiting for the vendor")
     return exception
 
@@ -477,7 +471,7 @@ def exception_correct_po(
         if quantity <= 0:
             raise DomainError("The quantity must be greater than zero.")
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.CORRECT_PO)
+        invoice, exception, _ = _lock(exception, by, "correct_po")
         po_line = _billed_po_line(exception)
         new_price = unit_price if unit_price is not None else po_line.unit_price
         new_quantity = quantity if quantity is not None else po_line.quantity
@@ -544,7 +538,7 @@ def exception_post_receipt(
     if received_on is not None and received_on > timezone.localdate():
         raise DomainError("A receipt cannot be dated in the future.")
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.POST_RECEIPT)
+        invoice, exception, _ = _lock(exception, by, "post_receipt")
         po_line = _billed_po_line(exception)
         po = PurchaseOrder.objects.select_related("request").get(pk=po_line.purchase_order_id)
         receipt = receipt_post(
@@ -580,7 +574,7 @@ def exception_recode(
     """Fix the line's coding: the PO line it bills, its GL account or cost center."""
     root_cause = require_root_cause(root_cause)
     with transaction.atomic():
-        invoice, exception, _ = _lock(exception, by, Action.RECODE)
+        invoice, exception, _ = _lock(exception, by, "recode")
         if exception.invoice_line_id is None:  # require_action refused it already
             raise DomainError("This exception is about the whole invoice, not one of its lines.")
         line = (
@@ -663,73 +657,4 @@ def exception_resolve(
         return exception_mark_duplicate(
             exception=exception, by=by, root_cause=root_cause, note=note
         )
-    raise DomainError("Choose how the exception was resolved.")
-
-
-def exception_act(
-    *,
-    exception: InvoiceException,
-    by: User,
-    action: str,
-    root_cause: str = "",
-    note: str = "",
-    amount: Decimal | None = None,
-    credit_note: Invoice | None = None,
-    unit_price: Decimal | None = None,
-    quantity: Decimal | None = None,
-    received_on: dt.date | None = None,
-    po_line: PurchaseOrderLine | None = None,
-    gl_account: GLAccount | None = None,
-    cost_center: CostCenter | None = None,
-) -> InvoiceException:
-    """Apply one action by name: the single entry point for pages, the API and bulk jobs.
-
-    A blank root cause falls back to what the action implies, then to the engine's guess.
-    """
-    root_cause = (
-        root_cause
-        or DEFAULT_ROOT_CAUSE.get(action, "")
-        or exception.root_cause
-        or exception.suggested_root_cause
-    )
-    common: _Actor = {"exception": exception, "by": by}
-    if action == Action.ACCEPT_VARIANCE:
-        return exception_accept_variance(**common, root_cause=root_cause, note=note)
-    if action == Action.REQUEST_CREDIT_NOTE:
-        return exception_request_credit_note(
-            **common, root_cause=root_cause, amount=amount, message=note
-        )
-    if action == Action.SETTLE_CREDIT_NOTE:
-        if credit_note is None:
-            raise DomainError("Choose the credit note that settles it.")
-        return exception_settle_credit_note(**common, credit_note=credit_note, note=note)
-    if action == Action.CORRECT_PO:
-        return exception_correct_po(
-            **common,
-            reason=note,
-            root_cause=root_cause,
-            unit_price=unit_price,
-            quantity=quantity,
-        )
-    if action == Action.POST_RECEIPT:
-        if quantity is None:
-            raise DomainError("Enter the quantity that arrived.")
-        return exception_post_receipt(
-            **common, quantity=quantity, received_on=received_on, note=note
-        )
-    if action == Action.RECODE:
-        return exception_recode(
-            **common,
-            root_cause=root_cause,
-            po_line=po_line,
-            gl_account=gl_account,
-            cost_center=cost_center,
-            note=note,
-        )
-    if action == Action.MARK_DUPLICATE:
-        return exception_mark_duplicate(**common, root_cause=root_cause, note=note)
-    if action == Action.REJECT_INVOICE:
-        return exception_reject_invoice(**common, reason=note, root_cause=root_cause)
-    if action == Action.STOP_WAITING:
-        return exception_stop_waiting(**common, note=note)
     raise DomainError("Choose how the exception was resolved.")

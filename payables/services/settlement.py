@@ -11,6 +11,7 @@ from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, InvalidTransition, SegregationOfDutiesError
 from p2p.models import AuditAction, AuditEvent
 from p2p.money import format_money
+from p2p.roles import Perm
 from payables import bankfile
 from payables.models.invoices import Invoice
 from payables.models.payments import (
@@ -31,7 +32,7 @@ def payment_run_export(*, run: PaymentRun, by: User) -> list[PaymentExport]:
     not recognise as a duplicate, and pay twice. A lost or broken file is replaced instead
     (`bank_file_replace`). Nothing is kept if a check fails.
     """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    roles.require(by, Perm.OPERATE_RUN)
     company = CompanySettings.load()
     with transaction.atomic():
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
@@ -80,7 +81,7 @@ def bank_file_replace(*, export: PaymentExport, by: User, reason: str) -> Paymen
     refuses the replacement as a duplicate rather than paying twice. The earlier file is kept,
     marked superseded.
     """
-    roles.require_role(by, roles.AP_MANAGER)
+    roles.require(by, Perm.VOID_PAYMENT)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the file is replaced, e.g. the bank could not read the upload.")
@@ -137,7 +138,7 @@ def payment_run_mark_paid(
     *, run: PaymentRun, by: User, paid_on: dt.date | None = None
 ) -> PaymentRun:
     """The bank executed the run: payments and invoices become paid on `paid_on`."""
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    roles.require(by, Perm.OPERATE_RUN)
     with transaction.atomic():
         run = PaymentRun.objects.select_for_update().get(pk=run.pk)
         unpaid = [
@@ -210,7 +211,7 @@ def transfer_bank_confirm(
     The step a bank status report will feed later; until then someone enters what the bank
     said and its reference. It voids nothing by itself.
     """
-    roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
+    roles.require(by, Perm.OPERATE_RUN)
     reference = reference.strip()
     if not reference:
         raise DomainError(
@@ -273,7 +274,7 @@ def payment_void(*, payment: Payment, by: User, reason: str) -> Payment:
     Only once the bank confirmed the transfer was not executed or came back, and only by an
     AP manager who did not prepare the run: otherwise the invoice could be paid twice.
     """
-    roles.require_role(by, roles.AP_MANAGER)
+    roles.require(by, Perm.VOID_PAYMENT)
     reason = reason.strip()
     if not reason:
         raise DomainError("Say why the payment is voided, for whoever reads the run later.")

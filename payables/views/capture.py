@@ -16,7 +16,7 @@ from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
-from p2p.roles import role_required
+from p2p.roles import Perm, role_required
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import MAX_CSV_BYTES
 from payables.forms.capture import AttachmentForm, ImportUploadForm
@@ -33,7 +33,6 @@ from payables.uploads import (
     limited_uploads,
     refused_uploads,
 )
-from vendors.api import VENDOR_READERS
 
 RECENT_BATCHES = 20
 # A CSV may hold 100,000 invoices: the page lists this many of each kind, the counts say all.
@@ -77,7 +76,7 @@ def _import_too_large(request: AuthenticatedHttpRequest, message: str) -> HttpRe
     return _import_page(request, ImportUploadForm(), errors=[message], status=413)
 
 
-@role_required(*roles.AP)
+@role_required(Perm.CAPTURE_INVOICE)
 @limited_uploads(import_limit, too_large=_import_too_large)
 def invoice_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Drop e-invoices (UBL, CII, Factur-X PDF) and CSVs; a background task imports them."""
@@ -112,7 +111,7 @@ def invoice_import(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect(url)
 
 
-@role_required(*roles.AP)
+@role_required(Perm.CAPTURE_INVOICE)
 def import_batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One upload: a progress bar while the task works, then the outcome per invoice."""
     batch = get_object_or_404(ImportBatch.objects.select_related("created_by"), pk=pk)
@@ -156,7 +155,7 @@ def import_batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
             "rejected_count": batch.rejected_count,
             "credit_notes": batch.credit_note_count,
             "duration": duration,
-            "can_read_vendors": roles.has_role(request.user, *VENDOR_READERS),
+            "can_read_vendors": roles.may(request.user, Perm.READ_VENDORS),
         },
     )
 
@@ -165,7 +164,7 @@ def import_batch_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
 
 
 @require_POST
-@role_required(*roles.AP)
+@role_required(Perm.CAPTURE_INVOICE)
 @limited_uploads(attachment_limit)
 def invoice_attachment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Attach the vendor's PDF (or a scan) to an invoice already captured."""
@@ -188,7 +187,7 @@ def invoice_attachment_add(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
     return redirect(reverse("payables:invoice_detail", args=[pk]) + "#attachments")
 
 
-@role_required(*roles.INVOICE_READERS)
+@role_required(Perm.READ_INVOICES)
 def invoice_attachment(
     request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
 ) -> HttpResponse | FileResponse:

@@ -24,33 +24,18 @@ from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
-from p2p.roles import EXCEPTION_READERS, role_required
+from p2p.roles import Perm, role_required
 from payables.filters import InvoiceExceptionFilter
-from payables.forms.exceptions import ACTION_FORMS, BulkForm, CommentForm, ReceiptForm
+from payables.forms.exceptions import BulkForm, CommentForm, ReceiptForm, form_for
 from payables.models.exceptions import BulkJob, InvoiceException
 from payables.selectors import exceptions as exception_selectors
-from payables.services import bulk, resolutions
+from payables.services import actions, bulk
 from payables.services import exceptions as exception_services
-from payables.services.exceptions import Action
+from payables.services.exceptions import ACTIONS
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
 Status = InvoiceException.Status
-SUCCESS: dict[str, str] = {
-    Action.ACCEPT_VARIANCE: "Variance accepted; {invoice} goes back to the matching engine.",
-    Action.REQUEST_CREDIT_NOTE: "Credit note requested from {vendor}; the exception waits for it.",
-    Action.SETTLE_CREDIT_NOTE: "Closed against the credit note; {invoice} is re-matched.",
-    Action.CORRECT_PO: "PO corrected; {invoice} is re-matched against the new revision.",
-    Action.POST_RECEIPT: "Receipt recorded; {invoice} is re-matched.",
-    Action.RECODE: "Line re-coded; {invoice} is re-matched.",
-    Action.MARK_DUPLICATE: "{invoice} rejected as a duplicate.",
-    Action.REJECT_INVOICE: "{invoice} rejected; the reason was sent to {vendor}.",
-    Action.STOP_WAITING: "Back in the open queue.",
-}
-PENDING_PO_CHANGE = (
-    "Change order submitted: it raises the PO above what was approved, so it waits for an "
-    "approver. Once approved, the re-match clears this exception."
-)
 
 
 def _load(request: AuthenticatedHttpRequest, pk: int) -> InvoiceException:
@@ -121,7 +106,7 @@ def _without(data: QueryDict, key: str) -> QueryDict:
     return data
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_GET
 def exception_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The AP queue; buyers see their disputes, requesters the receipts they owe."""
@@ -163,7 +148,7 @@ def exception_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         ),
         "is_ap": is_ap,
         "can_bulk": is_ap,
-        "can_read_invoices": roles.has_role(user, *roles.INVOICE_READERS),
+        "can_read_invoices": roles.may(user, Perm.READ_INVOICES),
         "scope": scope,
         "title": title,
         "subtitle": subtitle,
@@ -172,14 +157,13 @@ def exception_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         "week_ahead": today + dt.timedelta(days=7),
         "unread_mentions": exception_selectors.unread_mentions(user),
         "bulk_form": BulkForm() if is_ap else None,
-        "bulk_actions": exception_services.BULK_ACTIONS,
     }
     if request.htmx and request.htmx.target == "queue":
         return render(request, "payables/_exception_queue.html", context)
     return render(request, "payables/exception_list.html", context)
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_claim_next(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Claim the first free exception of the user's queue (under its current filters)."""
@@ -225,19 +209,20 @@ def _work_context(
         shortfall = max(result.billed_qty_cumulative - result.billable_qty, 0) or None
     forms: list[dict[str, Any]] = []
     for action in exception_services.actions_for(exception, user):
-        form_class = ACTION_FORMS[action]
+        entry = ACTIONS[action]
+        form_class = form_for(entry)
         extra = {"shortfall": shortfall} if form_class is ReceiptForm else {}
         if bound is not None and bound[0] == action:
             form = bound[1]
         else:
             form = form_class(exception=exception, **extra)
-        forms.append({"action": action, "label": Action(action).label, "form": form})
+        forms.append({"action": action, "label": entry.label, "form": form, "danger": entry.danger})
     may_work = exception_services.may_work(exception, user)
     # Open the likeliest answer, but not one that cannot be used yet (no credit note in).
     usable = [
         f["action"]
         for f in forms
-        if f["action"] != Action.SETTLE_CREDIT_NOTE
+        if "credit_note" not in f["form"].fields
         or f["form"].fields["credit_note"].queryset.exists()
     ]
     return {
@@ -247,7 +232,7 @@ def _work_context(
         "action_forms": forms,
         "open_action": bound[0] if bound is not None else (usable[0] if usable else ""),
         "can_claim": may_work and exception.status == Status.OPEN and not live_claim,
-        "can_release": live_claim and (claimed_by_me or roles.has_role(user, roles.AP_MANAGER)),
+        "can_release": live_claim and (claimed_by_me or roles.may(user, Perm.SUPERVISE_EXCEPTIONS)),
         "origin": origin,
         "notice": notice,
         "error": error,
@@ -257,8 +242,8 @@ def _work_context(
         "needs_manager": exception_services.variance_needs_manager(
             exception.amount_at_stake, exception.invoice.currency
         ),
-        "can_read_invoices": roles.has_role(user, *roles.INVOICE_READERS),
-        "can_read_po": roles.has_role(user, *roles.PO_READERS),
+        "can_read_invoices": roles.may(user, Perm.READ_INVOICES),
+        "can_read_po": roles.may(user, Perm.READ_PURCHASING),
     }
 
 
@@ -275,13 +260,13 @@ def _detail_context(
             ),
             "comment_form": CommentForm(),
             # Kept for pages and tests that look for the two answers a person can give.
-            "can_resolve": any(f["action"] != Action.POST_RECEIPT for f in context["action_forms"]),
-            "can_receive": any(f["action"] == Action.POST_RECEIPT for f in context["action_forms"]),
+            "can_resolve": any(f["action"] != "post_receipt" for f in context["action_forms"]),
+            "can_receive": any(f["action"] == "post_receipt" for f in context["action_forms"]),
             "form": next(
                 (
                     f["form"]
                     for f in sorted(
-                        context["action_forms"], key=lambda f: f["action"] != Action.ACCEPT_VARIANCE
+                        context["action_forms"], key=lambda f: f["action"] != "accept_variance"
                     )
                 ),
                 None,
@@ -292,7 +277,7 @@ def _detail_context(
 
 
 # Anyone with a role may open an exception they are @mentioned on; _load checks who may see it.
-@role_required(*roles.ALL_ROLES)
+@role_required(Perm.USE_APP)
 def exception_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One exception: the evidence side by side, claim, resolutions, comments and history."""
     exception = _load(request, pk)
@@ -302,7 +287,7 @@ def exception_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     return render(request, "payables/exception_detail.html", _detail_context(request, exception))
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_act(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Apply one resolution (the posted `action`) to the exception."""
@@ -312,20 +297,12 @@ def exception_act(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def _perform(
     action: str, exception: InvoiceException, user: User, data: dict[str, Any]
 ) -> InvoiceException:
-    fields: tuple[str, ...] = (
-        "root_cause",
-        "note",
-        "amount",
-        "credit_note",
-        "unit_price",
-        "quantity",
-    )
-    fields += ("received_on", "po_line", "gl_account", "cost_center")
-    return resolutions.exception_act(
+    # The form's fields are the action's input; a field left empty takes the default.
+    return actions.exception_act(
         exception=exception,
         by=user,
         action=action,
-        **{name: data[name] for name in fields if data.get(name) not in (None, "")},
+        **{name: value for name, value in data.items() if value not in (None, "")},
     )
 
 
@@ -333,7 +310,8 @@ def _act(request: AuthenticatedHttpRequest, exception: InvoiceException) -> Http
     user = request.user
     origin = _origin(request)
     action = request.POST.get("action") or request.POST.get("resolution") or ""
-    form_class = ACTION_FORMS.get(action)
+    entry = ACTIONS.get(action)
+    form_class = form_for(entry) if entry is not None else None
     bound, error, status, result = None, "", 200, exception
     if form_class is None:
         error, status = "Choose how the exception was resolved.", 400
@@ -348,12 +326,11 @@ def _act(request: AuthenticatedHttpRequest, exception: InvoiceException) -> Http
                 error, status = "Check the highlighted fields.", 400
         except DomainError as exc:
             error, status = exc.message, exc.status_code
-    if not error:
-        notice = SUCCESS[action].format(
+    if not error and entry is not None:
+        message = entry.pending if entry.pending and result.status == Status.OPEN else entry.success
+        notice = message.format(
             invoice=exception.invoice.number, vendor=exception.invoice.vendor.name
         )
-        if action == Action.CORRECT_PO and result.status == Status.OPEN:
-            notice = PENDING_PO_CHANGE
         if not request.htmx:
             messages.success(request, notice)
             return redirect("payables:exception_list")
@@ -399,7 +376,7 @@ def _row_context(request: AuthenticatedHttpRequest) -> dict:
     return {
         "is_ap": scope == "ap",
         "can_bulk": scope == "ap",
-        "can_read_invoices": roles.has_role(request.user, *roles.INVOICE_READERS),
+        "can_read_invoices": roles.may(request.user, Perm.READ_INVOICES),
         "today": timezone.localdate(),
         "now": timezone.now(),
     }
@@ -445,7 +422,7 @@ def _claim_step(request: AuthenticatedHttpRequest, pk: int, step, success: str) 
     return redirect("payables:exception_detail", pk=pk)
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_claim(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Take the exception for the next half hour so nobody else works it."""
@@ -457,14 +434,14 @@ def exception_claim(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_POST
 def exception_release(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Put the exception back in the queue."""
     return _claim_step(request, pk, exception_services.exception_release, "Released to the queue.")
 
 
-@role_required(*EXCEPTION_READERS)
+@role_required(Perm.READ_EXCEPTIONS)
 @require_GET
 def exception_context(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The drawer under a queue row: the evidence side by side and what can be done."""
@@ -477,7 +454,7 @@ def exception_context(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
 # --- comments and mentions -----------------------------------------------------------------
 
 
-@role_required(*roles.ALL_ROLES)
+@role_required(Perm.USE_APP)
 @require_POST
 def exception_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Add a comment; @mentions notify the person named."""
@@ -513,7 +490,7 @@ def exception_comment(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     return redirect("payables:exception_detail", pk=pk)
 
 
-@role_required(*roles.ALL_ROLES)
+@role_required(Perm.USE_APP)
 def mention_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Comments that named me, unread first; POST marks them read."""
     if request.method == "POST":
@@ -534,7 +511,9 @@ def mention_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _job_for(request: AuthenticatedHttpRequest, pk: int) -> BulkJob:
     job = get_object_or_404(BulkJob.objects.select_related("created_by"), pk=pk)
-    if job.created_by_id != request.user.pk and not roles.has_role(request.user, roles.AP_MANAGER):
+    if job.created_by_id != request.user.pk and not roles.may(
+        request.user, Perm.SUPERVISE_EXCEPTIONS
+    ):
         raise PermissionDenied("Only the clerk who started this job or an AP manager can see it.")
     return job
 
@@ -542,7 +521,7 @@ def _job_for(request: AuthenticatedHttpRequest, pk: int) -> BulkJob:
 def _job_context(job: BulkJob) -> dict:
     return {
         "job": job,
-        "action_label": Action(job.resolution).label,
+        "action_label": ACTIONS[job.resolution].label,
         "failures": list(
             job.items.filter(status="failed").select_related("exception__invoice").order_by("pk")
         )
@@ -552,7 +531,7 @@ def _job_context(job: BulkJob) -> dict:
     }
 
 
-@role_required(*roles.AP)
+@role_required(Perm.RESOLVE_IN_BULK)
 @require_POST
 def exception_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Apply one resolution to the selected exceptions as a background job."""
@@ -588,7 +567,7 @@ def exception_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect("payables:bulk_job_detail", pk=job.pk)
 
 
-@role_required(*roles.AP)
+@role_required(Perm.RESOLVE_IN_BULK)
 @require_GET
 def bulk_job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress and, once done, what failed and why; htmx polls the partial."""

@@ -15,7 +15,7 @@ from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from p2p.money import ZERO, line_amount
-from p2p.roles import role_required
+from p2p.roles import Perm, role_required
 from payables.filters import InvoiceFilter
 from payables.forms.capture import AttachmentForm
 from payables.forms.invoices import (
@@ -43,7 +43,7 @@ def _page(request: AuthenticatedHttpRequest, queryset: QuerySet) -> Page:
 # --- invoices ------------------------------------------------------------------------------
 
 
-@role_required(*roles.INVOICE_READERS)
+@role_required(Perm.READ_INVOICES)
 def invoice_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """All invoices, newest first, filtered by search text, status and vendor."""
     invoice_filter = InvoiceFilter(
@@ -60,7 +60,7 @@ def invoice_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         {
             "filter": invoice_filter,
             "page": _page(request, invoice_filter.qs),
-            "can_enter": roles.has_role(request.user, *roles.AP),
+            "can_enter": roles.may(request.user, Perm.CAPTURE_INVOICE),
             "filtered": any(
                 request.GET.get(key) for key in ("q", "status", "vendor", "document_type")
             ),
@@ -144,7 +144,7 @@ def _entry_context(
     }
 
 
-@role_required(*roles.AP)
+@role_required(Perm.CAPTURE_INVOICE)
 @limited_uploads(attachment_limit)
 def invoice_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Enter a paper or PDF invoice: pick the PO, get its lines prefilled, adjust, capture."""
@@ -270,7 +270,7 @@ def _invoice_create_post(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "payables/invoice_create.html", context)
 
 
-@role_required(*roles.INVOICE_READERS)
+@role_required(Perm.READ_INVOICES)
 def invoice_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One invoice: header, lines beside their match evidence, exceptions, payments, history."""
     invoice = get_object_or_404(
@@ -312,9 +312,9 @@ def invoice_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "payments": payments,
             "attachments": attachments,
             "is_credit": invoice.document_type == Invoice.DocumentType.CREDIT_NOTE,
-            "can_attach": roles.has_role(request.user, *roles.AP),
+            "can_attach": roles.may(request.user, Perm.CAPTURE_INVOICE),
             "attachment_form": AttachmentForm(),
-            "can_read_runs": roles.has_role(request.user, *roles.PAYMENT_READERS),
+            "can_read_runs": roles.may(request.user, Perm.READ_PAYMENTS),
             "events": AuditEvent.objects.for_objects(refs),
         },
     )

@@ -18,7 +18,7 @@ from p2p.accounts import password_confirmation_required
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
-from p2p.roles import role_required
+from p2p.roles import Perm, role_required
 from payables.forms.payments import (
     CALENDAR_WEEKS,
     AddInvoiceForm,
@@ -44,8 +44,6 @@ from payables.services import remittance as remittance_advice
 from vendors.models import Vendor
 
 PAGE_SIZE = 50
-AP = (roles.AP_CLERK, roles.AP_MANAGER)
-RUN_OPERATORS = (roles.AP_CLERK, roles.AP_MANAGER, roles.FINANCE_LEADER)
 DEADLINE_DAYS = 14
 
 
@@ -59,14 +57,14 @@ def _first_error(form: forms.Form) -> str:
     return "Check the form."
 
 
-@role_required(*roles.PAYMENT_READERS)
+@role_required(Perm.READ_PAYMENTS)
 def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Payment runs, what falls due soon, and the form that proposes the next run."""
-    can_propose = roles.has_role(request.user, *AP)
+    can_propose = roles.may(request.user, Perm.PROPOSE_RUN)
     today = timezone.localdate()
     form = PaymentRunProposeForm(today=today)
     if request.method == "POST":
-        roles.require_role(request.user, *AP)
+        roles.require(request.user, Perm.PROPOSE_RUN)
         form = PaymentRunProposeForm(request.POST, today=today)
         if form.is_valid():
             try:
@@ -103,13 +101,13 @@ def run_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                 .annotate(invoice_count=Count("payments"))
                 .order_by("pay_date", "id")[:5]
             ),
-            "can_edit_settings": roles.has_role(request.user, roles.FINANCE_LEADER),
+            "can_edit_settings": roles.may(request.user, Perm.EDIT_PAYMENT_SETTINGS),
             "today": today,
         },
     )
 
 
-@role_required(*roles.PAYMENT_READERS)
+@role_required(Perm.READ_PAYMENTS)
 def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One run per currency and vendor: lines, discounts taken and missed, what was left out."""
     run = get_object_or_404(PaymentRun.objects.select_related("prepared_by", "approved_by"), pk=pk)
@@ -117,7 +115,7 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     user = request.user
     status = run.status
     is_proposed = status == PaymentRun.Status.PROPOSED
-    can_change = is_proposed and roles.has_role(user, *AP)
+    can_change = is_proposed and roles.may(user, Perm.PROPOSE_RUN)
     company = CompanySettings.load()
     return render(
         request,
@@ -134,31 +132,29 @@ def run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "left_out": payment_selectors.exclusion_summary(composition["exclusions"]),
             "company": company,
             "is_preparer": run.prepared_by_id == user.pk,
-            "can_approve": is_proposed
-            and roles.has_role(user, roles.AP_MANAGER, roles.FINANCE_LEADER),
+            "can_approve": is_proposed and roles.may(user, Perm.APPROVE_RUN),
             "can_change": can_change,
             "add_form": AddInvoiceForm(invoices=payment_selectors.addable_invoices(run))
             if can_change
             else None,
             "can_export": status == PaymentRun.Status.APPROVED
-            and roles.has_role(user, *RUN_OPERATORS),
+            and roles.may(user, Perm.OPERATE_RUN),
             # Replacing a file and voiding a payment are the AP manager's; voiding is also
             # refused to whoever prepared or changed the run (the service checks).
-            "can_replace": status == PaymentRun.Status.SENT
-            and roles.has_role(user, roles.AP_MANAGER),
+            "can_replace": status == PaymentRun.Status.SENT and roles.may(user, Perm.VOID_PAYMENT),
             "can_mark_paid": status in (PaymentRun.Status.APPROVED, PaymentRun.Status.SENT)
-            and roles.has_role(user, *RUN_OPERATORS),
+            and roles.may(user, Perm.OPERATE_RUN),
             "can_confirm": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID)
-            and roles.has_role(user, *RUN_OPERATORS),
+            and roles.may(user, Perm.OPERATE_RUN),
             "outcomes": BankConfirmation.Outcome.choices
             if status == PaymentRun.Status.SENT
             else [(BankConfirmation.Outcome.RETURNED, BankConfirmation.Outcome.RETURNED.label)],
             "can_void": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID)
-            and roles.has_role(user, roles.AP_MANAGER)
+            and roles.may(user, Perm.VOID_PAYMENT)
             and run.prepared_by_id != user.pk,
             "can_remit": status in (PaymentRun.Status.SENT, PaymentRun.Status.PAID),
             "can_cancel": status in (PaymentRun.Status.PROPOSED, PaymentRun.Status.APPROVED)
-            and roles.has_role(user, *RUN_OPERATORS),
+            and roles.may(user, Perm.OPERATE_RUN),
             "paid_form": MarkPaidForm(initial={"paid_on": min(run.pay_date, timezone.localdate())}),
             "threshold": company.run_approval_threshold,
             "events": AuditEvent.objects.for_objects([("payables.paymentrun", run.pk)]),
@@ -181,7 +177,7 @@ def _step(
 
 
 @require_POST
-@role_required(roles.AP_MANAGER, roles.FINANCE_LEADER)
+@role_required(Perm.APPROVE_RUN)
 @password_confirmation_required
 def run_approve(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Approve a proposed run (never by whoever prepared or changed it: the service refuses)."""
@@ -194,7 +190,7 @@ def run_approve(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*RUN_OPERATORS)
+@role_required(Perm.OPERATE_RUN)
 def run_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Write the schema-checked bank files; the run is sent."""
 
@@ -207,7 +203,7 @@ def run_export(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*RUN_OPERATORS)
+@role_required(Perm.OPERATE_RUN)
 def run_mark_paid(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The bank executed the run on the given day: its invoices become paid."""
     form = MarkPaidForm(request.POST)
@@ -223,7 +219,7 @@ def run_mark_paid(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*RUN_OPERATORS)
+@role_required(Perm.OPERATE_RUN)
 def run_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Drop an unpaid run; its invoices become payable again."""
     form = CancelForm(request.POST)
@@ -237,7 +233,7 @@ def run_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*AP)
+@role_required(Perm.PROPOSE_RUN)
 def run_add_invoice(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Add an approved invoice to a proposed run, with a reason."""
     run = get_object_or_404(PaymentRun, pk=pk)
@@ -256,7 +252,7 @@ def run_add_invoice(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@role_required(*AP)
+@role_required(Perm.PROPOSE_RUN)
 def run_remove_invoice(request: AuthenticatedHttpRequest, pk: int, invoice_pk: int) -> HttpResponse:
     """Take an invoice out of a proposed run, with a reason."""
     invoice = get_object_or_404(Invoice, pk=invoice_pk)
@@ -274,7 +270,7 @@ def run_remove_invoice(request: AuthenticatedHttpRequest, pk: int, invoice_pk: i
 
 
 @require_POST
-@role_required(*RUN_OPERATORS)
+@role_required(Perm.OPERATE_RUN)
 def run_bank_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Record what the bank confirmed about one transfer (not executed, or returned)."""
     form = BankConfirmForm(request.POST)
@@ -300,7 +296,7 @@ def run_bank_confirm(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 
 
 @require_POST
-@role_required(roles.AP_MANAGER)
+@role_required(Perm.VOID_PAYMENT)
 def run_void(request: AuthenticatedHttpRequest, pk: int, payment_pk: int) -> HttpResponse:
     """Void one payment the bank confirmed unpaid; its invoice is payable again."""
     form = ReasonForm(request.POST)
@@ -320,7 +316,7 @@ def run_void(request: AuthenticatedHttpRequest, pk: int, payment_pk: int) -> Htt
 
 
 @require_POST
-@role_required(roles.AP_MANAGER)
+@role_required(Perm.VOID_PAYMENT)
 def run_file_replace(request: AuthenticatedHttpRequest, pk: int, export_pk: int) -> HttpResponse:
     """Re-issue one bank file with the same ids; the earlier one is kept as superseded."""
     form = ReasonForm(request.POST)
@@ -341,7 +337,7 @@ def run_file_replace(request: AuthenticatedHttpRequest, pk: int, export_pk: int)
     return _step(request, pk, replace)
 
 
-@role_required(*roles.PAYMENT_READERS)
+@role_required(Perm.READ_PAYMENTS)
 def export_download(request: AuthenticatedHttpRequest, pk: int, export_pk: int) -> HttpResponse:
     """A bank file exactly as it was written and checked."""
     export = get_object_or_404(PaymentExport, pk=export_pk, run_id=pk)
@@ -353,7 +349,7 @@ def export_download(request: AuthenticatedHttpRequest, pk: int, export_pk: int) 
     return response
 
 
-@role_required(*roles.PAYMENT_READERS)
+@role_required(Perm.READ_PAYMENTS)
 def remittance(request: AuthenticatedHttpRequest, pk: int, vendor_pk: int) -> HttpResponse:
     """The printable remittance advice for one vendor in a run."""
     run = get_object_or_404(PaymentRun, pk=pk)
@@ -373,7 +369,7 @@ def remittance(request: AuthenticatedHttpRequest, pk: int, vendor_pk: int) -> Ht
 
 
 @require_POST
-@role_required(*RUN_OPERATORS)
+@role_required(Perm.OPERATE_RUN)
 def remittance_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Email the advice to one vendor (`vendor` in the form) or to every vendor in the run."""
     run = get_object_or_404(PaymentRun, pk=pk)
@@ -402,7 +398,7 @@ def remittance_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("payables:run_detail", pk=run.pk)
 
 
-@role_required(*roles.PAYMENT_READERS)
+@role_required(Perm.READ_PAYMENTS)
 def cash_calendar(request: AuthenticatedHttpRequest) -> HttpResponse:
     """What falls due and which discounts lapse, per currency, for the weeks ahead."""
     today = timezone.localdate()
@@ -425,20 +421,20 @@ def cash_calendar(request: AuthenticatedHttpRequest) -> HttpResponse:
             "deadline_days": DEADLINE_DAYS,
             "cost_of_capital": company.cost_of_capital_pct,
             "today": today,
-            "can_propose": roles.has_role(request.user, *AP),
+            "can_propose": roles.may(request.user, Perm.PROPOSE_RUN),
         },
     )
 
 
-@role_required(*roles.PAYMENT_READERS)
+@role_required(Perm.READ_PAYMENTS)
 def company_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The paying account, cost of capital and approval threshold; finance leaders edit them."""
     current = CompanySettings.load()
-    can_edit = roles.has_role(request.user, roles.FINANCE_LEADER)
+    can_edit = roles.may(request.user, Perm.EDIT_PAYMENT_SETTINGS)
     form = CompanySettingsForm(instance=current)
     status = 200
     if request.method == "POST":
-        roles.require_role(request.user, roles.FINANCE_LEADER)
+        roles.require(request.user, Perm.EDIT_PAYMENT_SETTINGS)
         form = CompanySettingsForm(request.POST, instance=CompanySettings.load())
         if form.is_valid():
             try:
@@ -468,7 +464,7 @@ def company_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_POST
-@role_required(*AP)
+@role_required(Perm.HOLD_PAYMENT)
 def invoice_hold(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Put an invoice on payment hold with a reason, or release it (`release` in the form)."""
     invoice = get_object_or_404(Invoice, pk=pk)

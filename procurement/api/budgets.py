@@ -4,6 +4,7 @@ from django.db.models import QuerySet
 from rest_framework import serializers, viewsets
 
 from p2p import roles
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.filters import BudgetFilter
 from procurement.models import Budget
@@ -48,9 +49,7 @@ class BudgetViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = BudgetSerializer
     filterset_class = BudgetFilter
     ordering_fields = ["id"]
-    permission_classes = [
-        roles.api_roles(roles.APPROVER, roles.BUYER, roles.FINANCE_LEADER, roles.ADMIN)
-    ]
+    permission_classes = [roles.api_permission(Perm.READ_BUDGETS)]
 
     def get_queryset(self) -> QuerySet[Budget]:
         return selectors.budgets_with_position()

@@ -12,6 +12,7 @@ from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
 from p2p.http import AuthenticatedRequest, request_user
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.api.approvals import DecisionInputSerializer
 from procurement.api.common import _schema_only
@@ -205,7 +206,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = PurchaseOrderSerializer
     filterset_class = PurchaseOrderFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*roles.PO_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_PURCHASING)]
 
     def get_queryset(self) -> QuerySet[PurchaseOrder]:
         if _schema_only(self):
@@ -230,7 +231,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action in ("create", "from_requests"):
-            return [roles.api_roles(roles.BUYER)()]
+            return [roles.api_permission(Perm.MANAGE_ORDERS)()]
         return super().get_permissions()
 
     @extend_schema(request=PurchaseOrderCreateSerializer, responses={201: PurchaseOrderSerializer})
@@ -266,7 +267,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return Response(self.get_serializer(fresh, many=True).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=IssueInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def issue(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Issue a draft PO to its vendor (and email it, unless told not to)."""
         payload = validated_input(IssueInputSerializer, request)
@@ -274,7 +277,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=ReviseInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def revise(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Change order: new quantities or prices; above the approved amount it waits for
         re-approval (see `awaiting_reapproval` and the pending revision)."""
@@ -295,14 +300,18 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=None, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def reapproval(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Send a draft above its approved amount back to the approvers."""
         po = po_request_reapproval(po=self.get_object(), by=request.user)
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def close(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Close an issued PO, releasing its open commitment."""
         payload = validated_input(ReasonInputSerializer, request)
@@ -310,7 +319,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=ReasonInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def cancel(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""
         payload = validated_input(ReasonInputSerializer, request)
@@ -318,7 +329,9 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
         return self._respond(po)
 
     @extend_schema(request=SendInputSerializer, responses=PurchaseOrderSerializer)
-    @action(detail=True, methods=["post"], permission_classes=[roles.api_roles(roles.BUYER)])
+    @action(
+        detail=True, methods=["post"], permission_classes=[roles.api_permission(Perm.MANAGE_ORDERS)]
+    )
     def send(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Email the PO document (PDF attached) to the vendor or the given addresses."""
         payload = validated_input(SendInputSerializer, request)
@@ -329,7 +342,7 @@ class PurchaseOrderViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     @action(
         detail=True,
         methods=["post"],
-        permission_classes=[roles.api_roles(roles.APPROVER, roles.FINANCE_LEADER)],
+        permission_classes=[roles.api_permission(Perm.APPROVE_REQUEST)],
     )
     def decide(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         """Approve, reject or return the pending re-approval step this user may decide."""

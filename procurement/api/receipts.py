@@ -10,6 +10,7 @@ from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.http import request_user
 from p2p.money import ZERO
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.api.common import _schema_only
 from procurement.filters import ReceiptFilter
@@ -81,7 +82,7 @@ class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = ReceiptSerializer
     filterset_class = ReceiptFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*roles.PO_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_PURCHASING)]
 
     def get_queryset(self) -> QuerySet[Receipt]:
         queryset = Receipt.objects.select_related("purchase_order", "received_by").prefetch_related(
@@ -100,7 +101,7 @@ class ReceiptViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action == "create":
-            return [roles.api_roles(roles.REQUESTER, roles.BUYER)()]
+            return [roles.api_permission(Perm.RECEIVE_GOODS)()]
         return super().get_permissions()
 
     @extend_schema(request=ReceiptCreateSerializer, responses={201: ReceiptSerializer})

@@ -13,6 +13,7 @@ from p2p import roles
 from p2p.api import FreshResponseMixin, validated_input
 from p2p.exceptions import InvalidTransition
 from p2p.http import AuthenticatedRequest, request_user
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.api.approvals import ApprovalStepSerializer, DecisionInputSerializer
 from procurement.api.common import _schema_only
@@ -194,7 +195,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = PurchaseRequestSerializer
     filterset_class = PurchaseRequestFilter
     ordering_fields = ["id"]
-    permission_classes = [roles.api_roles(*roles.PO_READERS)]
+    permission_classes = [roles.api_permission(Perm.READ_PURCHASING)]
 
     def get_queryset(self) -> QuerySet[PurchaseRequest]:
         if _schema_only(self):
@@ -217,7 +218,7 @@ class PurchaseRequestViewSet(FreshResponseMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_permissions(self):
         if self.action in ("create", "copy"):
-            return [roles.api_roles(roles.REQUESTER)()]
+            return [roles.api_permission(Perm.RAISE_REQUEST)()]
         return super().get_permissions()
 
     @extend_schema(request=RequestCreateSerializer, responses={201: PurchaseRequestSerializer})

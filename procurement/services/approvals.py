@@ -11,13 +11,13 @@ from p2p import roles
 from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError, NotAllowed, SegregationOfDutiesError
 from p2p.models import AuditAction
+from p2p.roles import Perm
 from procurement.models import ApprovalDelegation, ApprovalStep, PurchaseOrder, PurchaseRequest
 from procurement.services.common import _name
 from procurement.services.notifications import _notify_approvers, _notify_requester
 from procurement.services.revisions import _po_round_approved, _po_round_declined
 
 # Roles that may be named as a delegate: only someone who can already work an inbox.
-DELEGATE_ROLES = (roles.APPROVER, roles.FINANCE_LEADER)
 
 
 class Decision:
@@ -175,13 +175,13 @@ def delegation_create(
 ) -> ApprovalDelegation:
     """Hand one's approvals to a colleague for a period; administrators may set it for anyone."""
     from_user = from_user or by
-    if from_user.pk != by.pk and not roles.has_role(by, roles.ADMIN):
+    if from_user.pk != by.pk and not roles.may(by, Perm.DELEGATE_FOR_OTHERS):
         raise NotAllowed("You can only delegate your own approvals.")
-    if not roles.has_role(from_user, *DELEGATE_ROLES):
+    if not roles.may(from_user, Perm.APPROVE_REQUEST):
         raise NotAllowed("Only approvers and finance leaders have approvals to delegate.")
     if to_user.pk == from_user.pk:
         raise DomainError("Choose someone other than yourself to stand in.")
-    if not to_user.is_active or not roles.has_role(to_user, *DELEGATE_ROLES):
+    if not to_user.is_active or not roles.may(to_user, Perm.APPROVE_REQUEST):
         raise DomainError(f"{_name(to_user)} is not an approver and cannot stand in.")
     if end_date < start_date:
         raise DomainError("The last day is before the first day.")
@@ -230,7 +230,7 @@ def delegation_cancel(*, delegation: ApprovalDelegation, by: User) -> None:
     """End a delegation early (the person is back)."""
     with transaction.atomic():
         delegation = ApprovalDelegation.objects.select_for_update().get(pk=delegation.pk)
-        if delegation.from_user_id != by.pk and not roles.has_role(by, roles.ADMIN):
+        if delegation.from_user_id != by.pk and not roles.may(by, Perm.DELEGATE_FOR_OTHERS):
             raise NotAllowed("Only the person who delegated can cancel it.")
         if delegation.cancelled_at is not None:
             raise DomainError("This delegation is already cancelled.")

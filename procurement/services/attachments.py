@@ -12,6 +12,7 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditAction
+from p2p.roles import Perm
 from procurement.models import PurchaseRequest, RequestAttachment
 
 # Quotes and specs: small office documents and images, never executables or archives.
@@ -122,7 +123,7 @@ def can_change_attachments(request: PurchaseRequest, user: User) -> bool:
     """Whether the user may attach files to the request, or remove them, now."""
     if request.requester_id == user.pk and request.status in PurchaseRequest.EDITABLE_STATUSES:
         return True
-    return request.status in BUYER_ATTACHMENT_STATUSES and roles.has_role(user, roles.BUYER)
+    return request.status in BUYER_ATTACHMENT_STATUSES and roles.may(user, Perm.MANAGE_ORDERS)
 
 
 def _check_may_change_attachments(request: PurchaseRequest, by: User) -> None:

@@ -13,6 +13,7 @@ from p2p.audit import audit_record
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import parse_decimal, round_money
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.models import ApprovalStep, Budget, CostCenter, GLAccount, PurchaseRequest
 from procurement.services.common import _check_currency, _group, _money
@@ -76,7 +77,7 @@ def budget_set(
     budget: Budget | None = None,
 ) -> Budget:
     """Create or change a budget for a cost center (optionally one GL account) and period."""
-    roles.require_role(by, roles.FINANCE_LEADER, roles.ADMIN)
+    roles.require(by, Perm.KEEP_BUDGETS)
     currency = _check_currency(currency)
     amount = round_money(parse_decimal(amount, "The budget"), currency)
     if amount < 0:

@@ -18,6 +18,7 @@ from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
+from p2p.roles import Perm
 from procurement import invoicing, selectors
 from procurement.models import (
     ApprovalStep,
@@ -66,7 +67,7 @@ def po_create_from_requests(
     ship_to: str = "",
 ) -> list[PurchaseOrder]:
     """Turn approved requests into draft POs, one per vendor, copying lines and coding."""
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     if not selections:
         raise DomainError("Choose at least one approved request to order.")
     request_ids = [selection.request.pk for selection in selections]
@@ -186,7 +187,7 @@ def po_update_draft(
 ) -> PurchaseOrder:
     """Edit a draft PO: terms (None = the vendor's default), ship-to, and each line's
     quantity, price, coding and match type; lines may be removed, not added."""
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     with transaction.atomic():
         po = _lock_po(po)
         if po.status != PurchaseOrder.Status.DRAFT:
@@ -289,7 +290,7 @@ def po_update_draft(
 
 def po_request_reapproval(*, po: PurchaseOrder, by: User) -> PurchaseOrder:
     """Send a draft PO whose total is above what was approved back to the approvers."""
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     with transaction.atomic():
         po = _lock_po(po)
         if po.status != PurchaseOrder.Status.DRAFT:
@@ -349,7 +350,7 @@ def po_issue(
     approved amount without re-approval, or — unless confirmed — with prices that differ
     from the contract in force.
     """
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     with transaction.atomic():
         po = (
             PurchaseOrder.objects.select_for_update()
@@ -432,7 +433,7 @@ def _enqueue_send(po_id: int, user_id: int) -> None:
 
 def po_close(*, po: PurchaseOrder, by: User, reason: str = "") -> PurchaseOrder:
     """Close an issued PO: nothing more is expected, and its open commitment is released."""
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     with transaction.atomic():
         po = _lock_po(po)
         if po.awaiting_reapproval:
@@ -455,7 +456,7 @@ def po_close(*, po: PurchaseOrder, by: User, reason: str = "") -> PurchaseOrder:
 def po_cancel(*, po: PurchaseOrder, by: User, reason: str) -> PurchaseOrder:
     """Cancel a draft, or an issued PO nothing was received or invoiced on; its requests
     go back to the buyers to order again, and its commitment is released."""
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     if not (reason or "").strip():
         raise DomainError("Say why the order is cancelled.")
     with transaction.atomic():

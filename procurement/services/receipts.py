@@ -15,6 +15,7 @@ from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditAction
 from p2p.money import ZERO, parse_decimal, round_quantity
 from p2p.numbering import next_number
+from p2p.roles import Perm
 from procurement import invoicing
 from procurement.models import PurchaseOrder, PurchaseOrderLine, Receipt, ReceiptLine
 from procurement.services.common import _num
@@ -41,7 +42,7 @@ def receipt_post(
     note: str = "",
 ) -> Receipt:
     """Record what arrived (or went back) on a PO, then re-match invoices waiting for it."""
-    roles.require_role(by, roles.REQUESTER, roles.BUYER)
+    roles.require(by, Perm.RECEIVE_GOODS)
     with transaction.atomic():
         po = PurchaseOrder.objects.select_for_update().get(pk=po.pk)
         if po.status not in PurchaseOrder.RECEIVABLE_STATUSES:
@@ -49,8 +50,8 @@ def receipt_post(
                 f"{po.number} is {po.get_status_display().lower()}; nothing can be received on it."
             )
         if (
-            roles.has_role(by, roles.REQUESTER)
-            and not roles.has_role(by, roles.BUYER)
+            roles.may(by, Perm.RAISE_REQUEST)
+            and not roles.may(by, Perm.MANAGE_ORDERS)
             and not po.requests.filter(requester=by).exists()
             and not (po.request is not None and po.request.requester_id == by.pk)
         ):

@@ -17,6 +17,7 @@ from p2p.exceptions import DomainError, NotAllowed
 from p2p.models import AuditAction
 from p2p.money import ZERO, line_amount, parse_decimal, round_quantity
 from p2p.numbering import next_number
+from p2p.roles import Perm
 from procurement import contracts, selectors
 from procurement.models import (
     ApprovalStep,
@@ -154,7 +155,7 @@ def request_create(
     note: str = "",
 ) -> PurchaseRequest:
     """Save a draft request with its lines and attachments (all or nothing)."""
-    roles.require_role(by, roles.REQUESTER)
+    roles.require(by, Perm.RAISE_REQUEST)
     if not title.strip():
         raise DomainError("Give the request a short title.")
     currency = _check_currency(currency)
@@ -314,7 +315,7 @@ def request_update(
 def request_copy(*, request: PurchaseRequest, by: User) -> PurchaseRequest:
     """A new draft for `by` with the same header and lines (attachments are not copied:
     quotes expire). Past needed-by dates are cleared."""
-    roles.require_role(by, roles.REQUESTER)
+    roles.require(by, Perm.RAISE_REQUEST)
     if request.requester_id != by.pk and not selectors.sees_everything(by):
         raise NotAllowed("You can only copy requests you can see.")
     today = timezone.localdate()

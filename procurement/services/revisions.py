@@ -15,6 +15,7 @@ from p2p.audit import audit_record, transition
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import ZERO, format_money, line_amount, parse_decimal, round_quantity
+from p2p.roles import Perm
 from procurement import invoicing
 from procurement.models import ApprovalStep, PurchaseOrder, PurchaseOrderLine, PurchaseOrderRevision
 from procurement.services.common import _lock_po, _money, _num
@@ -136,7 +137,7 @@ def po_revise(
     the PO's waiting invoices after commit. When the new total is above the approved
     amount the change waits for re-approval and the lines change only once approved.
     """
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     if not (reason or "").strip():
         raise DomainError("Say why the order changes; the vendor and AP will see it.")
     if not lines:

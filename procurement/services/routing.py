@@ -14,6 +14,7 @@ from p2p.audit import audit_record, transition, transition_many
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import parse_decimal, round_money
+from p2p.roles import Perm
 from procurement.models import (
     ApprovalRule,
     ApprovalStep,
@@ -141,7 +142,7 @@ def approval_rule_save(
     rule: ApprovalRule | None = None,
 ) -> ApprovalRule:
     """Create or change an approval rule (finance leaders and administrators)."""
-    roles.require_role(by, roles.FINANCE_LEADER, roles.ADMIN)
+    roles.require(by, Perm.KEEP_APPROVAL_RULES)
     if not name.strip():
         raise DomainError("Give the rule a name.")
     if step < 1:

@@ -14,6 +14,7 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
+from p2p.roles import Perm
 from procurement import documents, selectors
 from procurement.models import PurchaseOrder
 from procurement.services.common import _money, _name
@@ -21,7 +22,7 @@ from procurement.services.common import _money, _name
 
 def po_send(*, po: PurchaseOrder, by: User, recipients: list[str] | None = None) -> PurchaseOrder:
     """Email the PO document (PDF attached) to the vendor, or to the given addresses."""
-    roles.require_role(by, roles.BUYER)
+    roles.require(by, Perm.MANAGE_ORDERS)
     po = PurchaseOrder.objects.select_related("vendor", "buyer", "payment_terms").get(pk=po.pk)
     if po.status not in (*PurchaseOrder.OPEN_STATUSES, PurchaseOrder.Status.CLOSED):
         raise DomainError(

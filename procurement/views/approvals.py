@@ -10,14 +10,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.forms import DecisionForm, DelegationForm
 from procurement.models import ApprovalDelegation, ApprovalStep, PurchaseRequest
 from procurement.services import approvals as approval_services
-from procurement.views.common import INBOX_ROLES, PAGE_SIZE, RULE_KEEPERS, _page
+from procurement.views.common import PAGE_SIZE, _page
 
 
-@roles.role_required(*INBOX_ROLES)
+@roles.role_required(Perm.APPROVE_REQUEST)
 @require_GET
 def approval_inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
     """What waits for this user (or for whom they stand in), oldest first, with the budget."""
@@ -39,12 +40,12 @@ def approval_inbox(request: AuthenticatedHttpRequest) -> HttpResponse:
             "steps": steps,
             "query": query,
             "delegators": delegators,
-            "can_keep_rules": roles.has_role(request.user, *RULE_KEEPERS),
+            "can_keep_rules": roles.may(request.user, Perm.KEEP_APPROVAL_RULES),
         },
     )
 
 
-@roles.role_required(*INBOX_ROLES)
+@roles.role_required(Perm.APPROVE_REQUEST)
 @require_POST
 def approval_decide(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Approve, reject or return one step; htmx gets the row back, a plain form a redirect."""
@@ -126,7 +127,7 @@ def _decision_outcome(step: ApprovalStep) -> str:
     return f"{number} rejected."
 
 
-@roles.role_required(*INBOX_ROLES)
+@roles.role_required(Perm.APPROVE_REQUEST)
 @require_http_methods(["GET", "POST"])
 def delegation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Who stands in for me while I am away (and for whom I stand in)."""
@@ -167,7 +168,7 @@ def delegation_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*INBOX_ROLES)
+@roles.role_required(Perm.APPROVE_REQUEST)
 @require_POST
 def delegation_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """End a delegation early."""

@@ -9,13 +9,14 @@ from p2p import roles
 from p2p.downloads import private_file_response
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.forms import AttachmentForm
 from procurement.services import attachments as attachment_services
 from procurement.views.requests import _visible_request
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_POST
 def request_attach(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Add quotes or specifications to a request."""
@@ -37,7 +38,7 @@ def request_attach(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:request_detail", pk=pk)
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_attachment(
     request: AuthenticatedHttpRequest, pk: int, attachment_pk: int
@@ -45,7 +46,7 @@ def request_attachment(
     """Download an attachment — only for users who may see the request (never a public URL)."""
     attachment = selectors.attachment_for(request.user, pk, attachment_pk)
     if attachment is None or (
-        attachment.removed_at is not None and not roles.has_role(request.user, *roles.AUDIT_READERS)
+        attachment.removed_at is not None and not roles.may(request.user, Perm.READ_REMOVED)
     ):
         raise Http404("No such attachment.")
     try:
@@ -60,7 +61,7 @@ def request_attachment(
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_POST
 def request_attachment_remove(
     request: AuthenticatedHttpRequest, pk: int, attachment_pk: int

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement import invoicing, selectors
 from procurement.filters import BudgetFilter
 from procurement.forms import BudgetForm
@@ -17,11 +18,8 @@ from procurement.models import Budget, CostCenter
 from procurement.services import budgets as budget_services
 from procurement.views.common import _page, _tidy_filters
 
-BUDGET_READERS = (roles.APPROVER, roles.BUYER, roles.FINANCE_LEADER, roles.ADMIN)
-BUDGET_KEEPERS = (roles.FINANCE_LEADER, roles.ADMIN)
 
-
-@roles.role_required(*BUDGET_READERS)
+@roles.role_required(Perm.READ_BUDGETS)
 @require_GET
 def budget_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Budget position per cost center: budget, committed, spent and available."""
@@ -41,12 +39,12 @@ def budget_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             "page": page,
             "rows": rows,
             "query": query,
-            "can_edit": roles.has_role(request.user, *BUDGET_KEEPERS),
+            "can_edit": roles.may(request.user, Perm.KEEP_BUDGETS),
         },
     )
 
 
-@roles.role_required(*BUDGET_READERS)
+@roles.role_required(Perm.READ_BUDGETS)
 @require_GET
 def budget_cost_center(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One cost center's budgets by period, and what commits and consumes the chosen one."""
@@ -73,13 +71,13 @@ def budget_cost_center(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
             "chosen": chosen,
             "commitments": commitments,
             "spending": spending,
-            "can_edit": roles.has_role(request.user, *BUDGET_KEEPERS),
+            "can_edit": roles.may(request.user, Perm.KEEP_BUDGETS),
             "today": today,
         },
     )
 
 
-@roles.role_required(*BUDGET_KEEPERS)
+@roles.role_required(Perm.KEEP_BUDGETS)
 @require_http_methods(["GET", "POST"])
 def budget_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     """Set a budget for a cost center and period (finance leaders)."""

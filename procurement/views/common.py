@@ -7,12 +7,9 @@ PermissionDenied from a service bubbles up as a 403.
 
 from django.core.paginator import Paginator
 
-from p2p import roles
 from p2p.http import AuthenticatedHttpRequest
 
 PAGE_SIZE = 50
-INBOX_ROLES = (roles.APPROVER, roles.FINANCE_LEADER)
-RULE_KEEPERS = (roles.FINANCE_LEADER, roles.ADMIN)
 
 
 def _tidy_filters(form, *, order: list[str], drop: tuple[str, ...] = ()) -> None:

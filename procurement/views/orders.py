@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.filters import PurchaseOrderFilter
 from procurement.forms import (
@@ -29,7 +30,7 @@ from procurement.services import orders as order_services
 from procurement.views.common import PAGE_SIZE, _page, _tidy_filters
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def po_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Purchase orders with filters; buyers also see approved requests still waiting for a PO."""
@@ -39,7 +40,7 @@ def po_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         get_user_model().objects.filter(groups__name=roles.BUYER).order_by("first_name", "username")
     )
     page, query = _page(request, po_filter.qs)
-    is_buyer = roles.has_role(request.user, roles.BUYER)
+    is_buyer = roles.may(request.user, Perm.MANAGE_ORDERS)
     return render(
         request,
         "procurement/po_list.html",
@@ -54,7 +55,7 @@ def po_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_http_methods(["GET", "POST"])
 def po_select(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Turn one or more approved requests into draft POs, one per vendor."""
@@ -90,7 +91,7 @@ def po_select(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "procurement/po_select.html", {"form": form, "awaiting": awaiting})
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_http_methods(["GET", "POST"])
 def po_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Turn an approved request into a draft PO: vendor, payment terms, ship-to."""
@@ -137,7 +138,7 @@ def po_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def po_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The lifecycle page: one PO's whole life from request to payment on one page."""
@@ -146,9 +147,9 @@ def po_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such purchase order.")
     po = life.po
     user = request.user
-    is_buyer = roles.has_role(user, roles.BUYER)
+    is_buyer = roles.may(user, Perm.MANAGE_ORDERS)
     requester_ids = {pr.requester_id for pr in life.requests}
-    may_receive = is_buyer or (roles.has_role(user, roles.REQUESTER) and user.pk in requester_ids)
+    may_receive = is_buyer or (roles.may(user, Perm.RAISE_REQUEST) and user.pk in requester_ids)
     is_draft = po.status == PurchaseOrder.Status.DRAFT
     is_open = po.status in PurchaseOrder.OPEN_STATUSES
     decidable = None
@@ -181,9 +182,9 @@ def po_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "decidable": decidable,
             "open_commitment": life.totals["committed"] if is_open else None,
             # Link AP documents only for roles that may open them; others see plain text.
-            "link_invoices": roles.has_role(user, *roles.INVOICE_READERS),
-            "link_exceptions": roles.has_role(user, *roles.EXCEPTION_READERS),
-            "link_runs": roles.has_role(user, *roles.PAYMENT_READERS),
+            "link_invoices": roles.may(user, Perm.READ_INVOICES),
+            "link_exceptions": roles.may(user, Perm.READ_EXCEPTIONS),
+            "link_runs": roles.may(user, Perm.READ_PAYMENTS),
         },
     )
 
@@ -192,7 +193,7 @@ def _buyer_po(pk: int) -> PurchaseOrder:
     return get_object_or_404(PurchaseOrder.objects.select_related("vendor"), pk=pk)
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_http_methods(["GET", "POST"])
 def po_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Edit a draft PO: terms, ship-to and each line's quantity, price, coding and match type."""
@@ -246,7 +247,7 @@ def po_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_POST
 def po_issue(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Issue a draft PO to its vendor (and email it when asked)."""
@@ -273,7 +274,7 @@ def po_issue(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:po_detail", pk=pk)
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_POST
 def po_reapproval(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Ask the approvers to approve a draft PO above its approved amount."""
@@ -303,7 +304,7 @@ def _po_reason_action(
     return redirect("procurement:po_detail", pk=pk)
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_POST
 def po_close(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Close an issued PO and release what it still commits."""
@@ -312,7 +313,7 @@ def po_close(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_POST
 def po_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Cancel a PO nothing was received or invoiced on; its requests can be ordered again."""

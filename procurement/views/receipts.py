@@ -10,13 +10,14 @@ from django.views.decorators.http import require_http_methods
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement import selectors
 from procurement.forms import RECEIPT_PREFIX, ReceiptHeaderForm, ReceiptLineFormSet
 from procurement.models import PurchaseOrder
 from procurement.services import receipts as receipt_services
 
 
-@roles.role_required(roles.REQUESTER, roles.BUYER)
+@roles.role_required(Perm.RECEIVE_GOODS)
 @require_http_methods(["GET", "POST"])
 def receipt_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Record what arrived (or went back) on a PO, line by line."""

@@ -9,6 +9,7 @@ from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditAction, AuditEvent
+from p2p.roles import Perm
 from procurement import contracts, selectors
 from procurement.filters import PurchaseRequestFilter
 from procurement.forms import (
@@ -29,7 +30,7 @@ SUBMITTABLE = (PurchaseRequest.Status.DRAFT, PurchaseRequest.Status.RETURNED)
 WITHDRAWABLE = (*SUBMITTABLE, PurchaseRequest.Status.PENDING_APPROVAL)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_GET
 def request_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """'My requests': the requester's own requests, where each sits and who must act."""
@@ -129,7 +130,7 @@ def _after_save(
     return redirect("procurement:request_detail", pk=purchase_request.pk)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_http_methods(["GET", "POST"])
 def request_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new request: header, lines and quotes; saved as a draft or straight into approval."""
@@ -148,7 +149,7 @@ def request_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_http_methods(["GET", "POST"])
 def request_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Change a request: the requester's draft or returned request, or — during approval —
@@ -177,7 +178,7 @@ def request_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "procurement/request_form.html", context)
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_line_row(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx: one empty line row for the request form, plus the formset's new form count."""
@@ -200,7 +201,7 @@ def request_line_row(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_form_hints(request: AuthenticatedHttpRequest) -> HttpResponse:
     """htmx: the contract items of the chosen vendor and the budget of the chosen coding."""
@@ -216,7 +217,7 @@ def _visible_request(request: AuthenticatedHttpRequest, pk: int) -> PurchaseRequ
     return purchase_request
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """One request: header, lines, quotes, budget, approval steps, its POs and the trail."""
@@ -246,7 +247,7 @@ def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "orders": list(purchase_request.orders.all()),
             "attachments": list(purchase_request.attachments.all()),
             "removed_attachments": selectors.removed_attachments(purchase_request.pk)
-            if roles.has_role(user, *roles.AUDIT_READERS)
+            if roles.may(user, Perm.READ_REMOVED)
             else [],
             "attachment_form": AttachmentForm(),
             "events": events,
@@ -266,10 +267,10 @@ def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             "can_submit": is_requester and status in SUBMITTABLE,
             "can_withdraw": is_requester and status in WITHDRAWABLE,
             "can_edit": request_services.can_edit_request(purchase_request, user),
-            "can_copy": roles.has_role(user, roles.REQUESTER),
+            "can_copy": roles.may(user, Perm.RAISE_REQUEST),
             "can_attach": attachment_services.can_change_attachments(purchase_request, user),
             "can_order": status == PurchaseRequest.Status.APPROVED
-            and roles.has_role(user, roles.BUYER),
+            and roles.may(user, Perm.MANAGE_ORDERS),
             "decidable": decidable,
             "on_behalf_of": on_behalf_of,
             "edited_by_me": any(editor.pk == user.pk for editor in editors),
@@ -277,7 +278,7 @@ def request_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_POST
 def request_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Send a draft or returned request into approval."""
@@ -291,7 +292,7 @@ def request_submit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("procurement:request_detail", pk=pk)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_POST
 def request_withdraw(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Take back a request that has not been ordered."""
@@ -305,7 +306,7 @@ def request_withdraw(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     return redirect("procurement:request_detail", pk=pk)
 
 
-@roles.role_required(roles.REQUESTER)
+@roles.role_required(Perm.RAISE_REQUEST)
 @require_POST
 def request_copy(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Start a new draft from a previous request, then open it for changes."""

@@ -8,13 +8,14 @@ from django.views.decorators.http import require_http_methods
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement.forms import REVISE_PREFIX, ReviseForm, ReviseLineFormSet
 from procurement.models import PurchaseOrder
 from procurement.services import revisions as revision_services
 from procurement.views.orders import _buyer_po
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_http_methods(["GET", "POST"])
 def po_revise(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """A change order on an issued PO: new quantities or prices, with a reason."""

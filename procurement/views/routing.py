@@ -8,13 +8,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement.forms import ApprovalRuleForm
 from procurement.models import ApprovalRule
 from procurement.services import routing as routing_services
-from procurement.views.common import INBOX_ROLES, RULE_KEEPERS
 
 
-@roles.role_required(*INBOX_ROLES, *RULE_KEEPERS)
+@roles.role_required(Perm.READ_APPROVAL_RULES)
 @require_GET
 def rule_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The approval rules, step by step: who approves what, for which cost center and band."""
@@ -24,7 +24,7 @@ def rule_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "procurement/rule_list.html",
-        {"rules": rules, "can_edit": roles.has_role(request.user, *RULE_KEEPERS)},
+        {"rules": rules, "can_edit": roles.may(request.user, Perm.KEEP_APPROVAL_RULES)},
     )
 
 
@@ -43,7 +43,7 @@ def _rule_initial(rule: ApprovalRule) -> dict:
     }
 
 
-@roles.role_required(*RULE_KEEPERS)
+@roles.role_required(Perm.KEEP_APPROVAL_RULES)
 @require_http_methods(["GET", "POST"])
 def rule_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     """Add or change an approval rule (finance leaders)."""

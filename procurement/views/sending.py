@@ -8,13 +8,14 @@ from django.views.decorators.http import require_GET, require_POST
 from p2p import roles
 from p2p.exceptions import DomainError
 from p2p.http import AuthenticatedHttpRequest
+from p2p.roles import Perm
 from procurement import documents, selectors
 from procurement.forms import SendForm
 from procurement.services import sending as sending_services
 from procurement.views.orders import _buyer_po
 
 
-@roles.role_required(roles.BUYER)
+@roles.role_required(Perm.MANAGE_ORDERS)
 @require_POST
 def po_send(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Email the PO document to the vendor (or to the addresses typed) now."""
@@ -37,7 +38,7 @@ def _document(request: AuthenticatedHttpRequest, pk: int) -> selectors.PurchaseO
     return document
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def po_document(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The printable PO as the vendor receives it."""
@@ -49,7 +50,7 @@ def po_document(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@roles.role_required(*roles.PO_READERS)
+@roles.role_required(Perm.READ_PURCHASING)
 @require_GET
 def po_pdf(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The PO as a PDF file."""

@@ -3,7 +3,7 @@ style refused by the Content-Security-Policy, no missing favicon, no script erro
 
 import pytest
 
-from p2p.roles import NAVIGATION, has_role
+from p2p.roles import NAVIGATION, may
 from tests import factories
 
 pytestmark = [
@@ -42,7 +42,7 @@ def test_main_pages_log_no_console_errors_for_any_role(browser, people, setup_or
                 and problems.append(f"{who}: {response.status} {response.url}")
             ),
         )
-        paths = [reverse(name) for _, name, roles in NAVIGATION if has_role(user, *roles)]
+        paths = [reverse(name) for _, name, perm in NAVIGATION if may(user, perm)]
         for path in paths + EXTRA_PAGES.get(username, []):
             page.goto(path)
             page.wait_for_load_state("load")

@@ -20,7 +20,7 @@ def test_not_allowed_is_the_one_forbidden():
 
 def test_role_check_raises_not_allowed(people):
     with pytest.raises(NotAllowed, match="Your role does not allow this"):
-        roles.require_role(people["requester"], roles.AP_CLERK)
+        roles.require(people["requester"], roles.Perm.CAPTURE_INVOICE)
 
 
 def test_requester_opening_an_ap_page_gets_the_styled_403_with_navigation(client, people):

@@ -11,12 +11,12 @@ from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice, InvoiceLine
 from payables.models.payments import CompanySettings
 from payables.services import payments
+from payables.services.actions import exception_act
 from payables.services.exceptions import exception_comment, may_view, mentions_mark_read
 from payables.services.invoices import InvoiceLineInput, invoice_capture
 from payables.services.matching import run_matching
 from payables.services.resolutions import (
     exception_accept_variance,
-    exception_act,
     exception_correct_po,
     exception_mark_duplicate,
     exception_post_receipt,

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from p2p import roles
+from p2p.roles import Perm
 from payables.einvoice.common import MAX_DOCUMENT_BYTES
 from payables.einvoice.csv_import import COMMA, MAX_CSV_BYTES, POINT
 from payables.services.importing import ImportReport, ImportResult, import_files
@@ -54,7 +55,7 @@ class Command(BaseCommand):
             by = get_user_model().objects.filter(username=options["user"]).first()
             if by is None:
                 raise CommandError(f"No user named {options['user']}.")
-            if not roles.has_role(by, roles.AP_CLERK, roles.AP_MANAGER):
+            if not roles.may(by, Perm.CAPTURE_INVOICE):
                 raise CommandError(
                     f"{by.get_username()} may not capture invoices (needs ap_clerk or ap_manager)."
                 )
