@@ -22,6 +22,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from metrics.models import KPI_COUNT_COLUMNS, KPI_MONEY_COLUMNS
+
 _ROLLUP_LOCK = 724_001
 
 # Columns of metrics_invoicekpi the rollup computes (all but invoice_id and refreshed_at).
@@ -392,25 +394,7 @@ _FACT_TABLES = (
         "metrics_dailykpifact",
         "kpi_fact_grain_unique",
         (),
-        (
-            "invoices_captured",
-            "invoices_matched",
-            "invoices_without_exception",
-            "first_match_attempts",
-            "first_pass_matches",
-            "invoices_approved",
-            "touchless_approvals",
-            "approve_days_sum",
-            "exceptions_opened",
-            "exceptions_resolved",
-            "invoices_paid",
-            "paid_on_time",
-            "pay_days_sum",
-            "discount_available",
-            "discount_taken",
-            "spend_total",
-            "spend_on_po",
-        ),
+        (*KPI_COUNT_COLUMNS, *KPI_MONEY_COLUMNS),
         _KPI_FACTS,
     ),
     (
