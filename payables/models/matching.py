@@ -82,19 +82,6 @@ class MatchPolicy(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def allowance(self, kind: str, base: Decimal) -> Decimal:
-        """Tolerance for `kind` (price, qty, total) on a reference value; mirrors the SQL."""
-        pct = getattr(self, f"{kind}_tolerance_pct")
-        absolute = getattr(self, f"{kind}_tolerance_abs")
-        parts = [
-            p
-            for p in (abs(base) * pct / 100 if pct is not None else None, absolute)
-            if p is not None
-        ]
-        if not parts:
-            return Decimal("0")
-        return min(parts) if self.combine == self.Combine.TIGHTER else max(parts)
-
 
 class MatchResult(models.Model):
     """The evidence for one invoice line's match: values compared, tolerance, verdict."""
