@@ -130,6 +130,17 @@ class InvoiceQuerySet(models.QuerySet):
         return self.annotate(annualised=discount_return())
 
 
+class InvoiceStatus(models.TextChoices):
+    """Invoice.Status; defined outside the model so its Meta constraints can name the values."""
+
+    PENDING_MATCH = "pending_match", "Pending match"
+    EXCEPTION = "exception", "Exception"
+    APPROVED = "approved", "Approved"
+    SCHEDULED = "scheduled", "In payment run"
+    PAID = "paid", "Paid"
+    REJECTED = "rejected", "Rejected"
+
+
 class Invoice(models.Model):
     """A vendor's bill (or credit note), captured by AP and matched against PO and receipts.
 
@@ -140,13 +151,7 @@ class Invoice(models.Model):
     match checks); `payable_amount` is what is still owed after prepayments and rounding.
     """
 
-    class Status(models.TextChoices):
-        PENDING_MATCH = "pending_match", "Pending match"
-        EXCEPTION = "exception", "Exception"
-        APPROVED = "approved", "Approved"
-        SCHEDULED = "scheduled", "In payment run"
-        PAID = "paid", "Paid"
-        REJECTED = "rejected", "Rejected"
+    Status = InvoiceStatus
 
     TRANSITIONS = {
         Status.PENDING_MATCH: (Status.APPROVED, Status.EXCEPTION, Status.REJECTED),
@@ -254,21 +259,12 @@ class Invoice(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=[
-                        "pending_match",
-                        "exception",
-                        "approved",
-                        "scheduled",
-                        "paid",
-                        "rejected",
-                    ]
-                ),
+                condition=models.Q(status__in=InvoiceStatus.values),
                 name="invoice_status_valid",
             ),
             # What unpaid() relies on: only a paid invoice has a payment date.
             models.CheckConstraint(
-                condition=models.Q(paid_at__isnull=True) | models.Q(status="paid"),
+                condition=models.Q(paid_at__isnull=True) | models.Q(status=InvoiceStatus.PAID),
                 name="invoice_paid_at_only_when_paid",
             ),
         ]
