@@ -153,6 +153,10 @@ class Invoice(models.Model):
 
     Status = InvoiceStatus
 
+    # Through the match (or approved by a person) and still standing: approved, in a payment
+    # run or paid. What counts as billed against a PO, as spent on a budget, as matched.
+    MATCHED_STATUSES = (Status.APPROVED, Status.SCHEDULED, Status.PAID)
+
     TRANSITIONS = {
         Status.PENDING_MATCH: (Status.APPROVED, Status.EXCEPTION, Status.REJECTED),
         Status.EXCEPTION: (Status.PENDING_MATCH, Status.APPROVED, Status.REJECTED),
