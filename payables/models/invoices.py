@@ -82,7 +82,7 @@ def payment_stops() -> list[tuple[str, Q | Exists]]:
         ),
         (
             reason.ON_HOLD,
-            Exists(hold_model.objects.filter(invoice=OuterRef("pk"), released_at__isnull=True)),
+            Exists(hold_model.objects.in_force().filter(invoice=OuterRef("pk"))),
         ),
     ]
 

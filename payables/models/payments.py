@@ -65,6 +65,12 @@ class CompanySettings(models.Model):
         return None if amount is None else Decimal(amount)
 
 
+class PaymentHoldQuerySet(models.QuerySet):
+    def in_force(self) -> "PaymentHoldQuerySet":
+        """Not released yet: the invoice stays out of payment runs."""
+        return self.filter(released_at__isnull=True)
+
+
 class PaymentHold(models.Model):
     """AP stops one invoice from being paid (e.g. goods disputed by phone) until released."""
 
@@ -79,6 +85,8 @@ class PaymentHold(models.Model):
     )
     released_at = models.DateTimeField(null=True, blank=True)
     release_note = models.CharField(max_length=300, blank=True)
+
+    objects = PaymentHoldQuerySet.as_manager()
 
     class Meta:
         ordering = ["-placed_at", "-id"]
@@ -160,6 +168,12 @@ class PaymentRun(models.Model):
         return self.number
 
 
+class PaymentQuerySet(models.QuerySet):
+    def live(self) -> "PaymentQuerySet":
+        """Not voided: what a run pays, or paid."""
+        return self.exclude(status=PaymentStatus.VOID)
+
+
 class PaymentStatus(models.TextChoices):
     """Payment.Status; defined outside the model so its Meta constraints can name the values."""
 
@@ -209,6 +223,8 @@ class Payment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     voided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PaymentQuerySet.as_manager()
 
     class Meta:
         ordering = ["run_id", "vendor_id", "id"]

@@ -58,7 +58,7 @@ def totals_by_run(run_ids: list[int]) -> dict[int, list[dict]]:
     """Per run and currency: net and discount of the live payments, in one query for a page."""
     rows = (
         Payment.objects.filter(run_id__in=run_ids)
-        .exclude(status=Payment.Status.VOID)
+        .live()
         .order_by()
         .values("run_id", "currency")
         .annotate(
@@ -260,7 +260,7 @@ def _cost_of_capital() -> Decimal:
 
 def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
     """Invoices whose discount lapses within `days`, soonest first, with what blocks them."""
-    live_run = Payment.objects.filter(invoice=OuterRef("pk")).exclude(status=Payment.Status.VOID)
+    live_run = Payment.objects.filter(invoice=OuterRef("pk")).live()
     return (
         Invoice.objects.awaiting_payment()
         .filter(
@@ -274,9 +274,7 @@ def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
         .annotate(
             run_number=Subquery(live_run.values("run__number")[:1]),
             run_id=Subquery(live_run.values("run_id")[:1]),
-            on_hold=Exists(
-                PaymentHold.objects.filter(invoice=OuterRef("pk"), released_at__isnull=True)
-            ),
+            on_hold=Exists(PaymentHold.objects.in_force().filter(invoice=OuterRef("pk"))),
             in_dispute=Exists(
                 InvoiceException.objects.filter(
                     invoice=OuterRef("pk"), status=InvoiceException.Status.OPEN

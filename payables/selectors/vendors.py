@@ -90,7 +90,7 @@ def vendor_open_documents(vendor: Vendor) -> dict:
     )
     payments = (
         Payment.objects.filter(vendor=vendor)
-        .exclude(status=Payment.Status.VOID)
+        .live()
         .select_related("run", "invoice")
         .order_by("-run__pay_date", "-id")[:RECENT_PAYMENTS]
     )

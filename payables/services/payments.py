@@ -157,7 +157,7 @@ def payment_hold_place(*, invoice: Invoice, by: AbstractBaseUser, reason: str) -
                 f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
                 "there is no payment left to hold."
             )
-        if invoice.payment_holds.filter(released_at__isnull=True).exists():
+        if invoice.payment_holds.in_force().exists():
             raise DomainError(f"Invoice {invoice.number} is already on hold.")
         hold = PaymentHold.objects.create(
             invoice=invoice, reason=reason[:300], placed_by=by, placed_at=timezone.now()
@@ -171,7 +171,7 @@ def payment_hold_release(*, invoice: Invoice, by: AbstractBaseUser, note: str = 
     roles.require_role(by, roles.AP_CLERK, roles.AP_MANAGER)
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        hold = invoice.payment_holds.select_for_update().filter(released_at__isnull=True).first()
+        hold = invoice.payment_holds.select_for_update().in_force().first()
         if hold is None:
             raise DomainError(f"Invoice {invoice.number} is not on hold.")
         hold.released_by = by
@@ -280,7 +280,7 @@ def _record_left_out(*, run: PaymentRun, horizon_date: dt.date, cost_of_capital:
     """What the proposal would have paid by date but left out, with the first reason that applies."""
     in_run = Payment.objects.filter(
         run=run, vendor=OuterRef("vendor"), currency=OuterRef("currency")
-    ).exclude(status=Payment.Status.VOID)
+    ).live()
     left_out = (
         _in_run_scope(Invoice.objects.payment_candidates(), run.currency)
         .filter(
@@ -379,7 +379,7 @@ def payment_run_propose(
 def refresh_run_totals(run: PaymentRun) -> None:
     """Run amounts from its live payments; left empty when they span several currencies."""
     totals = list(
-        run.payments.exclude(status=Payment.Status.VOID)
+        run.payments.live()
         .order_by()
         .values("currency")
         .annotate(
@@ -424,7 +424,7 @@ def audit_invoices(
 def currency_totals(run: PaymentRun) -> list[dict]:
     """Per currency: transfers, invoices, gross, discount taken and missed, net."""
     return list(
-        run.payments.exclude(status=Payment.Status.VOID)
+        run.payments.live()
         .order_by()
         .values("currency")
         .annotate(

@@ -11,7 +11,7 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
 from p2p.money import ZERO
-from payables.models.payments import CompanySettings, Payment, PaymentRun
+from payables.models.payments import CompanySettings, PaymentRun
 from vendors.models import BankAccount, Vendor
 
 
@@ -29,7 +29,7 @@ def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
     """The vendor's live payments in the run grouped per currency, for the advice and its email."""
     payments = list(
         run.payments.filter(vendor=vendor)
-        .exclude(status=Payment.Status.VOID)
+        .live()
         .select_related("invoice")
         .order_by("currency", "invoice__invoice_date", "invoice_id")
     )
