@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.apps import apps
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, Expression, F, OuterRef, Q, Value, When
 from django.db.models.lookups import GreaterThan
 
 from p2p.money import ZERO
@@ -52,7 +52,7 @@ def discount_worth_taking(cost_of_capital: Decimal) -> GreaterThan:
     return GreaterThan(discount_return(), Value(cost_of_capital))
 
 
-def payment_stops() -> list[tuple[str, Q | Exists]]:
+def payment_stops() -> list[tuple[str, Q | Exists | Expression]]:
     """What keeps an approved invoice out of a payment run, in the order a clerk is told.
 
     Each entry is (PaymentRunExclusion.Reason, condition). The exception and payment models
