@@ -63,7 +63,9 @@ def signed_invoice_amount(prefix: str = "") -> Case:
 def billed_on_po_line() -> Subquery:
     """What approved (or paid) invoices have billed on the outer PO line."""
     return Subquery(
-        InvoiceLine.objects.filter(po_line=OuterRef("pk"), invoice__status__in=Invoice.MATCHED_STATUSES)
+        InvoiceLine.objects.filter(
+            po_line=OuterRef("pk"), invoice__status__in=Invoice.MATCHED_STATUSES
+        )
         .order_by()
         .values("po_line")
         .annotate(total=Sum(signed_invoice_amount()))
