@@ -55,6 +55,26 @@ def _grain_indexes(prefix: str) -> list[models.Index]:
     ]
 
 
+# The KPI fact columns: the rollup writes exactly these and the dashboard sums exactly these,
+# so a column added to one is added to both. Counts add up over currencies, money never does.
+KPI_COUNT_COLUMNS = (
+    "invoices_captured",
+    "invoices_matched",
+    "invoices_without_exception",
+    "first_match_attempts",
+    "first_pass_matches",
+    "invoices_approved",
+    "touchless_approvals",
+    "approve_days_sum",
+    "exceptions_opened",
+    "exceptions_resolved",
+    "invoices_paid",
+    "paid_on_time",
+    "pay_days_sum",
+)
+KPI_MONEY_COLUMNS = ("discount_available", "discount_taken", "spend_total", "spend_on_po")
+
+
 class DailyKpiFact(FactGrain):
     """Invoice counts and sums per day and grain, each counted on the day its event happened."""
 

@@ -22,6 +22,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from metrics.models import KPI_COUNT_COLUMNS, KPI_MONEY_COLUMNS, Grain, Measure
+from p2p.sql import quoted
+from payables.models.exceptions import InvoiceException
+from payables.models.invoices import Invoice
+from payables.models.payments import Payment
+
 _ROLLUP_LOCK = 724_001
 
 # Columns of metrics_invoicekpi the rollup computes (all but invoice_id and refreshed_at).
@@ -127,7 +133,7 @@ excepted AS (
 paid_discounts AS (
     SELECT p.invoice_id, SUM(p.discount_taken) AS taken
     FROM kpi_candidates c JOIN payables_payment p ON p.invoice_id = c.invoice_id
-    WHERE p.status = 'paid'
+    WHERE p.status = {payment_paid}
     GROUP BY p.invoice_id
 ),
 base AS (
@@ -139,9 +145,9 @@ base AS (
            (i.captured_at AT TIME ZONE %(tz)s)::date AS captured_day,
            (i.first_matched_at AT TIME ZONE %(tz)s)::date AS first_match_day,
            -- Counted once, on the day it was (last) approved; paid invoices keep theirs.
-           CASE WHEN i.status IN ('approved', 'scheduled', 'paid')
+           CASE WHEN i.status IN ({matched})
                 THEN (i.approved_at AT TIME ZONE %(tz)s)::date END AS approved_day,
-           CASE WHEN i.status = 'paid' THEN (i.paid_at AT TIME ZONE %(tz)s)::date END AS paid_day,
+           CASE WHEN i.status = {invoice_paid} THEN (i.paid_at AT TIME ZONE %(tz)s)::date END AS paid_day,
            ex.invoice_id IS NOT NULL AS had_exception
     FROM kpi_candidates c
     JOIN payables_invoice i ON i.id = c.invoice_id
@@ -153,7 +159,7 @@ base AS (
 )
 SELECT b.invoice_id, b.vendor_id, b.cost_center_id, b.buyer_id, b.purchase_order_id, b.currency,
        b.captured_day,
-       b.status IN ('approved', 'scheduled', 'paid') AS matched,
+       b.status IN ({matched}) AS matched,
        b.had_exception,
        b.first_match_day,
        CASE WHEN b.first_match_day IS NOT NULL THEN COALESCE(b.first_pass, false) END AS first_pass,
@@ -170,14 +176,14 @@ SELECT b.invoice_id, b.vendor_id, b.cost_center_id, b.buyer_id, b.purchase_order
             END AS discount_day,
        CASE WHEN dc.counts THEN b.discount_amount ELSE 0 END AS discount_available,
        CASE WHEN dc.counts THEN b.taken ELSE 0 END AS discount_taken,
-       CASE WHEN b.status = 'rejected' THEN 0
-            WHEN b.document_type = 'credit_note' THEN -b.total_amount
+       CASE WHEN b.status = {rejected} THEN 0
+            WHEN b.document_type = {credit_note} THEN -b.total_amount
             ELSE b.total_amount END AS spend,
        b.purchase_order_id IS NOT NULL AS on_po
 FROM base b
 CROSS JOIN LATERAL (
-    SELECT b.document_type = 'invoice' AND b.discount_amount > 0 AND b.discount_date IS NOT NULL
-           AND b.status <> 'rejected'
+    SELECT b.document_type = {invoice} AND b.discount_amount > 0 AND b.discount_date IS NOT NULL
+           AND b.status <> {rejected}
            AND (b.paid_day IS NOT NULL OR b.discount_date < %(today)s) AS counts
 ) dc;
 ALTER TABLE kpi_new ADD PRIMARY KEY (invoice_id);
@@ -229,6 +235,12 @@ SELECT n.invoice_id, {new_columns}, %(now)s
 FROM kpi_new n JOIN kpi_changed ch ON ch.invoice_id = n.invoice_id
 ON CONFLICT (invoice_id) DO UPDATE SET {updates}, refreshed_at = EXCLUDED.refreshed_at;
 """.format(
+    payment_paid=quoted(Payment.Status.PAID),
+    matched=quoted(*Invoice.MATCHED_STATUSES),
+    invoice_paid=quoted(Invoice.Status.PAID),
+    rejected=quoted(Invoice.Status.REJECTED),
+    invoice=quoted(Invoice.DocumentType.INVOICE),
+    credit_note=quoted(Invoice.DocumentType.CREDIT_NOTE),
     columns=", ".join(_SNAPSHOT_COLUMNS),
     old_columns=", ".join(f"o.{c}" for c in _SNAPSHOT_COLUMNS),
     new_columns=", ".join(f"n.{c}" for c in _SNAPSHOT_COLUMNS),
@@ -238,28 +250,30 @@ ON CONFLICT (invoice_id) DO UPDATE SET {updates}, refreshed_at = EXCLUDED.refres
 )
 
 # Exceptions that matter for the dirty days: opened or resolved on one, or open across one.
-_EXCEPTIONS = """
+_RESOLVED = quoted(InvoiceException.Status.RESOLVED)
+_EXCEPTIONS = f"""
 DROP TABLE IF EXISTS pg_temp.kpi_exc;
 CREATE TEMP TABLE kpi_exc ON COMMIT DROP AS
 SELECT x.id, x.type, x.owner, x.amount_at_stake,
        COALESCE(NULLIF(x.root_cause, ''), x.suggested_root_cause, '') AS root_cause,
        (x.opened_at AT TIME ZONE %(tz)s)::date AS opened_day,
-       CASE WHEN x.status = 'resolved' THEN (x.resolved_at AT TIME ZONE %(tz)s)::date END
+       CASE WHEN x.status = {_RESOLVED} THEN (x.resolved_at AT TIME ZONE %(tz)s)::date END
            AS resolved_day,
-       CASE WHEN x.status = 'resolved'
+       CASE WHEN x.status = {_RESOLVED}
             THEN FLOOR(EXTRACT(EPOCH FROM x.resolved_at - x.opened_at) / 3600)::int END
            AS resolve_hours,
        k.vendor_id, k.cost_center_id, k.buyer_id, k.currency
 FROM payables_invoiceexception x
 JOIN metrics_invoicekpi k ON k.invoice_id = x.invoice_id
 WHERE x.opened_at < ((SELECT MAX(day) FROM kpi_dirty) + 1)::timestamp AT TIME ZONE %(tz)s
-  AND (x.status <> 'resolved'
+  AND (x.status <> {_RESOLVED}
        OR x.resolved_at >= (SELECT MIN(day) FROM kpi_dirty)::timestamp AT TIME ZONE %(tz)s);
 ANALYZE kpi_exc;
 """
 
-_GRAIN = """CASE GROUPING(vendor_id, cost_center_id, buyer_id)
-    WHEN 0 THEN 'detail' WHEN 5 THEN 'cost_center' WHEN 6 THEN 'buyer' ELSE 'company' END"""
+_GRAIN = f"""CASE GROUPING(vendor_id, cost_center_id, buyer_id)
+    WHEN 0 THEN {quoted(Grain.DETAIL)} WHEN 5 THEN {quoted(Grain.COST_CENTER)}
+    WHEN 6 THEN {quoted(Grain.BUYER)} ELSE {quoted(Grain.COMPANY)} END"""
 
 
 def _grouping_sets(extra: tuple[str, ...]) -> str:
@@ -371,11 +385,11 @@ SELECT {_GRAIN} AS grain, day, vendor_id, cost_center_id, buyer_id, currency,
        measure, value, COUNT(*)::int AS count
 FROM (
     SELECT k.approved_day AS day, k.vendor_id, k.cost_center_id, k.buyer_id, k.currency,
-           'approve_days' AS measure, k.approve_days AS value
+           {quoted(Measure.APPROVE_DAYS)} AS measure, k.approve_days AS value
     FROM metrics_invoicekpi k JOIN kpi_dirty d ON d.day = k.approved_day
     UNION ALL
     SELECT k.paid_day, k.vendor_id, k.cost_center_id, k.buyer_id, k.currency,
-           'pay_days', k.pay_days
+           {quoted(Measure.PAY_DAYS)}, k.pay_days
     FROM metrics_invoicekpi k JOIN kpi_dirty d ON d.day = k.paid_day
     UNION ALL
     SELECT e.resolved_day, e.vendor_id, e.cost_center_id, e.buyer_id, e.currency,
@@ -392,25 +406,7 @@ _FACT_TABLES = (
         "metrics_dailykpifact",
         "kpi_fact_grain_unique",
         (),
-        (
-            "invoices_captured",
-            "invoices_matched",
-            "invoices_without_exception",
-            "first_match_attempts",
-            "first_pass_matches",
-            "invoices_approved",
-            "touchless_approvals",
-            "approve_days_sum",
-            "exceptions_opened",
-            "exceptions_resolved",
-            "invoices_paid",
-            "paid_on_time",
-            "pay_days_sum",
-            "discount_available",
-            "discount_taken",
-            "spend_total",
-            "spend_on_po",
-        ),
+        (*KPI_COUNT_COLUMNS, *KPI_MONEY_COLUMNS),
         _KPI_FACTS,
     ),
     (
@@ -534,9 +530,8 @@ def rollup_window(
             )
             cursor.execute(_upsert_sql(table, constraint, extra, values), params)
         cursor.execute(
-            "SELECT COUNT(*) FROM metrics_dailykpifact "
-            "WHERE grain = 'detail' AND day BETWEEN %s AND %s",
-            [start, end],
+            "SELECT COUNT(*) FROM metrics_dailykpifact WHERE grain = %s AND day BETWEEN %s AND %s",
+            [Grain.DETAIL, start, end],
         )
         kpi_rows = cursor.fetchone()[0]
     return RollupResult(candidates=candidates, changed=changed, days=days, kpi_rows=kpi_rows)

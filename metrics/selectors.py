@@ -18,6 +18,8 @@ from django.db.models import Case, CharField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import TruncWeek
 
 from metrics.models import (
+    KPI_COUNT_COLUMNS,
+    KPI_MONEY_COLUMNS,
     AgeBucket,
     DailyExceptionFact,
     DailyKpiFact,
@@ -31,22 +33,6 @@ from p2p.money import ZERO
 
 # The fact tables a Scope reads; each has the grain and the vendor, cost center and buyer.
 FactModel = DailyKpiFact | DailyExceptionFact | OpenExceptionFact | DurationFact
-COUNT_FIELDS = (
-    "invoices_captured",
-    "invoices_matched",
-    "invoices_without_exception",
-    "first_match_attempts",
-    "first_pass_matches",
-    "invoices_approved",
-    "touchless_approvals",
-    "approve_days_sum",
-    "exceptions_opened",
-    "exceptions_resolved",
-    "invoices_paid",
-    "paid_on_time",
-    "pay_days_sum",
-)
-MONEY_FIELDS = ("discount_available", "discount_taken", "spend_total", "spend_on_po")
 RESOLVE_MEASURES = {
     "buyer": Measure.RESOLVE_HOURS_BUYER,
     "requester": Measure.RESOLVE_HOURS_REQUESTER,
@@ -221,14 +207,14 @@ def _sum_rows(rows: Iterable[dict[str, Any]]) -> KpiTotals:
     counts: Counter[str] = Counter()
     money: dict[str, defaultdict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in rows:
-        for name in COUNT_FIELDS:
+        for name in KPI_COUNT_COLUMNS:
             counts[name] += row[name]
-        for name in MONEY_FIELDS:
+        for name in KPI_MONEY_COLUMNS:
             money[row["currency"]][name] += row[name]
     return KpiTotals(
-        **{name: counts[name] for name in COUNT_FIELDS},
+        **{name: counts[name] for name in KPI_COUNT_COLUMNS},
         money=tuple(
-            CurrencyAmounts(currency, **{name: sums[name] or ZERO for name in MONEY_FIELDS})
+            CurrencyAmounts(currency, **{name: sums[name] or ZERO for name in KPI_MONEY_COLUMNS})
             for currency, sums in sorted(money.items())
         ),
     )
@@ -253,8 +239,8 @@ class DailyKpis:
 
 def daily_kpis(scope: Scope, start: dt.date, end: dt.date) -> DailyKpis:
     """One query: the KPI facts of [start, end] summed per day and currency."""
-    sums = {name: Sum(name, default=0) for name in COUNT_FIELDS}
-    sums.update({name: Sum(name, default=ZERO) for name in MONEY_FIELDS})
+    sums = {name: Sum(name, default=0) for name in KPI_COUNT_COLUMNS}
+    sums.update({name: Sum(name, default=ZERO) for name in KPI_MONEY_COLUMNS})
     rows = (
         scope.facts(DailyKpiFact)
         .filter(day__range=(start, end))

@@ -1,6 +1,6 @@
 """Contract prices as procurement sees them; the vendors app owns contracts and their lookup.
 
-Procurement asks two questions — which contract items a vendor offers, and what an item
+Procurement (and payables, showing an exception's contract price) asks two questions — which contract items a vendor offers, and what an item
 costs under the contract in force on a day — through vendors.selectors, so there is one
 definition of "the active contract price".
 """

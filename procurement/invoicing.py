@@ -48,8 +48,6 @@ class SignedAmount(TypedDict):
 
 _MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 _QUANTITY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=4)
-# Invoices that have consumed budget: approved by the match (or by a person), in a run, or paid.
-SPENT_STATUSES = (Invoice.Status.APPROVED, Invoice.Status.SCHEDULED, Invoice.Status.PAID)
 
 
 def rematch_po(po_id: int) -> None:
@@ -77,7 +75,9 @@ def signed_invoice_amount(prefix: str = "") -> Case:
 def billed_on_po_line() -> Subquery:
     """What approved (or paid) invoices have billed on the outer PO line."""
     return Subquery(
-        InvoiceLine.objects.filter(po_line=OuterRef("pk"), invoice__status__in=SPENT_STATUSES)
+        InvoiceLine.objects.filter(
+            po_line=OuterRef("pk"), invoice__status__in=Invoice.MATCHED_STATUSES
+        )
         .order_by()
         .values("po_line")
         .annotate(total=Sum(signed_invoice_amount()))
@@ -108,8 +108,8 @@ def billed_quantity() -> Coalesce:
 
 
 def spent_invoice_lines() -> QuerySet[InvoiceLine]:
-    """Invoice lines that have consumed budget (see SPENT_STATUSES)."""
-    return InvoiceLine.objects.filter(invoice__status__in=SPENT_STATUSES)
+    """Invoice lines that have consumed budget (see Invoice.MATCHED_STATUSES)."""
+    return InvoiceLine.objects.filter(invoice__status__in=Invoice.MATCHED_STATUSES)
 
 
 @dataclass

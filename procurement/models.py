@@ -54,17 +54,22 @@ class Category(models.TextChoices):
     MARKETING = "marketing", "Marketing"
 
 
+class PurchaseRequestStatus(models.TextChoices):
+    """PurchaseRequest.Status; defined outside the model so its Meta constraints can name the values."""
+
+    DRAFT = "draft", "Draft"
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    RETURNED = "returned", "Returned for changes"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+    ORDERED = "ordered", "Ordered"
+
+
 class PurchaseRequest(models.Model):
     """A requester's ask to buy something; approved requests become purchase orders."""
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        PENDING_APPROVAL = "pending_approval", "Pending approval"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        RETURNED = "returned", "Returned for changes"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-        ORDERED = "ordered", "Ordered"
+    Status = PurchaseRequestStatus
 
     TRANSITIONS = {
         Status.DRAFT: (Status.PENDING_APPROVAL, Status.WITHDRAWN),
@@ -107,17 +112,7 @@ class PurchaseRequest(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=[
-                        "draft",
-                        "pending_approval",
-                        "approved",
-                        "rejected",
-                        "returned",
-                        "withdrawn",
-                        "ordered",
-                    ]
-                ),
+                condition=models.Q(status__in=PurchaseRequestStatus.values),
                 name="pr_status_valid",
             ),
         ]
@@ -435,16 +430,21 @@ class PurchaseOrderQuerySet(models.QuerySet["PurchaseOrder"]):
         return self.filter(status__in=PurchaseOrder.OPEN_STATUSES)
 
 
+class PurchaseOrderStatus(models.TextChoices):
+    """PurchaseOrder.Status; defined outside the model so its Meta constraints can name the values."""
+
+    DRAFT = "draft", "Draft"
+    ISSUED = "issued", "Issued"
+    PARTIALLY_RECEIVED = "partially_received", "Partially received"
+    RECEIVED = "received", "Received"
+    CLOSED = "closed", "Closed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class PurchaseOrder(models.Model):
     """A commitment to a vendor; the reference for AP's match."""
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ISSUED = "issued", "Issued"
-        PARTIALLY_RECEIVED = "partially_received", "Partially received"
-        RECEIVED = "received", "Received"
-        CLOSED = "closed", "Closed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = PurchaseOrderStatus
 
     TRANSITIONS: dict[str, tuple[str, ...]] = {
         Status.DRAFT: (Status.ISSUED, Status.CANCELLED),
@@ -497,16 +497,7 @@ class PurchaseOrder(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=[
-                        "draft",
-                        "issued",
-                        "partially_received",
-                        "received",
-                        "closed",
-                        "cancelled",
-                    ]
-                ),
+                condition=models.Q(status__in=PurchaseOrderStatus.values),
                 name="po_status_valid",
             ),
         ]
@@ -573,6 +564,14 @@ class PurchaseOrderLine(models.Model):
         return max(self.quantity - self.received_qty, ZERO)
 
 
+class PurchaseOrderRevisionStatus(models.TextChoices):
+    """PurchaseOrderRevision.Status; defined outside the model so its Meta constraints can name the values."""
+
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+
+
 class PurchaseOrderRevision(models.Model):
     """One version of an issued PO: revision 0 as issued, then one per change order.
 
@@ -581,10 +580,7 @@ class PurchaseOrderRevision(models.Model):
     here (pending approval) and only touches the PO's lines once approved.
     """
 
-    class Status(models.TextChoices):
-        PENDING_APPROVAL = "pending_approval", "Pending approval"
-        APPLIED = "applied", "Applied"
-        REJECTED = "rejected", "Rejected"
+    Status = PurchaseOrderRevisionStatus
 
     TRANSITIONS = {Status.PENDING_APPROVAL: (Status.APPLIED, Status.REJECTED)}
 
@@ -611,7 +607,7 @@ class PurchaseOrderRevision(models.Model):
                 fields=["purchase_order", "number"], name="po_revision_number_unique"
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["pending_approval", "applied", "rejected"]),
+                condition=models.Q(status__in=PurchaseOrderRevisionStatus.values),
                 name="po_revision_status_valid",
             ),
         ]

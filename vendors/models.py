@@ -92,13 +92,18 @@ class VendorQuerySet(models.QuerySet):
         )
 
 
+class VendorStatus(models.TextChoices):
+    """Vendor.Status; defined outside the model so its Meta constraints can name the values."""
+
+    ONBOARDING = "onboarding", "Onboarding"
+    ACTIVE = "active", "Active"
+    BLOCKED = "blocked", "Blocked"
+
+
 class Vendor(models.Model):
     """A supplier the company buys from and pays."""
 
-    class Status(models.TextChoices):
-        ONBOARDING = "onboarding", "Onboarding"
-        ACTIVE = "active", "Active"
-        BLOCKED = "blocked", "Blocked"
+    Status = VendorStatus
 
     TRANSITIONS = {
         Status.ONBOARDING: (Status.ACTIVE, Status.BLOCKED),
@@ -126,7 +131,7 @@ class Vendor(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["onboarding", "active", "blocked"]),
+                condition=models.Q(status__in=VendorStatus.values),
                 name="vendor_status_valid",
             ),
         ]
@@ -139,14 +144,19 @@ class Vendor(models.Model):
         return self.status == self.Status.ACTIVE
 
 
+class BankAccountStatus(models.TextChoices):
+    """BankAccount.Status; defined outside the model so its Meta constraints can name the values."""
+
+    PENDING = "pending", "Pending verification"
+    VERIFIED = "verified", "Verified"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded"
+
+
 class BankAccount(models.Model):
     """Where a vendor is paid; a change takes effect only once a second person verifies it."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending verification"
-        VERIFIED = "verified", "Verified"
-        REJECTED = "rejected", "Rejected"
-        SUPERSEDED = "superseded", "Superseded"
+    Status = BankAccountStatus
 
     TRANSITIONS = {
         Status.PENDING: (Status.VERIFIED, Status.REJECTED),
@@ -170,7 +180,7 @@ class BankAccount(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=~models.Q(status="verified")
+                condition=~models.Q(status=BankAccountStatus.VERIFIED)
                 | ~models.Q(verified_by=models.F("requested_by")),
                 name="bank_account_maker_is_not_checker",
             ),
@@ -178,11 +188,11 @@ class BankAccount(models.Model):
             # behind a legitimate one.
             models.UniqueConstraint(
                 fields=["vendor"],
-                condition=models.Q(status="pending"),
+                condition=models.Q(status=BankAccountStatus.PENDING),
                 name="one_pending_bank_change_per_vendor",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["pending", "verified", "rejected", "superseded"]),
+                condition=models.Q(status__in=BankAccountStatus.values),
                 name="bank_account_status_valid",
             ),
         ]
@@ -204,14 +214,19 @@ class ContractQuerySet(models.QuerySet["Contract"]):
         )
 
 
+class ContractStatus(models.TextChoices):
+    """Contract.Status; defined outside the model so its Meta constraints can name the values."""
+
+    DRAFT = "draft", "Draft"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    TERMINATED = "terminated", "Terminated"
+
+
 class Contract(models.Model):
     """A framework agreement with a vendor: validity, currency and a rate card of prices."""
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        ACTIVE = "active", "Active"
-        EXPIRED = "expired", "Expired"
-        TERMINATED = "terminated", "Terminated"
+    Status = ContractStatus
 
     TRANSITIONS = {
         Status.DRAFT: (Status.ACTIVE, Status.TERMINATED),
@@ -244,7 +259,7 @@ class Contract(models.Model):
                 name="contract_validity_ordered",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["draft", "active", "expired", "terminated"]),
+                condition=models.Q(status__in=ContractStatus.values),
                 name="contract_status_valid",
             ),
         ]
@@ -277,16 +292,21 @@ class ContractLine(models.Model):
         return f"{self.item_code} {self.description}"
 
 
+class VendorImportStatus(models.TextChoices):
+    """VendorImport.Status; defined outside the model so its Meta constraints can name the values."""
+
+    QUEUED = "queued", "Queued"
+    CHECKING = "checking", "Checking rows"
+    IMPORTING = "importing", "Importing"
+    IMPORTED = "imported", "Imported"
+    REJECTED = "rejected", "Not imported"
+    FAILED = "failed", "Failed"
+
+
 class VendorImport(models.Model):
     """One CSV upload of vendors: its rows, progress and the report of every bad row."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        CHECKING = "checking", "Checking rows"
-        IMPORTING = "importing", "Importing"
-        IMPORTED = "imported", "Imported"
-        REJECTED = "rejected", "Not imported"
-        FAILED = "failed", "Failed"
+    Status = VendorImportStatus
 
     TRANSITIONS = {
         Status.QUEUED: (Status.CHECKING, Status.FAILED),
@@ -317,9 +337,7 @@ class VendorImport(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=["queued", "checking", "importing", "imported", "rejected", "failed"]
-                ),
+                condition=models.Q(status__in=VendorImportStatus.values),
                 name="vendor_import_status_valid",
             ),
         ]

@@ -4,6 +4,15 @@ from django.conf import settings
 from django.db import models
 
 
+class ImportBatchStatus(models.TextChoices):
+    """ImportBatch.Status; defined outside the model so its Meta constraints can name the values."""
+
+    QUEUED = "queued", "Waiting to start"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Stopped"
+
+
 class ImportBatch(models.Model):
     """One browser upload of e-invoice and CSV files, imported by a Celery task.
 
@@ -12,11 +21,7 @@ class ImportBatch(models.Model):
     yielded none): a file of 100,000 invoices is counted whole but listed in part.
     """
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Waiting to start"
-        RUNNING = "running", "Importing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Stopped"
+    Status = ImportBatchStatus
 
     TRANSITIONS = {
         Status.QUEUED: (Status.RUNNING, Status.FAILED),
@@ -56,7 +61,7 @@ class ImportBatch(models.Model):
         verbose_name_plural = "import batches"
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["queued", "running", "done", "failed"]),
+                condition=models.Q(status__in=ImportBatchStatus.values),
                 name="import_batch_status_valid",
             ),
         ]

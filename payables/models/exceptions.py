@@ -44,6 +44,14 @@ class InvoiceExceptionQuerySet(models.QuerySet["InvoiceException"]):
         )
 
 
+class InvoiceExceptionStatus(models.TextChoices):
+    """InvoiceException.Status; defined outside the model so its Meta constraints can name the values."""
+
+    OPEN = "open", "Open"
+    WAITING_VENDOR = "waiting_vendor", "Waiting for vendor"
+    RESOLVED = "resolved", "Resolved"
+
+
 class InvoiceException(models.Model):
     """A problem that stops an invoice, routed to whoever holds the information to fix it."""
 
@@ -62,10 +70,7 @@ class InvoiceException(models.Model):
         REQUESTER = "requester", "Requester / receiver"
         AP = "ap", "Accounts payable"
 
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        WAITING_VENDOR = "waiting_vendor", "Waiting for vendor"
-        RESOLVED = "resolved", "Resolved"
+    Status = InvoiceExceptionStatus
 
     TRANSITIONS = {
         Status.OPEN: (Status.RESOLVED, Status.WAITING_VENDOR),
@@ -149,12 +154,14 @@ class InvoiceException(models.Model):
             # runs; one waiting for the vendor still blocks a second from being opened.
             models.UniqueConstraint(
                 fields=["invoice", "invoice_line", "type"],
-                condition=models.Q(status__in=["open", "waiting_vendor"]),
+                condition=models.Q(
+                    status__in=[InvoiceExceptionStatus.OPEN, InvoiceExceptionStatus.WAITING_VENDOR]
+                ),
                 nulls_distinct=False,
                 name="one_open_exception_per_problem",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["open", "waiting_vendor", "resolved"]),
+                condition=models.Q(status__in=InvoiceExceptionStatus.values),
                 name="invoice_exception_status_valid",
             ),
         ]
@@ -248,13 +255,18 @@ class ExceptionMention(models.Model):
         return f"{self.user_id} in comment {self.comment_id}"
 
 
+class BulkJobStatus(models.TextChoices):
+    """BulkJob.Status; defined outside the model so its Meta constraints can name the values."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+
+
 class BulkJob(models.Model):
     """One resolution applied to many exceptions in the background, each in its own transaction."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
+    Status = BulkJobStatus
 
     TRANSITIONS = {
         Status.QUEUED: (Status.RUNNING, Status.DONE),
@@ -280,7 +292,7 @@ class BulkJob(models.Model):
         ordering = ["-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["queued", "running", "done"]),
+                condition=models.Q(status__in=BulkJobStatus.values),
                 name="bulk_job_status_valid",
             ),
         ]

@@ -1,12 +1,90 @@
 """Invoices, their lines and attachments: the documents a vendor sends us."""
 
+from decimal import Decimal
+
+from django.apps import apps
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, Exists, Expression, F, OuterRef, Q, Value, When
+from django.db.models.lookups import GreaterThan
 
 from p2p.money import ZERO
 from payables.storage import private_storage
 from procurement.models import CostCenter, GLAccount, PurchaseOrder, PurchaseOrderLine
-from vendors.models import Vendor
+from vendors.models import BankAccount, Vendor
+
+
+def discount_return() -> Case:
+    """What paying by the discount date earns a year, in %: d / (payable − d) × 365 / days gained.
+
+    Computed from the invoice's own figures (the terms it was captured with, or the dates an
+    e-invoice stated). NULL when paying early buys nothing: no discount, or no days gained.
+    The one definition: the proposal, the cash calendar and the discount list all read it.
+    """
+    days_gained = models.Func(
+        F("due_date"),
+        F("discount_date"),
+        # Date minus date is a number of days in Postgres; F() - F() would make an interval.
+        template="(%(expressions)s)",
+        arg_joiner=" - ",
+        output_field=models.IntegerField(),
+    )
+    return Case(
+        When(
+            Q(
+                discount_amount__gt=0,
+                discount_date__isnull=False,
+                due_date__gt=F("discount_date"),
+                payable_amount__gt=F("discount_amount"),
+            ),
+            then=F("discount_amount")
+            / (F("payable_amount") - F("discount_amount"))
+            * Value(Decimal("365.0"))
+            / days_gained
+            * Value(Decimal("100")),
+        ),
+        output_field=models.DecimalField(),
+    )
+
+
+def discount_worth_taking(cost_of_capital: Decimal) -> GreaterThan:
+    """Paying early beats keeping the cash: the discount's yearly return tops the cost of capital."""
+    return GreaterThan(discount_return(), Value(cost_of_capital))
+
+
+def payment_stops() -> list[tuple[str, Q | Exists | Expression]]:
+    """What keeps an approved invoice out of a payment run, in the order a clerk is told.
+
+    Each entry is (PaymentRunExclusion.Reason, condition). The exception and payment models
+    import this module, hence the lookup through the app registry rather than an import.
+    """
+    exception_model = apps.get_model("payables", "InvoiceException")
+    hold_model = apps.get_model("payables", "PaymentHold")
+    reason = apps.get_model("payables", "PaymentRunExclusion").Reason
+    accounts = BankAccount.objects.filter(vendor=OuterRef("vendor"))
+    return [
+        (reason.VENDOR_NOT_ACTIVE, ~Q(vendor__status=Vendor.Status.ACTIVE)),
+        (
+            reason.BANK_CHANGE_UNVERIFIED,
+            Exists(accounts.filter(status=BankAccount.Status.PENDING)),
+        ),
+        (
+            reason.NO_VERIFIED_ACCOUNT,
+            ~Exists(accounts.filter(status=BankAccount.Status.VERIFIED)),
+        ),
+        (
+            reason.OPEN_EXCEPTION,
+            Exists(
+                exception_model.objects.filter(
+                    invoice=OuterRef("pk"), status=exception_model.Status.OPEN
+                )
+            ),
+        ),
+        (
+            reason.ON_HOLD,
+            Exists(hold_model.objects.in_force().filter(invoice=OuterRef("pk"))),
+        ),
+    ]
 
 
 class InvoiceQuerySet(models.QuerySet["Invoice"]):
@@ -25,10 +103,42 @@ class InvoiceQuerySet(models.QuerySet["Invoice"]):
         """Approved or already in a payment run, and not paid yet: what cash must cover."""
         return self.unpaid().filter(status__in=[Invoice.Status.APPROVED, Invoice.Status.SCHEDULED])
 
+    def payment_candidates(self) -> "InvoiceQuerySet":
+        """Approved with something left to pay: what a run pays unless a payment stop applies."""
+        return self.unpaid().filter(status=Invoice.Status.APPROVED, payable_amount__gt=0)
+
     def payable(self) -> "InvoiceQuerySet":
-        return self.unpaid().filter(
-            status=Invoice.Status.APPROVED, vendor__status=Vendor.Status.ACTIVE
+        """This invoice may be paid: a candidate that no payment stop keeps out.
+
+        The one definition of the rule: the proposal runs it as SQL, and adding an invoice to
+        a run by hand and the list of addable invoices filter on it.
+        """
+        return self.payment_candidates().filter(*(~stop for _, stop in payment_stops()))
+
+    def with_payment_stop(self) -> "InvoiceQuerySet":
+        """Annotate `payment_stop`: the first reason keeping the invoice out of a run, or None."""
+        return self.annotate(
+            payment_stop=Case(
+                *(When(stop, then=Value(reason)) for reason, stop in payment_stops()),
+                default=None,
+                output_field=models.CharField(),
+            )
         )
+
+    def with_discount_return(self) -> "InvoiceQuerySet":
+        """Annotate `annualised`: what paying by the discount date earns a year, in %."""
+        return self.annotate(annualised=discount_return())
+
+
+class InvoiceStatus(models.TextChoices):
+    """Invoice.Status; defined outside the model so its Meta constraints can name the values."""
+
+    PENDING_MATCH = "pending_match", "Pending match"
+    EXCEPTION = "exception", "Exception"
+    APPROVED = "approved", "Approved"
+    SCHEDULED = "scheduled", "In payment run"
+    PAID = "paid", "Paid"
+    REJECTED = "rejected", "Rejected"
 
 
 class Invoice(models.Model):
@@ -41,13 +151,11 @@ class Invoice(models.Model):
     match checks); `payable_amount` is what is still owed after prepayments and rounding.
     """
 
-    class Status(models.TextChoices):
-        PENDING_MATCH = "pending_match", "Pending match"
-        EXCEPTION = "exception", "Exception"
-        APPROVED = "approved", "Approved"
-        SCHEDULED = "scheduled", "In payment run"
-        PAID = "paid", "Paid"
-        REJECTED = "rejected", "Rejected"
+    Status = InvoiceStatus
+
+    # Through the match (or approved by a person) and still standing: approved, in a payment
+    # run or paid. What counts as billed against a PO, as spent on a budget, as matched.
+    MATCHED_STATUSES = (Status.APPROVED, Status.SCHEDULED, Status.PAID)
 
     TRANSITIONS = {
         Status.PENDING_MATCH: (Status.APPROVED, Status.EXCEPTION, Status.REJECTED),
@@ -155,21 +263,12 @@ class Invoice(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=[
-                        "pending_match",
-                        "exception",
-                        "approved",
-                        "scheduled",
-                        "paid",
-                        "rejected",
-                    ]
-                ),
+                condition=models.Q(status__in=InvoiceStatus.values),
                 name="invoice_status_valid",
             ),
             # What unpaid() relies on: only a paid invoice has a payment date.
             models.CheckConstraint(
-                condition=models.Q(paid_at__isnull=True) | models.Q(status="paid"),
+                condition=models.Q(paid_at__isnull=True) | models.Q(status=InvoiceStatus.PAID),
                 name="invoice_paid_at_only_when_paid",
             ),
         ]

@@ -9,6 +9,15 @@ from procurement.models import PurchaseOrderLine
 from vendors.models import Vendor
 
 
+class MatchPolicyScope(models.TextChoices):
+    """MatchPolicy.Scope; defined outside the model so its Meta constraints can name the values."""
+
+    ORGANISATION = "organisation", "Organisation"
+    VENDOR = "vendor", "Vendor"
+    CATEGORY = "category", "Category"
+    ITEM = "item", "Item"
+
+
 class MatchPolicy(models.Model):
     """Tolerances for price, quantity and header totals; every match records which one applied.
 
@@ -18,11 +27,7 @@ class MatchPolicy(models.Model):
     a part is not used; both empty means no tolerance at all.
     """
 
-    class Scope(models.TextChoices):
-        ORGANISATION = "organisation", "Organisation"
-        VENDOR = "vendor", "Vendor"
-        CATEGORY = "category", "Category"
-        ITEM = "item", "Item"
+    Scope = MatchPolicyScope
 
     class Combine(models.TextChoices):
         # 2% of a 50,000 line is 1,000: too much to wave through, so "tighter" is the default.
@@ -64,14 +69,24 @@ class MatchPolicy(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    models.Q(scope="organisation", vendor__isnull=True, category="", item_code="")
-                    | models.Q(scope="vendor", vendor__isnull=False, category="", item_code="")
+                    models.Q(
+                        scope=MatchPolicyScope.ORGANISATION,
+                        vendor__isnull=True,
+                        category="",
+                        item_code="",
+                    )
+                    | models.Q(
+                        scope=MatchPolicyScope.VENDOR,
+                        vendor__isnull=False,
+                        category="",
+                        item_code="",
+                    )
                     | (
-                        models.Q(scope="category", vendor__isnull=True, item_code="")
+                        models.Q(scope=MatchPolicyScope.CATEGORY, vendor__isnull=True, item_code="")
                         & ~models.Q(category="")
                     )
                     | (
-                        models.Q(scope="item", vendor__isnull=True, category="")
+                        models.Q(scope=MatchPolicyScope.ITEM, vendor__isnull=True, category="")
                         & ~models.Q(item_code="")
                     )
                 ),
@@ -81,19 +96,6 @@ class MatchPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def allowance(self, kind: str, base: Decimal) -> Decimal:
-        """Tolerance for `kind` (price, qty, total) on a reference value; mirrors the SQL."""
-        pct = getattr(self, f"{kind}_tolerance_pct")
-        absolute = getattr(self, f"{kind}_tolerance_abs")
-        parts = [
-            p
-            for p in (abs(base) * pct / 100 if pct is not None else None, absolute)
-            if p is not None
-        ]
-        if not parts:
-            return Decimal("0")
-        return min(parts) if self.combine == self.Combine.TIGHTER else max(parts)
 
 
 class MatchResult(models.Model):

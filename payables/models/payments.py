@@ -65,6 +65,12 @@ class CompanySettings(models.Model):
         return None if amount is None else Decimal(amount)
 
 
+class PaymentHoldQuerySet(models.QuerySet["PaymentHold"]):
+    def in_force(self) -> "PaymentHoldQuerySet":
+        """Not released yet: the invoice stays out of payment runs."""
+        return self.filter(released_at__isnull=True)
+
+
 class PaymentHold(models.Model):
     """AP stops one invoice from being paid (e.g. goods disputed by phone) until released."""
 
@@ -80,6 +86,8 @@ class PaymentHold(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
     release_note = models.CharField(max_length=300, blank=True)
 
+    objects = PaymentHoldQuerySet.as_manager()
+
     class Meta:
         ordering = ["-placed_at", "-id"]
         constraints = [
@@ -94,6 +102,16 @@ class PaymentHold(models.Model):
         return f"Hold on {self.invoice}"
 
 
+class PaymentRunStatus(models.TextChoices):
+    """PaymentRun.Status; defined outside the model so its Meta constraints can name the values."""
+
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved"
+    SENT = "sent", "Sent to bank"
+    PAID = "paid", "Paid"
+    CANCELLED = "cancelled", "Cancelled"
+
+
 class PaymentRun(models.Model):
     """A batch of approved invoices paid together, prepared by one user and approved by another.
 
@@ -102,12 +120,7 @@ class PaymentRun(models.Model):
     a mixed run leaves them empty and shows totals per currency.
     """
 
-    class Status(models.TextChoices):
-        PROPOSED = "proposed", "Proposed"
-        APPROVED = "approved", "Approved"
-        SENT = "sent", "Sent to bank"
-        PAID = "paid", "Paid"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = PaymentRunStatus
 
     TRANSITIONS = {
         Status.PROPOSED: (Status.APPROVED, Status.CANCELLED),
@@ -146,15 +159,27 @@ class PaymentRun(models.Model):
                 name="payment_run_preparer_is_not_approver",
             ),
             models.CheckConstraint(
-                condition=models.Q(
-                    status__in=["proposed", "approved", "sent", "paid", "cancelled"]
-                ),
+                condition=models.Q(status__in=PaymentRunStatus.values),
                 name="payment_run_status_valid",
             ),
         ]
 
     def __str__(self) -> str:
         return self.number
+
+
+class PaymentQuerySet(models.QuerySet["Payment"]):
+    def live(self) -> "PaymentQuerySet":
+        """Not voided: what a run pays, or paid."""
+        return self.exclude(status=PaymentStatus.VOID)
+
+
+class PaymentStatus(models.TextChoices):
+    """Payment.Status; defined outside the model so its Meta constraints can name the values."""
+
+    SCHEDULED = "scheduled", "Scheduled"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
 
 
 class Payment(models.Model):
@@ -164,10 +189,7 @@ class Payment(models.Model):
     and the unique index below keeps it from being used in two runs as well.
     """
 
-    class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        PAID = "paid", "Paid"
-        VOID = "void", "Void"
+    Status = PaymentStatus
 
     TRANSITIONS = {
         Status.SCHEDULED: (Status.PAID, Status.VOID),
@@ -202,17 +224,19 @@ class Payment(models.Model):
     )
     voided_at = models.DateTimeField(null=True, blank=True)
 
+    objects = PaymentQuerySet.as_manager()
+
     class Meta:
         ordering = ["run_id", "vendor_id", "id"]
         constraints = [
             # The database itself guarantees an invoice is never paid twice.
             models.UniqueConstraint(
                 fields=["invoice"],
-                condition=~models.Q(status="void"),
+                condition=~models.Q(status=PaymentStatus.VOID),
                 name="one_live_payment_per_invoice",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["scheduled", "paid", "void"]),
+                condition=models.Q(status__in=PaymentStatus.values),
                 name="payment_status_valid",
             ),
         ]
@@ -250,6 +274,13 @@ class PaymentRunExclusion(models.Model):
         return f"{self.run} without {self.invoice}: {self.get_reason_display()}"
 
 
+class BankConfirmationOutcome(models.TextChoices):
+    """BankConfirmation.Outcome; defined outside the model so its Meta constraints can name the values."""
+
+    NOT_EXECUTED = "not_executed", "Not executed by the bank"
+    RETURNED = "returned", "Returned by the beneficiary's bank"
+
+
 class BankConfirmation(models.Model):
     """What the bank said about one transfer of a sent run, and the reference it gave.
 
@@ -257,9 +288,7 @@ class BankConfirmation(models.Model):
     same row. A payment of a sent run is voided only once its transfer has one.
     """
 
-    class Outcome(models.TextChoices):
-        NOT_EXECUTED = "not_executed", "Not executed by the bank"
-        RETURNED = "returned", "Returned by the beneficiary's bank"
+    Outcome = BankConfirmationOutcome
 
     run = models.ForeignKey(PaymentRun, on_delete=models.PROTECT, related_name="bank_confirmations")
     vendor = models.ForeignKey(Vendor, on_delete=models.PROTECT, related_name="+")
@@ -280,13 +309,20 @@ class BankConfirmation(models.Model):
                 fields=["run", "vendor", "currency"], name="one_bank_confirmation_per_transfer"
             ),
             models.CheckConstraint(
-                condition=models.Q(outcome__in=["not_executed", "returned"]),
+                condition=models.Q(outcome__in=BankConfirmationOutcome.values),
                 name="bank_confirmation_outcome_valid",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.end_to_end_id}: {self.get_outcome_display()}"
+
+
+class PaymentExportStatus(models.TextChoices):
+    """PaymentExport.Status; defined outside the model so its Meta constraints can name the values."""
+
+    CURRENT = "current", "Current"
+    SUPERSEDED = "superseded", "Superseded"
 
 
 class PaymentExport(models.Model):
@@ -301,9 +337,7 @@ class PaymentExport(models.Model):
         PAIN001 = "pain001", "ISO 20022 pain.001"
         CSV = "csv", "CSV"
 
-    class Status(models.TextChoices):
-        CURRENT = "current", "Current"
-        SUPERSEDED = "superseded", "Superseded"
+    Status = PaymentExportStatus
 
     TRANSITIONS = {Status.CURRENT: (Status.SUPERSEDED,)}
 
@@ -338,11 +372,11 @@ class PaymentExport(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "format", "currency", "debtor_iban"],
-                condition=models.Q(status="current"),
+                condition=models.Q(status=PaymentExportStatus.CURRENT),
                 name="one_current_bank_file_per_run_currency_account",
             ),
             models.CheckConstraint(
-                condition=models.Q(status__in=["current", "superseded"]),
+                condition=models.Q(status__in=PaymentExportStatus.values),
                 name="payment_export_status_valid",
             ),
         ]

@@ -33,8 +33,8 @@ from payables.models.exceptions import (
 )
 from payables.models.invoices import Invoice, InvoiceLine
 from payables.models.matching import MatchResult
+from procurement.contracts import contract_price
 from procurement.models import CostCenter, GLAccount, PurchaseOrderLine, ReceiptLine
-from vendors.selectors import active_contract_price
 
 Status = InvoiceException.Status
 QUEUE_TITLES = {
@@ -199,19 +199,6 @@ class ExceptionContext:
     cost_center: CostCenter | None = None
 
 
-def contract_price(invoice: Invoice, po_line: PurchaseOrderLine | None) -> Decimal | None:
-    """The vendor's contract price for the PO line's item on the invoice date, if any."""
-    if po_line is None or not po_line.item_code:
-        return None
-    line = active_contract_price(
-        vendor_id=invoice.vendor_id,
-        item_code=po_line.item_code,
-        on_date=invoice.invoice_date,
-        currency=invoice.currency,
-    )
-    return line.unit_price if line is not None else None
-
-
 def exception_context(exception: InvoiceException) -> ExceptionContext:
     """The PO line, its receipts, the invoice line, earlier billing, the contract price and
     the variance, for one exception (exception loaded with its invoice)."""
@@ -251,7 +238,12 @@ def exception_context(exception: InvoiceException) -> ExceptionContext:
         .select_related("invoice")
         .order_by("invoice__invoice_date", "invoice_id")
     )
-    context.contract_price = contract_price(invoice, po_line)
+    context.contract_price = contract_price(
+        vendor_id=invoice.vendor_id,
+        item_code=po_line.item_code,
+        on_date=invoice.invoice_date,
+        currency=invoice.currency,
+    )
     price_diff = line.unit_price - po_line.unit_price
     context.variance = {
         "unit": price_diff,

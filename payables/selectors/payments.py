@@ -6,7 +6,6 @@ from decimal import Decimal
 from itertools import groupby
 from typing import Any
 
-from django.db import connection
 from django.db.models import (
     Case,
     Count,
@@ -21,12 +20,11 @@ from django.db.models import (
     Sum,
     When,
 )
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from p2p.money import ZERO
 from payables.models.exceptions import InvoiceException
-from payables.models.invoices import Invoice
+from payables.models.invoices import Invoice, discount_worth_taking
 from payables.models.payments import (
     CompanySettings,
     Payment,
@@ -38,14 +36,6 @@ from vendors.models import BankAccount
 
 MONEY: "DecimalField[Decimal, Decimal]" = DecimalField(max_digits=18, decimal_places=2)
 DAILY_ROWS = 7
-# d / (payable − d) × 365 / days gained × 100: what paying early by the discount date earns.
-ANNUALISED_SQL = """CASE WHEN payables_invoice.discount_amount > 0
-    AND payables_invoice.discount_date IS NOT NULL
-    AND payables_invoice.due_date > payables_invoice.discount_date
-    AND payables_invoice.payable_amount > payables_invoice.discount_amount
-  THEN payables_invoice.discount_amount
-       / (payables_invoice.payable_amount - payables_invoice.discount_amount) * 365.0
-       / (payables_invoice.due_date - payables_invoice.discount_date) * 100 END"""
 
 
 def _signed_payable() -> Case:
@@ -69,7 +59,7 @@ def totals_by_run(run_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Per run and currency: net and discount of the live payments, in one query for a page."""
     rows = (
         Payment.objects.filter(run_id__in=run_ids)
-        .exclude(status=Payment.Status.VOID)
+        .live()
         .order_by()
         .values("run_id", "currency")
         .annotate(
@@ -157,25 +147,6 @@ def addable_invoices(run: PaymentRun, limit: int = 300) -> QuerySet[Invoice]:
     """Approved documents a clerk may add to the run: payable vendor, no hold, no dispute."""
     invoices = (
         Invoice.objects.payable()
-        .filter(payable_amount__gt=0)
-        .filter(
-            Exists(
-                BankAccount.objects.filter(
-                    vendor=OuterRef("vendor"), status=BankAccount.Status.VERIFIED
-                )
-            ),
-            ~Exists(
-                BankAccount.objects.filter(
-                    vendor=OuterRef("vendor"), status=BankAccount.Status.PENDING
-                )
-            ),
-            ~Exists(
-                InvoiceException.objects.filter(
-                    invoice=OuterRef("pk"), status=InvoiceException.Status.OPEN
-                )
-            ),
-            ~Exists(PaymentHold.objects.filter(invoice=OuterRef("pk"), released_at__isnull=True)),
-        )
         .select_related("vendor")
         .order_by("due_date", "vendor__name", "id")
     )
@@ -220,20 +191,25 @@ def cash_calendar(today: dt.date, weeks: int = 6) -> list[dict[str, Any]]:
         .values("currency", "due_date", "status")
         .annotate(count=Count("id"), amount=Coalesce(Sum(_signed_payable()), ZERO))
     )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT currency, discount_date, COUNT(*), SUM(discount_amount),
-                   COALESCE(SUM(discount_amount) FILTER (WHERE ({ANNUALISED_SQL}) > %s), 0)
-            FROM payables_invoice
-            WHERE paid_at IS NULL AND status = 'approved' AND document_type = 'invoice'
-              AND discount_amount > 0
-              AND discount_date BETWEEN %s AND %s
-            GROUP BY currency, discount_date
-            """,  # noqa: S608 - ANNUALISED_SQL is a constant; values are parameters
-            [_cost_of_capital(), today, end],
+    discount_rows = (
+        Invoice.objects.unpaid()
+        .filter(
+            status=Invoice.Status.APPROVED,
+            document_type=Invoice.DocumentType.INVOICE,
+            discount_amount__gt=0,
+            discount_date__range=(today, end),
         )
-        discount_rows = cursor.fetchall()
+        .order_by()
+        .values_list("currency", "discount_date")
+        .annotate(
+            count=Count("id"),
+            amount=Sum("discount_amount"),
+            worth=Coalesce(
+                Sum("discount_amount", filter=Q(discount_worth_taking(_cost_of_capital()))),
+                ZERO,
+            ),
+        )
+    )
 
     def empty() -> dict[str, Any]:
         return {
@@ -287,7 +263,7 @@ def _cost_of_capital() -> Decimal:
 
 def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
     """Invoices whose discount lapses within `days`, soonest first, with what blocks them."""
-    live_run = Payment.objects.filter(invoice=OuterRef("pk")).exclude(status=Payment.Status.VOID)
+    live_run = Payment.objects.filter(invoice=OuterRef("pk")).live()
     return (
         Invoice.objects.awaiting_payment()
         .filter(
@@ -297,13 +273,11 @@ def discount_deadlines(today: dt.date, days: int = 14) -> QuerySet[Invoice]:
             discount_date__lte=today + dt.timedelta(days=days),
         )
         .select_related("vendor")
+        .with_discount_return()
         .annotate(
-            annualised=RawSQL(ANNUALISED_SQL, [], output_field=DecimalField()),  # noqa: S611 - constant SQL
             run_number=Subquery(live_run.values("run__number")[:1]),
             run_id=Subquery(live_run.values("run_id")[:1]),
-            on_hold=Exists(
-                PaymentHold.objects.filter(invoice=OuterRef("pk"), released_at__isnull=True)
-            ),
+            on_hold=Exists(PaymentHold.objects.in_force().filter(invoice=OuterRef("pk"))),
             in_dispute=Exists(
                 InvoiceException.objects.filter(
                     invoice=OuterRef("pk"), status=InvoiceException.Status.OPEN

@@ -94,7 +94,7 @@ def vendor_open_documents(vendor: Vendor) -> dict[str, Any]:
     )
     payments = (
         Payment.objects.filter(vendor=vendor)
-        .exclude(status=Payment.Status.VOID)
+        .live()
         .select_related("run", "invoice")
         .order_by("-run__pay_date", "-id")[:RECENT_PAYMENTS]
     )

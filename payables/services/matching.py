@@ -24,10 +24,45 @@ from django.db import connection, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from p2p.sql import quoted
+from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
+from payables.models.matching import MatchPolicy, MatchResult
+from procurement.models import PurchaseOrder, PurchaseOrderLine
+from vendors.models import BankAccount, Contract
 
-MATCHABLE = ("pending_match", "exception")
+MATCHABLE = (Invoice.Status.PENDING_MATCH, Invoice.Status.EXCEPTION)
 DUPLICATE_WINDOW_DAYS = 3
+# Choice values as SQL literals, for the statements below (see p2p.sql.quoted).
+# Invoices whose lines count as billed: through the match and still standing.
+_BILLED = quoted(*Invoice.MATCHED_STATUSES)
+_CREDIT_NOTE = quoted(Invoice.DocumentType.CREDIT_NOTE)
+_APPROVED = quoted(Invoice.Status.APPROVED)
+_EXCEPTION = quoted(Invoice.Status.EXCEPTION)
+_PENDING_MATCH = quoted(Invoice.Status.PENDING_MATCH)
+_REJECTED = quoted(Invoice.Status.REJECTED)
+_UNRESOLVED = quoted(*InvoiceException.UNRESOLVED)
+_OPEN = quoted(InvoiceException.Status.OPEN)
+_RESOLVED = quoted(InvoiceException.Status.RESOLVED)
+_ACCEPT_VARIANCE = quoted(InvoiceException.Resolution.ACCEPT_VARIANCE)
+_RESOLVED_BY_MATCH = quoted(InvoiceException.Resolution.RESOLVED_BY_MATCH)
+# Orders an invoice may bill: issued and not cancelled.
+_PO_INVOICEABLE = quoted(*PurchaseOrder.OPEN_STATUSES, PurchaseOrder.Status.CLOSED)
+# Bank accounts a payment may go to now or soon: verified or waiting for verification.
+_ACCOUNT_LIVE = quoted(BankAccount.Status.VERIFIED, BankAccount.Status.PENDING)
+_CONTRACT_ACTIVE = quoted(Contract.Status.ACTIVE)
+_LOOSER = quoted(MatchPolicy.Combine.LOOSER)
+_ORGANISATION = quoted(MatchPolicy.Scope.ORGANISATION)
+_VENDOR = quoted(MatchPolicy.Scope.VENDOR)
+_CATEGORY = quoted(MatchPolicy.Scope.CATEGORY)
+_ITEM = quoted(MatchPolicy.Scope.ITEM)
+_MATCHED = quoted(MatchResult.Result.MATCHED)
+_PRICE_VARIANCE = quoted(MatchResult.Result.PRICE_VARIANCE)
+_QTY_OVER_BILLED = quoted(MatchResult.Result.QTY_OVER_BILLED)
+_MISSING_RECEIPT = quoted(MatchResult.Result.MISSING_RECEIPT)
+_NO_PO_LINE = quoted(MatchResult.Result.NO_PO_LINE)
+_TWO_WAY = quoted(PurchaseOrderLine.MatchType.TWO_WAY)
+_THREE_WAY = quoted(PurchaseOrderLine.MatchType.THREE_WAY)
 
 _TABLES = """
 -- The working tables last as long as the connection (workers keep theirs): created once and
@@ -138,7 +173,7 @@ SELECT COUNT(*) FROM (
 # How a percent part and an absolute part meet, per the policy's `combine` rule.
 def _allowance(combine: str, pct_base: str, absolute: str) -> str:
     return (
-        f"COALESCE(CASE WHEN {combine} = 'looser' THEN GREATEST({pct_base}, {absolute}) "
+        f"COALESCE(CASE WHEN {combine} = {_LOOSER} THEN GREATEST({pct_base}, {absolute}) "
         f"ELSE LEAST({pct_base}, {absolute}) END, 0)"
     )
 
@@ -155,7 +190,7 @@ WITH batch_lines AS MATERIALIZED (
            b.currency AS invoice_currency, b.never_matched,
            -- Billed within the batch, in invoice order: summed here over the narrow lines
            -- rather than after the joins, so the sort moves a third of the bytes.
-           SUM(CASE WHEN b.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END)
+           SUM(CASE WHEN b.document_type = {_CREDIT_NOTE} THEN -il.quantity ELSE il.quantity END)
                OVER (PARTITION BY il.po_line_id ORDER BY il.invoice_id, il.id) AS batch_billed
     FROM match_batch b
     CROSS JOIN LATERAL (
@@ -164,14 +199,15 @@ WITH batch_lines AS MATERIALIZED (
 ),
 prior_billed AS (
     SELECT lines.po_line_id,
-           SUM(CASE WHEN i.document_type = 'credit_note' THEN -il.quantity ELSE il.quantity END) AS qty
+           SUM(CASE WHEN i.document_type = {_CREDIT_NOTE} THEN -il.quantity ELSE il.quantity END)
+               AS qty
     FROM (SELECT DISTINCT po_line_id FROM batch_lines WHERE po_line_id IS NOT NULL) lines
     CROSS JOIN LATERAL (
         SELECT x.invoice_id, x.quantity FROM payables_invoiceline x
         WHERE x.po_line_id = lines.po_line_id OFFSET 0
     ) il
     CROSS JOIN LATERAL (SELECT * FROM payables_invoice x WHERE x.id = il.invoice_id LIMIT 1) i
-    WHERE i.status IN ('approved', 'scheduled', 'paid')
+    WHERE i.status IN ({_BILLED})
       AND NOT EXISTS (SELECT 1 FROM match_batch b WHERE b.invoice_id = il.invoice_id)
     GROUP BY lines.po_line_id
 ),
@@ -179,7 +215,7 @@ contract_prices AS (
     SELECT c.vendor_id, line.item_code, c.currency, c.valid_from, c.valid_to, line.unit_price
     FROM vendors_contract c
     JOIN vendors_contractline line ON line.contract_id = c.id
-    WHERE c.status = 'active'
+    WHERE c.status = {_CONTRACT_ACTIVE}
       AND c.vendor_id IN (SELECT DISTINCT vendor_id FROM match_batch)
 ),
 joined AS (
@@ -188,7 +224,7 @@ joined AS (
            po.requester_id, cl.unit_price AS contract_unit_price,
            COALESCE(ip.id, cp.id, vp.id, (
                SELECT id FROM payables_matchpolicy
-               WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1
+               WHERE scope = {_ORGANISATION} AND active ORDER BY id LIMIT 1
            )) AS policy_id,
            COALESCE(pb.qty, 0) + bl.batch_billed AS billed_cum
     FROM batch_lines bl
@@ -205,11 +241,11 @@ joined AS (
         WHERE x.id = pol.purchase_order_id LIMIT 1
     ) po ON TRUE
     LEFT JOIN payables_matchpolicy ip
-        ON ip.scope = 'item' AND ip.active AND ip.item_code = pol.item_code AND pol.item_code <> ''
+        ON ip.scope = {_ITEM} AND ip.active AND ip.item_code = pol.item_code AND pol.item_code <> ''
     LEFT JOIN payables_matchpolicy cp
-        ON cp.scope = 'category' AND cp.active AND cp.category = po.category
+        ON cp.scope = {_CATEGORY} AND cp.active AND cp.category = po.category
     LEFT JOIN payables_matchpolicy vp
-        ON vp.scope = 'vendor' AND vp.active AND vp.vendor_id = bl.vendor_id
+        ON vp.scope = {_VENDOR} AND vp.active AND vp.vendor_id = bl.vendor_id
     -- The rate card in force on the invoice date is the price reference when there is one
     -- (activation refuses overlapping active contracts for an item, so at most one matches).
     LEFT JOIN contract_prices cl
@@ -227,11 +263,12 @@ measured AS (
         "mp.price_tolerance_abs",
     )
 }, 4) AS price_tolerance,
-           CASE WHEN j.match_type = 'two_way' THEN j.ordered_qty ELSE j.received_qty END AS billable_qty,
+           CASE WHEN j.match_type = {_TWO_WAY} THEN j.ordered_qty ELSE j.received_qty END
+               AS billable_qty,
            ROUND({
     _allowance(
         "mp.combine",
-        "(CASE WHEN j.match_type = 'two_way' THEN j.ordered_qty ELSE j.received_qty END)"
+        f"(CASE WHEN j.match_type = {_TWO_WAY} THEN j.ordered_qty ELSE j.received_qty END)"
         " * mp.qty_tolerance_pct / 100",
         "mp.qty_tolerance_abs",
     )
@@ -249,14 +286,14 @@ SELECT m.invoice_id, m.invoice_line_id, m.po_line_id, m.invoice_po_id, m.policy_
        m.unit_price, m.amount, m.po_unit_price, m.contract_unit_price, m.received_qty, m.buyer_id,
        m.requester_id, m.price_variance, m.price_tolerance, m.qty_tolerance, m.billed_cum,
        m.billable_qty, m.never_matched, CASE
-    WHEN m.po_line_id IS NULL THEN 'no_po_line'
+    WHEN m.po_line_id IS NULL THEN {_NO_PO_LINE}
     -- Not locked (see _BATCH), and a question for AP in any case.
-    WHEN m.po_line_po_id IS DISTINCT FROM m.invoice_po_id THEN 'no_po_line'
-    WHEN ABS(m.price_variance) > m.price_tolerance THEN 'price_variance'
-    WHEN m.billed_cum <= m.billable_qty + m.qty_tolerance THEN 'matched'
-    WHEN m.match_type = 'three_way' AND m.billed_cum <= m.ordered_qty + m.ordered_tolerance
-        THEN 'missing_receipt'
-    ELSE 'qty_over_billed'
+    WHEN m.po_line_po_id IS DISTINCT FROM m.invoice_po_id THEN {_NO_PO_LINE}
+    WHEN ABS(m.price_variance) > m.price_tolerance THEN {_PRICE_VARIANCE}
+    WHEN m.billed_cum <= m.billable_qty + m.qty_tolerance THEN {_MATCHED}
+    WHEN m.match_type = {_THREE_WAY} AND m.billed_cum <= m.ordered_qty + m.ordered_tolerance
+        THEN {_MISSING_RECEIPT}
+    ELSE {_QTY_OVER_BILLED}
 END::varchar(20) AS result
 FROM measured m;
 """  # noqa: S608 (composed from constants only)
@@ -294,47 +331,47 @@ WHERE ({", ".join(f"payables_matchresult.{column}" for column in _COMPARED)})
 _PROBLEMS = f"""
 INSERT INTO match_problems
 SELECT ml.invoice_id, ml.invoice_line_id,
-       CASE ml.result WHEN 'no_po_line' THEN 'no_po' ELSE ml.result END,
+       CASE ml.result WHEN {_NO_PO_LINE} THEN 'no_po' ELSE ml.result END,
        CASE ml.result
-           WHEN 'price_variance' THEN 'buyer'
-           WHEN 'qty_over_billed' THEN 'buyer'
-           WHEN 'missing_receipt' THEN 'requester'
+           WHEN {_PRICE_VARIANCE} THEN 'buyer'
+           WHEN {_QTY_OVER_BILLED} THEN 'buyer'
+           WHEN {_MISSING_RECEIPT} THEN 'requester'
            ELSE 'ap' END,
        CASE ml.result
-           WHEN 'price_variance' THEN ml.buyer_id
-           WHEN 'qty_over_billed' THEN ml.buyer_id
-           WHEN 'missing_receipt' THEN COALESCE(ml.requester_id, ml.buyer_id)
+           WHEN {_PRICE_VARIANCE} THEN ml.buyer_id
+           WHEN {_QTY_OVER_BILLED} THEN ml.buyer_id
+           WHEN {_MISSING_RECEIPT} THEN COALESCE(ml.requester_id, ml.buyer_id)
            END,
        CASE ml.result
-           WHEN 'price_variance' THEN
+           WHEN {_PRICE_VARIANCE} THEN
                CASE WHEN ml.price_variance > 0 THEN 'vendor_pricing_error' ELSE 'stale_po_price' END
-           WHEN 'qty_over_billed' THEN 'over_billing'
-           WHEN 'missing_receipt' THEN 'missing_receipt'
+           WHEN {_QTY_OVER_BILLED} THEN 'over_billing'
+           WHEN {_MISSING_RECEIPT} THEN 'missing_receipt'
            ELSE 'no_po' END,
        CASE ml.result
-           WHEN 'price_variance' THEN format(
+           WHEN {_PRICE_VARIANCE} THEN format(
                'Invoice price %%s vs %%s %%s (variance %%s, tolerance %%s)',
                trim_scale(ml.unit_price),
                CASE WHEN ml.contract_unit_price IS NULL THEN 'PO price' ELSE 'contract price' END,
                trim_scale(COALESCE(ml.contract_unit_price, ml.po_unit_price)),
                trim_scale(ml.price_variance), trim_scale(ml.price_tolerance))
-           WHEN 'qty_over_billed' THEN format(
+           WHEN {_QTY_OVER_BILLED} THEN format(
                'Billed %%s in total, only %%s may be billed',
                trim_scale(ml.billed_cum), trim_scale(ml.billable_qty))
-           WHEN 'missing_receipt' THEN format(
+           WHEN {_MISSING_RECEIPT} THEN format(
                'Billed %%s in total, %%s received so far',
                trim_scale(ml.billed_cum), trim_scale(ml.received_qty))
            ELSE CASE WHEN ml.po_line_id IS NULL THEN 'Invoice line refers to no purchase order line'
                      ELSE 'Invoice line bills a line of another purchase order' END
            END,
        ROUND(CASE ml.result
-           WHEN 'price_variance' THEN ABS(ml.price_variance * ml.quantity)
-           WHEN 'qty_over_billed' THEN LEAST(ABS(ml.amount),
+           WHEN {_PRICE_VARIANCE} THEN ABS(ml.price_variance * ml.quantity)
+           WHEN {_QTY_OVER_BILLED} THEN LEAST(ABS(ml.amount),
                (ml.billed_cum - ml.billable_qty) * ml.unit_price)
            ELSE ABS(ml.amount) END, 2)
 FROM match_lines ml
 -- An invoice without any PO gets one header-level no_po, not one per line as well.
-WHERE ml.result <> 'matched' AND NOT (ml.result = 'no_po_line' AND ml.invoice_po_id IS NULL);
+WHERE ml.result <> {_MATCHED} AND NOT (ml.result = {_NO_PO_LINE} AND ml.invoice_po_id IS NULL);
 
 -- Header checks and duplicates, in one statement over the batch's headers.
 INSERT INTO match_problems
@@ -359,10 +396,10 @@ match_headers AS MATERIALIZED (
     ) po ON TRUE
     -- At most one active policy per vendor (one_active_policy_per_scope_key).
     LEFT JOIN payables_matchpolicy vp
-        ON vp.scope = 'vendor' AND vp.active AND vp.vendor_id = i.vendor_id
+        ON vp.scope = {_VENDOR} AND vp.active AND vp.vendor_id = i.vendor_id
     LEFT JOIN payables_matchpolicy mp ON mp.id = COALESCE(vp.id, (
         SELECT id FROM payables_matchpolicy
-        WHERE scope = 'organisation' AND active ORDER BY id LIMIT 1))
+        WHERE scope = {_ORGANISATION} AND active ORDER BY id LIMIT 1))
 ),
 -- Duplicates: an earlier live invoice of the same vendor (or of a vendor paid into the same
 -- bank account) with the same normalised number, or the same total dated within a few days.
@@ -375,9 +412,10 @@ related AS (
     SELECT DISTINCT h.id, other.vendor_id, h.normalized_number, h.total_amount, h.invoice_date,
            h.document_type
     FROM match_headers h
-    JOIN vendors_bankaccount mine ON mine.vendor_id = h.vendor_id AND mine.status IN ('verified', 'pending')
+    JOIN vendors_bankaccount mine
+        ON mine.vendor_id = h.vendor_id AND mine.status IN ({_ACCOUNT_LIVE})
     JOIN vendors_bankaccount other ON other.iban = mine.iban AND other.vendor_id <> mine.vendor_id
-        AND other.status IN ('verified', 'pending')
+        AND other.status IN ({_ACCOUNT_LIVE})
 ),
 candidates AS (
     SELECT r.id AS invoice_id, o.id, o.number, o.vendor_id
@@ -385,7 +423,7 @@ candidates AS (
     CROSS JOIN LATERAL (
         SELECT x.id, x.number, x.vendor_id FROM payables_invoice x
         WHERE x.vendor_id = r.probe_vendor_id AND x.normalized_number = r.normalized_number
-          AND x.id < r.id AND x.status <> 'rejected' AND x.document_type = r.document_type
+          AND x.id < r.id AND x.status <> {_REJECTED} AND x.document_type = r.document_type
         ORDER BY x.id LIMIT 1
     ) o
     UNION ALL
@@ -395,7 +433,7 @@ candidates AS (
         SELECT x.id, x.number, x.vendor_id FROM payables_invoice x
         WHERE x.vendor_id = r.probe_vendor_id AND x.total_amount = r.total_amount
           AND x.invoice_date BETWEEN r.invoice_date - %(dup_days)s AND r.invoice_date + %(dup_days)s
-          AND x.id < r.id AND x.status <> 'rejected' AND x.document_type = r.document_type
+          AND x.id < r.id AND x.status <> {_REJECTED} AND x.document_type = r.document_type
         -- The first in index order: the earliest-dated such invoice (no sort per probe).
         LIMIT 1
     ) o
@@ -406,7 +444,7 @@ SELECT id, NULL::bigint, 'no_po', 'ap', NULL::integer, 'no_po',
             ELSE 'Purchase order is ' || po_status END,
        total_amount
 FROM match_headers
-WHERE purchase_order_id IS NULL OR po_status NOT IN ('issued', 'partially_received', 'received', 'closed')
+WHERE purchase_order_id IS NULL OR po_status NOT IN ({_PO_INVOICEABLE})
 UNION ALL
 SELECT id, NULL, 'vendor_mismatch', 'ap', NULL, 'wrong_vendor',
        'Invoice vendor differs from the purchase order vendor', total_amount
@@ -443,17 +481,19 @@ SELECT %(now)s, NULL, 'matching engine', """
 
 # A person already looked at this exact problem and let it through (only a re-match can
 # find one: a never-matched invoice has no exceptions, see _CLOSE_CLEARED).
-_ACCEPTED = """
+_ACCEPTED = f"""
 DELETE FROM match_problems p
 USING payables_invoiceexception x
 WHERE x.invoice_id = p.invoice_id
   AND x.invoice_line_id IS NOT DISTINCT FROM p.invoice_line_id
-  AND x.type = p.type AND x.status = 'resolved' AND x.resolution = 'accept_variance'
-"""
+  AND x.type = p.type AND x.status = {_RESOLVED}
+  AND x.resolution = {_ACCEPT_VARIANCE}
+"""  # noqa: S608 (composed from constants only)
 
 _CLOSE_CLEARED = f"""
 WITH cleared AS (
-    UPDATE payables_invoiceexception x SET status = 'resolved', resolution = 'resolved_by_match',
+    UPDATE payables_invoiceexception x SET status = {_RESOLVED},
+           resolution = {_RESOLVED_BY_MATCH},
            resolved_at = %(now)s, claimed_by_id = NULL, claimed_until = NULL,
            root_cause = COALESCE(NULLIF(x.root_cause, ''), x.suggested_root_cause)
     FROM match_batch b
@@ -461,7 +501,7 @@ WITH cleared AS (
     -- Only the match opens exceptions, in the transaction that sets first_matched_at: an
     -- invoice never matched has none to look for.
     WHERE x.invoice_id = b.invoice_id AND NOT b.never_matched
-      AND x.status IN ('open', 'waiting_vendor')
+      AND x.status IN ({_UNRESOLVED})
       AND NOT EXISTS (
           SELECT 1 FROM match_problems p
           WHERE p.invoice_id = x.invoice_id AND p.type = x.type
@@ -470,7 +510,7 @@ WITH cleared AS (
 )
 {_AUDIT_INSERT}'payables.invoiceexception', c.id,
        LEFT(initcap(replace(c.type, '_', ' ')) || ' on ' || i.number, 200), 'status',
-       'open', 'resolved', '{{}}'::jsonb, 'Cleared by re-match'
+       {_OPEN}, {_RESOLVED}, '{{}}'::jsonb, 'Cleared by re-match'
 FROM cleared c
 JOIN match_batch i ON i.invoice_id = c.invoice_id;
 """  # noqa: S608 (composed from constants only)
@@ -481,13 +521,13 @@ WITH opened AS (
         invoice_id, invoice_line_id, type, owner, owner_user_id, status, suggested_root_cause,
         root_cause, resolution, detail, amount_at_stake, opened_at, resolution_note
     )
-    SELECT p.invoice_id, p.invoice_line_id, p.type, p.owner, p.owner_user_id, 'open',
+    SELECT p.invoice_id, p.invoice_line_id, p.type, p.owner, p.owner_user_id, {_OPEN},
            p.suggested_root_cause, '', '', LEFT(p.detail, 300), p.amount_at_stake, %(now)s, ''
     FROM match_problems p
     WHERE NOT EXISTS (
         SELECT 1 FROM payables_invoiceexception x
         WHERE x.invoice_id = p.invoice_id AND x.type = p.type
-          AND x.status IN ('open', 'waiting_vendor')
+          AND x.status IN ({_UNRESOLVED})
           AND x.invoice_line_id IS NOT DISTINCT FROM p.invoice_line_id)
     -- Exceptions are numbered in document order, whatever order the plan produced.
     ORDER BY p.invoice_id, p.invoice_line_id NULLS FIRST, p.type
@@ -496,7 +536,7 @@ WITH opened AS (
 )
 {_AUDIT_INSERT}'payables.invoiceexception', o.id,
        LEFT(initcap(replace(o.type, '_', ' ')) || ' on ' || i.number, 200), 'created',
-       '', 'open', '{{}}'::jsonb, o.detail
+       '', {_OPEN}, '{{}}'::jsonb, o.detail
 FROM opened o
 JOIN match_batch i ON i.invoice_id = o.invoice_id;
 """  # noqa: S608 (composed from constants only)
@@ -516,7 +556,7 @@ verdict AS (
 ),
 changed AS (
     UPDATE payables_invoice i SET
-        status = CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END,
+        status = CASE WHEN v.problems = 0 THEN {_APPROVED} ELSE {_EXCEPTION} END,
         match_attempts = i.match_attempts + 1,
         first_matched_at = COALESCE(i.first_matched_at, %(now)s),
         first_pass = COALESCE(i.first_pass, v.problems = 0),
@@ -526,8 +566,8 @@ changed AS (
     -- The rows locked by _BATCH, fetched by their address (see match_batch.row_ctid).
     WHERE i.ctid = ANY(ARRAY(SELECT row_ctid FROM match_batch)) AND v.id = i.id
       -- Every invoice leaves its first match with first_matched_at set (see _FIRST_RESULTS).
-      AND (v.old_status = 'pending_match' OR v.never_matched
-           OR v.old_status <> CASE WHEN v.problems = 0 THEN 'approved' ELSE 'exception' END)
+      AND (v.old_status = {_PENDING_MATCH} OR v.never_matched
+           OR v.old_status <> CASE WHEN v.problems = 0 THEN {_APPROVED} ELSE {_EXCEPTION} END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems
 )
 {_AUDIT_INSERT}'payables.invoice', id, number, 'status',

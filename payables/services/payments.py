@@ -12,7 +12,20 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from schwifty import BIC, IBAN
@@ -25,8 +38,7 @@ from p2p.models import AuditAction, AuditEvent
 from p2p.money import ZERO, format_money, parse_decimal, round_money
 from p2p.numbering import next_number
 from p2p.roles import Perm
-from payables.models.exceptions import InvoiceException
-from payables.models.invoices import Invoice
+from payables.models.invoices import Invoice, InvoiceQuerySet, discount_worth_taking
 from payables.models.payments import (
     CompanySettings,
     Payment,
@@ -34,48 +46,14 @@ from payables.models.payments import (
     PaymentRun,
     PaymentRunExclusion,
 )
-from vendors.models import BankAccount, Vendor
 
 # Defaults of the company settings; the settings row is what the rules read.
 RUN_FINANCE_APPROVAL_THRESHOLD = Decimal("100000")
 COST_OF_CAPITAL_PCT = Decimal("8")
 HUNDRED = Decimal("100")
 COST_OF_CAPITAL_PLACES = Decimal("0.001")  # CompanySettings.cost_of_capital_pct keeps three
-DAYS_PER_YEAR = Decimal("365")
 # Audit actions that change what a run pays: whoever did one of them helped prepare it.
 COMPOSITION_ACTIONS = (AuditAction.INVOICE_ADDED, AuditAction.INVOICE_REMOVED)
-
-
-# --- the money rules ----------------------------------------------------------------------
-
-
-def annualised_return(
-    *, discount_percent: Decimal, discount_days: int, net_days: int
-) -> Decimal | None:
-    """What taking the discount earns a year: d / (100 − d) × 365 / (net − discount days), in %.
-
-    None when paying early buys nothing (no discount, or no days gained).
-    """
-    if discount_percent <= 0 or discount_percent >= HUNDRED or net_days <= discount_days:
-        return None
-    rate = discount_percent / (HUNDRED - discount_percent)
-    return rate * DAYS_PER_YEAR / Decimal(net_days - discount_days) * HUNDRED
-
-
-def discount_worth_taking(
-    *,
-    discount_percent: Decimal,
-    discount_days: int,
-    net_days: int,
-    cost_of_capital: Decimal | None = None,
-) -> bool:
-    """2/10 net 30 pays 2% for paying 20 days early: ≈ 37% a year, above any cost of capital."""
-    if cost_of_capital is None:
-        cost_of_capital = CompanySettings.load().cost_of_capital_pct
-    rate = annualised_return(
-        discount_percent=discount_percent, discount_days=discount_days, net_days=net_days
-    )
-    return rate is not None and rate > cost_of_capital
 
 
 # --- company settings and holds -----------------------------------------------------------
@@ -181,7 +159,7 @@ def payment_hold_place(*, invoice: Invoice, by: User, reason: str) -> PaymentHol
                 f"Invoice {invoice.number} is {invoice.get_status_display().lower()}; "
                 "there is no payment left to hold."
             )
-        if invoice.payment_holds.filter(released_at__isnull=True).exists():
+        if invoice.payment_holds.in_force().exists():
             raise DomainError(f"Invoice {invoice.number} is already on hold.")
         hold = PaymentHold.objects.create(
             invoice=invoice, reason=reason[:300], placed_by=by, placed_at=timezone.now()
@@ -195,7 +173,7 @@ def payment_hold_release(*, invoice: Invoice, by: User, note: str = "") -> Payme
     roles.require(by, Perm.HOLD_PAYMENT)
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        hold = invoice.payment_holds.select_for_update().filter(released_at__isnull=True).first()
+        hold = invoice.payment_holds.select_for_update().in_force().first()
         if hold is None:
             raise DomainError(f"Invoice {invoice.number} is not on hold.")
         hold.released_by = by
@@ -210,60 +188,21 @@ def payment_hold_release(*, invoice: Invoice, by: User, note: str = "") -> Payme
 
 # --- proposal ----------------------------------------------------------------------------
 
-# Shared by the proposal and its list of what it left out, so both judge an invoice alike.
-# The return of a discount is computed from the invoice's own figures (the terms it was
-# captured with, or the dates an e-invoice stated): d / (payable − d) × 365 / days gained.
-_DISCOUNT_OPEN = """(i.discount_amount > 0 AND i.discount_date IS NOT NULL
-                     AND i.discount_date >= %(pay_date)s)"""
-_WORTH_TAKING = """(i.discount_amount > 0 AND i.discount_date IS NOT NULL
-                    AND i.due_date > i.discount_date AND i.payable_amount > i.discount_amount
-                    AND i.discount_amount / (i.payable_amount - i.discount_amount) * 365.0
-                        / (i.due_date - i.discount_date) * 100 > %(cost_of_capital)s)"""
-_IN_SCOPE = """i.paid_at IS NULL AND i.status = 'approved' AND i.payable_amount > 0
-      AND (%(currency)s = '' OR i.currency = %(currency)s)"""
-_PAYABLE_VENDOR = """v.status = 'active'
-      AND NOT EXISTS (SELECT 1 FROM vendors_bankaccount b
-                      WHERE b.vendor_id = v.id AND b.status = 'pending')
-      AND EXISTS (SELECT 1 FROM vendors_bankaccount b
-                  WHERE b.vendor_id = v.id AND b.status = 'verified')"""
-_NOT_STOPPED = """NOT EXISTS (SELECT 1 FROM payables_invoiceexception x
-                  WHERE x.invoice_id = i.id AND x.status = 'open')
-      AND NOT EXISTS (SELECT 1 FROM payables_paymenthold h
-                      WHERE h.invoice_id = i.id AND h.released_at IS NULL)"""
-
-# Built from the constant fragments above; every value is a bound parameter.
-_PROPOSE = "".join(
-    (
-        """
-WITH candidates AS (
-    SELECT i.id, i.vendor_id, i.currency, i.document_type, i.payable_amount, i.due_date,
-           i.discount_amount, """,
-        _DISCOUNT_OPEN,
-        " AS discount_open, ",
-        _WORTH_TAKING,
-        """ AS worth_taking
-    FROM payables_invoice i
-    JOIN vendors_vendor v ON v.id = i.vendor_id
-    WHERE """,
-        _IN_SCOPE,
-        " AND ",
-        _PAYABLE_VENDOR,
-        " AND ",
-        _NOT_STOPPED,
-        """
-    ORDER BY i.id
-    -- Rows another proposal holds right now are skipped, not waited for: each invoice lands
-    -- in at most one run, and the unique index on live payments backs this up.
-    FOR UPDATE OF i SKIP LOCKED
-),
+# The proposal's choice over the candidates, in one statement: invoices due by the horizon
+# or with a discount worth taking, then as many credit notes as keep each vendor's transfer
+# above zero. Which invoices may be paid at all is Invoice.objects.payable(), compiled into
+# the first CTE (_candidates_sql); every other value is a bound parameter.
+_PROPOSE = """
+WITH candidates AS ({candidates}),
 invoices AS (
     SELECT c.id, c.vendor_id, c.currency, c.payable_amount AS gross,
            -- Paid inside the window, the discount is taken whether or not it was the reason.
            CASE WHEN c.discount_open THEN c.discount_amount ELSE 0 END AS discount,
            c.discount_amount AS available,
-           CASE WHEN c.due_date <= %(horizon)s THEN 'due' ELSE 'discount' END AS basis
+           CASE WHEN c.due_date <= %(horizon)s THEN %(basis_due)s ELSE %(basis_discount)s END
+               AS basis
     FROM candidates c
-    WHERE c.document_type = 'invoice'
+    WHERE c.document_type = %(invoice_type)s
       AND (c.due_date <= %(horizon)s OR (c.discount_open AND c.worth_taking))
 ),
 vendor_net AS (
@@ -276,12 +215,12 @@ credits AS (
                                        ORDER BY c.due_date, c.id) AS running
     FROM candidates c
     JOIN vendor_net n ON n.vendor_id = c.vendor_id AND n.currency = c.currency
-    WHERE c.document_type = 'credit_note'
+    WHERE c.document_type = %(credit_note_type)s
 ),
 chosen AS (
     SELECT id, vendor_id, currency, gross, discount, available, basis FROM invoices
     UNION ALL
-    SELECT id, vendor_id, currency, -payable_amount, 0, 0, 'credit_note' FROM credits
+    SELECT id, vendor_id, currency, -payable_amount, 0, 0, %(basis_credit_note)s FROM credits
     WHERE running < net
 ),
 paid AS (
@@ -289,55 +228,94 @@ paid AS (
                                   discount_taken, discount_available, net_amount, status, basis,
                                   note, end_to_end_id, void_reason, paid_on)
     SELECT %(run_id)s, id, vendor_id, currency, gross, discount, available, gross - discount,
-           'scheduled', basis, '', '', '', NULL
+           %(payment_scheduled)s, basis, '', '', '', NULL
     FROM chosen
     RETURNING invoice_id
 )
 SELECT invoice_id FROM paid;
-""",
-    )
-)
+"""
 
-# What the proposal would have paid by date but left out, with the first reason that applies.
-_EXCLUSIONS = "".join(
-    (
-        """
-INSERT INTO payables_paymentrunexclusion (run_id, invoice_id, reason, note)
-SELECT %(run_id)s, id, reason, '' FROM (
-    SELECT i.id, CASE
-        WHEN v.status <> 'active' THEN 'vendor_not_active'
-        WHEN EXISTS (SELECT 1 FROM vendors_bankaccount b
-                     WHERE b.vendor_id = v.id AND b.status = 'pending')
-            THEN 'bank_change_unverified'
-        WHEN NOT EXISTS (SELECT 1 FROM vendors_bankaccount b
-                         WHERE b.vendor_id = v.id AND b.status = 'verified')
-            THEN 'no_verified_account'
-        WHEN EXISTS (SELECT 1 FROM payables_invoiceexception x
-                     WHERE x.invoice_id = i.id AND x.status = 'open') THEN 'open_exception'
-        WHEN EXISTS (SELECT 1 FROM payables_paymenthold h
-                     WHERE h.invoice_id = i.id AND h.released_at IS NULL) THEN 'on_hold'
-        WHEN i.document_type = 'credit_note' THEN 'credit_exceeds'
-        END AS reason
-    FROM payables_invoice i
-    JOIN vendors_vendor v ON v.id = i.vendor_id
-    WHERE """,
-        _IN_SCOPE,
-        """
-      AND ((i.document_type = 'invoice'
-            AND (i.due_date <= %(horizon)s OR (""",
-        _DISCOUNT_OPEN,
-        " AND ",
-        _WORTH_TAKING,
-        """)))
-           OR (i.document_type = 'credit_note'
-               AND EXISTS (SELECT 1 FROM payables_payment p
-                           WHERE p.run_id = %(run_id)s AND p.vendor_id = i.vendor_id
-                             AND p.currency = i.currency AND p.status <> 'void')))
-) AS left_out
-WHERE reason IS NOT NULL;
-""",
+
+def _inlined(queryset: QuerySet[Any]) -> str:
+    """A queryset's SQL with its values inlined, to embed in a statement with named parameters."""
+    sql, params = queryset.query.sql_with_params()
+    # compose_sql is the Postgres backend's; the stubs know only the base operations class.
+    composed: str = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
+    return composed.replace("%", "%%")
+
+
+def _discount_open(pay_date: dt.date) -> Q:
+    """The discount can still be had when the run pays on `pay_date`."""
+    return Q(discount_amount__gt=0, discount_date__isnull=False, discount_date__gte=pay_date)
+
+
+def _in_run_scope(queryset: InvoiceQuerySet, currency: str) -> InvoiceQuerySet:
+    return queryset.filter(currency=currency) if currency else queryset
+
+
+def _candidates_sql(*, pay_date: dt.date, currency: str, cost_of_capital: Decimal) -> str:
+    """The payable invoices and credit notes, locked: rows another proposal holds right now
+    are skipped, not waited for, so each invoice lands in at most one run (the unique index on
+    live payments backs this up)."""
+    candidates = (
+        _in_run_scope(Invoice.objects.payable(), currency)
+        .annotate(
+            discount_open=ExpressionWrapper(_discount_open(pay_date), BooleanField()),
+            worth_taking=ExpressionWrapper(discount_worth_taking(cost_of_capital), BooleanField()),
+        )
+        .order_by("pk")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values(
+            "id",
+            "vendor_id",
+            "currency",
+            "document_type",
+            "payable_amount",
+            "due_date",
+            "discount_amount",
+            "discount_open",
+            "worth_taking",
+        )
     )
-)
+    return _inlined(candidates)
+
+
+def _record_left_out(*, run: PaymentRun, horizon_date: dt.date, cost_of_capital: Decimal) -> None:
+    """What the proposal would have paid by date but left out, with the first reason that applies."""
+    in_run = Payment.objects.filter(
+        run=run, vendor=OuterRef("vendor"), currency=OuterRef("currency")
+    ).live()
+    left_out = (
+        _in_run_scope(Invoice.objects.payment_candidates(), run.currency)
+        .filter(
+            Q(
+                Q(due_date__lte=horizon_date)
+                | (_discount_open(run.pay_date) & Q(discount_worth_taking(cost_of_capital))),
+                document_type=Invoice.DocumentType.INVOICE,
+            )
+            | Q(Exists(in_run), document_type=Invoice.DocumentType.CREDIT_NOTE)
+        )
+        .with_payment_stop()
+        .annotate(
+            reason=Coalesce(
+                "payment_stop",
+                Case(
+                    When(
+                        document_type=Invoice.DocumentType.CREDIT_NOTE,
+                        then=Value(PaymentRunExclusion.Reason.CREDIT_EXCEEDS),
+                    ),
+                    output_field=CharField(),
+                ),
+            )
+        )
+        .filter(reason__isnull=False)
+        .order_by()
+        .values("id", "reason")
+    )
+    insert = "INSERT INTO payables_paymentrunexclusion (run_id, invoice_id, reason, note) "
+    select = f"SELECT %(run_id)s, id, reason, '' FROM ({_inlined(left_out)}) AS left_out"  # noqa: S608 - a compiled queryset
+    with connection.cursor() as cursor:
+        cursor.execute(insert + select, {"run_id": run.pk})
 
 
 def payment_run_propose(
@@ -362,28 +340,36 @@ def payment_run_propose(
             currency=currency,
             prepared_by=by,
         )
-        params: dict[str, dt.date | str | Decimal | int] = {
-            "pay_date": pay_date,
-            "horizon": horizon_date,
-            "currency": currency,
-            "cost_of_capital": company.cost_of_capital_pct,
-            "run_id": run.pk,
-        }
+        candidates = _candidates_sql(
+            pay_date=pay_date, currency=currency, cost_of_capital=company.cost_of_capital_pct
+        )
         with connection.cursor() as cursor:
-            cursor.execute(_PROPOSE, params)
-            scheduled = [invoice_id for (invoice_id,) in cursor.fetchall()]
-            if not scheduled:
-                raise DomainError(
-                    "No approved invoices are due by the horizon or worth paying early."
-                )
-            # Before the exclusions are listed: they look at invoices still approved.
-            transition_many(
-                Invoice.objects.filter(pk__in=scheduled).select_related("vendor"),
-                Invoice.Status.SCHEDULED,
-                by=by,
-                note=f"Proposed in {run.number}",
+            cursor.execute(
+                _PROPOSE.format(candidates=candidates),
+                {
+                    "horizon": horizon_date,
+                    "run_id": run.pk,
+                    "invoice_type": Invoice.DocumentType.INVOICE,
+                    "credit_note_type": Invoice.DocumentType.CREDIT_NOTE,
+                    "basis_due": Payment.Basis.DUE,
+                    "basis_discount": Payment.Basis.DISCOUNT,
+                    "basis_credit_note": Payment.Basis.CREDIT_NOTE,
+                    "payment_scheduled": Payment.Status.SCHEDULED,
+                },
             )
-            cursor.execute(_EXCLUSIONS, params)
+            scheduled = [invoice_id for (invoice_id,) in cursor.fetchall()]
+        if not scheduled:
+            raise DomainError("No approved invoices are due by the horizon or worth paying early.")
+        # Before the exclusions are listed: they look at invoices still approved.
+        transition_many(
+            Invoice.objects.filter(pk__in=scheduled).select_related("vendor"),
+            Invoice.Status.SCHEDULED,
+            by=by,
+            note=f"Proposed in {run.number}",
+        )
+        _record_left_out(
+            run=run, horizon_date=horizon_date, cost_of_capital=company.cost_of_capital_pct
+        )
         refresh_run_totals(run)
         audit_record(
             obj=run,
@@ -402,7 +388,7 @@ def payment_run_propose(
 def refresh_run_totals(run: PaymentRun) -> None:
     """Run amounts from its live payments; left empty when they span several currencies."""
     totals = list(
-        run.payments.exclude(status=Payment.Status.VOID)
+        run.payments.live()
         .order_by()
         .values("currency")
         .annotate(
@@ -442,7 +428,7 @@ def void_payment(payment: Payment, *, by: User, reason: str) -> None:
 def currency_totals(run: PaymentRun) -> list[dict[str, Any]]:
     """Per currency: transfers, invoices, gross, discount taken and missed, net."""
     return list(
-        run.payments.exclude(status=Payment.Status.VOID)
+        run.payments.live()
         .order_by()
         .values("currency")
         .annotate(
@@ -477,24 +463,36 @@ def _vendor_net(run: PaymentRun, vendor_id: int, currency: str) -> Decimal:
 
 
 def _why_not_payable(invoice: Invoice) -> str:
-    """The first rule that keeps this invoice out of a run, or '' when it may be paid."""
-    vendor = invoice.vendor
+    """Why this invoice may not go into a run, or '' when it may (Invoice.objects.payable())."""
+    if Invoice.objects.payable().filter(pk=invoice.pk).exists():
+        return ""
     if invoice.status != Invoice.Status.APPROVED:
         return f"Invoice {invoice.number} is {invoice.get_status_display().lower()}, not approved."
-    if invoice.payable_amount <= 0:
-        return f"Invoice {invoice.number} has nothing left to pay."
-    if vendor.status != Vendor.Status.ACTIVE:
-        return f"{vendor.name} is {vendor.get_status_display().lower()}; it cannot be paid."
-    accounts = set(vendor.bank_accounts.values_list("status", flat=True))
-    if BankAccount.Status.PENDING in accounts:
-        return f"{vendor.name} has a bank account change waiting for verification."
-    if BankAccount.Status.VERIFIED not in accounts:
-        return f"{vendor.name} has no verified bank account."
-    if invoice.exceptions.filter(status=InvoiceException.Status.OPEN).exists():
-        return f"Invoice {invoice.number} is in dispute: it has an open exception."
-    if invoice.payment_holds.filter(released_at__isnull=True).exists():
-        return f"Invoice {invoice.number} is on payment hold."
-    return ""
+    # The plugin cannot see the column with_payment_stop() annotates.
+    stop = (
+        Invoice.objects.filter(pk=invoice.pk)
+        .with_payment_stop()
+        .values_list("payment_stop", flat=True)  # type: ignore[misc]
+        .get()
+    )
+    vendor = invoice.vendor
+    messages = {
+        PaymentRunExclusion.Reason.VENDOR_NOT_ACTIVE: (
+            f"{vendor.name} is {vendor.get_status_display().lower()}; it cannot be paid."
+        ),
+        PaymentRunExclusion.Reason.BANK_CHANGE_UNVERIFIED: (
+            f"{vendor.name} has a bank account change waiting for verification."
+        ),
+        PaymentRunExclusion.Reason.NO_VERIFIED_ACCOUNT: (
+            f"{vendor.name} has no verified bank account."
+        ),
+        PaymentRunExclusion.Reason.OPEN_EXCEPTION: (
+            f"Invoice {invoice.number} is in dispute: it has an open exception."
+        ),
+        PaymentRunExclusion.Reason.ON_HOLD: f"Invoice {invoice.number} is on payment hold.",
+    }
+    # Approved, and no stop applies: what keeps it out is that nothing is left to pay.
+    return messages.get(stop, f"Invoice {invoice.number} has nothing left to pay.")
 
 
 def payment_run_add_invoice(*, run: PaymentRun, invoice: Invoice, by: User, reason: str) -> Payment:

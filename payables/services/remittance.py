@@ -14,7 +14,7 @@ from p2p.exceptions import DomainError
 from p2p.models import AuditAction
 from p2p.money import ZERO
 from p2p.roles import Perm
-from payables.models.payments import CompanySettings, Payment, PaymentRun
+from payables.models.payments import CompanySettings, PaymentRun
 from vendors.models import BankAccount, Vendor
 
 
@@ -32,7 +32,7 @@ def remittance_for(run: PaymentRun, vendor: Vendor) -> Remittance:
     """The vendor's live payments in the run grouped per currency, for the advice and its email."""
     payments = list(
         run.payments.filter(vendor=vendor)
-        .exclude(status=Payment.Status.VOID)
+        .live()
         .select_related("invoice")
         .order_by("currency", "invoice__invoice_date", "invoice_id")
     )

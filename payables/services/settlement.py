@@ -230,10 +230,7 @@ def transfer_bank_confirm(
                 f"{run.number} is marked paid; a paid transfer can only come back (returned)."
             )
         transfer = (
-            run.payments.filter(vendor=vendor, currency=currency)
-            .exclude(status=Payment.Status.VOID)
-            .order_by("pk")
-            .first()
+            run.payments.filter(vendor=vendor, currency=currency).live().order_by("pk").first()
         )
         if transfer is None:
             raise DomainError(f"{run.number} has no live {currency} payment to {vendor.name}.")

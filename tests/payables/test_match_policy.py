@@ -201,9 +201,29 @@ def test_same_vendor_same_amount_within_days_is_a_possible_duplicate(people, set
     assert _outcome(later) == (Invoice.Status.APPROVED, [])  # 18 days later: a new delivery
 
 
-def test_policy_allowance_mirrors_the_sql_rule():
-    policy = MatchPolicy(price_tolerance_pct=D("2"), price_tolerance_abs=D("5"), combine="tighter")
-    assert policy.allowance("price", D("23.50")) == D("0.47")
-    assert policy.allowance("price", D("1000")) == D("5")
-    policy.combine = "looser"
-    assert policy.allowance("price", D("1000")) == D("20")
+@pytest.mark.parametrize(
+    ("combine", "po_price", "invoice_price", "tolerance"),
+    [
+        ("tighter", "23.50", "23.60", "0.4700"),  # 2 % of 23.50 beats the 5.00
+        ("tighter", "1000.00", "1001.00", "5.0000"),  # 5.00 beats 2 % of 1,000
+        ("looser", "1000.00", "1001.00", "20.0000"),  # looser: 2 % of 1,000
+    ],
+)
+def test_the_engine_records_the_tolerance_the_combine_rule_gives(
+    people, setup_org, combine, po_price, invoice_price, tolerance
+):
+    MatchPolicy.objects.filter(scope="organisation").update(active=False)
+    _policy(
+        name="Org",
+        combine=combine,
+        price_tolerance_pct=D("2"),
+        price_tolerance_abs=D("5"),
+        qty_tolerance_pct=D("0"),
+    )
+    po = issued_po(people, setup_org, lines=(("Office chair", "4", po_price),))
+    receive(po, people, {1: "4"})
+
+    status, _ = _outcome(invoice(po, people, "INV-TOL-2", {1: ("4", invoice_price)}))
+
+    assert status == Invoice.Status.APPROVED
+    assert MatchResult.objects.get().price_tolerance == D(tolerance)

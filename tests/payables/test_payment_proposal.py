@@ -12,10 +12,11 @@ from p2p.models import AuditEvent
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
 from payables.models.payments import CompanySettings, Payment, PaymentRun, PaymentRunExclusion
+from payables.selectors import payments as selectors
 from payables.services import payments
 from tests import factories
 from tests.payables.payment_data import approved, company, one_ten_net90
-from vendors.models import BankAccount, Vendor
+from vendors.models import BankAccount, PaymentTerms, Vendor
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +41,33 @@ def left_out(run: PaymentRun) -> dict[str, str]:
 # --- worth taking ------------------------------------------------------------------------
 
 
-def test_two_ten_net_thirty_returns_about_37_percent_a_year():
-    rate = payments.annualised_return(discount_percent=Decimal("2"), discount_days=10, net_days=30)
-    assert rate.quantize(Decimal("0.01")) == Decimal("37.24")
-    assert payments.discount_worth_taking(
-        discount_percent=Decimal("2"), discount_days=10, net_days=30, cost_of_capital=Decimal("8")
+def terms(percent: str, discount_days: int, net_days: int) -> PaymentTerms:
+    return PaymentTerms.objects.get_or_create(
+        code=f"{percent}/{discount_days}N{net_days}",
+        defaults={
+            "name": f"{percent}/{discount_days} Net {net_days}",
+            "net_days": net_days,
+            "discount_percent": Decimal(percent),
+            "discount_days": discount_days,
+        },
+    )[0]
+
+
+def test_two_ten_net_thirty_returns_about_37_percent_a_year(people):
+    vendor = factories.make_vendor("Kortingspapier B.V.", terms=factories.two_ten_net30())
+    # 1,000.00 from 2 Nov: 20.00 off if paid by 12 Nov, else due 2 Dec (after the horizon).
+    approved(vendor, "KP-9", invoice_date=dt.date(2026, 11, 2))
+
+    listed = selectors.discount_deadlines(PAY_DATE).get(number="KP-9")
+    run = propose(people["ap_clerk"])
+
+    # 20 / 980 × 365 / 20 days gained = 37.24 % a year, well above the 8 % cost of capital.
+    assert listed.annualised.quantize(Decimal("0.01")) == Decimal("37.24")
+    paid = lines(run)["KP-9"]
+    assert (paid.basis, paid.discount_taken, paid.net_amount) == (
+        Payment.Basis.DISCOUNT,
+        Decimal("20.00"),
+        Decimal("980.00"),
     )
 
 
@@ -59,17 +82,22 @@ def test_two_ten_net_thirty_returns_about_37_percent_a_year():
     ],
 )
 def test_worth_taking_compares_the_annualised_return_with_the_cost_of_capital(
-    percent, discount_days, net_days, cost, worth
+    people, percent, discount_days, net_days, cost, worth
 ):
-    assert (
-        payments.discount_worth_taking(
-            discount_percent=Decimal(percent),
-            discount_days=discount_days,
-            net_days=net_days,
-            cost_of_capital=Decimal(cost),
-        )
-        is worth
+    company(cost_of_capital_pct=Decimal(cost))
+    office = factories.make_vendor("Office Depot B.V.")
+    approved(office, "OD-1", invoice_date=dt.date(2026, 10, 15))  # due 14 Nov: always paid
+    offering = factories.make_vendor(
+        "Kortingspapier B.V.", terms=terms(percent, discount_days, net_days)
     )
+    # 1,000.00 from 2 Nov: due on or after 2 Dec, well after the 19 Nov horizon.
+    approved(offering, "KP-1", invoice_date=dt.date(2026, 11, 2))
+
+    run = propose(people["ap_clerk"])
+
+    assert ("KP-1" in lines(run)) is worth
+    if worth:
+        assert lines(run)["KP-1"].basis == Payment.Basis.DISCOUNT
 
 
 # --- selection ---------------------------------------------------------------------------
