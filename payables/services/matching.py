@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from p2p.models import AuditAction
 from p2p.sql import quoted
 from payables.models.exceptions import InvoiceException
 from payables.models.invoices import Invoice
@@ -63,6 +64,13 @@ _MISSING_RECEIPT = quoted(MatchResult.Result.MISSING_RECEIPT)
 _NO_PO_LINE = quoted(MatchResult.Result.NO_PO_LINE)
 _TWO_WAY = quoted(PurchaseOrderLine.MatchType.TWO_WAY)
 _THREE_WAY = quoted(PurchaseOrderLine.MatchType.THREE_WAY)
+_Type, _Owner, _Cause = InvoiceException.Type, InvoiceException.Owner, InvoiceException.RootCause
+_TYPE_NO_PO = quoted(_Type.NO_PO)
+_OWNER_BUYER = quoted(_Owner.BUYER)
+_OWNER_REQUESTER = quoted(_Owner.REQUESTER)
+_OWNER_AP = quoted(_Owner.AP)
+_AUDIT_STATUS = quoted(AuditAction.STATUS)
+_AUDIT_CREATED = quoted(AuditAction.CREATED)
 
 _TABLES = """
 -- The working tables last as long as the connection (workers keep theirs): created once and
@@ -331,12 +339,12 @@ WHERE ({", ".join(f"payables_matchresult.{column}" for column in _COMPARED)})
 _PROBLEMS = f"""
 INSERT INTO match_problems
 SELECT ml.invoice_id, ml.invoice_line_id,
-       CASE ml.result WHEN {_NO_PO_LINE} THEN 'no_po' ELSE ml.result END,
+       CASE ml.result WHEN {_NO_PO_LINE} THEN {_TYPE_NO_PO} ELSE ml.result END,
        CASE ml.result
-           WHEN {_PRICE_VARIANCE} THEN 'buyer'
-           WHEN {_QTY_OVER_BILLED} THEN 'buyer'
-           WHEN {_MISSING_RECEIPT} THEN 'requester'
-           ELSE 'ap' END,
+           WHEN {_PRICE_VARIANCE} THEN {_OWNER_BUYER}
+           WHEN {_QTY_OVER_BILLED} THEN {_OWNER_BUYER}
+           WHEN {_MISSING_RECEIPT} THEN {_OWNER_REQUESTER}
+           ELSE {_OWNER_AP} END,
        CASE ml.result
            WHEN {_PRICE_VARIANCE} THEN ml.buyer_id
            WHEN {_QTY_OVER_BILLED} THEN ml.buyer_id
@@ -344,10 +352,11 @@ SELECT ml.invoice_id, ml.invoice_line_id,
            END,
        CASE ml.result
            WHEN {_PRICE_VARIANCE} THEN
-               CASE WHEN ml.price_variance > 0 THEN 'vendor_pricing_error' ELSE 'stale_po_price' END
-           WHEN {_QTY_OVER_BILLED} THEN 'over_billing'
-           WHEN {_MISSING_RECEIPT} THEN 'missing_receipt'
-           ELSE 'no_po' END,
+               CASE WHEN ml.price_variance > 0 THEN {quoted(_Cause.VENDOR_PRICING_ERROR)}
+                    ELSE {quoted(_Cause.STALE_PO_PRICE)} END
+           WHEN {_QTY_OVER_BILLED} THEN {quoted(_Cause.OVER_BILLING)}
+           WHEN {_MISSING_RECEIPT} THEN {quoted(_Cause.MISSING_RECEIPT)}
+           ELSE {quoted(_Cause.NO_PO)} END,
        CASE ml.result
            WHEN {_PRICE_VARIANCE} THEN format(
                'Invoice price %%s vs %%s %%s (variance %%s, tolerance %%s)',
@@ -438,7 +447,7 @@ candidates AS (
         LIMIT 1
     ) o
 )
-SELECT id, NULL::bigint, 'no_po', 'ap', NULL::integer, 'no_po',
+SELECT id, NULL::bigint, {_TYPE_NO_PO}, {_OWNER_AP}, NULL::integer, {quoted(_Cause.NO_PO)},
        CASE WHEN purchase_order_id IS NULL
             THEN 'No purchase order referenced' || COALESCE(NULLIF(' (' || po_reference || ')', ' ()'), '')
             ELSE 'Purchase order is ' || po_status END,
@@ -446,23 +455,25 @@ SELECT id, NULL::bigint, 'no_po', 'ap', NULL::integer, 'no_po',
 FROM match_headers
 WHERE purchase_order_id IS NULL OR po_status NOT IN ({_PO_INVOICEABLE})
 UNION ALL
-SELECT id, NULL, 'vendor_mismatch', 'ap', NULL, 'wrong_vendor',
+SELECT id, NULL, {quoted(_Type.VENDOR_MISMATCH)}, {_OWNER_AP}, NULL, {quoted(_Cause.WRONG_VENDOR)},
        'Invoice vendor differs from the purchase order vendor', total_amount
 FROM match_headers WHERE po_vendor_id IS NOT NULL AND po_vendor_id <> vendor_id
 UNION ALL
-SELECT id, NULL, 'currency_mismatch', 'ap', NULL, 'wrong_vendor',
+SELECT id, NULL, {quoted(_Type.CURRENCY_MISMATCH)}, {_OWNER_AP}, NULL, {
+    quoted(_Cause.WRONG_VENDOR)
+},
        format('Invoice in %%s, purchase order in %%s', currency, po_currency), total_amount
 FROM match_headers WHERE po_currency IS NOT NULL AND po_currency <> currency
 UNION ALL
-SELECT id, NULL, 'totals_mismatch', 'ap', NULL, 'keying_error',
+SELECT id, NULL, {quoted(_Type.TOTALS_MISMATCH)}, {_OWNER_AP}, NULL, {quoted(_Cause.KEYING_ERROR)},
        format('Lines %%s + tax %%s ≠ total %%s', line_total, tax_amount, total_amount),
        ABS(total_amount - line_total - tax_amount)
 FROM match_headers
 WHERE ABS(total_amount - net_amount - tax_amount) > total_tol OR ABS(net_amount - line_total) > total_tol
 UNION ALL
 SELECT * FROM (
-    SELECT DISTINCT ON (h.id) h.id, NULL::bigint, 'duplicate', 'ap', NULL::integer,
-           'duplicate_submission',
+    SELECT DISTINCT ON (h.id) h.id, NULL::bigint, {quoted(_Type.DUPLICATE)}, {_OWNER_AP},
+           NULL::integer, {quoted(_Cause.DUPLICATE_SUBMISSION)},
            'Resembles invoice ' || c.number || ' (id ' || c.id || ')'
                || CASE WHEN c.vendor_id <> h.vendor_id
                        THEN ' of another vendor with the same bank account' ELSE '' END,
@@ -509,7 +520,7 @@ WITH cleared AS (
     RETURNING x.id, x.type, x.invoice_id
 )
 {_AUDIT_INSERT}'payables.invoiceexception', c.id,
-       LEFT(initcap(replace(c.type, '_', ' ')) || ' on ' || i.number, 200), 'status',
+       LEFT(initcap(replace(c.type, '_', ' ')) || ' on ' || i.number, 200), {_AUDIT_STATUS},
        {_OPEN}, {_RESOLVED}, '{{}}'::jsonb, 'Cleared by re-match'
 FROM cleared c
 JOIN match_batch i ON i.invoice_id = c.invoice_id;
@@ -535,7 +546,7 @@ WITH opened AS (
     RETURNING id, type, detail, invoice_id
 )
 {_AUDIT_INSERT}'payables.invoiceexception', o.id,
-       LEFT(initcap(replace(o.type, '_', ' ')) || ' on ' || i.number, 200), 'created',
+       LEFT(initcap(replace(o.type, '_', ' ')) || ' on ' || i.number, 200), {_AUDIT_CREATED},
        '', {_OPEN}, '{{}}'::jsonb, o.detail
 FROM opened o
 JOIN match_batch i ON i.invoice_id = o.invoice_id;
@@ -570,7 +581,7 @@ changed AS (
            OR v.old_status <> CASE WHEN v.problems = 0 THEN {_APPROVED} ELSE {_EXCEPTION} END)
     RETURNING i.id, v.old_status, i.status, i.number, v.problems
 )
-{_AUDIT_INSERT}'payables.invoice', id, number, 'status',
+{_AUDIT_INSERT}'payables.invoice', id, number, {_AUDIT_STATUS},
        old_status, status, jsonb_build_object('problems', problems),
        CASE WHEN problems = 0 THEN 'Three-way match passed'
             ELSE 'Three-way match found ' || problems || ' problem(s)' END

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from p2p import roles
-from p2p.exceptions import DomainError
+from p2p.exceptions import DomainError, NotAllowed
 from p2p.http import AuthenticatedHttpRequest
 from p2p.models import AuditEvent
 from p2p.roles import Perm, role_required
@@ -57,7 +56,7 @@ def _load(request: AuthenticatedHttpRequest, pk: int) -> InvoiceException:
         pk=pk,
     )
     if not exception_services.may_view(exception, request.user):
-        raise PermissionDenied("This exception is routed to someone else.")
+        raise NotAllowed("This exception is routed to someone else.")
     return exception
 
 
@@ -396,7 +395,7 @@ def _queue_row(request: AuthenticatedHttpRequest, pk: int) -> InvoiceException |
 def _render_row(request: AuthenticatedHttpRequest, pk: int, error: str = "") -> HttpResponse:
     row = _queue_row(request, pk)
     if row is None:
-        raise PermissionDenied("This exception is routed to someone else.")
+        raise NotAllowed("This exception is routed to someone else.")
     context = {"exception": row, "row_error": error, **_row_context(request)}
     return render(request, "payables/_exception_row.html", context)
 
@@ -514,7 +513,7 @@ def _job_for(request: AuthenticatedHttpRequest, pk: int) -> BulkJob:
     if job.created_by_id != request.user.pk and not roles.may(
         request.user, Perm.SUPERVISE_EXCEPTIONS
     ):
-        raise PermissionDenied("Only the clerk who started this job or an AP manager can see it.")
+        raise NotAllowed("Only the clerk who started this job or an AP manager can see it.")
     return job
 
 
