@@ -27,7 +27,10 @@ FILTER_KEYS = ("currency", "date", "date_from", "date_to", "source")
 def rate_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every rate, newest day first, filtered by currency, date and source."""
     rate_filter = RateFilter(request.GET or None, queryset=selectors.rate_list_queryset())
-    rates = rate_filter.qs if rate_filter.is_valid() else selectors.rate_list_queryset().none()
+    # A filter that does not parse (a mangled date) lists nothing and says why, rather than
+    # quietly listing every rate.
+    valid = not rate_filter.is_bound or rate_filter.is_valid()
+    rates = rate_filter.qs if valid else selectors.rate_list_queryset().none()
     page = selectors.rate_page(rates, request.GET.get("after", ""), PAGE_SIZE)
     return render(
         request,
