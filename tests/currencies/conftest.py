@@ -1,4 +1,5 @@
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,21 @@ def daily_rates(db):
 @pytest.fixture
 def history_rates(db):
     return services.ecb_rates_import(data=HISTORY.read_bytes(), by=None)
+
+
+# A rate the ECB does not publish, as finance would enter it (also the API's and form's input).
+NGN_RATE = {
+    "rate_date": "2026-10-30",
+    "base_currency": "EUR",
+    "quote_currency": "NGN",
+    "rate": "1650.25",
+    "reason": "CBN official rate",
+}
+
+
+@pytest.fixture
+def ngn_rate(people):
+    return services.manual_rate_enter(
+        **{**NGN_RATE, "rate_date": dt.date(2026, 10, 30), "rate": Decimal(NGN_RATE["rate"])},
+        by=people["finance_leader"],
+    )

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from currencies import services
 from currencies.models import ExchangeRate
 from p2p.models import AuditAction, AuditEvent
-from tests.currencies.conftest import DAILY
+from tests.currencies.conftest import DAILY, NGN_RATE
 
 pytestmark = pytest.mark.django_db
 
@@ -80,17 +80,7 @@ def test_convert_checks_its_input(people):
 
 
 def test_manual_rate_through_the_api_is_audited(people):
-    answer = api(people["finance_leader"]).post(
-        RATES,
-        {
-            "rate_date": "2026-10-30",
-            "base_currency": "EUR",
-            "quote_currency": "NGN",
-            "rate": "1650.25",
-            "reason": "CBN official rate",
-        },
-        format="json",
-    )
+    answer = api(people["finance_leader"]).post(RATES, NGN_RATE, format="json")
 
     assert answer.status_code == 201, answer.json()
     assert answer.json()["entered_by"] == "fiona"
@@ -110,17 +100,7 @@ def test_a_requester_gets_403_everywhere(people, daily_rates):
 
 
 def test_a_clerk_reads_but_cannot_enter_rates(people):
-    answer = api(people["ap_clerk"]).post(
-        RATES,
-        {
-            "rate_date": "2026-10-30",
-            "base_currency": "EUR",
-            "quote_currency": "NGN",
-            "rate": "1650.25",
-            "reason": "CBN official rate",
-        },
-        format="json",
-    )
+    answer = api(people["ap_clerk"]).post(RATES, NGN_RATE, format="json")
 
     assert answer.status_code == 403
     assert not ExchangeRate.objects.exists()

@@ -79,16 +79,7 @@ def test_import_corrects_a_changed_rate_and_adds_new_ones(history_rates):
 
 
 @pytest.mark.django_db
-def test_import_keeps_a_rate_entered_by_hand(people):
-    services.manual_rate_enter(
-        rate_date=dt.date(2026, 10, 30),
-        base_currency="EUR",
-        quote_currency="NGN",
-        rate=Decimal("1650.25"),
-        reason="CBN official rate",
-        by=people["finance_leader"],
-    )
-
+def test_import_keeps_a_rate_entered_by_hand(ngn_rate):
     result = services.ecb_rates_import(data=ecb_file({"2026-10-30": {"NGN": "1600"}}), by=None)
 
     assert (result.new, result.kept_manual) == (0, 1)

@@ -1,7 +1,5 @@
 """The rates pages: list with filters and pages, the ECB upload and a manual rate, by role."""
 
-import datetime as dt
-from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,7 +10,7 @@ from django.urls import reverse
 from currencies import services, views
 from currencies.models import ExchangeRate
 from p2p.models import AuditAction, AuditEvent
-from tests.currencies.conftest import DAILY, HISTORY, ecb_file
+from tests.currencies.conftest import DAILY, HISTORY, NGN_RATE, ecb_file
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +63,7 @@ def test_list_pages_by_key(client, people, daily_rates, history_rates, monkeypat
     )
 
 
-def test_list_runs_the_same_queries_for_few_and_many_rates(client, people, people_manual_rate):
+def test_list_runs_the_same_queries_for_few_and_many_rates(client, people, ngn_rate):
     client.force_login(people["ap_clerk"])
     services.ecb_rates_import(data=ecb_file({"2026-10-30": {"USD": "1.0791"}}), by=None)
     with CaptureQueriesContext(connection) as few:
@@ -76,18 +74,6 @@ def test_list_runs_the_same_queries_for_few_and_many_rates(client, people, peopl
         client.get(LIST)
 
     assert len(many) == len(few)
-
-
-@pytest.fixture
-def people_manual_rate(people):
-    return services.manual_rate_enter(
-        rate_date=dt.date(2026, 10, 30),
-        base_currency="EUR",
-        quote_currency="NGN",
-        rate=Decimal("1650.25"),
-        reason="CBN official rate",
-        by=people["finance_leader"],
-    )
 
 
 def test_upload_imports_the_file_and_shows_the_counts(client, people):
@@ -114,16 +100,7 @@ def test_upload_of_a_bad_file_shows_why_and_writes_nothing(client, people):
 def test_manual_rate_page_records_and_audits(client, people):
     client.force_login(people["finance_leader"])
 
-    answer = client.post(
-        MANUAL,
-        {
-            "rate_date": "2026-10-30",
-            "base_currency": "EUR",
-            "quote_currency": "NGN",
-            "rate": "1650.25",
-            "reason": "CBN official rate",
-        },
-    )
+    answer = client.post(MANUAL, NGN_RATE)
 
     assert answer.status_code == 302 and answer["Location"] == f"{LIST}?currency=NGN"
     rate = ExchangeRate.objects.get()
@@ -135,16 +112,9 @@ def test_manual_rate_page_records_and_audits(client, people):
 def test_manual_rate_page_shows_a_refusal(client, people, daily_rates):
     client.force_login(people["finance_leader"])
 
-    page = client.post(
-        MANUAL,
-        {
-            "rate_date": "2026-11-03",
-            "base_currency": "EUR",
-            "quote_currency": "USD",
-            "rate": "1.1",
-            "reason": "Bank quote",
-        },
-    ).content.decode()
+    usd = {**NGN_RATE, "rate_date": "2026-11-03", "quote_currency": "USD", "rate": "1.1"}
+
+    page = client.post(MANUAL, usd).content.decode()
 
     assert "publishes EUR→USD for 2026-11-03" in page
 
