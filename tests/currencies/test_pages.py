@@ -1,6 +1,5 @@
 """The rates pages: list with filters and pages, the ECB upload and a manual rate, by role."""
 
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
