@@ -59,6 +59,9 @@ class AuditAction(models.TextChoices):
     TARGET_REMOVED = "target_removed", "Target removed"
     ACTIONS_SAVED = "actions_saved", "Actions saved"
     REPORT_EMAILED = "report_emailed", "Report emailed"
+    # Exchange rates entered by hand
+    RATE_ENTERED = "rate_entered", "Exchange rate entered"
+    RATE_CHANGED = "rate_changed", "Exchange rate changed"
     # Accounts
     API_TOKEN_ISSUED = "api_token_issued", "API token issued"
     API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"

@@ -77,6 +77,9 @@ class Perm(StrEnum):
     OPERATE_RUN = "operate_run"
     VOID_PAYMENT = "void_payment"
     EDIT_PAYMENT_SETTINGS = "edit_payment_settings"
+    # Exchange rates: read them, and import the ECB file or enter a rate by hand.
+    READ_RATES = "read_rates"
+    MANAGE_RATES = "manage_rates"
 
 
 _STAFF = (REQUESTER, APPROVER, BUYER, AP_CLERK, AP_MANAGER, FINANCE_LEADER)
@@ -132,6 +135,9 @@ MATRIX: dict[Perm, frozenset[str]] = {
         Perm.OPERATE_RUN: (AP_CLERK, AP_MANAGER, FINANCE_LEADER),
         Perm.VOID_PAYMENT: (AP_MANAGER,),
         Perm.EDIT_PAYMENT_SETTINGS: (FINANCE_LEADER,),
+        Perm.READ_RATES: (APPROVER, BUYER, AP_CLERK, AP_MANAGER, FINANCE_LEADER, ADMIN),
+        # Rates move every amount compared across currencies: finance keeps them.
+        Perm.MANAGE_RATES: (AP_MANAGER, FINANCE_LEADER, ADMIN),
     }.items()
 }
 
@@ -238,6 +244,7 @@ NAVIGATION = (
     ("Invoices", "payables:invoice_list", Perm.READ_INVOICES),
     ("Exceptions", "payables:exception_list", Perm.READ_EXCEPTIONS),
     ("Payment runs", "payables:run_list", Perm.READ_PAYMENTS),
+    ("Exchange rates", "currencies:rate_list", Perm.READ_RATES),
     ("API", "api-docs", Perm.USE_APP),
 )
 

@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "p2p",
+    "currencies",
     "vendors",
     "procurement",
     "payables",
@@ -336,6 +337,14 @@ IDEMPOTENCY_PENDING_TIMEOUT = int(os.environ.get("IDEMPOTENCY_PENDING_TIMEOUT", 
 IDEMPOTENCY_KEY_RETENTION = max(
     int(os.environ.get("IDEMPOTENCY_KEY_RETENTION", str(24 * 3600))), IDEMPOTENCY_PENDING_TIMEOUT
 )
+# Where the scheduled task fetches the ECB reference rates (the daily file,
+# https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml, or a mirror of it); empty
+# turns the fetch off. Seconds before a fetch that gets no answer gives up.
+ECB_RATES_URL = os.environ.get("ECB_RATES_URL", "").strip()
+ECB_RATES_TIMEOUT = int(os.environ.get("ECB_RATES_TIMEOUT", "30"))
+# A date without a rate of its own (a weekend, a TARGET holiday) takes the newest earlier
+# rate up to this many days old; older than that, the lookup refuses.
+FX_RATE_MAX_AGE_DAYS = int(os.environ.get("FX_RATE_MAX_AGE_DAYS", "7"))
 CELERY_BEAT_SCHEDULE = {
     # Every 30 s, so a lost match is back in the queue within MATCH_STUCK_AFTER + 30 s.
     "match-sweep": {"task": "payables.tasks.match_sweep", "schedule": 30.0},
@@ -348,6 +357,9 @@ CELERY_BEAT_SCHEDULE = {
     "kpi-rollup-today": {"task": "metrics.tasks.rollup_today", "schedule": 30.0},
     # Hourly is plenty: contract prices are looked up by date, the status only follows.
     "contracts-expire": {"task": "vendors.tasks.expire_contracts", "schedule": 3600.0},
+    # The ECB publishes once a working day around 16:00 CET; hourly finds it the same
+    # afternoon, and an unchanged file changes nothing. Does nothing without ECB_RATES_URL.
+    "ecb-rates-fetch": {"task": "currencies.tasks.fetch_ecb_rates", "schedule": 3600.0},
 }
 
 LOGGING = {

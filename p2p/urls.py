@@ -11,7 +11,9 @@ from p2p import views
 from p2p.api import api_root_urls
 
 # Every app registers its ViewSets on its own router; named by string, so the core imports no app.
-API_URLCONFS = [include(f"{app}.api_urls") for app in ("vendors", "procurement", "payables")]
+API_URLCONFS = [
+    include(f"{app}.api_urls") for app in ("currencies", "vendors", "procurement", "payables")
+]
 
 # A refusal (NotAllowed, PermissionDenied) that reaches Django renders the styled 403 page.
 handler403 = views.forbidden
@@ -38,6 +40,7 @@ urlpatterns = [
     path("procurement/", include("procurement.urls")),
     path("payables/", include("payables.urls")),
     path("metrics/", include("metrics.urls")),
+    path("currencies/", include("currencies.urls")),
     # Upper apps first: payables serves AP's figures under /api/vendors/ (payment-holds), which
     # the vendors router's /api/vendors/{id}/ would otherwise take for a vendor id.
     *(path("api/", urlconf) for urlconf in reversed(API_URLCONFS)),

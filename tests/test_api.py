@@ -562,6 +562,7 @@ def test_api_root_lists_the_list_endpoint_of_every_app(people):
     assert {
         name: url.removeprefix("http://testserver") for name, url in response.json().items()
     } == {
+        "rates": "/api/rates/",
         "vendors": "/api/vendors/",
         "payment-terms": "/api/payment-terms/",
         "bank-accounts": "/api/bank-accounts/",
@@ -574,4 +575,4 @@ def test_api_root_lists_the_list_endpoint_of_every_app(people):
         "exceptions": "/api/exceptions/",
         "payment-runs": "/api/payment-runs/",
     }
-    assert list(response.json())[0] == "vendors"
+    assert list(response.json())[0] == "rates"
