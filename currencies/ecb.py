@@ -11,13 +11,11 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml
-import defusedxml.ElementTree as SafeET
+from xml.etree.ElementTree import Element
 
 from currencies.models import RATE_DIGITS, RATE_PLACES, rate_fits
 from p2p.exceptions import DomainError
+from p2p.xml import parse_untrusted
 
 GESMES = "http://www.gesmes.org/xml/2002-08-01"
 EUROFXREF = "http://www.ecb.int/vocabulary/2002-08-01/eurofxref"
@@ -77,22 +75,7 @@ def read_ecb_xml(data: bytes) -> list[EcbRate]:
 
 
 def _parse(data: bytes) -> Element:
-    try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (
-        defusedxml.DTDForbidden,
-        defusedxml.EntitiesForbidden,
-        defusedxml.ExternalReferenceForbidden,
-    ):
-        raise DomainError(
-            "The file declares a DTD or entities, which ECB rate files never do; it was refused "
-            "unread."
-        ) from None
-    except ParseError as exc:
-        line, column = getattr(exc, "position", (0, 0))
-        raise DomainError(
-            f"The file is not well-formed XML (line {line}, column {column})."
-        ) from None
+    return parse_untrusted(data, kind="ECB rate files")
 
 
 def _day(day: Element, day_number: int) -> dt.date:

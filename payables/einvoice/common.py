@@ -8,14 +8,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from xml.etree.ElementTree import Element, ParseError
-
-import defusedxml
-import defusedxml.ElementTree as SafeET
+from xml.etree.ElementTree import Element
 
 from p2p.dates import implausible_date
 from p2p.exceptions import DomainError
 from p2p.money import ZERO
+from p2p.xml import parse_untrusted
 
 CENT = Decimal("0.01")
 # Real e-invoices are a few kB; the largest example (with an embedded PDF) is 3.2 MB.
@@ -32,7 +30,9 @@ _PLACEHOLDER_REFERENCES = frozenset(
     {"", "na", "n/a", "n.a.", "n.a", "-", "--", "none", "nil", "null", "0", "tbd", "unknown", "x"}
 )
 
-DTD_REFUSED = "The file contains a DTD/entities, which e-invoices never need; refused for safety."
+DTD_REFUSED = (
+    "The file declares a DTD or entities, which e-invoices never do; it was refused unread."
+)
 
 
 class EInvoiceError(DomainError):
@@ -138,20 +138,9 @@ def money_text(amount: Decimal) -> str:
 def read_xml(data: bytes) -> Element:
     """Parse untrusted XML: no DTD, no entities, no external references, bounded size."""
     check_size(data)
-    try:
-        return SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (
-        defusedxml.DTDForbidden,
-        defusedxml.EntitiesForbidden,
-        defusedxml.ExternalReferenceForbidden,
-    ):
-        raise EInvoiceError(DTD_REFUSED) from None
-    except ParseError as exc:
-        line, column = getattr(exc, "position", (0, 0))
-        raise EInvoiceError(
-            f"The file is not well-formed XML (line {line}, column {column}); "
-            "ask the vendor to send it again."
-        ) from None
+    return parse_untrusted(
+        data, kind="e-invoices", error=EInvoiceError, then="ask the vendor to send it again."
+    )
 
 
 def check_size(data: bytes) -> None:

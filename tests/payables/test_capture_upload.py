@@ -242,7 +242,7 @@ def test_hostile_and_oversize_files_are_rejected_through_the_page_and_the_rest_i
     assert refused["path"] is None
     assert list(Invoice.objects.values_list("number", flat=True)) == ["Snippet1"]
     html = client.get(response.url).content.decode()
-    assert "refused for safety" in html and "e-invoices above 20 MB are refused" in html
+    assert "it was refused unread" in html and "e-invoices above 20 MB are refused" in html
 
 
 @pytest.mark.parametrize(
