@@ -8,7 +8,6 @@ from decimal import Decimal
 from urllib.error import URLError
 from urllib.parse import urlsplit
 
-import pycountry
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -21,6 +20,7 @@ from p2p import roles
 from p2p.audit import audit_record
 from p2p.exceptions import DomainError
 from p2p.models import AuditAction
+from p2p.money import money_currency
 from p2p.roles import Perm
 
 logger = logging.getLogger(__name__)
@@ -142,10 +142,10 @@ def _download(url: str) -> bytes:
     return data
 
 
-def _currency(code: str, label: str) -> str:
-    code = code.strip().upper()
-    if pycountry.currencies.get(alpha_3=code) is None:
-        raise DomainError(f"{label} '{code}' is not an ISO 4217 currency code.")
+def _currency(value: str, label: str) -> str:
+    code = money_currency(value)
+    if code is None:
+        raise DomainError(f"{label} '{value.strip().upper()}' is not an ISO 4217 currency code.")
     return code
 
 

@@ -2,6 +2,8 @@
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+import pycountry
+
 from p2p.exceptions import DomainError
 
 # ISO 4217 minor units for the currencies where it is not 2.
@@ -21,6 +23,21 @@ _MINOR_UNITS = {
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
 FOUR_PLACES = Decimal("0.0001")
+
+
+# ISO 4217 codes that are not money anyone invoices or pays in: precious metals, fund units,
+# the SDR and the testing / "no currency" codes.
+NOT_MONEY_CURRENCIES = frozenset(
+    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
+)
+
+
+def money_currency(value: str) -> str | None:
+    """The ISO 4217 code, upper case, of a currency money is invoiced and paid in; else None."""
+    code = (value or "").strip().upper()
+    if len(code) != 3 or code in NOT_MONEY_CURRENCIES:
+        return None
+    return code if pycountry.currencies.get(alpha_3=code) is not None else None
 
 
 def minor_units(currency: str) -> int:

@@ -15,12 +15,8 @@ from stdnum import get_cc_module
 from stdnum.eu import vat as eu_vat
 
 from p2p.exceptions import DomainError
+from p2p.money import NOT_MONEY_CURRENCIES, money_currency
 
-# ISO 4217 codes that are not money a vendor invoices in: precious metals, fund units,
-# the SDR and the testing / "no currency" codes.
-_NOT_INVOICE_CURRENCIES = frozenset(
-    {"XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA", "XXX"}
-)
 # The VAT prefix differs from the ISO country code for Greece only.
 _VAT_PREFIX = {"GR": "EL"}
 _EU_VAT_COUNTRIES = frozenset(code.upper() for code in eu_vat.MEMBER_STATES) | {"EL"}
@@ -55,7 +51,7 @@ def currency_choices() -> list[tuple[str, str]]:
     return sorted(
         (c.alpha_3, f"{c.alpha_3} · {c.name}")
         for c in pycountry.currencies
-        if c.alpha_3 not in _NOT_INVOICE_CURRENCIES
+        if c.alpha_3 not in NOT_MONEY_CURRENCIES
     )
 
 
@@ -76,11 +72,7 @@ def clean_currency(value: str) -> str:
     code = (value or "").strip().upper()
     if not code:
         raise DomainError("Choose the currency the vendor invoices in.")
-    if (
-        len(code) != 3
-        or pycountry.currencies.get(alpha_3=code) is None
-        or code in _NOT_INVOICE_CURRENCIES
-    ):
+    if money_currency(code) is None:
         raise DomainError(
             f"'{value}' is not a currency code; use the three-letter ISO code, e.g. EUR, USD or GBP."
         )
