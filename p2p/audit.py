@@ -34,7 +34,18 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def object_type_of(obj: models.Model) -> str:
+def _actor(by: User | None) -> tuple[User | None, str]:
+    """Who the trail names: the signed-in user, or "system" for workers and sweeps."""
+    if by is not None and by.is_authenticated:
+        return by, by.get_username()
+    return None, "system"
+
+
+def _jsonable_changes(changes: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in (changes or {}).items()}
+
+
+def object_type_of(obj: models.Model | type[models.Model]) -> str:
     return obj._meta.label_lower
 
 
@@ -73,16 +84,17 @@ def audit_event(
     note: str = "",
 ) -> AuditEvent:
     """One unsaved event, for services that write the trail of many documents with audit_bulk."""
+    actor, actor_name = _actor(by)
     return AuditEvent(
-        actor=by if by is not None and by.is_authenticated else None,
-        actor_name=by.get_username() if by is not None and by.is_authenticated else "system",
+        actor=actor,
+        actor_name=actor_name,
         object_type=object_type_of(obj),
         object_id=obj.pk,
         object_repr=str(obj)[:200],
         action=action,
         from_status=from_status,
         to_status=to_status,
-        changes={k: _jsonable(v) for k, v in (changes or {}).items()},
+        changes=_jsonable_changes(changes),
         note=note,
     )
 
@@ -194,18 +206,18 @@ def transition_many(
             value = value.pk
         params[f"v{index}"] = field.get_db_prep_save(value, connection)
         assignments.append(f"{connection.ops.quote_name(field.column)} = %(v{index})s")
-    actor = by if by is not None and by.is_authenticated else None
+    actor, actor_name = _actor(by)
     params.update(
         ids=[row.pk for row in rows],
         from_statuses=[cast(StatusDocument, row).status for row in rows],
         reprs=[str(row)[:200] for row in rows],
         at=timezone.now(),
         actor_id=actor.pk if actor is not None else None,
-        actor_name=actor.get_username() if actor is not None else "system",
-        object_type=meta.label_lower,
+        actor_name=actor_name,
+        object_type=object_type_of(model),
         action=AuditAction.STATUS.value,
         to_status=to_status,
-        changes=json.dumps({k: _jsonable(v) for k, v in (changes or {}).items()}),
+        changes=json.dumps(_jsonable_changes(changes)),
         note=note,
     )
     sql = _TRANSITION_MANY.format(
